@@ -1,0 +1,1 @@
+"""neucodex_ros: split spiking neural network inference for robots (NeuCODEX) on ROS 2."""
