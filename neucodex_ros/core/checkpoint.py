@@ -1,0 +1,75 @@
+"""Checkpoints: weights + the full model config + class names + training metrics, one file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from neucodex_ros.core.errors import ModelError
+from neucodex_ros.core.model import ModelConfig, SplitSNN
+
+FORMAT = 'neucodex_ros.checkpoint/1'
+#: The model shipped with the package: a small spiking CNN trained on real MNIST digits.
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / 'models' / 'digits_snn.pt'
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint; `model` is in eval mode on the requested device."""
+
+    model: SplitSNN
+    class_names: tuple[str, ...]
+    metrics: dict[str, Any]
+    model_id: str
+    path: Path
+
+    @property
+    def config(self) -> ModelConfig:
+        """The model's config."""
+        return self.model.config
+
+
+def model_id(model: SplitSNN) -> str:
+    """A short fingerprint of config + weights; edge and cloud must agree on it."""
+    digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def save_checkpoint(path: Path, model: SplitSNN, *, class_names: list[str],
+                    metrics: dict[str, Any]) -> None:
+    """Write a checkpoint (parent folders are created)."""
+    if len(class_names) != model.config.num_classes:
+        raise ModelError(f'{len(class_names)} class names for {model.config.num_classes} classes')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    torch.save({'format': FORMAT, 'config': model.config.to_dict(), 'state_dict': state,
+                'class_names': list(class_names), 'metrics': metrics}, path)
+
+
+def load_checkpoint(path: Path | str | None = None, device: str = 'cpu') -> Checkpoint:
+    """Load a checkpoint (default: the shipped digits model) for inference."""
+    path = Path(path) if path else DEFAULT_CHECKPOINT
+    if not path.is_file():
+        raise ModelError(f'checkpoint not found: {path}')
+    try:
+        data = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # torch raises many types for a bad file
+        raise ModelError(f'cannot read checkpoint {path}: {err}') from err
+    if not isinstance(data, dict) or data.get('format') != FORMAT:
+        raise ModelError(f'{path} is not a {FORMAT} checkpoint')
+    model = SplitSNN(ModelConfig.from_dict(data['config']))
+    try:
+        model.load_state_dict(data['state_dict'])
+    except RuntimeError as err:
+        raise ModelError(f'{path}: weights do not fit its config: {err}') from err
+    model.to(device).eval()
+    return Checkpoint(model=model, class_names=tuple(data['class_names']),
+                      metrics=data.get('metrics', {}), model_id=model_id(model), path=path)

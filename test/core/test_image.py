@@ -1,0 +1,69 @@
+"""Camera frames → model input: encodings, sizes, strides, and clear errors."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from neucodex_ros.core.errors import ImageError
+from neucodex_ros.core.image import image_to_input
+
+RNG = np.random.default_rng(0)
+
+
+def as_message(pixels: np.ndarray, padding: int = 0) -> tuple[bytes, int]:
+    """Rows of pixels with `padding` extra bytes each, as a driver may send them."""
+    rows = pixels.reshape(pixels.shape[0], -1).view(np.uint8)
+    padded = np.concatenate([rows, np.zeros((rows.shape[0], padding), np.uint8)], axis=1)
+    return padded.tobytes(), padded.shape[1]
+
+
+def test_mono8_at_model_size_is_scaled_only() -> None:
+    pixels = RNG.integers(0, 256, (28, 28), dtype=np.uint8)
+    data, step = as_message(pixels)
+    x = image_to_input(data, 'mono8', 28, 28, step, 1, (28, 28))
+    assert x.dtype == np.float32 and x.shape == (1, 28, 28)
+    np.testing.assert_array_equal(x[0], pixels.astype(np.float32) / 255)
+
+
+@pytest.mark.parametrize('encoding', ['rgb8', 'bgr8', 'rgba8', 'bgra8'])
+def test_colour_becomes_grey_and_is_resized(encoding: str) -> None:
+    rgb = RNG.integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    pixels = rgb if encoding.startswith('rgb') else rgb[..., ::-1]
+    if encoding.endswith('a8'):
+        pixels = np.concatenate([pixels, np.full((60, 90, 1), 7, np.uint8)], axis=2)
+    data, step = as_message(np.ascontiguousarray(pixels), padding=3)
+    x = image_to_input(data, encoding, 60, 90, step, 1, (28, 28))
+    grey = cv2.resize(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), (28, 28),
+                      interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(x[0] * 255, grey, atol=1.0)
+
+
+def test_mono16_big_endian_and_small_images_grow() -> None:
+    pixels = RNG.integers(0, 65536, (10, 12), dtype=np.uint16)
+    data, step = as_message(pixels.astype('>u2'))
+    x = image_to_input(data, 'mono16', 10, 12, step, 1, (10, 12), is_bigendian=True)
+    np.testing.assert_allclose(x[0], pixels / 65535, rtol=1e-6)
+    assert image_to_input(data, 'mono16', 10, 12, step, 1, (28, 28),
+                          is_bigendian=True).shape == (1, 28, 28)
+
+
+def test_mono_feeds_a_colour_model() -> None:
+    data, step = as_message(RNG.integers(0, 256, (32, 32), dtype=np.uint8))
+    x = image_to_input(data, 'mono8', 32, 32, step, 3, (32, 32))
+    assert x.shape == (3, 32, 32) and (x[0] == x[2]).all()
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    ({'encoding': 'yuv422'}, 'unsupported image encoding'),
+    ({'height': 0}, 'empty or absurd'),
+    ({'width': 100000}, 'empty or absurd'),
+    ({'step': 27}, 'less than a mono8 row'),
+    ({'data': bytes(28 * 27)}, 'image data has 756 bytes'),
+])
+def test_bad_images_are_clear_errors(kwargs: dict, message: str) -> None:
+    fields = {'data': bytes(28 * 28), 'encoding': 'mono8', 'height': 28, 'width': 28,
+              'step': 28, 'in_channels': 1, 'input_size': (28, 28)} | kwargs
+    with pytest.raises(ImageError, match=message):
+        image_to_input(**fields)

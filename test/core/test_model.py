@@ -1,0 +1,90 @@
+"""The split model: parts, shapes, and per-timestep execution equal to multi-step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from spikingjelly.activation_based import functional, neuron
+
+from neucodex_ros.core.errors import ModelError
+from neucodex_ros.core.inference import CloudRunner, EdgeRunner
+from neucodex_ros.core.model import ModelConfig, SplitSNN
+from neucodex_ros.core.training import direct_encoding
+
+
+def random_model(seed: int = 0, **overrides) -> SplitSNN:
+    torch.manual_seed(seed)
+    model = SplitSNN(ModelConfig(**overrides))
+    # Random batch-norm statistics so that neurons actually fire in eval mode.
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-1.0, 0.0)
+            module.running_var.uniform_(0.2, 1.0)
+            module.weight.data.uniform_(0.5, 3.0)
+    return model.eval()
+
+
+def test_parts_and_shapes() -> None:
+    model = random_model()
+    assert model.split_shape == (4, 7, 7)
+    x = torch.rand(4, 3, 1, 28, 28)
+    spikes = model.edge_forward(x)
+    assert spikes.shape == (4, 3, 4, 7, 7)
+    assert set(spikes.unique().tolist()) <= {0.0, 1.0}  # the encoder ends in a LIF neuron
+    assert model.cloud_forward(spikes).shape == (4, 3, 10)
+    assert any(isinstance(m, neuron.LIFNode) for m in model.encoder)
+    assert any(isinstance(m, neuron.LIFNode) for m in model.decoder)
+
+
+def test_per_timestep_parts_equal_the_whole_model_multi_step() -> None:
+    model = random_model()
+    frames = torch.rand(5, 1, 28, 28) * 2
+    with torch.no_grad():
+        reference = model(direct_encoding(frames, 4))  # [T, N, K], all timesteps at once
+        functional.reset_net(model)
+    edge, cloud = EdgeRunner(model), CloudRunner(model)
+    sent = []
+    for n, frame in enumerate(frames):
+        edge.start(frame.numpy())
+        sample = cloud.new_sample(alpha=1.0, num_timesteps=4)
+        for t in range(4):
+            spikes = edge.step()
+            sent.append(spikes)
+            cloud.step(sample, spikes)
+            mean = sample.early_exit._logit_sum / (t + 1)
+            expected = reference[:t + 1, n].double().mean(0).numpy()
+            np.testing.assert_allclose(mean, expected, rtol=1e-6, atol=1e-6)
+    assert 0.02 < np.mean(sent) < 0.98  # real spike traffic, not all-zero or all-one tensors
+
+
+def test_interleaved_samples_keep_their_own_state() -> None:
+    model = random_model(1)
+    frames = (torch.rand(2, 1, 28, 28) * 2).numpy()
+    edge, cloud = EdgeRunner(model), CloudRunner(model)
+    spikes = []
+    for frame in frames:
+        edge.start(frame)
+        spikes.append([edge.step() for _ in range(4)])
+    alone = []
+    for sample_spikes in spikes:
+        sample = cloud.new_sample(alpha=1.0, num_timesteps=4)
+        decision = [cloud.step(sample, s) for s in sample_spikes][-1]
+        alone.append(decision.probabilities)
+    a, b = (cloud.new_sample(alpha=1.0, num_timesteps=4) for _ in range(2))
+    for t in range(4):
+        decision_a = cloud.step(a, spikes[0][t])
+        decision_b = cloud.step(b, spikes[1][t])
+    np.testing.assert_array_equal(decision_a.probabilities, alone[0])
+    np.testing.assert_array_equal(decision_b.probabilities, alone[1])
+
+
+def test_config_round_trip_and_errors() -> None:
+    config = ModelConfig(bottleneck_channels=2, num_timesteps=6)
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ModelError, match='unknown model config keys'):
+        ModelConfig.from_dict({'nonsense': 1})
+    with pytest.raises(ModelError, match='unknown backbone'):
+        SplitSNN(ModelConfig(backbone='nope'))
+    with pytest.raises(ModelError, match='split_after'):
+        SplitSNN(ModelConfig(split_after=3))
