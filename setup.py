@@ -91,6 +91,10 @@ class BuildMessages(Command):
             self._outputs.append(str(destination))
         # install_data reads this same list object once the build has filled it.
         data_files = self.distribution.data_files
+        for folder in ('config', 'launch'):  # where colcon puts them: share/neucodex_ros/
+            data_files.append((f'share/{PACKAGE}/{folder}',
+                               [str(p) for p in sorted((ROOT / folder).iterdir())
+                                if p.is_file()]))
         data_files.append(('lib', [str(p) for p in sorted(prefix.glob('lib/*.so'))]))
         for folder in sorted({p.parent for p in (prefix / 'share').rglob('*') if p.is_file()}):
             files = [str(p) for p in sorted(folder.iterdir()) if p.is_file()]

@@ -1,4 +1,4 @@
-"""Start neucodex_ros nodes as separate OS processes (the pip stand-in for `ros2 run`)."""
+"""Start neucodex_ros nodes as separate OS processes: the pip stand-in for `ros2 run/launch`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-#: Console-script name -> module, for every node (setup.cfg names the same executables).
+#: Node executable → module; setup.cfg's console scripts name the same executables.
 NODE_MODULES = {
     'edge_node': 'neucodex_ros.nodes.edge_node',
     'cloud_node': 'neucodex_ros.nodes.cloud_node',
@@ -18,9 +18,8 @@ NODE_MODULES = {
 
 def node_command(executable: str, *, name: str | None = None,
                  params_file: Path | None = None,
-                 parameters: Mapping[str, object] | None = None,
-                 remappings: Mapping[str, str] | None = None) -> list[str]:
-    """The command line that runs one node with ROS arguments, like `ros2 run` would."""
+                 parameters: Mapping[str, object] | None = None) -> list[str]:
+    """The command line that runs one node with ROS arguments, as `ros2 run` would."""
     if executable not in NODE_MODULES:
         raise ValueError(f'unknown node executable {executable!r}; known: {sorted(NODE_MODULES)}')
     ros_args: list[str] = []
@@ -29,32 +28,32 @@ def node_command(executable: str, *, name: str | None = None,
     if params_file:
         ros_args += ['--params-file', str(params_file)]
     for key, value in (parameters or {}).items():
-        ros_args += ['-p', f'{key}:={_param_literal(value)}']
-    for source, target in (remappings or {}).items():
-        ros_args += ['-r', f'{source}:={target}']
+        ros_args += ['-p', f'{key}:={_yaml(value)}']
     command = [sys.executable, '-m', NODE_MODULES[executable]]
     return command + (['--ros-args', *ros_args] if ros_args else [])
 
 
-def _param_literal(value: object) -> str:
-    """A parameter value as `-p name:=value` wants it (YAML)."""
+def _yaml(value: object) -> str:
+    """A parameter value as `-p name:=value` reads it (YAML)."""
     if isinstance(value, bool):
         return 'true' if value else 'false'
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
-    if isinstance(value, Sequence):
-        return '[' + ', '.join(_param_literal(v) for v in value) + ']'
     return str(value)
 
 
 @contextmanager
-def running(commands: Sequence[Sequence[str]], *, stop_timeout: float = 10.0,
-            **popen_kwargs: object) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Run the commands as child processes; on exit, SIGINT them (Ctrl-C) and wait."""
+def running(commands: Sequence[Sequence[str]], *,
+            stop_timeout: float = 30.0) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Run commands as child processes; on exit send each one SIGINT (Ctrl-C) and wait.
+
+    Each child gets its own session, so a Ctrl-C in the terminal reaches only this process,
+    which then stops every child exactly once.
+    """
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for command in commands:
-            processes.append(subprocess.Popen(list(command), **popen_kwargs))  # type: ignore[call-overload]
+            processes.append(subprocess.Popen(list(command), start_new_session=True))
         yield processes
     finally:
         for process in processes:

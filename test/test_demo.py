@@ -1,18 +1,33 @@
-"""The README's main command runs: edge and cloud processes exchange spikes and decisions."""
+"""The README's main command: `neucodex-ros demo` end to end over real processes."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.ros
 
 
-def test_demo_prints_predictions() -> None:
-    result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', 'demo', '--samples', '3',
-                             '--timeout', '60'], capture_output=True, text=True, timeout=120)
+def test_demo_reports_every_sample(tmp_path: Path) -> None:
+    out = tmp_path / 'demo.json'
+    result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', 'demo', '--samples', '30',
+                             '--rate', '15', '--json', str(out)],
+                            capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
-    lines = [line for line in result.stdout.splitlines() if ' sample ' in line]
-    assert len(lines) >= 3, result.stdout
+    report = json.loads(out.read_text())
+    assert {'accuracy', 'mean_timesteps', 'num_timesteps', 'bytes_per_sample',
+            'compression_ratio', 'alpha', 'samples'} <= set(report)
+    assert report['samples'] == 30 and report['lost'] == 0 and report['failed'] == 0
+    assert report['accuracy'] >= 0.9
+    assert 1 <= report['mean_timesteps'] <= report['num_timesteps'] == 4
+    # 4x7x7 spikes = 25 bytes per timestep; the edge sends exactly the timesteps used
+    assert report['bytes_per_sample'] == pytest.approx(25 * report['mean_timesteps'])
+    assert report['compression_ratio'] == pytest.approx(
+        32 * 7 * 7 * 32 / (8 * report['bytes_per_sample']))
+    for line in ('accuracy', 'mean timesteps used', 'bytes sent per sample',
+                 'compression vs float32', 'raw image', 'alpha'):
+        assert line in result.stdout

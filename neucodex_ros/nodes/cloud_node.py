@@ -1,50 +1,188 @@
-"""Cloud node (smoke stage): receives spike tensors and decides each sample after T timesteps."""
+"""Cloud node: PackedSpikes → decoder + tail → early exit → ExitSignal and Prediction.
+
+State is kept per (source_id, sample_id): each sample has its own neuron state and running
+mean of logits, so samples of many robots interleave freely. A sample's timesteps must
+arrive in order from timestep 0 (reliable QoS keeps them so); a sample that goes quiet for
+`sample_timeout` seconds is answered with a failed Prediction (status "timeout"). Messages
+that do not fit (another model, wrong shape, unknown codec, bad timestep, late arrivals after
+the decision) are rejected, counted by reason, and logged at most every few seconds.
+"""
 
 from __future__ import annotations
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
-from rclpy.node import Node
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
 
+from rclpy.node import Node
+from std_msgs.msg import Header
+
+from neucodex_ros.core import codec
+from neucodex_ros.core.errors import CodecError, SampleError
+from neucodex_ros.core.exit_policy import Decision
+from neucodex_ros.core.inference import CloudRunner, CloudSample
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
-from neucodex_ros.nodes.common import CONTROL_QOS, SPIKES_QOS
+from neucodex_ros.nodes.common import Counters, declare, declare_common, link_qos, load_model, spin
+
+SampleKey = tuple[str, int]
+FINISHED_MEMORY = 4096  # decided samples remembered, to recognise their late timesteps
+
+
+@dataclass
+class Session:
+    """A sample the cloud is working on."""
+
+    header: Header
+    num_timesteps: int
+    state: CloudSample
+    last_update: float
 
 
 class CloudNode(Node):
-    """Counts the timesteps of each sample; at T answers with an ExitSignal and a Prediction."""
+    """Finishes the network on the edge's spikes and decides each sample as early as it can."""
 
-    def __init__(self) -> None:
-        super().__init__('cloud_node')
-        self.spikes_sub = self.create_subscription(PackedSpikes, 'spikes', self.on_spikes,
-                                                   SPIKES_QOS)
-        self.exit_pub = self.create_publisher(ExitSignal, 'exit_signal', CONTROL_QOS)
-        self.prediction_pub = self.create_publisher(Prediction, 'prediction', CONTROL_QOS)
-        self.received: dict[tuple[str, int], int] = {}
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('cloud_node', **kwargs)
+        common = declare_common(self)
+        declare(self, 'alpha', 0.99, 'Exit threshold: a sample stops once the softmax of its '
+                'mean logits reaches alpha (0: after one timestep; 1: always all T); may be '
+                'changed while running', low=0.0, high=1.0)
+        self.max_timesteps: int = declare(self, 'max_timesteps', 256, 'Largest T accepted '
+                                          'from an edge', low=1, high=65535, read_only=True)
+        self.sample_timeout: float = declare(self, 'sample_timeout', 5.0, 'Seconds without '
+                                             'a timestep before a sample fails with status '
+                                             '"timeout"', low=0.01, high=3600.0,
+                                             read_only=True)
+        checkpoint = load_model(common)
+        self.model_id = checkpoint.model_id
+        self.class_names = checkpoint.class_names
+        self.split_shape = checkpoint.model.split_shape
+        self.runner = CloudRunner(checkpoint.model)
+        self.sessions: dict[SampleKey, Session] = {}
+        self.finished: OrderedDict[SampleKey, None] = OrderedDict()
+        self.counters = Counters()
+
+        qos = link_qos(common['reliable'], common['qos_depth'])
+        self.spikes_sub = self.create_subscription(PackedSpikes, common['spikes_topic'],
+                                                   self.on_spikes, qos)
+        self.exit_pub = self.create_publisher(ExitSignal, common['exit_topic'], qos)
+        self.prediction_pub = self.create_publisher(Prediction, common['prediction_topic'], qos)
+        self.expiry_timer = self.create_timer(min(1.0, self.sample_timeout / 2), self.expire)
+        self.get_logger().info(
+            f'model {self.model_id} ({checkpoint.config.backbone}, '
+            f'{len(self.class_names)} classes), expects spikes of shape {self.split_shape}, '
+            f'alpha {self.get_parameter("alpha").value}')
 
     def on_spikes(self, msg: PackedSpikes) -> None:
-        """Account one timestep; decide the sample when its last timestep arrives."""
+        """Run one timestep of a sample; answer the sample once it is decided."""
         key = (msg.source_id, msg.sample_id)
-        self.received[key] = self.received.get(key, 0) + len(msg.data)
-        if msg.timestep + 1 < msg.num_timesteps:
+        if key in self.finished:
+            self.counters['late_timesteps'] += 1  # sent before our ExitSignal reached the edge
             return
-        exit_signal = ExitSignal(header=msg.header, source_id=msg.source_id,
-                                 sample_id=msg.sample_id, timesteps_used=msg.num_timesteps,
-                                 reason=ExitSignal.REASON_REACHED_T)
-        self.exit_pub.publish(exit_signal)
+        try:
+            session = self._session_for(key, msg)
+            spikes = codec.decode(msg.data, self.split_shape, msg.encoding)
+        except (SampleError, CodecError) as err:
+            self._reject(key, err)
+            return
+        session.state.bytes_received += len(msg.data)
+        session.last_update = time.monotonic()
+        decision = self.runner.step(session.state, spikes)
+        self.counters['timesteps'] += 1
+        if decision is not None:
+            self._finish(key, session, decision)
+
+    def _session_for(self, key: SampleKey, msg: PackedSpikes) -> Session:
+        """The sample's session (new at timestep 0); SampleError if the message does not fit."""
+        if msg.model_id != self.model_id:
+            raise SampleError('model_mismatch', f'model {msg.model_id!r} is not this '
+                              f'cloud\'s {self.model_id}')
+        shape = (msg.channels, msg.height, msg.width)
+        if shape != self.split_shape:
+            raise SampleError('bad_shape', f'spike shape {shape} is not the model\'s '
+                              f'{self.split_shape}')
+        if not 1 <= msg.num_timesteps <= self.max_timesteps:
+            raise SampleError('bad_num_timesteps', f'num_timesteps {msg.num_timesteps} is '
+                              f'outside 1..{self.max_timesteps}')
+        if msg.timestep >= msg.num_timesteps:
+            raise SampleError('bad_timestep', f'timestep {msg.timestep} >= num_timesteps '
+                              f'{msg.num_timesteps}')
+        session = self.sessions.get(key)
+        if session is None:
+            if msg.timestep != 0:
+                raise SampleError('missing_start', f'sample starts at timestep '
+                                  f'{msg.timestep}, not 0')
+            alpha = float(self.get_parameter('alpha').value)
+            session = Session(header=msg.header, num_timesteps=msg.num_timesteps,
+                              state=self.runner.new_sample(alpha, msg.num_timesteps),
+                              last_update=time.monotonic())
+            self.sessions[key] = session
+            self.counters['samples_started'] += 1
+        elif msg.num_timesteps != session.num_timesteps:
+            raise SampleError('changed_num_timesteps', f'num_timesteps changed from '
+                              f'{session.num_timesteps} to {msg.num_timesteps}')
+        if msg.timestep != session.state.next_timestep:
+            raise SampleError('out_of_order', f'timestep {msg.timestep} arrived, '
+                              f'{session.state.next_timestep} expected')
+        return session
+
+    def _reject(self, key: SampleKey, err: SampleError | CodecError) -> None:
+        reason = err.reason if isinstance(err, SampleError) else 'bad_payload'
+        self.counters[f'rejected_{reason}'] += 1
+        self.get_logger().warning(f'{key[0]} sample {key[1]}: rejected: {err}',
+                                  throttle_duration_sec=5.0)
+
+    def _finish(self, key: SampleKey, session: Session, decision: Decision) -> None:
+        """Tell the edge to stop, publish the Prediction, forget the sample."""
+        reason = ExitSignal.REASON_CONFIDENT if decision.confident else \
+            ExitSignal.REASON_REACHED_T
+        self.exit_pub.publish(ExitSignal(header=session.header, source_id=key[0],
+                                         sample_id=key[1],
+                                         timesteps_used=decision.timesteps_used,
+                                         reason=reason))
         self.prediction_pub.publish(Prediction(
-            header=msg.header, source_id=msg.source_id, sample_id=msg.sample_id, label=-1,
-            timesteps_used=msg.num_timesteps, num_timesteps=msg.num_timesteps,
-            bytes_received=self.received.pop(key), status='no_model'))
+            header=session.header, source_id=key[0], sample_id=key[1], label=decision.label,
+            label_name=self.class_names[decision.label], confidence=decision.confidence,
+            probabilities=decision.probabilities.astype('float32').tolist(),
+            timesteps_used=decision.timesteps_used, num_timesteps=session.num_timesteps,
+            bytes_received=session.state.bytes_received, status='ok'))
+        self.counters['samples_decided'] += 1
+        self.counters[f'exits_at_t{decision.timesteps_used}'] += 1
+        self._forget(key)
+
+    def _forget(self, key: SampleKey) -> None:
+        del self.sessions[key]
+        self.finished[key] = None
+        while len(self.finished) > FINISHED_MEMORY:
+            self.finished.popitem(last=False)
+
+    def expire(self) -> None:
+        """Fail samples whose timesteps stopped coming (edge gone, or messages lost)."""
+        now = time.monotonic()
+        for key, session in list(self.sessions.items()):
+            if now - session.last_update < self.sample_timeout:
+                continue
+            used = session.state.next_timestep
+            self.exit_pub.publish(ExitSignal(header=session.header, source_id=key[0],
+                                             sample_id=key[1], timesteps_used=used,
+                                             reason=ExitSignal.REASON_ERROR))
+            self.prediction_pub.publish(Prediction(
+                header=session.header, source_id=key[0], sample_id=key[1], label=-1,
+                timesteps_used=used, num_timesteps=session.num_timesteps,
+                bytes_received=session.state.bytes_received, status='timeout'))
+            self.counters['samples_timed_out'] += 1
+            self._forget(key)
+
+    def summary(self) -> str:
+        """One line of counters, logged at shutdown."""
+        return f'cloud summary: {self.counters.line()}'
 
 
-def main(args: list[str] | None = None) -> None:
+def main(args: list[str] | None = None) -> int:
     """Run the cloud node until Ctrl-C."""
-    try:
-        with rclpy.init(args=args):
-            rclpy.spin(CloudNode())
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    return spin(CloudNode, args)
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

@@ -1,32 +1,33 @@
-"""What every neucodex_ros node shares: QoS profiles and parameter declaration."""
+"""What the neucodex_ros nodes share: parameter declaration, QoS, counters, the main loop."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import signal
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
+import rclpy
+import torch
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.signals import SignalHandlerOptions
 
-if TYPE_CHECKING:
-    from rclpy.node import Node
-
-#: Spikes: every timestep of a sample matters, so reliable with room for a few samples in flight.
-SPIKES_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=64,
-                        reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.VOLATILE)
-#: Exit signals and predictions: small, one per sample, must arrive.
-CONTROL_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=32,
-                         reliability=ReliabilityPolicy.RELIABLE,
-                         durability=DurabilityPolicy.VOLATILE)
+from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
+from neucodex_ros.core.errors import NeucodexError
+from neucodex_ros.core.training import pick_device
 
 
 def declare(node: Node, name: str, default: Any, description: str, *,
-            low: float | None = None, high: float | None = None) -> Any:
+            low: float | None = None, high: float | None = None,
+            read_only: bool = False) -> Any:
     """Declare a parameter with a description (and a range for numbers); return its value."""
-    descriptor = ParameterDescriptor(description=description)
+    descriptor = ParameterDescriptor(description=description, read_only=read_only)
     if low is not None and high is not None:
-        if isinstance(default, bool):
-            raise TypeError(f'parameter {name}: a range makes no sense for a bool')
+        if isinstance(default, bool) or not isinstance(default, int | float):
+            raise TypeError(f'parameter {name}: a range needs a number')
         if isinstance(default, int):
             descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high),
                                                      step=1)]
@@ -34,3 +35,82 @@ def declare(node: Node, name: str, default: Any, description: str, *,
             descriptor.floating_point_range = [FloatingPointRange(from_value=float(low),
                                                                   to_value=float(high))]
     return node.declare_parameter(name, default, descriptor).value
+
+
+def declare_common(node: Node) -> dict[str, Any]:
+    """Parameters both sides of the split have: model, device, link QoS, topic names."""
+    return {
+        'checkpoint': declare(node, 'checkpoint', '', 'Model checkpoint (.pt) written by '
+                              '`neucodex-ros train`; empty: the shipped digits model',
+                              read_only=True),
+        'device': declare(node, 'device', 'cpu', "Torch device: 'cpu', 'cuda', 'cuda:1' or "
+                          "'auto' (CUDA when present)", read_only=True),
+        'torch_threads': declare(node, 'torch_threads', 1, 'Torch intra-op threads. 1 gives '
+                                 'the lowest latency for one sample at a time: a thread pool '
+                                 'waking up after idle costs milliseconds', low=1, high=256,
+                                 read_only=True),
+        'reliable': declare(node, 'reliable', True, 'Reliable (true) or best-effort (false) '
+                            'QoS for spikes, exit signals and predictions', read_only=True),
+        'qos_depth': declare(node, 'qos_depth', 64, 'History depth (messages) of the spikes, '
+                             'exit signal and prediction topics', low=1, high=10000,
+                             read_only=True),
+        'spikes_topic': declare(node, 'spikes_topic', 'spikes', 'PackedSpikes, edge → cloud',
+                                read_only=True),
+        'exit_topic': declare(node, 'exit_topic', 'exit_signal', 'ExitSignal, cloud → edge',
+                              read_only=True),
+        'prediction_topic': declare(node, 'prediction_topic', 'prediction',
+                                    'Prediction, cloud → robot', read_only=True),
+    }
+
+
+def load_model(common: dict[str, Any]) -> Checkpoint:
+    """The checkpoint named by the common parameters, on their device and thread count."""
+    torch.set_num_threads(common['torch_threads'])
+    return load_checkpoint(common['checkpoint'] or None, str(pick_device(common['device'])))
+
+
+def link_qos(reliable: bool, depth: int) -> QoSProfile:
+    """QoS of the edge ⇄ cloud topics (volatile: a late joiner does not want old samples)."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
+                      reliability=ReliabilityPolicy.RELIABLE if reliable
+                      else ReliabilityPolicy.BEST_EFFORT,
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+class Counters(Counter[str]):
+    """Event counts of a node, printed as one line."""
+
+    def line(self) -> str:
+        """`name=count, ...` sorted by name."""
+        return ', '.join(f'{key}={value}' for key, value in sorted(self.items())) or 'nothing'
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def spin(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
+    """Run one node until Ctrl-C or SIGTERM, then log its summary and shut down cleanly.
+
+    rclpy's own signal handler is off so that the context is still valid while the node
+    logs its summary; a NeucodexError while starting (e.g. a bad checkpoint) exits with 1.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, _interrupt)
+    node: Node | None = None
+    try:
+        node = make_node()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except NeucodexError as err:
+        rclpy.logging.get_logger('neucodex_ros').fatal(str(err))
+        return 1
+    finally:
+        if node is not None:
+            summary = getattr(node, 'summary', None)
+            if summary is not None:
+                node.get_logger().info(summary())
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

@@ -1,0 +1,52 @@
+"""`neucodex-ros split`: both nodes as separate processes from one parameters file.
+
+The pip stand-in for `ros2 launch neucodex_ros split.launch.py`: every section of the YAML
+that names a neucodex_ros node (edge_node, cloud_node) starts that node with the file as its
+--params-file. Ctrl-C stops them all cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+HELP = 'start the nodes of a parameters file as separate processes (no ros2 launch needed)'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `split`."""
+    parser.add_argument('--params-file', type=Path, default=None,
+                        help='YAML keyed by node name (default: config/split.yaml)')
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the nodes, wait for Ctrl-C or for one of them to exit, stop the others."""
+    import yaml
+
+    from neucodex_ros.processes import NODE_MODULES, node_command, running
+    from neucodex_ros.resources import default_params_file
+
+    params_file = (args.params_file or default_params_file()).resolve()
+    sections = yaml.safe_load(params_file.read_text()) or {}
+    unknown = sorted(set(sections) - set(NODE_MODULES))
+    if unknown or not sections:
+        print(f'neucodex-ros split: {params_file} must have sections named after nodes '
+              f'{sorted(NODE_MODULES)}; unknown: {unknown}', file=sys.stderr)
+        return 2
+    names = sorted(sections, key=lambda name: name != 'cloud_node')  # the cloud first
+    commands = [node_command(name, name=name, params_file=params_file) for name in names]
+    print(f'neucodex-ros split: starting {", ".join(names)} from {params_file} '
+          '(Ctrl-C stops them)', flush=True)
+    with running(commands) as processes:
+        try:
+            while all(process.poll() is None for process in processes):
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            return 0
+        for name, process in zip(names, processes, strict=True):
+            if process.returncode is not None:
+                print(f'neucodex-ros split: {name} exited with code {process.returncode}; '
+                      'stopping the others', file=sys.stderr)
+        return 1

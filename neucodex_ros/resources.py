@@ -1,0 +1,37 @@
+"""Where the package's own files are: launch files, parameter files, the shipped model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+PACKAGE = 'neucodex_ros'
+
+
+def package_share() -> Path:
+    """share/neucodex_ros (config/, launch/, package.xml) for this installation.
+
+    A checkout (or editable install) uses the source tree, which has the same layout; a
+    colcon install is found through the ament index; a pip install under sys.prefix.
+    """
+    source = Path(__file__).resolve().parents[1]
+    if (source / 'package.xml').is_file():
+        return source
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        return Path(get_package_share_directory(PACKAGE))
+    except (ImportError, LookupError, KeyError, ValueError):
+        return Path(sys.prefix) / 'share' / PACKAGE
+
+
+def default_params_file() -> Path:
+    """The parameters of the split (config/split.yaml)."""
+    return package_share() / 'config' / 'split.yaml'
+
+
+def default_parameter(node: str, name: str) -> object:
+    """A node's parameter as set in the default parameters file."""
+    import yaml
+
+    with default_params_file().open() as file:
+        return yaml.safe_load(file)[node]['ros__parameters'][name]

@@ -1,0 +1,77 @@
+"""Launch files, checked statically (launch_ros is not installable here).
+
+They must parse, start only console-script executables of this package, reference params
+files and launch files that exist, and name nodes that have a section in the params file.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH_FILES = sorted((ROOT / 'launch').glob('*.launch.py'))
+ALLOWED_IMPORTS = ('os', 'launch', 'launch_ros', 'ament_index_python')
+
+
+def console_scripts() -> set[str]:
+    config = configparser.ConfigParser()
+    config.read(ROOT / 'setup.cfg')
+    lines = config['options.entry_points']['console_scripts'].strip().splitlines()
+    return {line.split('=')[0].strip() for line in lines}
+
+
+def calls(tree: ast.AST, name: str) -> list[ast.Call]:
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and getattr(node.func, 'id', getattr(node.func, 'attr', None)) == name]
+
+
+def keyword(call: ast.Call, name: str) -> object:
+    for kw in call.keywords:
+        if kw.arg == name:
+            return ast.literal_eval(kw.value) if isinstance(kw.value, ast.Constant) else kw.value
+    return None
+
+
+def share_paths(tree: ast.AST) -> list[Path]:
+    """Files named as os.path.join(<share dir>, 'folder', 'file')."""
+    paths = []
+    for call in calls(tree, 'join'):
+        parts = [a.value for a in call.args[1:] if isinstance(a, ast.Constant)]
+        if len(parts) == len(call.args) - 1 and parts:
+            paths.append(ROOT.joinpath(*parts))
+    return paths
+
+
+def test_there_are_launch_files_for_the_split_and_each_side() -> None:
+    assert {p.name for p in LAUNCH_FILES} >= {'split.launch.py', 'edge.launch.py',
+                                              'cloud.launch.py'}
+
+
+@pytest.mark.parametrize('path', LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_file(path: Path) -> None:
+    tree = ast.parse(path.read_text(), str(path))
+    functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert 'generate_launch_description' in functions
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom | ast.Import):
+            module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
+            assert module.split('.')[0] in ALLOWED_IMPORTS, f'{path.name} imports {module}'
+    params = yaml.safe_load((ROOT / 'config' / 'split.yaml').read_text())
+    for call in calls(tree, 'Node'):
+        assert keyword(call, 'package') == 'neucodex_ros'
+        assert keyword(call, 'executable') in console_scripts()
+        assert keyword(call, 'name') in params, 'every node has a section in the params file'
+        assert keyword(call, 'parameters') is not None, 'nodes are configured from YAML'
+    for argument in calls(tree, 'DeclareLaunchArgument'):
+        assert keyword(argument, 'description'), 'launch arguments are described'
+    referenced = share_paths(tree)
+    assert referenced, f'{path.name} references its params file'
+    for file in referenced:
+        assert file.is_file(), f'{path.name} references {file.relative_to(ROOT)}'
+    starts = calls(tree, 'Node') or calls(tree, 'IncludeLaunchDescription')
+    assert starts, f'{path.name} starts nothing'

@@ -1,0 +1,36 @@
+"""Every key of the params file is a parameter the node declares, with a description."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from rosutil import harness
+
+from neucodex_ros.nodes.cloud_node import CloudNode
+from neucodex_ros.nodes.edge_node import EdgeNode
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS_FILE = ROOT / 'config' / 'split.yaml'
+BUILT_IN = {'use_sim_time', 'start_type_description_service'}
+
+pytestmark = pytest.mark.ros
+
+
+@pytest.mark.parametrize('node_class', [EdgeNode, CloudNode], ids=['edge_node', 'cloud_node'])
+def test_params_file_matches_the_declared_parameters(node_class: type) -> None:
+    section = yaml.safe_load(PARAMS_FILE.read_text())[node_class.__name__.replace(
+        'Node', '_node').lower()]['ros__parameters']
+    with harness() as h:
+        node = node_class(context=h.context,
+                          cli_args=['--ros-args', '--params-file', str(PARAMS_FILE)])
+        try:
+            declared = {name for name in node._parameters if name not in BUILT_IN}
+            assert set(section) == declared, 'the YAML sets exactly the declared parameters'
+            for name, value in section.items():
+                assert node.get_parameter(name).value == value, name
+            for descriptor in node.describe_parameters(sorted(declared)):
+                assert len(descriptor.description) > 15, f'{descriptor.name} is undocumented'
+        finally:
+            node.destroy_node()
