@@ -5,28 +5,39 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
-from rosutil import harness
 
 pytestmark = pytest.mark.ros
+
+# The last lines each node logs at the end of its constructor: the node is fully up.
+STARTED = ('sends bitpack spikes', 'expects spikes of shape')
 
 
 def test_split_starts_both_nodes_and_stops_them_on_ctrl_c() -> None:
     runner = subprocess.Popen([sys.executable, '-m', 'neucodex_ros.cli', 'split'],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(runner.stdout), daemon=True)
+    reader.start()
     try:
-        with harness() as h:
-            h.spin_until(lambda: {'edge_node', 'cloud_node'} <= set(h.node.get_node_names()),
-                         60.0, 'edge_node and cloud_node in the ROS graph')
+        deadline = time.monotonic() + 60
+        while not all(any(mark in line for line in list(lines)) for mark in STARTED):
+            assert time.monotonic() < deadline, 'the nodes did not start:\n' + ''.join(lines)
+            assert runner.poll() is None, 'the runner exited:\n' + ''.join(lines)
+            time.sleep(0.05)
         runner.send_signal(signal.SIGINT)
-        output, _ = runner.communicate(timeout=60)
+        runner.wait(timeout=60)
+        reader.join(timeout=10)
     finally:
         if runner.poll() is None:
             runner.kill()
+    output = ''.join(lines)
     assert runner.returncode == 0, output
-    assert 'edge summary' in output and 'cloud summary' in output  # both shut down cleanly
-    assert 'Traceback' not in output
+    assert 'edge summary' in output and 'cloud summary' in output, output  # clean shutdown
+    assert 'Traceback' not in output, output
 
 
 def test_split_refuses_unknown_sections(tmp_path) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from builtin_interfaces.msg import Time
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from neucodex_ros.core import codec
@@ -72,6 +72,10 @@ class EdgeNode(Node):
         image_reliable: bool = declare(self, 'image_reliable', False, 'Subscribe to images '
                                        'reliably; best effort (default) also matches reliable '
                                        'publishers', read_only=True)
+        image_depth: int = declare(self, 'image_qos_depth', 20, 'DDS history of the image '
+                                   'subscription. Frames leave it at once for the queue above; '
+                                   'it only has to outlast a busy moment of this process',
+                                   low=1, high=1000, read_only=True)
         self.encoding: str = declare(self, 'encoding', codec.BITPACK, 'Spike payload codec: '
                                      + ', '.join(codec.ENCODINGS), read_only=True)
         if self.encoding not in codec.ENCODINGS:
@@ -92,9 +96,9 @@ class EdgeNode(Node):
         self.spikes_pub = self.create_publisher(PackedSpikes, common['spikes_topic'], qos)
         self.exit_sub = self.create_subscription(ExitSignal, common['exit_topic'],
                                                  self.on_exit, qos)
-        image_qos = qos_profile_sensor_data
-        if image_reliable:
-            image_qos = link_qos(True, qos_profile_sensor_data.depth)
+        image_qos = QoSProfile(depth=image_depth, history=HistoryPolicy.KEEP_LAST,
+                               reliability=ReliabilityPolicy.RELIABLE if image_reliable
+                               else ReliabilityPolicy.BEST_EFFORT)
         self.image_sub = self.create_subscription(Image, image_topic, self.on_image, image_qos)
         self.timer = self.create_timer(period, self.tick)
         self.get_logger().info(

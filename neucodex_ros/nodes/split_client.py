@@ -1,0 +1,143 @@
+"""A client of a running split: plays camera and watches what comes back.
+
+Publishes frames as sensor_msgs/Image, and matches the PackedSpikes, ExitSignals and the
+Prediction of every frame to it by the capture stamp (each frame gets a unique one). The demo,
+the benchmarks and the tests drive the nodes through it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.serialization import deserialize_message
+from sensor_msgs.msg import Image
+
+from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
+from neucodex_ros.nodes.common import link_qos
+
+StampKey = tuple[int, int]
+
+
+@dataclass
+class Observed:
+    """Everything seen for one published frame."""
+
+    label: int | None
+    sent: float  # time.monotonic() at publishing
+    prediction: Prediction | None = None
+    answered: float | None = None  # time.monotonic() when the Prediction arrived
+    predictions: int = 0  # how many arrived; exactly one is right
+    spikes: list[PackedSpikes] = field(default_factory=list)
+    spike_wire_bytes: int = 0  # serialized PackedSpikes, headers included
+    exits: list[ExitSignal] = field(default_factory=list)
+
+
+class SplitClient(Node):
+    """Publishes frames on image topics; records spikes, exit signals and predictions."""
+
+    def __init__(self, name: str = 'neucodex_client', image_topics: Sequence[str] = ('image',),
+                 reliable: bool = True, depth: int = 64, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        link = link_qos(reliable, depth)
+        self.image_pubs = [self.create_publisher(Image, topic, 10) for topic in image_topics]
+        self.watchers = [
+            self.create_subscription(Prediction, 'prediction', self._on_prediction, link),
+            self.create_subscription(PackedSpikes, 'spikes', self._on_spikes, link, raw=True),
+            self.create_subscription(ExitSignal, 'exit_signal', self._on_exit, link)]
+        self.observed: dict[StampKey, Observed] = {}
+        self._spinner = SingleThreadedExecutor(context=self.context)
+        self._spinner.add_node(self)
+        self._last_stamp = 0
+
+    def publish_frame(self, pixels: np.ndarray, label: int | None = None,
+                      topic: int = 0) -> Observed:
+        """Publish an [H, W] mono8 frame with a fresh capture stamp; return its record."""
+        height, width = pixels.shape
+        stamp = max(time.time_ns(), self._last_stamp + 1)
+        self._last_stamp = stamp
+        msg = Image(height=height, width=width, encoding='mono8', step=width,
+                    data=np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 10**9)
+        msg.header.frame_id = 'neucodex_client'
+        observed = self.observed[divmod(stamp, 10**9)] = Observed(label, time.monotonic())
+        self.image_pubs[topic].publish(msg)
+        return observed
+
+    def spin_until(self, condition: Callable[[], bool], timeout: float, what: str,
+                   alive: Callable[[], bool] = lambda: True) -> None:
+        """Process callbacks until condition() holds; TimeoutError after `timeout` seconds.
+
+        `alive` is checked as well, so that a crashed node process fails fast.
+        """
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if not alive():
+                raise RuntimeError(f'a node process exited while waiting for {what}')
+            if time.monotonic() > deadline:
+                raise TimeoutError(f'timed out after {timeout:.1f} s waiting for {what}')
+            self._spinner.spin_once(timeout_sec=0.005)
+
+    def pause(self, seconds: float) -> None:
+        """Keep processing callbacks for `seconds`."""
+        end = time.monotonic() + seconds
+        self.spin_until(lambda: time.monotonic() >= end, seconds + 1.0, 'a pause')
+
+    def wait_ready(self, timeout: float = 60.0, alive: Callable[[], bool] = lambda: True,
+                   frame_shape: tuple[int, int] = (28, 28)) -> None:
+        """Return once a frame makes the whole round trip on every image topic.
+
+        Discovery is not enough: a volatile message published before the remote writer has
+        matched our reader is lost. So blank probe frames go out until each comes back as a
+        Prediction, with its spikes seen too; the probes are then forgotten.
+        """
+        self.spin_until(lambda: all(p.get_subscription_count() > 0 for p in self.image_pubs)
+                        and all(w.get_publisher_count() > 0 for w in self.watchers), timeout,
+                        'the edge and cloud nodes to appear', alive)
+        deadline = time.monotonic() + timeout
+        for topic in range(len(self.image_pubs)):
+            self._probe(topic, deadline, alive, frame_shape)
+        self.pause(0.2)  # answers to the other probes
+        self.observed.clear()
+
+    def _probe(self, topic: int, deadline: float, alive: Callable[[], bool],
+               frame_shape: tuple[int, int]) -> None:
+        """Send blank frames on one topic until one makes the round trip."""
+        probes: list[Observed] = []
+
+        def round_trip() -> bool:
+            return any(p.prediction is not None and p.spikes for p in probes)
+
+        while not round_trip():
+            if time.monotonic() > deadline:
+                raise TimeoutError('no probe frame made the round trip through the nodes')
+            probes.append(self.publish_frame(np.zeros(frame_shape, np.uint8), topic=topic))
+            try:
+                self.spin_until(round_trip, 1.0, 'a probe round trip', alive)
+            except TimeoutError:
+                pass  # lost before the links were up: send another
+
+    def _find(self, header: Any) -> Observed | None:
+        return self.observed.get((header.stamp.sec, header.stamp.nanosec))
+
+    def _on_prediction(self, msg: Prediction) -> None:
+        if (observed := self._find(msg.header)) is not None:
+            observed.predictions += 1
+            if observed.prediction is None:
+                observed.prediction = msg
+                observed.answered = time.monotonic()
+
+    def _on_spikes(self, raw: bytes) -> None:
+        msg = deserialize_message(raw, PackedSpikes)
+        if (observed := self._find(msg.header)) is not None:
+            observed.spikes.append(msg)
+            observed.spike_wire_bytes += len(raw)
+
+    def _on_exit(self, msg: ExitSignal) -> None:
+        if (observed := self._find(msg.header)) is not None:
+            observed.exits.append(msg)
