@@ -1,13 +1,18 @@
-"""`neucodex-ros train` and `evaluate` (the accuracy benchmark) as a user runs them."""
+"""`neucodex-ros train`, `evaluate` (the accuracy benchmark) and `calibrate` as a user runs them."""
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from neucodex_ros.core.checkpoint import load_checkpoint
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -15,24 +20,63 @@ def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_train_writes_a_complete_checkpoint(tmp_path: Path) -> None:
+def test_train_writes_a_complete_checkpoint_log_and_baseline(tmp_path: Path) -> None:
     out = tmp_path / 'model.pt'
-    result = cli('train', '--epochs', '3', '--train-limit', '1500', '--out', str(out),
-                 '--bottleneck-channels', '2')
+    result = cli('train', '--epochs', '2', '--pretrain-epochs', '1', '--bottleneck-epochs',
+                 '1', '--train-limit', '600', '--out', str(out), '--bottleneck-channels', '2')
     assert result.returncode == 0, result.stderr
     checkpoint = load_checkpoint(out)
     assert checkpoint.config.bottleneck_channels == 2
     assert checkpoint.class_names == tuple(str(d) for d in range(10))
+    assert list(checkpoint.metrics['phases']) == ['pretrain', 'insert', 'finetune']
+    assert checkpoint.data['dataset'] == 'digits'
     history = checkpoint.metrics['history']
-    assert len(history) == 3 and len(history[0]['val_accuracy_by_timestep']) == 4
-    assert checkpoint.metrics['val_accuracy'] > 0.2  # above chance (0.1) already
-    assert 'training' in result.stderr  # the progress bar
+    assert [r['phase'] for r in history] == ['pretrain', 'insert', 'finetune', 'finetune']
+    assert len(history[0]['val_accuracy_by_timestep']) == 4
+    assert all(0 <= r['val_accuracy'] <= 1 and r['train_loss'] > 0 for r in history)
+    baseline = load_checkpoint(out.with_suffix('.uncompressed.pt'))
+    assert baseline.config.bottleneck_channels == 0
+    with out.with_suffix('.metrics.csv').open() as file:
+        rows = list(csv.DictReader(file))
+    assert [(r['phase'], r['epoch']) for r in rows] == [
+        ('pretrain', '1'), ('insert', '1'), ('finetune', '1'), ('finetune', '2')]
+    assert not out.with_suffix('.resume.pt').exists()  # finished runs leave no resume state
+    assert 'pretrain' in result.stderr  # the progress bars
     assert 'alpha' in result.stdout
 
 
 def test_evaluate_the_shipped_model_meets_its_targets(tmp_path: Path) -> None:
-    result = cli('evaluate', '--json', str(tmp_path / 'e.json'))
+    result = cli('evaluate', '--min-accuracy', '0.97', '--max-drop', '0.01', '--max-share',
+                 '0.5', '--json', str(tmp_path / 'e.json'))
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads((tmp_path / 'e.json').read_text())
-    assert report['samples'] == 1000 and all(report['checks'].values())
+    assert report['samples'] == 1000 and len(report['checks']) == 3
+    assert all(report['checks'].values())
     assert report['full_t']['accuracy'] >= 0.97
+    row = report['early_exit'][0]
+    assert row['edge_energy_j'] > 0 and row['bits_per_sample'] == 196 * row['mean_timesteps']
+
+
+def test_calibrate_writes_csv_plot_and_the_chosen_alpha(tmp_path: Path) -> None:
+    params = tmp_path / 'split.yaml'
+    params.write_text((ROOT / 'config' / 'split.yaml').read_text())
+    result = cli('calibrate', '--out', str(tmp_path / 'cal'), '--max-drop', '0.005',
+                 '--params-file', str(params))
+    assert result.returncode == 0, result.stdout + result.stderr
+    with (tmp_path / 'cal.csv').open() as file:
+        rows = list(csv.DictReader(file))
+    assert {'alpha', 'accuracy', 'mean_timesteps', 'p95_timesteps',
+            'edge_energy_j'} <= set(rows[0])
+    assert (tmp_path / 'cal.png').read_bytes()[:4] == b'\x89PNG'
+    full = next(float(r['accuracy']) for r in rows if float(r['alpha']) == 1.0)
+    chosen = yaml.safe_load(params.read_text())['cloud_node']['ros__parameters']['alpha']
+    row = next(r for r in rows if float(r['alpha']) == chosen)
+    assert float(row['accuracy']) >= full - 0.005
+    cheaper = [r for r in rows if float(r['edge_energy_j']) < float(row['edge_energy_j'])]
+    assert all(float(r['accuracy']) < full - 0.005 for r in cheaper)
+    before = (ROOT / 'config' / 'split.yaml').read_text().splitlines()
+    after = params.read_text().splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert len(changed) <= 1  # only cloud_node's alpha line, comment and all kept
+    for old, new in changed:
+        assert 'alpha:' in old and new.split('#')[1] == old.split('#')[1]

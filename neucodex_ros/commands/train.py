@@ -1,71 +1,194 @@
-"""`neucodex-ros train`: train the split SNN, bottleneck included, on real digits."""
+"""`neucodex-ros train`: the NeuCODEX recipe, as one command.
+
+(a) `--pretrain-epochs N`: train the SNN without a bottleneck (saved as
+    <out>.uncompressed.pt, the baseline the bottleneck is measured against);
+(b) `--bottleneck-epochs N`: insert the encoder/decoder at the split and train only them;
+(c) `--epochs N`: fine-tune the whole SNN end to end with the per-timestep loss.
+Without (a) (or `--init-from` an uncompressed checkpoint), (c) trains the SNN with its
+bottleneck from scratch, as the shipped digits model was. Every epoch appends a row to
+<out>.metrics.csv and saves <out>.resume.pt; `--resume` continues an interrupted run.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
-HELP = 'train the split SNN with its bottleneck on real MNIST digits'
+from neucodex_ros.commands.options import add_data_arguments, data_options, data_record
+
+HELP = 'train a split SNN: pretrain, insert the bottleneck, fine-tune (the NeuCODEX recipe)'
+LOG_FIELDS = ['phase', 'epoch', 'train_loss', 'train_accuracy', 'val_accuracy',
+              'val_accuracy_t1', 'lr', 'seconds']
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `train`."""
-    from neucodex_ros.core.model import ModelConfig
+    from neucodex_ros.core.model import BACKBONES, ModelConfig
     from neucodex_ros.core.training import TrainConfig
 
     model, train = ModelConfig(), TrainConfig()
     parser.add_argument('--out', type=Path, default=Path('digits_snn.pt'),
                         help='checkpoint to write (default: %(default)s)')
+    add_data_arguments(parser, 'digits')
+    parser.add_argument('--backbone', choices=sorted(BACKBONES), default=model.backbone)
+    parser.add_argument('--width', type=float, default=model.width,
+                        help='multiplier of every backbone channel count')
     parser.add_argument('--timesteps', type=int, default=model.num_timesteps, help='T')
-    parser.add_argument('--bottleneck-channels', type=int, default=model.bottleneck_channels,
-                        help='channels of the transmitted spike tensor')
     parser.add_argument('--split-after', type=int, default=model.split_after,
                         help='backbone stages on the edge')
-    parser.add_argument('--epochs', type=int, default=train.epochs)
+    parser.add_argument('--bottleneck-channels', type=int, default=model.bottleneck_channels,
+                        help='channels of the transmitted spike tensor (0: no bottleneck)')
+    parser.add_argument('--bottleneck-stride', type=int, default=model.bottleneck_stride,
+                        help='spatial stride of the encoder')
+    parser.add_argument('--pretrain-epochs', type=int, default=0,
+                        help='(a) epochs of the SNN without bottleneck first')
+    parser.add_argument('--init-from', type=Path, default=None,
+                        help='instead of (a): an uncompressed checkpoint to start from')
+    parser.add_argument('--bottleneck-epochs', type=int, default=0,
+                        help='(b) epochs training only the inserted encoder/decoder')
+    parser.add_argument('--epochs', type=int, default=train.epochs,
+                        help='(c) epochs of end-to-end training with the bottleneck')
     parser.add_argument('--batch-size', type=int, default=train.batch_size)
     parser.add_argument('--lr', type=float, default=train.lr, help='peak learning rate')
     parser.add_argument('--seed', type=int, default=train.seed)
     parser.add_argument('--device', default=train.device,
                         help="'auto' (CUDA when present), 'cpu', 'cuda:1', ...")
-    parser.add_argument('--no-augment', action='store_true', help='no random affine jitter')
+    parser.add_argument('--no-augment', action='store_true', help='no random jitter')
     parser.add_argument('--train-limit', type=int, default=None, metavar='N',
-                        help='train on the first N training images only (a quick trial run)')
+                        help='train on the first N training samples only (a quick trial run)')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue the run that <out>.resume.pt was saved from')
+
+
+class Run:
+    """The files of one training run: checkpoint, metrics log, resume state."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.log = out.with_suffix('.metrics.csv')
+        self.resume = out.with_suffix('.resume.pt')
+        self.uncompressed = out.with_suffix('.uncompressed.pt')
+
+    def append_log(self, record: dict[str, Any]) -> None:
+        """Add one epoch's record to the CSV log."""
+        new = not self.log.exists()
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open('a', newline='') as file:
+            writer = csv.DictWriter(file, LOG_FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerow({k: record[k] for k in LOG_FIELDS if k in record} |
+                            {'val_accuracy_t1': record['val_accuracy_by_timestep'][0]})
+
+    def save_resume(self, phase: str, state: Any, done: dict[str, Any],
+                    config: dict[str, Any]) -> None:
+        """Save everything needed to resume, replacing the previous state atomically."""
+        import torch
+
+        partial = self.resume.with_suffix('.tmp')
+        torch.save({'phase': phase, 'state': asdict(state), 'done': done, 'config': config},
+                   partial)
+        partial.replace(self.resume)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train, report the validation accuracy per α, write the checkpoint."""
-    import numpy as np
+    """Train the phases the options ask for and write the checkpoint."""
     import torch
+    from torch.utils.data import Subset
 
-    from neucodex_ros.core.checkpoint import save_checkpoint
-    from neucodex_ros.core.digits import CLASS_NAMES, load_digits
+    from neucodex_ros.core.checkpoint import load_checkpoint, save_checkpoint
+    from neucodex_ros.core.datasets import load_dataset
+    from neucodex_ros.core.errors import ModelError
     from neucodex_ros.core.model import ModelConfig, SplitSNN
-    from neucodex_ros.core.training import TrainConfig, exit_summary, predict_logits, train
+    from neucodex_ros.core.training import (
+        TrainConfig,
+        TrainState,
+        exit_summary,
+        predict_logits,
+        train,
+    )
 
-    def part(name: str) -> tuple[np.ndarray, np.ndarray]:
-        images, labels = load_digits(name)
-        return images[:, None].astype(np.float32) / 255, labels
-
-    config = ModelConfig(num_timesteps=args.timesteps, split_after=args.split_after,
-                         bottleneck_channels=args.bottleneck_channels)
-    train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                               seed=args.seed, device=args.device, augment=not args.no_augment)
-    torch.manual_seed(args.seed)
-    model = SplitSNN(config)
-    val_images, val_labels = part('val')
-    train_images, train_labels = part('train')
+    options = data_options(args, args.timesteps)
+    train_set, spec = load_dataset(args.dataset, args.data_dir, 'train', options)
+    val_set, _ = load_dataset(args.dataset, args.data_dir, 'val', options)
     if args.train_limit:
-        train_images = train_images[:args.train_limit]
-        train_labels = train_labels[:args.train_limit]
-    metrics = train(model, (train_images, train_labels), (val_images, val_labels), train_config)
-    logits = predict_logits(model, torch.as_tensor(val_images))
-    metrics['val_alpha_sweep'] = [exit_summary(logits, val_labels, alpha)
-                                  for alpha in (0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)]
-    print(f'best epoch {metrics["best_epoch"]}: validation accuracy '
-          f'{metrics["val_accuracy"]:.2%} at T={config.num_timesteps}')
+        train_set = Subset(train_set, range(min(args.train_limit, len(train_set))))
+    config = ModelConfig(backbone=args.backbone, in_channels=spec.in_channels,
+                         input_size=spec.input_size, num_classes=len(spec.class_names),
+                         num_timesteps=args.timesteps, split_after=args.split_after,
+                         bottleneck_channels=args.bottleneck_channels,
+                         bottleneck_stride=args.bottleneck_stride, width=args.width)
+    uncompressed = replace(config, bottleneck_channels=0, bottleneck_stride=1)
+    run_files = Run(args.out)
+    saved = torch.load(run_files.resume, weights_only=True) \
+        if args.resume and run_files.resume.exists() else None
+    if saved is not None and saved['config'] != config.to_dict():
+        raise ModelError(f'{run_files.resume} belongs to a run with another model config')
+    if not args.resume:
+        run_files.log.unlink(missing_ok=True)
+
+    def settings(epochs: int) -> TrainConfig:
+        return TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr,
+                           seed=args.seed, device=args.device, augment=not args.no_augment,
+                           workers=args.workers)
+
+    done: dict[str, Any] = dict(saved['done']) if saved else {}
+    torch.manual_seed(args.seed)
+    model = SplitSNN(uncompressed if args.pretrain_epochs or args.init_from else config)
+    if args.init_from:
+        source = load_checkpoint(args.init_from).model
+        if source.config != uncompressed:
+            raise ModelError(f'{args.init_from} is not an uncompressed {config.backbone} with '
+                             'this split, input and T')
+        model.load_state_dict(source.state_dict())
+
+    def phase(name: str, epochs: int, parameters: list[torch.nn.Parameter] | None) -> None:
+        if epochs <= 0 or name in done:
+            return
+        resume = TrainState(**saved['state']) if saved and saved['phase'] == name else None
+
+        def on_epoch(state: TrainState, record: dict[str, Any]) -> None:
+            run_files.append_log(record)
+            run_files.save_resume(name, state, done, config.to_dict())
+
+        done[name] = train(model, train_set, val_set, spec.augment, settings(epochs),
+                           parameters=parameters, phase=name, resume=resume,
+                           on_epoch=on_epoch)
+
+    # (a) the SNN without bottleneck
+    phase('pretrain', args.pretrain_epochs, None)
+    if 'pretrain' in done and not run_files.uncompressed.exists():
+        save_checkpoint(run_files.uncompressed, model.cpu(), class_names=spec.class_names,
+                        metrics=done['pretrain'], data=data_record(args.dataset, options))
+    # (b) insert the encoder/decoder at the split: head and tail keep their trained weights
+    if model.config != config:
+        trained = model.state_dict()
+        model = SplitSNN(config)
+        model.load_state_dict({k: v for k, v in trained.items()
+                               if k.startswith(('head.', 'tail.'))}, strict=False)
+        bottleneck = [*model.encoder.parameters(), *model.decoder.parameters()]
+        phase('insert', args.bottleneck_epochs, bottleneck)
+    # (c) the whole SNN end to end
+    phase('finetune' if done else 'train', args.epochs, None)
+
+    logits, labels = predict_logits(model, val_set)
+    sweep = [exit_summary(logits, labels, a) for a in (0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 1.0)]
+    last = list(done.values())[-1]
+    metrics = {'phases': done, 'history': [r for m in done.values() for r in m['history']],
+               'best_epoch': last['best_epoch'], 'val_accuracy': last['val_accuracy'],
+               'val_alpha_sweep': sweep}
+    save_checkpoint(args.out, model, class_names=spec.class_names, metrics=metrics,
+                    data=data_record(args.dataset, options))
+    run_files.resume.unlink(missing_ok=True)
+    print(f'{config.backbone} on {args.dataset}: validation accuracy '
+          f'{last["val_accuracy"]:.2%} at T={config.num_timesteps}; spikes '
+          f'{model.split_shape} per timestep, {model.compression:.0f}x smaller than float32 '
+          f'features {model.head_shape}')
     print('   alpha  val accuracy  mean timesteps')
-    for row in metrics['val_alpha_sweep']:
+    for row in sweep:
         print(f'{row["alpha"]:8.3f}  {row["accuracy"]:12.2%}  {row["mean_timesteps"]:14.2f}')
-    save_checkpoint(args.out, model.cpu(), class_names=CLASS_NAMES, metrics=metrics)
-    print(f'checkpoint written to {args.out}')
+    print(f'checkpoint written to {args.out}; per-epoch metrics in {run_files.log}')
     return 0

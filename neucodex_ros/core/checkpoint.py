@@ -27,6 +27,7 @@ class Checkpoint:
     metrics: dict[str, Any]
     model_id: str
     path: Path
+    data: dict[str, Any]  # how the training data was read: dataset name and DataOptions
 
     @property
     def config(self) -> ModelConfig:
@@ -43,15 +44,16 @@ def model_id(model: SplitSNN) -> str:
     return digest.hexdigest()[:16]
 
 
-def save_checkpoint(path: Path, model: SplitSNN, *, class_names: list[str],
-                    metrics: dict[str, Any]) -> None:
+def save_checkpoint(path: Path, model: SplitSNN, *, class_names: list[str] | tuple[str, ...],
+                    metrics: dict[str, Any], data: dict[str, Any] | None = None) -> None:
     """Write a checkpoint (parent folders are created)."""
     if len(class_names) != model.config.num_classes:
         raise ModelError(f'{len(class_names)} class names for {model.config.num_classes} classes')
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
     torch.save({'format': FORMAT, 'config': model.config.to_dict(), 'state_dict': state,
-                'class_names': list(class_names), 'metrics': metrics}, path)
+                'class_names': list(class_names), 'metrics': metrics,
+                'data': data or {'dataset': 'digits'}}, path)
 
 
 def load_checkpoint(path: Path | str | None = None, device: str = 'cpu') -> Checkpoint:
@@ -60,16 +62,17 @@ def load_checkpoint(path: Path | str | None = None, device: str = 'cpu') -> Chec
     if not path.is_file():
         raise ModelError(f'checkpoint not found: {path}')
     try:
-        data = torch.load(path, map_location=device, weights_only=True)
+        stored = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # torch raises many types for a bad file
         raise ModelError(f'cannot read checkpoint {path}: {err}') from err
-    if not isinstance(data, dict) or data.get('format') != FORMAT:
+    if not isinstance(stored, dict) or stored.get('format') != FORMAT:
         raise ModelError(f'{path} is not a {FORMAT} checkpoint')
-    model = SplitSNN(ModelConfig.from_dict(data['config']))
+    model = SplitSNN(ModelConfig.from_dict(stored['config']))
     try:
-        model.load_state_dict(data['state_dict'])
+        model.load_state_dict(stored['state_dict'])
     except RuntimeError as err:
         raise ModelError(f'{path}: weights do not fit its config: {err}') from err
     model.to(device).eval()
-    return Checkpoint(model=model, class_names=tuple(data['class_names']),
-                      metrics=data.get('metrics', {}), model_id=model_id(model), path=path)
+    return Checkpoint(model=model, class_names=tuple(stored['class_names']),
+                      metrics=stored.get('metrics', {}), model_id=model_id(model), path=path,
+                      data=stored.get('data', {'dataset': 'digits'}))

@@ -26,18 +26,13 @@ def _all() -> tuple[np.ndarray, np.ndarray]:
 
 def load_digits(part: str) -> tuple[np.ndarray, np.ndarray]:
     """Images uint8 [N, 28, 28] (white digit on black) and labels int64 [N] of one part."""
+    from neucodex_ros.core.datasets import stratified_split
+
     if part not in SPLIT:
         raise ValueError(f'unknown part {part!r}; choose from {list(SPLIT)}')
     images, labels = _all()
-    rng = np.random.default_rng(SEED)
-    chosen = []
-    for digit in range(len(CLASS_NAMES)):
-        members = rng.permutation(np.flatnonzero(labels == digit))
-        bounds = np.cumsum([0] + [round(f * len(members)) for f in SPLIT.values()])
-        index = list(SPLIT).index(part)
-        chosen.append(members[bounds[index]:bounds[index + 1]])
-    order = np.sort(np.concatenate(chosen))
-    return images[order], labels[order]
+    keep = stratified_split(labels, SPLIT, SEED)[part]
+    return images[keep], labels[keep]
 
 
 def held_out_digits(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -30,3 +30,11 @@ class SampleError(NeucodexError, ValueError):
 
 class ConfigError(NeucodexError, ValueError):
     """A setting (node parameter, command option) has a value that cannot work."""
+
+
+class EventError(NeucodexError, ValueError):
+    """Events cannot be decoded or binned (truncated data, bad coordinates, bad option)."""
+
+
+class DatasetError(NeucodexError):
+    """A dataset folder is missing, empty or not in the expected format."""

@@ -1,24 +1,33 @@
-"""Training the split SNN with its bottleneck in place, and offline evaluation.
+"""Training the split SNN, and offline evaluation.
 
 The loss is applied at every timestep: cross-entropy of the mean logits over timesteps 1..t,
 averaged over t = 1..T. That is exactly what the exit policy looks at, so early timesteps
 learn to be confident on their own and early exit loses little accuracy.
+
+Static images are fed as the same frame at every timestep (direct encoding); event samples
+bring their own T frames. Training state (weights, optimiser, schedule, random generator,
+history) can be saved after every epoch and resumed.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from spikingjelly.activation_based import functional
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from neucodex_ros.core.exit_policy import exit_points
 from neucodex_ros.core.model import SplitSNN
+
+Samples = Dataset[tuple[torch.Tensor, int]]
 
 
 def pick_device(requested: str = 'auto') -> torch.device:
@@ -30,7 +39,7 @@ def pick_device(requested: str = 'auto') -> torch.device:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings (the model's own settings live in ModelConfig)."""
+    """Optimisation settings of one training phase (the model's own live in ModelConfig)."""
 
     epochs: int = 30
     batch_size: int = 64
@@ -39,11 +48,19 @@ class TrainConfig:
     augment: bool = True
     seed: int = 0
     device: str = 'auto'
+    workers: int = 0  # DataLoader worker processes
 
 
 def direct_encoding(images: torch.Tensor, num_timesteps: int) -> torch.Tensor:
     """The same frame at every timestep: [N, C, H, W] → [T, N, C, H, W]."""
     return images.unsqueeze(0).expand(num_timesteps, *images.shape)
+
+
+def as_sequence(batch: torch.Tensor, num_timesteps: int) -> torch.Tensor:
+    """A batch of images [N, C, H, W] or event frames [N, T, C, H, W] → [T, N, C, H, W]."""
+    if batch.dim() == 4:
+        return direct_encoding(batch, num_timesteps)
+    return batch.transpose(0, 1)
 
 
 def per_timestep_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -53,7 +70,7 @@ def per_timestep_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
     return torch.stack([F.cross_entropy(step, labels) for step in running_mean]).mean()
 
 
-def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def affine_jitter(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Small random affine jitter (±10°, ±10% scale, ±2 px shift) of [N, C, H, W] images."""
     n = images.shape[0]
     angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(10)
@@ -66,18 +83,53 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return F.grid_sample(images, grid, align_corners=False, padding_mode='zeros')
 
 
+def random_shift(batch: torch.Tensor, generator: torch.Generator, pad: int,
+                 flip: bool) -> torch.Tensor:
+    """Shift each sample by up to ±pad pixels (zero fill), optionally mirror it at random.
+
+    Works on images [N, C, H, W] and event frames [N, T, C, H, W] alike.
+    """
+    height, width = batch.shape[-2:]
+    padded = F.pad(batch, (pad, pad, pad, pad))
+    out = torch.empty_like(batch)
+    offsets = torch.randint(0, 2 * pad + 1, (len(batch), 2), generator=generator)
+    mirror = torch.rand(len(batch), generator=generator) < 0.5
+    for n, (dy, dx) in enumerate(offsets.tolist()):
+        sample = padded[n, ..., dy:dy + height, dx:dx + width]
+        out[n] = sample.flip(-1) if flip and mirror[n] else sample
+    return out
+
+
+AUGMENTATIONS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
+    'affine': affine_jitter,
+    'crop_flip': lambda x, g: random_shift(x, g, pad=4, flip=True),
+    'shift': lambda x, g: random_shift(x, g, pad=2, flip=False),
+    'none': lambda x, g: x,
+}
+
+
 @torch.no_grad()
-def predict_logits(model: SplitSNN, images: torch.Tensor, batch_size: int = 250,
-                   device: torch.device | None = None) -> np.ndarray:
-    """Logits at every timestep, [T, N, num_classes], for images [N, C, H, W] in [0, 1]."""
-    device = device or next(model.parameters()).device
+def predict_logits(model: SplitSNN, samples: Samples | torch.Tensor, batch_size: int = 250,
+                   workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Logits at every timestep [T, N, num_classes] and the labels [N] of a dataset.
+
+    `samples` may also be a tensor of images [N, C, H, W] (labels are then all -1).
+    """
+    device = next(model.parameters()).device
     model.eval()
-    outputs = []
-    for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size].to(device)
-        outputs.append(model(direct_encoding(batch, model.config.num_timesteps)).cpu())
+    if isinstance(samples, torch.Tensor):
+        batches: Iterable[tuple[torch.Tensor, torch.Tensor]] = (
+            (samples[i:i + batch_size], torch.full((len(samples[i:i + batch_size]),), -1))
+            for i in range(0, len(samples), batch_size))
+    else:
+        batches = DataLoader(samples, batch_size=batch_size, num_workers=workers)
+    outputs, labels = [], []
+    for batch, target in batches:
+        sequence = as_sequence(batch.to(device), model.config.num_timesteps)
+        outputs.append(model(sequence).cpu())
+        labels.append(target)
         functional.reset_net(model)
-    return torch.cat(outputs, dim=1).numpy()
+    return torch.cat(outputs, dim=1).numpy(), torch.cat(labels).numpy()
 
 
 def exit_summary(logits: np.ndarray, labels: np.ndarray, alpha: float) -> dict[str, float]:
@@ -88,59 +140,106 @@ def exit_summary(logits: np.ndarray, labels: np.ndarray, alpha: float) -> dict[s
             'p95_timesteps': float(np.percentile(used, 95))}
 
 
-def train(model: SplitSNN, train_data: tuple[np.ndarray, np.ndarray],
-          val_data: tuple[np.ndarray, np.ndarray], config: TrainConfig,
+@dataclass
+class TrainState:
+    """Everything needed to continue a training phase where it stopped."""
+
+    epoch: int
+    weights: dict[str, torch.Tensor]  # at the end of `epoch`, to continue from
+    history: list[dict[str, Any]]
+    best_accuracy: float
+    best_weights: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    schedule: dict[str, Any]
+    generator: torch.Tensor
+
+
+def train(model: SplitSNN, train_set: Samples, val_set: Samples, augment: str,
+          config: TrainConfig, *, parameters: Iterable[torch.nn.Parameter] | None = None,
+          phase: str = 'train', resume: TrainState | None = None,
+          on_epoch: Callable[[TrainState, dict[str, Any]], None] | None = None,
           progress: bool = True) -> dict[str, Any]:
-    """Train in place, keep the weights of the best validation epoch; return the metrics."""
+    """Train in place and keep the weights of the best validation epoch; return the metrics.
+
+    Args:
+        model: The network, trained in place.
+        train_set: Training samples (images or event frames, with labels).
+        val_set: Validation samples; the best epoch by accuracy at full T is kept.
+        augment: A key of AUGMENTATIONS.
+        config: Optimisation settings.
+        parameters: What to optimise (default: everything); the rest stays frozen.
+        phase: Name of this phase in the records and the progress bar.
+        resume: A state saved by on_epoch, to continue from its next epoch.
+        on_epoch: Called after every epoch with the resumable state and the epoch's record.
+        progress: Show a progress bar.
+    """
     torch.manual_seed(config.seed)
     device = pick_device(config.device)
     model.to(device)
     generator = torch.Generator().manual_seed(config.seed)
-    images, labels = (torch.as_tensor(a) for a in train_data)
-    val_images, val_labels = torch.as_tensor(val_data[0]), val_data[1]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(images) / config.batch_size)
+    trainable = list(parameters if parameters is not None else model.parameters())
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)  # type: ignore[arg-type]
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr,
                                                    total_steps=config.epochs * steps_per_epoch)
-    history: list[dict[str, Any]] = []
-    best: tuple[float, dict[str, torch.Tensor]] | None = None
-    epochs = tqdm(range(1, config.epochs + 1), desc='training', unit='epoch',
-                  disable=not progress)
+    state = TrainState(epoch=0, weights={}, history=[], best_accuracy=-1.0, best_weights={},
+                       optimizer={}, schedule={}, generator=generator.get_state())
+    if resume is not None:
+        state = resume
+        model.load_state_dict(resume.weights)
+        optimizer.load_state_dict(resume.optimizer)
+        schedule.load_state_dict(resume.schedule)
+        generator.set_state(resume.generator)
+    jitter = AUGMENTATIONS[augment if config.augment else 'none']
+    optimised = {id(p) for p in trainable}
+    frozen = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)
+              and not any(id(p) in optimised for p in m.parameters())]
+    epochs = tqdm(range(state.epoch + 1, config.epochs + 1), desc=phase, unit='epoch',
+                  initial=state.epoch, total=config.epochs, disable=not progress)
     for epoch in epochs:
+        started = time.monotonic()
         model.train()
-        order = torch.randperm(len(images), generator=generator)
-        total_loss = correct = 0.0
-        for start in range(0, len(images), config.batch_size):
-            index = order[start:start + config.batch_size]
-            batch = images[index]
-            if config.augment:
-                batch = augment(batch, generator)
-            batch, target = batch.to(device), labels[index].to(device)
-            logits = model(direct_encoding(batch, model.config.num_timesteps))
+        for module in frozen:  # frozen parts keep their batch-norm statistics too
+            module.eval()
+        loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
+                            generator=generator, num_workers=config.workers)
+        total_loss = correct = seen = 0.0
+        for batch, target in loader:
+            batch = jitter(batch, generator).to(device)
+            target = target.to(device)
+            logits = model(as_sequence(batch, model.config.num_timesteps))
             loss = per_timestep_loss(logits, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
             functional.reset_net(model)
-            total_loss += float(loss.detach()) * len(index)
+            total_loss += float(loss.detach()) * len(target)
             correct += float((logits.mean(0).argmax(-1) == target).sum())
-        val_logits = predict_logits(model, val_images, device=device)
+            seen += len(target)
+        val_logits, val_labels = predict_logits(model, val_set, workers=config.workers)
         per_step = [float((exit_points(val_logits[:t + 1], 1.0)[1] == val_labels).mean())
                     for t in range(model.config.num_timesteps)]
-        record = {'epoch': epoch, 'train_loss': total_loss / len(images),
-                  'train_accuracy': correct / len(images), 'val_accuracy': per_step[-1],
-                  'val_accuracy_by_timestep': per_step, 'lr': schedule.get_last_lr()[0]}
-        history.append(record)
-        epochs.set_postfix(loss=f'{record["train_loss"]:.3f}',
-                           val=f'{per_step[-1]:.3f}', val_t1=f'{per_step[0]:.3f}')
-        if best is None or per_step[-1] >= best[0]:
-            best = (per_step[-1], {k: v.detach().clone() for k, v in model.state_dict().items()})
-    assert best is not None
-    model.load_state_dict(best[1])
+        record = {'phase': phase, 'epoch': epoch, 'train_loss': total_loss / seen,
+                  'train_accuracy': correct / seen, 'val_accuracy': per_step[-1],
+                  'val_accuracy_by_timestep': per_step, 'lr': schedule.get_last_lr()[0],
+                  'seconds': time.monotonic() - started}
+        state.history.append(record)
+        epochs.set_postfix(loss=f'{record["train_loss"]:.3f}', val=f'{per_step[-1]:.3f}',
+                           val_t1=f'{per_step[0]:.3f}')
+        if per_step[-1] >= state.best_accuracy:
+            state.best_accuracy = per_step[-1]
+            state.best_weights = {k: v.detach().cpu().clone()
+                                  for k, v in model.state_dict().items()}
+        state.epoch = epoch
+        state.weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        state.optimizer, state.schedule = optimizer.state_dict(), schedule.state_dict()
+        state.generator = generator.get_state()
+        if on_epoch is not None:
+            on_epoch(state, record)
+    model.load_state_dict(state.best_weights)
     model.eval()
-    best_epoch = max(history, key=lambda r: (r['val_accuracy'], r['epoch']))
-    return {'history': history, 'best_epoch': best_epoch['epoch'],
-            'val_accuracy': best_epoch['val_accuracy'],
-            'train_config': config.__dict__ | {'device': str(device)}}
+    best = max(state.history, key=lambda r: (r['val_accuracy'], r['epoch']))
+    return {'history': state.history, 'best_epoch': best['epoch'],
+            'val_accuracy': best['val_accuracy'],
+            'train_config': asdict(config) | {'device': str(device)}}

@@ -1,0 +1,111 @@
+"""`neucodex-ros calibrate`: choose the exit threshold α on validation data.
+
+Sweeps α, writes <out>.csv (alpha, accuracy, mean and p95 timesteps, edge energy per
+sample) and <out>.png (accuracy vs mean timesteps, and vs α). With --max-drop D it picks the
+α of smallest edge energy whose accuracy is at most D below full T, and writes it into the
+cloud_node section of the params file (the line is replaced in place; comments are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+from pathlib import Path
+from typing import Any
+
+from neucodex_ros.commands.evaluate import add_evaluation_arguments, measure
+
+HELP = 'sweep the exit threshold on validation data; pick and write the cheapest good one'
+ALPHAS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96, 0.97, 0.98, 0.99, 0.995,
+          0.999, 0.9995, 0.9999, 1.0)
+FIELDS = ['alpha', 'accuracy', 'mean_timesteps', 'p95_timesteps', 'edge_energy_j',
+          'energy_saving', 'bits_per_sample']
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `calibrate`."""
+    add_evaluation_arguments(parser)
+    parser.add_argument('--out', type=Path, default=Path('calibration'),
+                        help='writes OUT.csv and OUT.png (default: %(default)s)')
+    parser.add_argument('--max-drop', type=float, default=None,
+                        help='pick the cheapest alpha within this accuracy drop of full T '
+                             '(e.g. 0.01) and write it into the params file')
+    parser.add_argument('--params-file', type=Path, default=None,
+                        help='where --max-drop writes alpha (default: config/split.yaml)')
+
+
+def pick(rows: list[dict[str, float]], max_drop: float) -> dict[str, float]:
+    """The row of least edge energy (then fewest timesteps) within max_drop of full T."""
+    full = next(r for r in rows if r['alpha'] >= 1.0)
+    good = [r for r in rows if r['accuracy'] >= full['accuracy'] - max_drop]
+    return min(good, key=lambda r: (r['edge_energy_j'], r['mean_timesteps'], -r['alpha']))
+
+
+def write_alpha(params_file: Path, alpha: float) -> None:
+    """Set cloud_node's alpha in a params file, keeping the rest of the file as it is."""
+    text = params_file.read_text()
+    section = re.search(r'^cloud_node:\n(?:[ \t]+.*\n|\n)*', text, re.MULTILINE)
+    if section is None or not re.search(r'^\s+alpha:', section.group(0), re.MULTILINE):
+        raise ValueError(f'{params_file} has no cloud_node alpha parameter to set')
+    def replace(match: re.Match[str]) -> str:  # keep the width, so comments stay aligned
+        return match.group(1) + f'{alpha:g}'.ljust(len(match.group(2)))
+
+    updated = re.sub(r'^(\s+alpha:\s*)([^\s#]+\s*)', replace, section.group(0), count=1,
+                     flags=re.MULTILINE)
+    params_file.write_text(text[:section.start()] + updated + text[section.end():])
+
+
+def plot(rows: list[dict[str, float]], chosen: dict[str, float] | None, path: Path,
+         title: str) -> None:
+    """Accuracy vs mean timesteps, and accuracy vs α, side by side."""
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    accuracy = [100 * r['accuracy'] for r in rows]
+    left.plot([r['mean_timesteps'] for r in rows], accuracy, 'o-')
+    left.set(xlabel='mean timesteps used', ylabel='accuracy (%)', title='cost vs accuracy')
+    right.plot([r['alpha'] for r in rows], accuracy, 'o-')
+    right.set(xlabel='alpha', ylabel='accuracy (%)', title='accuracy vs exit threshold')
+    if chosen is not None:
+        left.plot(chosen['mean_timesteps'], 100 * chosen['accuracy'], 'r*', markersize=14,
+                  label=f'chosen alpha {chosen["alpha"]:g}')
+        right.plot(chosen['alpha'], 100 * chosen['accuracy'], 'r*', markersize=14)
+        left.legend()
+    for axis in (left, right):
+        axis.grid(alpha=0.3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Sweep, write the CSV and the plot, and with --max-drop the chosen α."""
+    from neucodex_ros.resources import default_params_file
+
+    checkpoint, evaluation, energy = measure(args, 'val')
+    rows: list[dict[str, Any]] = [evaluation.at(alpha, energy) for alpha in ALPHAS]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.with_suffix('.csv').open('w', newline='') as file:
+        writer = csv.DictWriter(file, FIELDS, extrasaction='ignore')
+        writer.writeheader()
+        writer.writerows(rows)
+    chosen = pick(rows, args.max_drop) if args.max_drop is not None else None
+    plot(rows, chosen, args.out.with_suffix('.png'),
+         f'{checkpoint.path.name} on {checkpoint.data["dataset"]} (validation, '
+         f'{len(evaluation.labels)} samples)')
+    print(f'{"alpha":>8}  {"accuracy":>8}  {"mean t":>6}  {"p95 t":>5}  {"edge energy":>11}')
+    for row in rows:
+        print(f'{row["alpha"]:8g}  {row["accuracy"]:8.2%}  {row["mean_timesteps"]:6.2f}  '
+              f'{row["p95_timesteps"]:5.0f}  {row["edge_energy_j"] * 1e6:8.3f} uJ')
+    print(f'wrote {args.out.with_suffix(".csv")} and {args.out.with_suffix(".png")}')
+    if chosen is not None:
+        params_file = args.params_file or default_params_file()
+        write_alpha(params_file, chosen['alpha'])
+        print(f'chose alpha {chosen["alpha"]:g}: validation accuracy {chosen["accuracy"]:.2%} '
+              f'at {chosen["mean_timesteps"]:.2f} mean timesteps; written to {params_file}')
+    return 0

@@ -1,0 +1,60 @@
+"""Command-line options shared by the commands that read datasets."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from neucodex_ros.core.datasets import DATASETS, DataOptions
+
+
+def size(text: str) -> tuple[int, int]:
+    """'HxW' → (H, W)."""
+    try:
+        height, width = (int(v) for v in text.lower().split('x'))
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f'expected HEIGHTxWIDTH, got {text!r}') from err
+    return height, width
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, dataset_default: str | None) -> None:
+    """--dataset, --data-dir and how event samples become frames."""
+    parser.add_argument('--dataset', choices=sorted(DATASETS), default=dataset_default,
+                        help='dataset (default: %(default)s)')
+    parser.add_argument('--data-dir', type=Path, default=None,
+                        help='folder holding the dataset in its standard format (not needed '
+                             'for digits); nothing is downloaded')
+    parser.add_argument('--input-size', type=size, default=None, metavar='HxW',
+                        help="model input size (default: the dataset's)")
+    parser.add_argument('--frames-by', choices=['time', 'count'], default='time',
+                        help='event samples: split into T frames of equal duration or equal '
+                             'event count (default: %(default)s)')
+    parser.add_argument('--fit', choices=['area', 'pool', 'crop'], default='area',
+                        help='event frames to the input size: area resize, sum pooling or '
+                             'centre crop (default: %(default)s)')
+    parser.add_argument('--split-seed', type=int, default=0,
+                        help='seed of the train/val/test split of datasets without one')
+    parser.add_argument('--workers', type=int, default=0, help='data loader processes')
+
+
+def data_options(args: argparse.Namespace, num_timesteps: int) -> DataOptions:
+    """DataOptions from the parsed arguments."""
+    return DataOptions(num_timesteps=num_timesteps, input_size=args.input_size,
+                       split_by=args.frames_by, fit=args.fit, seed=args.split_seed)
+
+
+def data_record(dataset: str, options: DataOptions) -> dict[str, Any]:
+    """What a checkpoint keeps about its data, to read the same way again."""
+    return {'dataset': dataset, 'split_by': options.split_by, 'fit': options.fit,
+            'seed': options.seed,
+            'input_size': list(options.input_size) if options.input_size else None}
+
+
+def options_from_record(record: dict[str, Any], num_timesteps: int) -> DataOptions:
+    """The DataOptions a checkpoint was trained with."""
+    size_value = record.get('input_size')
+    return DataOptions(num_timesteps=num_timesteps,
+                       input_size=tuple(size_value) if size_value else None,  # type: ignore[arg-type]
+                       split_by=record.get('split_by', 'time'), fit=record.get('fit', 'area'),
+                       seed=record.get('seed', 0))

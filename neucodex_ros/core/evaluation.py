@@ -1,0 +1,86 @@
+"""Offline evaluation of a split SNN: accuracy, timesteps, compression and edge energy per α.
+
+One pass over a dataset records the logits of every timestep and the operations of every
+layer per timestep and sample; any exit threshold α is then summarised without running
+the network again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from spikingjelly.activation_based import functional
+from torch.utils.data import DataLoader
+
+from neucodex_ros.core.energy import EnergyConfig, OpCounter, OpCounts, sample_energy_j
+from neucodex_ros.core.exit_policy import exit_points
+from neucodex_ros.core.model import SplitSNN
+from neucodex_ros.core.training import Samples, as_sequence
+
+
+@dataclass
+class Evaluation:
+    """What one pass over a dataset measured."""
+
+    logits: np.ndarray  # [T, N, K]
+    labels: np.ndarray  # [N]
+    edge_ops: OpCounts  # head + encoder, per timestep and sample
+    edge_only_ops: OpCounts  # the reference network entirely on the edge
+    spike_bits: int  # payload bits sent per timestep (bitpack)
+    feature_bits: int  # float32 features at the split, one tensor
+
+    def at(self, alpha: float, energy: EnergyConfig) -> dict[str, float]:
+        """Accuracy, timesteps, compression and energy when exiting at α."""
+        used, predicted = exit_points(self.logits, alpha)
+        num_timesteps = self.logits.shape[0]
+        edge = sample_energy_j(self.edge_ops, used, self.spike_bits, energy)
+        edge_only = sample_energy_j(self.edge_only_ops,
+                                    np.full(len(used), num_timesteps), 0, energy)
+        bits = self.spike_bits * used.mean()
+        return {
+            'alpha': alpha,
+            'accuracy': float((predicted == self.labels).mean()),
+            'mean_timesteps': float(used.mean()),
+            'p95_timesteps': float(np.percentile(used, 95)),
+            'bits_per_sample': float(bits),
+            'compression': self.feature_bits / bits,
+            'edge_energy_j': float(edge.mean()),
+            'edge_only_energy_j': float(edge_only.mean()),
+            'energy_saving': 1.0 - float(edge.mean() / edge_only.mean()),
+        }
+
+
+@torch.no_grad()
+def evaluate(model: SplitSNN, samples: Samples, reference: SplitSNN | None = None,
+             batch_size: int = 100, workers: int = 0) -> Evaluation:
+    """Run `model` over the samples, counting operations.
+
+    `reference` is the network an edge-only deployment would run for all T timesteps
+    (default: `model` itself, all of it on the edge).
+    """
+    reference = reference or model
+    model.eval()
+    reference.eval()
+    edge = OpCounter(model.edge_modules())
+    edge_only = OpCounter(reference)
+    logits, labels = [], []
+    device = next(model.parameters()).device
+    for batch, target in DataLoader(samples, batch_size=batch_size, num_workers=workers):
+        sequence = as_sequence(batch.to(device), model.config.num_timesteps)
+        if reference is model:  # one pass feeds both counters
+            with edge.counting(), edge_only.counting():
+                logits.append(model(sequence).cpu())
+        else:
+            with edge.counting():
+                logits.append(model(sequence).cpu())
+            with edge_only.counting():
+                reference(sequence)
+            functional.reset_net(reference)
+        functional.reset_net(model)
+        labels.append(target)
+    return Evaluation(logits=torch.cat(logits, 1).numpy(), labels=torch.cat(labels).numpy(),
+                      edge_ops=edge.counts(), edge_only_ops=edge_only.counts(),
+                      spike_bits=int(np.prod(model.split_shape)),
+                      feature_bits=32 * int(np.prod(model.head_shape)))

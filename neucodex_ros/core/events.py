@@ -1,0 +1,94 @@
+"""Event streams → frames: the input of an SNN on event-camera data.
+
+Events are a numpy structured array of EVENT_DTYPE: `x`, `y` (pixels), `p` (polarity, 1 = ON,
+0 = OFF) and `t` (µs, int64). A sample of events becomes T frames of 2 polarity channels
+(OFF, ON), each pixel counting its events, split by time (equal durations) or by count
+(equal numbers of events); the frames are then fitted to the model input by pooling,
+area resizing or cropping. Everything is vectorised numpy: no per-event Python loop.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from neucodex_ros.core.errors import EventError
+
+EVENT_DTYPE = np.dtype([('x', '<u2'), ('y', '<u2'), ('p', 'u1'), ('t', '<i8')])
+SPLIT_BY = ('time', 'count')
+FIT_MODES = ('pool', 'area', 'crop')
+
+
+def make_events(x: np.ndarray, y: np.ndarray, p: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Assemble an EVENT_DTYPE array from its columns."""
+    events = np.empty(len(x), dtype=EVENT_DTYPE)
+    events['x'], events['y'], events['p'], events['t'] = x, y, p, t
+    return events
+
+
+def events_to_frames(events: np.ndarray, sensor_size: tuple[int, int], num_frames: int,
+                     split_by: str = 'time') -> np.ndarray:
+    """Bin events into float32 frames [num_frames, 2, height, width] of event counts.
+
+    Args:
+        events: EVENT_DTYPE array, in time order.
+        sensor_size: (height, width) of the sensor area the coordinates live in.
+        num_frames: T.
+        split_by: 'time' (equal durations between the first and last event) or 'count'
+            (equal numbers of events).
+
+    Raises:
+        EventError: coordinates outside the sensor area, or an unknown split_by.
+    """
+    height, width = sensor_size
+    frames = np.zeros((num_frames, 2, height, width), dtype=np.float32)
+    if split_by not in SPLIT_BY:
+        raise EventError(f'split_by must be one of {SPLIT_BY}, got {split_by!r}')
+    if len(events) == 0:
+        return frames
+    x, y = events['x'].astype(np.int64), events['y'].astype(np.int64)
+    outside = (x >= width) | (y >= height)
+    if outside.any():
+        raise EventError(f'{int(outside.sum())} events lie outside the {width}x{height} '
+                         'sensor area')
+    if split_by == 'time':
+        t = events['t'] - events['t'][0]
+        frame = t * num_frames // (int(t[-1]) + 1)
+    else:
+        frame = np.arange(len(events), dtype=np.int64) * num_frames // len(events)
+    polarity = (events['p'] > 0).astype(np.int64)
+    index = ((frame * 2 + polarity) * height + y) * width + x
+    counts = np.bincount(index, minlength=frames.size)
+    return counts.reshape(frames.shape).astype(np.float32)
+
+
+def fit_frames(frames: np.ndarray, output_size: tuple[int, int], mode: str = 'area') -> np.ndarray:
+    """Fit frames [..., H, W] to output_size (h, w).
+
+    'pool' sums k×k blocks (needs H = k·h and W = k·w, counts stay counts); 'area' resizes by
+    area averaging (any size); 'crop' takes the centre (zero-padding what is missing).
+    """
+    height, width = frames.shape[-2:]
+    out_h, out_w = output_size
+    if (height, width) == (out_h, out_w):
+        return frames
+    if mode == 'pool':
+        if height % out_h or width % out_w or height // out_h != width // out_w:
+            raise EventError(f'pool needs one integer factor from {width}x{height} to '
+                             f'{out_w}x{out_h}; use area or crop')
+        k = height // out_h
+        return frames.reshape(*frames.shape[:-2], out_h, k, out_w, k).sum(axis=(-3, -1))
+    if mode == 'area':
+        flat = frames.reshape(-1, height, width).transpose(1, 2, 0)
+        resized = cv2.resize(np.ascontiguousarray(flat), (out_w, out_h),
+                             interpolation=cv2.INTER_AREA)
+        return resized.reshape(out_h, out_w, -1).transpose(2, 0, 1).reshape(
+            *frames.shape[:-2], out_h, out_w)
+    if mode == 'crop':
+        out = np.zeros((*frames.shape[:-2], out_h, out_w), dtype=frames.dtype)
+        top, left = (height - out_h) // 2, (width - out_w) // 2
+        src = frames[..., max(top, 0):max(top, 0) + out_h, max(left, 0):max(left, 0) + out_w]
+        dst_top, dst_left = max(-top, 0), max(-left, 0)
+        out[..., dst_top:dst_top + src.shape[-2], dst_left:dst_left + src.shape[-1]] = src
+        return out
+    raise EventError(f'fit mode must be one of {FIT_MODES}, got {mode!r}')

@@ -1,0 +1,47 @@
+"""Binning events into frames, and fitting frames to the model input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neucodex_ros.core.errors import EventError
+from neucodex_ros.core.events import events_to_frames, fit_frames, make_events
+
+
+def test_split_by_time_and_by_count() -> None:
+    # t:   0   10  20  30  90  (x, y) = (0, 0) for all; polarity ON, OFF, ON, ON, OFF
+    events = make_events([0] * 5, [0] * 5, [1, 0, 1, 1, 0], [0, 10, 20, 30, 90])
+    by_time = events_to_frames(events, (2, 3), 2, 'time')  # halves of 0..90
+    assert by_time[:, :, 0, 0].tolist() == [[1, 3], [1, 0]]  # [frame][OFF, ON]
+    by_count = events_to_frames(events, (2, 3), 2, 'count')  # 5 events → 3 | 2
+    assert by_count[:, :, 0, 0].tolist() == [[1, 2], [1, 1]]
+    assert by_time.sum() == by_count.sum() == 5
+
+
+def test_positions_and_empty() -> None:
+    events = make_events([2, 1], [1, 0], [1, 1], [5, 5])
+    frames = events_to_frames(events, (2, 3), 1)
+    assert frames[0, 1].tolist() == [[0, 1, 0], [0, 0, 1]]
+    assert not events_to_frames(make_events([], [], [], []), (2, 3), 4).any()
+
+
+def test_outside_the_sensor_is_an_error() -> None:
+    with pytest.raises(EventError, match='1 events lie outside the 3x2 sensor'):
+        events_to_frames(make_events([3], [0], [0], [0]), (2, 3), 1)
+    with pytest.raises(EventError, match='split_by'):
+        events_to_frames(make_events([0], [0], [0], [0]), (2, 3), 1, 'random')
+
+
+def test_fit_modes() -> None:
+    frames = np.arange(2 * 4 * 6, dtype=np.float32).reshape(2, 4, 6)
+    pooled = fit_frames(frames, (2, 3), 'pool')
+    assert pooled[0, 0, 0] == frames[0, :2, :2].sum() and pooled.sum() == frames.sum()
+    area = fit_frames(frames, (2, 3), 'area')
+    np.testing.assert_allclose(area, pooled / 4)
+    crop = fit_frames(frames, (2, 2), 'crop')
+    np.testing.assert_array_equal(crop, frames[:, 1:3, 2:4])
+    padded = fit_frames(frames, (6, 6), 'crop')
+    np.testing.assert_array_equal(padded[:, 1:5], frames)
+    with pytest.raises(EventError, match='pool needs one integer factor'):
+        fit_frames(frames, (3, 3), 'pool')
