@@ -8,6 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.neucodex-installed
 INSTALL_INPUTS := setup.py setup.cfg pyproject.toml requirements.txt package.xml CMakeLists.txt \
+	$(wildcard cmake/*.cmake interfaces/*/msg/*.msg interfaces/*/CMakeLists.txt) \
 	$(wildcard msg/*.msg)
 
 .PHONY: setup demo test

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -21,6 +22,10 @@ from setuptools.command.build import build
 
 ROOT = Path(__file__).resolve().parent
 PACKAGE = 'neucodex_ros'
+# Interface packages built from source, in build order. event_camera_msgs is rebuilt from an
+# identical definition (same type hash) because pip installs have no ROS to take it from.
+INTERFACES = [('event_camera_msgs', ROOT / 'interfaces' / 'event_camera_msgs', []),
+              (PACKAGE, ROOT, ['-DNEUCODEX_MESSAGES_ONLY=ON'])]
 
 # ROS 2 from PyPI: what rclpy nodes need at run time. A ROS install provides these itself.
 ROS_WHEELS = [
@@ -63,9 +68,9 @@ def ros_prefixes() -> list[str]:
 
 
 class BuildMessages(Command):
-    """Generate the neucodex_ros.msg typesupport from msg/*.msg with rosidl (via cmake)."""
+    """Generate the typesupport of neucodex_ros.msg and event_camera_msgs with rosidl (cmake)."""
 
-    description = 'generate the neucodex_ros.msg typesupport with the rosidl generators'
+    description = 'generate the message typesupport with the rosidl generators'
     user_options: list[tuple[str, str | None, str]] = []
 
     def initialize_options(self) -> None:
@@ -80,12 +85,12 @@ class BuildMessages(Command):
 
     def run(self) -> None:
         prefix = self._cmake_build()
-        generated = next(prefix.glob(f'lib/python3*/site-packages/{PACKAGE}'))
+        site = next(prefix.glob('lib/python3*/site-packages'))
         # Editable installs import the source tree, so the generated modules go there
         # (gitignored), as build_ext --inplace does for extension modules.
         target = ROOT / PACKAGE if self.editable_mode else Path(self.build_lib) / PACKAGE
-        for source in [*generated.glob('msg/*.py'), *generated.glob('*.so')]:
-            destination = target / source.relative_to(generated)
+        for source in [*(site / PACKAGE).glob('msg/*.py'), *(site / PACKAGE).glob('*.so')]:
+            destination = target / source.relative_to(site / PACKAGE)
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination)
             self._outputs.append(str(destination))
@@ -96,9 +101,16 @@ class BuildMessages(Command):
                                [str(p) for p in sorted((ROOT / folder).iterdir())
                                 if p.is_file()]))
         data_files.append(('lib', [str(p) for p in sorted(prefix.glob('lib/*.so'))]))
-        for folder in sorted({p.parent for p in (prefix / 'share').rglob('*') if p.is_file()}):
-            files = [str(p) for p in sorted(folder.iterdir()) if p.is_file()]
-            data_files.append((str(folder.relative_to(prefix)), files))
+        purelib = Path(sysconfig.get_paths()['purelib']).relative_to(sys.prefix)
+        trees = [(prefix / 'share', Path('share')),
+                 (site / 'event_camera_msgs', purelib / 'event_camera_msgs')]
+        for source_root, destination_root in trees:
+            for folder in sorted({p.parent for p in source_root.rglob('*') if p.is_file()}):
+                files = [str(p) for p in sorted(folder.iterdir())
+                         if p.is_file() and p.suffix not in ('.c', '.pyc')]
+                if files:
+                    data_files.append((str(destination_root / folder.relative_to(source_root)),
+                                       files))
         if self.editable_mode:
             # editable_wheel asks the distribution for has_data(), which does not exist
             # (has_data_files does), so it never installs data_files (pypa/setuptools#3399).
@@ -118,21 +130,24 @@ class BuildMessages(Command):
                              'with pip so that pyproject.toml build requirements are provided')
         work = Path(self.build_temp).resolve() / 'neucodex_messages'
         shutil.rmtree(work, ignore_errors=True)  # its cache names a temporary build env
-        build_dir, install_dir = work / 'build', work / 'install'
+        install_dir = work / 'install'
         env = dict(os.environ, AMENT_PREFIX_PATH=os.pathsep.join(prefixes),
                    CMAKE_PREFIX_PATH=os.pathsep.join(prefixes))
-        steps = [
-            [cmake, '-S', str(ROOT), '-B', str(build_dir), '-DNEUCODEX_MESSAGES_ONLY=ON',
-             f'-DCMAKE_INSTALL_PREFIX={install_dir}', f'-DPython3_EXECUTABLE={sys.executable}',
-             '-DBUILD_TESTING=OFF', '-DCMAKE_BUILD_TYPE=Release'],
-            [cmake, '--build', str(build_dir), '--parallel', str(os.cpu_count() or 1)],
-            [cmake, '--install', str(build_dir)],
-        ]
-        for step in steps:
-            result = subprocess.run(step, env=env, capture_output=True, text=True, check=False)
-            if result.returncode != 0:
-                sys.stderr.write(result.stdout + result.stderr)
-                raise SystemExit(f'neucodex_ros: message build failed: {" ".join(step)}')
+        for name, source, options in INTERFACES:
+            build_dir = work / 'build' / name
+            steps = [
+                [cmake, '-S', str(source), '-B', str(build_dir), *options,
+                 f'-DCMAKE_INSTALL_PREFIX={install_dir}', f'-DPython3_EXECUTABLE={sys.executable}',
+                 '-DBUILD_TESTING=OFF', '-DCMAKE_BUILD_TYPE=Release'],
+                [cmake, '--build', str(build_dir), '--parallel', str(os.cpu_count() or 1)],
+                [cmake, '--install', str(build_dir)],
+            ]
+            for step in steps:
+                result = subprocess.run(step, env=env, capture_output=True, text=True,
+                                        check=False)
+                if result.returncode != 0:
+                    sys.stderr.write(result.stdout + result.stderr)
+                    raise SystemExit(f'{name}: message build failed: {" ".join(step)}')
         return install_dir
 
 

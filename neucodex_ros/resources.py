@@ -35,3 +35,8 @@ def default_parameter(node: str, name: str) -> object:
 
     with default_params_file().open() as file:
         return yaml.safe_load(file)[node]['ros__parameters'][name]
+
+
+def events_params_file() -> Path:
+    """The parameters of the split on an event camera (config/events.yaml)."""
+    return package_share() / 'config' / 'events.yaml'

@@ -45,3 +45,14 @@ def ros_domain() -> Iterator[int]:
             else:
                 os.environ[key] = value
         os.close(fd)
+
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data'
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """../shared/data, the real sensor recordings (never part of the repository)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f'needs the real recordings in {SHARED_DATA} (not part of the repository)')
+    return SHARED_DATA

@@ -24,10 +24,12 @@ def test_demo_reports_every_sample(tmp_path: Path) -> None:
     assert report['samples'] == 30 and report['lost'] == 0 and report['failed'] == 0
     assert report['accuracy'] >= 0.9
     assert 1 <= report['mean_timesteps'] <= report['num_timesteps'] == 4
-    # 4x7x7 spikes = 25 bytes per timestep; the edge sends exactly the timesteps used
-    assert report['bytes_per_sample'] == pytest.approx(25 * report['mean_timesteps'])
+    # 4x7x7 spikes = 25 bytes per timestep. The 20 ms edge clock may send a timestep before a
+    # late exit signal arrives (test_split_e2e checks exactness with a slow clock).
+    assert report['bytes_per_sample'] == pytest.approx(25 * report['mean_timesteps_sent'])
+    assert report['mean_timesteps'] <= report['mean_timesteps_sent'] <= report['mean_timesteps'] + 1
     assert report['compression_ratio'] == pytest.approx(
         32 * 7 * 7 * 32 / (8 * report['bytes_per_sample']))
     for line in ('accuracy', 'mean timesteps used', 'bytes sent per sample',
-                 'compression vs float32', 'raw image', 'alpha'):
+                 'compression vs float32', 'raw input', 'alpha'):
         assert line in result.stdout

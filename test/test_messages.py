@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
+from event_camera_msgs.msg import EventPacket
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosutil import child, harness, python_command
 
-from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
+from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction, SampleLabel
 
 pytestmark = pytest.mark.ros
 
@@ -67,12 +74,26 @@ def field_values(msg) -> dict:
     return values
 
 
+def sample_labels() -> list[SampleLabel]:
+    return [header(SampleLabel(t_first_us=2**64 - 1, t_last_us=0, label=-1, label_name='',
+                               source=''), 0, 0, ''),
+            header(SampleLabel(t_first_us=300_000, t_last_us=612_345, label=9, label_name='9',
+                               source='nmnist/Test/9/01234.bin'), 12, 13, 'events')]
+
+
+def event_packets() -> list[EventPacket]:
+    evt3 = EventPacket(encoding='evt3', width=640, height=480, seq=2**64 - 1, time_base=2**63,
+                       is_bigendian=False, events=RNG.integers(0, 256, 4096, np.uint8).tobytes())
+    return [header(evt3, 1_700_000_000, 5, 'event_camera'), EventPacket()]
+
+
 @pytest.mark.parametrize('msg_type, make', [
-    (PackedSpikes, packed_spikes), (ExitSignal, exit_signals), (Prediction, predictions)],
-    ids=['PackedSpikes', 'ExitSignal', 'Prediction'])
+    (PackedSpikes, packed_spikes), (ExitSignal, exit_signals), (Prediction, predictions),
+    (SampleLabel, sample_labels), (EventPacket, event_packets)],
+    ids=['PackedSpikes', 'ExitSignal', 'Prediction', 'SampleLabel', 'EventPacket'])
 def test_round_trip_between_processes(msg_type, make) -> None:
     sent = make()
-    type_path = f'neucodex_ros.msg.{msg_type.__name__}'
+    type_path = f'{msg_type.__module__.split(".")[0]}.msg.{msg_type.__name__}'
     qos = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
     received: list = []
     with harness() as h, child(python_command('echo_node.py', type_path, 'out', 'back')):
@@ -90,3 +111,26 @@ def test_round_trip_between_processes(msg_type, make) -> None:
 
 def test_payload_is_64_kib() -> None:
     assert len(packed_spikes()[0].data) == 64 * 1024
+
+
+def type_hash(package: str, name: str) -> str:
+    """The RIHS01 hash rosidl generated for package/msg/name (pip: in sys.prefix/share)."""
+    prefixes = [*filter(None, os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep)),
+                sys.prefix]
+    description = next(path for prefix in prefixes
+                       if (path := Path(prefix, 'share', package, 'msg', f'{name}.json')).exists())
+    hashes = json.loads(description.read_text())['type_hashes']
+    return next(h['hash_string'] for h in hashes if h['type_name'] == f'{package}/msg/{name}')
+
+
+def test_event_packet_type_hash_equals_the_real_drivers(shared_data: Path) -> None:
+    """Bags recorded from metavision_driver / libcaer_driver carry the upstream type hash."""
+    recorded = set()
+    for metadata in (shared_data / 'bags').glob('*/metadata.yaml'):
+        info = yaml.safe_load(metadata.read_text())['rosbag2_bagfile_information']
+        recorded |= {t['topic_metadata'].get('type_description_hash')
+                     for t in info['topics_with_message_count']
+                     if t['topic_metadata']['type'] == 'event_camera_msgs/msg/EventPacket'}
+    recorded.discard(None)
+    assert recorded, 'no EventPacket topic with a type hash in the recorded bags'
+    assert recorded == {type_hash('event_camera_msgs', 'EventPacket')}

@@ -95,7 +95,7 @@ def checkpoint() -> Checkpoint:
 @pytest.fixture(scope='module')
 def split() -> Iterator[Camera]:
     """A cloud node and three edge nodes, each on its own image topic."""
-    edge = {'queue_size': 100, 'image_reliable': True}
+    edge = {'queue_size': 100, 'input_reliable': True}
     commands = [node_command('cloud_node', name='cloud_node'),
                 node_command('edge_node', name='edge_node', parameters=edge),
                 node_command('edge_node', name='edge_node_1',

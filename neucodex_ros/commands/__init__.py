@@ -1,3 +1,3 @@
 """The `neucodex-ros` subcommands, one module each: HELP, add_arguments(parser), run(args)."""
 
-__all__ = ['calibrate', 'demo', 'evaluate', 'split', 'train']
+__all__ = ['calibrate', 'convert', 'demo', 'evaluate', 'inspect', 'replay', 'split', 'train']

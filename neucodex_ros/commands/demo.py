@@ -4,6 +4,10 @@ Starts a cloud node and an edge node as separate processes (real rclpy over Fast
 plays camera: publishes held-out MNIST digits as sensor_msgs/Image on `image` at a set rate,
 matches every Prediction to its image by the capture stamp, and measures the spike traffic
 on `spikes`. Prints accuracy, timesteps, bytes and compression; --json writes the same.
+
+`--events` plays an event camera instead: each digit goes through the DVS simulator (three
+saccades, as N-MNIST was recorded) and out as evt3 EventPackets on `events`, to the shipped
+event model (config/events.yaml).
 """
 
 from __future__ import annotations
@@ -29,8 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='images per second (default %(default)s)')
     parser.add_argument('--alpha', type=float, default=None,
                         help="exit threshold for the cloud (default: the params file's)")
+    parser.add_argument('--events', action='store_true',
+                        help='an event camera: simulated DVS recordings of the digits')
     parser.add_argument('--params-file', type=Path, default=None,
-                        help='YAML keyed by node name (default: config/split.yaml)')
+                        help='YAML keyed by node name (default: config/split.yaml, or '
+                             'config/events.yaml with --events)')
     parser.add_argument('--timeout', type=float, default=30.0,
                         help='seconds to wait for the nodes, and for answers after the last '
                              'image (default %(default)s)')
@@ -47,10 +54,12 @@ def run(args: argparse.Namespace) -> int:
     from neucodex_ros.core.digits import held_out_digits
     from neucodex_ros.nodes.split_client import SplitClient
     from neucodex_ros.processes import node_command, running
-    from neucodex_ros.resources import default_params_file
+    from neucodex_ros.resources import default_params_file, events_params_file
 
-    params_file = (args.params_file or default_params_file()).resolve()
-    cloud_params = yaml.safe_load(params_file.read_text())['cloud_node']['ros__parameters']
+    params_file = (args.params_file or (events_params_file() if args.events
+                                        else default_params_file())).resolve()
+    sections = yaml.safe_load(params_file.read_text())
+    cloud_params = sections['cloud_node']['ros__parameters']
     alpha = cloud_params['alpha'] if args.alpha is None else args.alpha
     checkpoint = load_checkpoint(cloud_params.get('checkpoint') or None)
     images, labels = held_out_digits(args.samples)
@@ -58,18 +67,28 @@ def run(args: argparse.Namespace) -> int:
                              parameters={'alpha': alpha}),
                 # The demo's camera publishes reliably, so the edge may subscribe reliably.
                 node_command('edge_node', name='edge_node', params_file=params_file,
-                             parameters={'image_reliable': True})]
+                             parameters={'input_reliable': True})]
+    period_us = round(sections['edge_node']['ros__parameters'].get('window_duration', 0.35)
+                      * 1e6)
     print(f'neucodex-ros demo: starting cloud_node and edge_node ({params_file.name}, '
           f'alpha {alpha})', flush=True)
     sent: list[Observed] = []
     with rclpy.init(), running(commands) as processes:
         client = SplitClient('neucodex_demo', reliable=cloud_params.get('reliable', True),
-                             depth=cloud_params.get('qos_depth', 64))
+                             depth=cloud_params.get('qos_depth', 64),
+                             events_topic='events' if args.events else None)
+        recordings = DvsRecordings(images) if args.events else None
 
         def alive() -> bool:
             return all(process.poll() is None for process in processes)
 
-        client.wait_ready(args.timeout, alive)
+        def publish(index: int, label: int | None = None) -> Observed:
+            if recordings is None:
+                return client.publish_frame(images[index], label)
+            return client.publish_events(recordings[index], recordings.sensor_size, period_us,
+                                         label)
+
+        client.wait_ready(args.timeout, alive, probe=lambda: publish(0))
         with tqdm(total=len(labels), desc='digits', unit='sample', mininterval=0.5) as bar:
             def all_answered() -> bool:
                 done = [o for o in sent if o.prediction is not None]
@@ -81,8 +100,8 @@ def run(args: argparse.Namespace) -> int:
                 return len(done) == len(labels) and all(
                     len(o.spikes) >= o.prediction.timesteps_used for o in done)
 
-            for image, label in zip(images, labels, strict=True):
-                sent.append(client.publish_frame(image, int(label)))
+            for index, label in enumerate(labels):
+                sent.append(publish(index, int(label)))
                 next_frame = sent[-1].sent + 1.0 / args.rate
                 client.spin_until(lambda t=next_frame: all_answered() or time.monotonic() >= t,
                                   10.0, 'the next frame', alive)
@@ -90,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
                 client.spin_until(all_answered, args.timeout, 'the last answers', alive)
             except TimeoutError:
                 pass  # reported as lost below
-    results = summarise(sent, checkpoint, alpha, raw_image_bytes=28 * 28)
+    raw_bytes = recordings.mean_evt3_bytes() if recordings else 28 * 28
+    results = summarise(sent, checkpoint, alpha, raw_image_bytes=raw_bytes,
+                        input_kind='events' if args.events else 'image')
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
@@ -103,8 +124,34 @@ def accuracy(records: list[Observed]) -> float:
     return sum(r.prediction.label == r.label for r in answered) / max(len(answered), 1)
 
 
+class DvsRecordings:
+    """Simulated DVS recordings of the digits, made when first asked for (fixed seeds)."""
+
+    def __init__(self, images: Any) -> None:
+        from neucodex_ros.core.dvs import DvsConfig
+
+        self.images, self.sensor_size = images, DvsConfig().sensor_size
+        self._made: dict[int, Any] = {}
+
+    def __getitem__(self, index: int) -> Any:
+        import numpy as np
+
+        from neucodex_ros.core.dvs import simulate
+
+        if index not in self._made:
+            self._made[index] = simulate(self.images[index], np.random.default_rng(index))
+        return self._made[index]
+
+    def mean_evt3_bytes(self) -> float:
+        """What the raw events of a sample weigh, evt3-encoded."""
+        from neucodex_ros.core.event_codecs import encode_evt3
+
+        return float(sum(len(encode_evt3(e)) for e in self._made.values())
+                     / max(len(self._made), 1))
+
+
 def summarise(records: list[Observed], checkpoint: Checkpoint, alpha: float,
-              raw_image_bytes: int) -> dict[str, Any]:
+              raw_image_bytes: float, input_kind: str = 'image') -> dict[str, Any]:
     """The demo's numbers (the JSON object); failed or missing answers count as wrong."""
     import numpy as np
 
@@ -126,6 +173,7 @@ def summarise(records: list[Observed], checkpoint: Checkpoint, alpha: float,
         'compression_ratio': float_bits / (payload * 8) if payload else float('inf'),
         'split_features_float32_bits': float_bits,
         'raw_image_bytes': raw_image_bytes,
+        'input': input_kind,
         'alpha': alpha,
         'lost': len(records) - len(answered),
         'failed': len(answered) - len(ok),
@@ -142,7 +190,8 @@ def summarise(records: list[Observed], checkpoint: Checkpoint, alpha: float,
 def print_table(results: dict[str, Any]) -> None:
     """The summary as a small table."""
     rows = [
-        ('samples', f'{results["samples"]} held-out real MNIST digits'),
+        ('samples', f'{results["samples"]} held-out real MNIST digits'
+                    + (' (simulated DVS recordings)' if results['input'] == 'events' else '')),
         ('accuracy', f'{results["accuracy"]:.1%}'),
         ('mean timesteps used', f'{results["mean_timesteps"]:.2f} / {results["num_timesteps"]}'
                                 f' (edge sent {results["mean_timesteps_sent"]:.2f})'),
@@ -152,7 +201,8 @@ def print_table(results: dict[str, Any]) -> None:
         ('compression vs float32', f'{results["compression_ratio"]:.0f}x (float32 features '
                                    f'at the split: {results["split_features_float32_bits"]:,} '
                                    'bits)'),
-        ('raw image', f'{results["raw_image_bytes"]} bytes (mono8 28x28)'),
+        ('raw input', f'{results["raw_image_bytes"]:.0f} bytes ' + (
+            '(the events, evt3)' if results['input'] == 'events' else '(mono8 28x28)')),
         ('alpha', f'{results["alpha"]:g}'),
         ('lost / failed', f'{results["lost"]} / {results["failed"]}'),
     ]

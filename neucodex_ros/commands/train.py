@@ -5,7 +5,9 @@
 (b) `--bottleneck-epochs N`: insert the encoder/decoder at the split and train only them;
 (c) `--epochs N`: fine-tune the whole SNN end to end with the per-timestep loss.
 Without (a) (or `--init-from` an uncompressed checkpoint), (c) trains the SNN with its
-bottleneck from scratch, as the shipped digits model was. Every epoch appends a row to
+bottleneck from scratch, as the shipped digits model was; `--init-from` a checkpoint of this
+very model fine-tunes it on another dataset (how the shipped event model went from simulated
+to real N-MNIST). Every epoch appends a row to
 <out>.metrics.csv and saves <out>.resume.pt; `--resume` continues an interrupted run.
 """
 
@@ -46,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--pretrain-epochs', type=int, default=0,
                         help='(a) epochs of the SNN without bottleneck first')
     parser.add_argument('--init-from', type=Path, default=None,
-                        help='instead of (a): an uncompressed checkpoint to start from')
+                        help='instead of (a): an uncompressed checkpoint to start from; or a '
+                             'checkpoint of this model to fine-tune')
     parser.add_argument('--bottleneck-epochs', type=int, default=0,
                         help='(b) epochs training only the inserted encoder/decoder')
     parser.add_argument('--epochs', type=int, default=train.epochs,
@@ -137,13 +140,15 @@ def run(args: argparse.Namespace) -> int:
 
     done: dict[str, Any] = dict(saved['done']) if saved else {}
     torch.manual_seed(args.seed)
-    model = SplitSNN(uncompressed if args.pretrain_epochs or args.init_from else config)
-    if args.init_from:
+    model = SplitSNN(config)
+    if args.init_from:  # an uncompressed SNN (skips (a)), or one with this very bottleneck
         source = load_checkpoint(args.init_from).model
-        if source.config != uncompressed:
-            raise ModelError(f'{args.init_from} is not an uncompressed {config.backbone} with '
-                             'this split, input and T')
-        model.load_state_dict(source.state_dict())
+        if source.config not in (uncompressed, config):
+            raise ModelError(f'{args.init_from} is neither an uncompressed {config.backbone} '
+                             'with this split, input and T, nor this model')
+        model = source
+    elif args.pretrain_epochs:
+        model = SplitSNN(uncompressed)
 
     def phase(name: str, epochs: int, parameters: list[torch.nn.Parameter] | None) -> None:
         if epochs <= 0 or name in done:

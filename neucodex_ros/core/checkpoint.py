@@ -15,7 +15,8 @@ from neucodex_ros.core.model import ModelConfig, SplitSNN
 
 FORMAT = 'neucodex_ros.checkpoint/1'
 #: The model shipped with the package: a small spiking CNN trained on real MNIST digits.
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / 'models' / 'digits_snn.pt'
+SHIPPED_MODELS = Path(__file__).resolve().parents[1] / 'models'
+DEFAULT_CHECKPOINT = SHIPPED_MODELS / 'digits_snn.pt'
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,14 @@ def save_checkpoint(path: Path, model: SplitSNN, *, class_names: list[str] | tup
 
 
 def load_checkpoint(path: Path | str | None = None, device: str = 'cpu') -> Checkpoint:
-    """Load a checkpoint (default: the shipped digits model) for inference."""
+    """Load a checkpoint for inference.
+
+    `path` is a file, the name of a shipped model (`digits_snn`, `nmnist_events`), or None
+    for the shipped digits model.
+    """
     path = Path(path) if path else DEFAULT_CHECKPOINT
+    if not path.is_file() and (SHIPPED_MODELS / f'{path}.pt').is_file() and path.name == str(path):
+        path = SHIPPED_MODELS / f'{path}.pt'
     if not path.is_file():
         raise ModelError(f'checkpoint not found: {path}')
     try:

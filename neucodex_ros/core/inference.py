@@ -19,27 +19,34 @@ from neucodex_ros.core.model import SplitSNN
 
 
 class EdgeRunner:
-    """Head + encoder for one sample at a time, fed the same frame at every timestep."""
+    """Head + encoder for one sample at a time.
+
+    A sample is one frame [C, H, W], fed at every timestep (direct encoding of a camera
+    frame), or one frame per timestep [T, C, H, W] (event frames).
+    """
 
     def __init__(self, model: SplitSNN) -> None:
         self.model = model.eval()
         self._modules = model.edge_modules()
-        self._frame: torch.Tensor | None = None
+        self._frames: torch.Tensor | None = None  # [T or 1, 1, C, H, W]
         self.timestep = 0
 
-    def start(self, frame: np.ndarray) -> None:
-        """Begin a new sample from a model input frame [C, H, W] (forgets the last one)."""
+    def start(self, frames: np.ndarray) -> None:
+        """Begin a new sample (forgets the last one)."""
+        if frames.ndim not in (3, 4):
+            raise ValueError(f'a sample is [C, H, W] or [T, C, H, W], got {frames.shape}')
         functional.reset_net(self._modules)
         device = next(self.model.parameters()).device
-        self._frame = torch.as_tensor(frame, device=device).reshape(1, 1, *frame.shape)
+        self._frames = torch.as_tensor(frames, device=device).reshape(-1, 1, *frames.shape[-3:])
         self.timestep = 0
 
     @torch.no_grad()
     def step(self) -> np.ndarray:
         """Compute the next timestep's transmitted spikes, bool [C, H, W]."""
-        if self._frame is None:
+        if self._frames is None:
             raise RuntimeError('start() a sample first')
-        spikes = self.model.edge_forward(self._frame)
+        frame = self._frames[min(self.timestep, len(self._frames) - 1)]
+        spikes = self.model.edge_forward(frame[None])
         self.timestep += 1
         return spikes[0, 0].cpu().numpy().astype(np.bool_)
 

@@ -1,6 +1,13 @@
-"""Edge node: camera frames → head + encoder, one timestep at a time → PackedSpikes.
+"""Edge node: camera frames or events → head + encoder, one timestep at a time → PackedSpikes.
 
-Every Image becomes one sample, fed as the same frame at every timestep (direct encoding).
+Input follows the model: a model of 2 polarity channels takes `event_camera_msgs/EventPacket`
+on `events` (as metavision_driver and libcaer_driver publish them), any other takes
+sensor_msgs/Image on `image`. Every Image becomes one sample, fed as the same frame at every
+timestep (direct encoding). Events are decoded (evt3, libcaer, libcaer_cmp, mono), cut into
+windows (fixed duration on the event clock, or fixed count) and every window becomes one
+sample of T frames, one per timestep; a packet that cannot be decoded is counted and logged,
+and the stream goes on. A packet `seq` that goes back marks a new stream (driver restart,
+bag replayed again): decoding starts afresh.
 The node computes and sends one timestep per `timestep_period`; an ExitSignal for the sample
 stops it at once, so the edge never computes or sends a timestep the cloud did not need once
 the signal is in (a period longer than the round trip to the cloud saves the most).
@@ -20,14 +27,18 @@ from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Time
+from event_camera_msgs.msg import EventPacket
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from neucodex_ros.core import codec
-from neucodex_ros.core.errors import ConfigError, ImageError
+from neucodex_ros.core.errors import ConfigError, EventError, ImageError
+from neucodex_ros.core.event_codecs import make_decoder
+from neucodex_ros.core.events import FIT_MODES, SPLIT_BY
 from neucodex_ros.core.image import image_to_input
 from neucodex_ros.core.inference import EdgeRunner
+from neucodex_ros.core.windows import WINDOW_MODES, EventWindower, FrameSpec, window_frames
 from neucodex_ros.msg import ExitSignal, PackedSpikes
 from neucodex_ros.nodes.common import Counters, declare, declare_common, link_qos, load_model, spin
 
@@ -38,7 +49,7 @@ class Frame:
 
     stamp: Time
     frame_id: str
-    pixels: np.ndarray  # model input [C, H, W]
+    pixels: np.ndarray  # model input: [C, H, W] (an image) or [T, C, H, W] (event frames)
 
 
 @dataclass
@@ -67,15 +78,20 @@ class EdgeNode(Node):
                                        'sample is in flight; when full the oldest is dropped; '
                                        '0: drop frames that arrive while busy', low=0,
                                        high=1000, read_only=True)
-        image_topic: str = declare(self, 'image_topic', 'image', 'sensor_msgs/Image input',
-                                   read_only=True)
-        image_reliable: bool = declare(self, 'image_reliable', False, 'Subscribe to images '
-                                       'reliably; best effort (default) also matches reliable '
-                                       'publishers', read_only=True)
-        image_depth: int = declare(self, 'image_qos_depth', 20, 'DDS history of the image '
-                                   'subscription. Frames leave it at once for the queue above; '
-                                   'it only has to outlast a busy moment of this process',
-                                   low=1, high=1000, read_only=True)
+        input_kind: str = declare(self, 'input', 'auto', "'image', 'events', or 'auto': "
+                                  'events when the model takes 2 polarity channels',
+                                  read_only=True)
+        topic: str = declare(self, 'image_topic', 'image', 'sensor_msgs/Image input',
+                             read_only=True)
+        events_topic: str = declare(self, 'events_topic', 'events',
+                                    'event_camera_msgs/EventPacket input', read_only=True)
+        input_reliable: bool = declare(self, 'input_reliable', False, 'Subscribe to the input '
+                                       '(images or events) reliably; best effort (default) '
+                                       'also matches reliable publishers', read_only=True)
+        input_depth: int = declare(self, 'input_qos_depth', 20, 'DDS history of the input '
+                                   'subscription. Messages leave it at once for the queue '
+                                   'above; it only has to outlast a busy moment of this process',
+                                   low=1, high=100000, read_only=True)
         self.encoding: str = declare(self, 'encoding', codec.BITPACK, 'Spike payload codec: '
                                      + ', '.join(codec.ENCODINGS), read_only=True)
         if self.encoding not in codec.ENCODINGS:
@@ -96,15 +112,69 @@ class EdgeNode(Node):
         self.spikes_pub = self.create_publisher(PackedSpikes, common['spikes_topic'], qos)
         self.exit_sub = self.create_subscription(ExitSignal, common['exit_topic'],
                                                  self.on_exit, qos)
-        image_qos = QoSProfile(depth=image_depth, history=HistoryPolicy.KEEP_LAST,
-                               reliability=ReliabilityPolicy.RELIABLE if image_reliable
+        input_qos = QoSProfile(depth=input_depth, history=HistoryPolicy.KEEP_LAST,
+                               reliability=ReliabilityPolicy.RELIABLE if input_reliable
                                else ReliabilityPolicy.BEST_EFFORT)
-        self.image_sub = self.create_subscription(Image, image_topic, self.on_image, image_qos)
+        if input_kind == 'auto':
+            input_kind = 'events' if self.config.in_channels == 2 else 'image'
+        self.windower: EventWindower | None = None
+        if input_kind == 'events':
+            if self.config.in_channels != 2:
+                raise ConfigError(f'events input needs a model of 2 polarity channels; this '
+                                  f'one takes {self.config.in_channels}')
+            self._declare_events(checkpoint.data)
+            topic = events_topic
+            self.input_sub = self.create_subscription(EventPacket, topic, self.on_events,
+                                                      input_qos)
+        elif input_kind == 'image':
+            self.input_sub = self.create_subscription(Image, topic, self.on_image, input_qos)
+        else:
+            raise ConfigError(f"input must be 'image', 'events' or 'auto', got {input_kind!r}")
         self.timer = self.create_timer(period, self.tick)
         self.get_logger().info(
-            f'{self.source_id}: model {self.model_id} ({self.config.backbone}, T='
-            f'{self.num_timesteps}), sends {self.encoding} spikes of shape '
-            f'{self.runner.model.split_shape} every {period * 1e3:g} ms')
+            f'{self.source_id}: {input_kind} on {topic} → model {self.model_id} '
+            f'({self.config.backbone}, T={self.num_timesteps}), sends {self.encoding} spikes '
+            f'of shape {self.runner.model.split_shape} every {period * 1e3:g} ms')
+
+    def _declare_events(self, data: dict[str, Any]) -> None:
+        """Parameters of the event input: windows, binning into frames, sensor area."""
+        mode: str = declare(self, 'window_mode', 'duration', "Samples of 'duration' "
+                            "(window_duration seconds of events, aligned to multiples of it on "
+                            "the event clock) or 'count' (window_events events)",
+                            read_only=True)
+        duration: float = declare(self, 'window_duration', 0.35, 'Seconds of events per '
+                                  'sample (duration mode); N-MNIST-like saccades take 0.3 s',
+                                  low=1e-4, high=60.0, read_only=True)
+        count: int = declare(self, 'window_events', 4000, 'Events per sample (count mode)',
+                             low=1, high=100_000_000, read_only=True)
+        min_events: int = declare(self, 'min_events', 50, 'Windows with fewer events are '
+                                  'dropped (counted), not classified', low=1,
+                                  high=100_000_000, read_only=True)
+        self.flush_after: float = declare(self, 'flush_after', 0.5, 'Wall-clock seconds '
+                                          'without packets after which the open window is '
+                                          'complete (the stream paused or ended)', low=0.01,
+                                          high=3600.0, read_only=True)
+        split_by: str = declare(self, 'frames_by', data.get('split_by', 'time'), 'A window '
+                                "into T frames of equal 'time' or equal 'count' of events "
+                                "(default: as the model was trained)", read_only=True)
+        fit: str = declare(self, 'fit', data.get('fit', 'area'), 'Sensor area → model input: '
+                           "'area' resize, 'pool' (sum k×k) or 'crop' (centre) (default: as "
+                           'the model was trained)', read_only=True)
+        roi: list[int] = declare(self, 'roi', [0, 0, 0, 0], 'Region of interest x, y, '
+                                 'width, height in sensor pixels; zeros: the whole sensor',
+                                 read_only=True)
+        if mode not in WINDOW_MODES or split_by not in SPLIT_BY or fit not in FIT_MODES:
+            raise ConfigError(f'window_mode must be in {WINDOW_MODES}, frames_by in {SPLIT_BY}, '
+                              f'fit in {FIT_MODES}; got {mode!r}, {split_by!r}, {fit!r}')
+        if len(roi) != 4 or min(roi) < 0:
+            raise ConfigError(f'roi is [x, y, width, height] >= 0, got {list(roi)}')
+        self.windower = EventWindower(mode, round(duration * 1e6), count, min_events)
+        self.frame_spec = FrameSpec(self.num_timesteps, self.config.input_size, split_by, fit,
+                                    tuple(roi))  # type: ignore[arg-type]
+        self.decoders: dict[str, Any] = {}
+        self.last_seq: int | None = None
+        self.last_packet = time.monotonic()
+        self.frame_id = ''
 
     def on_image(self, msg: Image) -> None:
         """Convert a frame to model input and queue it (the queue policy applies)."""
@@ -117,7 +187,45 @@ class EdgeNode(Node):
             self.counters['frames_rejected'] += 1
             self.get_logger().warning(f'image rejected: {err}', throttle_duration_sec=5.0)
             return
-        frame = Frame(stamp=msg.header.stamp, frame_id=msg.header.frame_id, pixels=pixels)
+        self.enqueue(Frame(stamp=msg.header.stamp, frame_id=msg.header.frame_id,
+                           pixels=pixels))
+
+    def on_events(self, msg: EventPacket) -> None:
+        """Decode a packet and turn every window it completes into a queued sample."""
+        self.counters['packets_received'] += 1
+        self.last_packet = time.monotonic()
+        if self.last_seq is not None and msg.seq > self.last_seq + 1:
+            self.counters['packets_missed'] += msg.seq - self.last_seq - 1
+        elif self.last_seq is not None and msg.seq <= self.last_seq:
+            # the driver restarted or a bag started over: a new clock, so fresh decoders
+            self.counters['stream_restarts'] += 1
+            self.decoders.clear()
+            for window in self.windower.flush():
+                self._enqueue_window(window, self.frame_id)
+        self.last_seq = msg.seq
+        try:
+            decoder = self.decoders.get(msg.encoding)
+            if decoder is None:
+                decoder = self.decoders[msg.encoding] = make_decoder(msg.encoding)
+            decoded = decoder.decode(msg.events, msg.width, msg.height, msg.time_base,
+                                     msg.is_bigendian)
+        except EventError as err:
+            self.counters['packets_rejected'] += 1
+            self.get_logger().warning(f'event packet rejected: {err}', throttle_duration_sec=5.0)
+            return
+        self.counters['events_received'] += len(decoded.events)
+        for window in self.windower.push(decoded.events, msg.header.stamp,
+                                         (msg.height, msg.width)):
+            self._enqueue_window(window, msg.header.frame_id)
+        self.frame_id = msg.header.frame_id
+
+    def _enqueue_window(self, window: Any, frame_id: str) -> None:
+        self.counters['windows'] += 1
+        self.enqueue(Frame(stamp=window.stamp, frame_id=frame_id,
+                           pixels=window_frames(window, self.frame_spec)))
+
+    def enqueue(self, frame: Frame) -> None:
+        """Queue a sample's input (the queue policy applies)."""
         busy = self.current is not None or bool(self.queue)
         if busy and self.queue_size == 0:
             self.counters['frames_dropped'] += 1
@@ -129,6 +237,9 @@ class EdgeNode(Node):
 
     def tick(self) -> None:
         """One beat of the timestep clock: start a sample if idle, then send one timestep."""
+        if self.windower is not None and time.monotonic() - self.last_packet > self.flush_after:
+            for window in self.windower.flush():  # the stream paused: complete the window
+                self._enqueue_window(window, self.frame_id)
         if self.current is None:
             if not self.queue or self.spikes_pub.get_subscription_count() == 0:
                 return

