@@ -20,8 +20,10 @@ def size(text: str) -> tuple[int, int]:
 
 def add_data_arguments(parser: argparse.ArgumentParser, dataset_default: str | None) -> None:
     """--dataset, --data-dir and how event samples become frames."""
-    parser.add_argument('--dataset', choices=sorted(DATASETS), default=dataset_default,
-                        help='dataset (default: %(default)s)')
+    parser.add_argument('--dataset', default=dataset_default, metavar='NAME',
+                        help=f'dataset: {", ".join(sorted(DATASETS))}; join datasets of the '
+                             "same classes with '+' and weight one's training part with '*k' "
+                             "(e.g. nmnist*3+digits_dvs) (default: %(default)s)")
     parser.add_argument('--data-dir', type=Path, default=None,
                         help='folder holding the dataset in its standard format (not needed '
                              'for digits); nothing is downloaded')

@@ -79,11 +79,13 @@ def fit_frames(frames: np.ndarray, output_size: tuple[int, int], mode: str = 'ar
         k = height // out_h
         return frames.reshape(*frames.shape[:-2], out_h, k, out_w, k).sum(axis=(-3, -1))
     if mode == 'area':
-        flat = frames.reshape(-1, height, width).transpose(1, 2, 0)
-        resized = cv2.resize(np.ascontiguousarray(flat), (out_w, out_h),
-                             interpolation=cv2.INTER_AREA)
-        return resized.reshape(out_h, out_w, -1).transpose(2, 0, 1).reshape(
-            *frames.shape[:-2], out_h, out_w)
+        flat = frames.reshape(-1, height, width)
+        # OpenCV's area resize takes at most 4 channels at a time
+        resized = np.concatenate([
+            cv2.resize(np.ascontiguousarray(flat[i:i + 4].transpose(1, 2, 0)), (out_w, out_h),
+                       interpolation=cv2.INTER_AREA).reshape(out_h, out_w, -1).transpose(2, 0, 1)
+            for i in range(0, len(flat), 4)])
+        return resized.reshape(*frames.shape[:-2], out_h, out_w)
     if mode == 'crop':
         out = np.zeros((*frames.shape[:-2], out_h, out_w), dtype=frames.dtype)
         top, left = (height - out_h) // 2, (width - out_w) // 2

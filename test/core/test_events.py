@@ -39,6 +39,9 @@ def test_fit_modes() -> None:
     assert pooled[0, 0, 0] == frames[0, :2, :2].sum() and pooled.sum() == frames.sum()
     area = fit_frames(frames, (2, 3), 'area')
     np.testing.assert_allclose(area, pooled / 4)
+    many = np.random.default_rng(0).random((10, 2, 48, 64)).astype(np.float32)  # T=10 frames
+    np.testing.assert_allclose(fit_frames(many, (12, 16), 'area'),
+                               fit_frames(many, (12, 16), 'pool') / 16, rtol=1e-5)
     crop = fit_frames(frames, (2, 2), 'crop')
     np.testing.assert_array_equal(crop, frames[:, 1:3, 2:4])
     padded = fit_frames(frames, (6, 6), 'crop')

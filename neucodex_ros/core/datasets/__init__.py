@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from neucodex_ros.core.datasets.aedat3 import read_aedat3
 from neucodex_ros.core.datasets.atis import read_atis_bin
@@ -263,11 +263,39 @@ DATASETS: dict[str, Loader] = {
 def load_dataset(name: str, root: Path | None, part: str,
                  options: DataOptions = DataOptions()
                  ) -> tuple[Dataset[tuple[torch.Tensor, int]], DataSpec]:
-    """One part ('train', 'val' or 'test') of a dataset, read from root."""
-    if name not in DATASETS:
-        raise DatasetError(f'unknown dataset {name!r}; known: {sorted(DATASETS)}')
+    """One part ('train', 'val' or 'test') of a dataset, read from root.
+
+    `name` may join datasets of the same classes and input with '+', and repeat one's
+    training part k times with '*k': `nmnist*3+digits_dvs` trains on real N-MNIST, weighted
+    3:1, beside the simulated digits; its validation and test parts are the first dataset's.
+    """
     if part not in PARTS:
         raise DatasetError(f'unknown part {part!r}; choose from {PARTS}')
+    members = [_dataset_term(term) for term in name.split('+')]
+    if part != 'train':
+        members = members[:1]
+    loaded = [(_load_one(member, root, part, options), repeat) for member, repeat in members]
+    (first, spec), _ = loaded[0]
+    for (_, other), _ in loaded[1:]:
+        if (other.class_names, other.input_size, other.in_channels) != \
+                (spec.class_names, spec.input_size, spec.in_channels):
+            raise DatasetError(f'{name}: {spec.name} and {other.name} differ in classes or input')
+    if len(loaded) == 1 and loaded[0][1] == 1:
+        return first, spec
+    return ConcatDataset([data for (data, _), repeat in loaded for _ in range(repeat)]), spec
+
+
+def _dataset_term(term: str) -> tuple[str, int]:
+    """'name*k' → (name, k)."""
+    name, _, repeat = term.partition('*')
+    if name not in DATASETS or (repeat and not repeat.isdigit()):
+        raise DatasetError(f'unknown dataset {term!r}; known: {sorted(DATASETS)} (join with '
+                           "'+', repeat with '*k')")
+    return name, int(repeat or 1)
+
+
+def _load_one(name: str, root: Path | None, part: str,
+              options: DataOptions) -> tuple[Dataset[tuple[torch.Tensor, int]], DataSpec]:
     if root is None and name not in ('digits', 'digits_dvs'):
         raise DatasetError(f'{name} is read from a local folder: give its path (--data-dir)')
     return DATASETS[name](Path(root or '.'), part, options)
