@@ -33,3 +33,23 @@ def test_demo_reports_every_sample(tmp_path: Path) -> None:
     for line in ('accuracy', 'mean timesteps used', 'bytes sent per sample',
                  'compression vs float32', 'raw input', 'alpha'):
         assert line in result.stdout
+
+
+def test_events_demo_reports_every_sample_with_the_same_keys(tmp_path: Path) -> None:
+    """`demo --events`: simulated DVS recordings of held-out digits, the shipped event model."""
+    out = tmp_path / 'demo.json'
+    result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', 'demo', '--events',
+                             '--samples', '20', '--rate', '5', '--json', str(out)],
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(out.read_text())
+    camera_keys = {'accuracy', 'mean_timesteps', 'num_timesteps', 'mean_timesteps_sent',
+                   'bytes_per_sample', 'wire_bytes_per_sample', 'compression_ratio',
+                   'split_features_float32_bits', 'raw_image_bytes', 'alpha', 'lost', 'failed',
+                   'model_id', 'per_sample', 'samples', 'input'}
+    assert set(report) == camera_keys and report['input'] == 'events'
+    assert report['samples'] == 20 and report['lost'] == 0 and report['failed'] == 0
+    assert report['num_timesteps'] == 8 and report['accuracy'] >= 0.8
+    # 2x17x17 spikes = 73 bytes per timestep
+    assert report['bytes_per_sample'] == pytest.approx(73 * report['mean_timesteps_sent'])
+    assert 'simulated DVS recordings' in result.stdout

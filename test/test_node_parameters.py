@@ -12,19 +12,20 @@ from neucodex_ros.nodes.cloud_node import CloudNode
 from neucodex_ros.nodes.edge_node import EdgeNode
 
 ROOT = Path(__file__).resolve().parents[1]
-PARAMS_FILE = ROOT / 'config' / 'split.yaml'
+PARAMS_FILES = [ROOT / 'config' / 'split.yaml', ROOT / 'config' / 'events.yaml']
 BUILT_IN = {'use_sim_time', 'start_type_description_service'}
 
 pytestmark = pytest.mark.ros
 
 
+@pytest.mark.parametrize('params_file', PARAMS_FILES, ids=[p.name for p in PARAMS_FILES])
 @pytest.mark.parametrize('node_class', [EdgeNode, CloudNode], ids=['edge_node', 'cloud_node'])
-def test_params_file_matches_the_declared_parameters(node_class: type) -> None:
-    section = yaml.safe_load(PARAMS_FILE.read_text())[node_class.__name__.replace(
+def test_params_file_matches_the_declared_parameters(node_class: type, params_file: Path) -> None:
+    section = yaml.safe_load(params_file.read_text())[node_class.__name__.replace(
         'Node', '_node').lower()]['ros__parameters']
     with harness() as h:
         node = node_class(context=h.context,
-                          cli_args=['--ros-args', '--params-file', str(PARAMS_FILE)])
+                          cli_args=['--ros-args', '--params-file', str(params_file)])
         try:
             declared = {name for name in node._parameters if name not in BUILT_IN}
             assert set(section) == declared, 'the YAML sets exactly the declared parameters'

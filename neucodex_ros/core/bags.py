@@ -186,8 +186,9 @@ def event_topic_stats(path: Path | str) -> list[TopicStats]:
             topic.width, topic.height = int(msg.width), int(msg.height)
             try:
                 key = f'{connection.topic}:{msg.encoding}'
-                decoder = decoders.get(key) or decoders.setdefault(key,
-                                                                    make_decoder(msg.encoding))
+                if key not in decoders:
+                    decoders[key] = make_decoder(msg.encoding)
+                decoder = decoders[key]
                 start = time.perf_counter()
                 decoded = decoder.decode(msg.events, msg.width, msg.height, msg.time_base,
                                          msg.is_bigendian)

@@ -61,7 +61,7 @@ class Sample:
 
 
 class EdgeNode(Node):
-    """Runs the head and the spike encoder on camera frames and streams the spikes."""
+    """Runs the head and the spike encoder on camera frames or event windows; streams spikes."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('edge_node', **kwargs)
