@@ -14,6 +14,7 @@ import yaml
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosutil import child, harness
 from test_messages import type_hash
+from tiny_data import make_event_folder
 
 from neucodex_ros.core.bags import EVENT_PACKET, SAMPLE_LABEL, deserialize, open_bag
 from neucodex_ros.core.datasets.atis import read_atis_bin
@@ -96,6 +97,23 @@ def test_aedat4_converts_whole(shared_data: Path, tmp_path: Path) -> None:
     assert (stats['width'], stats['height']) == (320, 240)
 
 
+@pytest.mark.parametrize('dataset, suffix, sensor', [('cifar10dvs', '.aedat', (128, 128)),
+                                                     ('ncaltech101', '.bin', (180, 240))])
+def test_event_datasets_convert(tmp_path: Path, dataset: str, suffix: str,
+                                sensor: tuple[int, int]) -> None:
+    """CIFAR10-DVS (AEDAT 3.1) and N-Caltech101 (.bin) folders → bags with every event."""
+    written = make_event_folder(tmp_path / 'data', suffix, ['cat', 'dog'], 10, *sensor)
+    bag = tmp_path / 'bag'
+    cli('convert', '--dataset', dataset, '--data-dir', str(tmp_path / 'data'), '--part', 'all',
+        '--out', str(bag))
+    packets, labels = read_bag(bag)
+    assert len(labels) == len(written) == 20
+    assert sum(len(e) for _, e in packets) == sum(len(e) for e in written.values())
+    for label in labels:
+        assert label.label_name == Path(label.source).parent.name
+        assert label.t_last_us - label.t_first_us == np.ptp(written[Path(label.source)]['t'])
+
+
 @pytest.mark.ros
 def test_replay_publishes_every_message_unchanged_in_order(tmp_path: Path) -> None:
     """Simulated digits (no ../shared needed) → bag → replay → received as recorded."""
@@ -129,3 +147,19 @@ def test_replay_publishes_every_message_unchanged_in_order(tmp_path: Path) -> No
         for a, b in zip(got, sent, strict=True):  # Fast DDS pads CDR to 4 bytes; rosbags not
             assert a[:len(b)] == b and a[len(b):] == bytes(len(a) - len(b)) and len(a) % 4 == 0
     assert received[-1][2] - received[0][2] >= 0.8 * duration / 2  # the recorded timing, x2
+    # --start-offset skips the first part of the recording
+    late: list[bytes] = []
+    with harness() as h:
+        h.node.create_subscription(EventPacket, '/event_camera/events', late.append, qos,
+                                   raw=True)
+        command = [sys.executable, '-m', 'neucodex_ros.cli', 'replay', str(bag), '--rate', '4',
+                   '--wait-for-subscribers', '30', '--start-offset', str(duration / 2),
+                   '--topics', '/event_camera/events']
+        with child(command) as process:
+            process.wait(60)
+            end = time.monotonic() + 1.0  # what is still in flight
+            h.spin_until(lambda: time.monotonic() > end, 2.0)
+    events = [raw for t, raw in recorded if t == '/event_camera/events']
+    assert 0 < len(late) < len(events)
+    assert [raw[:len(b)] for raw, b in zip(late, events[-len(late):], strict=True)] == \
+        events[-len(late):]

@@ -46,6 +46,7 @@ def message_type(name: str) -> Any | None:
 def run(args: argparse.Namespace) -> int:
     """Play the bag."""
     import rclpy
+    from rclpy.duration import Duration
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
     from neucodex_ros.core.bags import open_bag
@@ -75,9 +76,13 @@ def run(args: argparse.Namespace) -> int:
         while time.monotonic() < deadline and not all(
                 p.get_subscription_count() > 0 for p in publishers.values()):
             rclpy.spin_once(node, timeout_sec=0.05)
+        if args.wait_for_subscribers:
+            # Discovery is asymmetric: a subscriber drops what arrives before it has matched
+            # us in turn, so give it a moment after we have matched it.
+            time.sleep(1.0)
         start_ns = reader.start_time + round(args.start_offset * 1e9)
-        print(f'replay: {args.bag} — {len(publishers)} topics, '
-              f'{sum(c.msgcount for c in connections):,} messages, rate {args.rate:g}'
+        print(f'replay: {args.bag} — {len(publishers)} topic(s), '
+              f'{sum(c.msgcount for c in connections):,} messages recorded, rate {args.rate:g}'
               + (', looping' if args.loop else ''), flush=True)
         played = 0
         try:
@@ -94,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
                     break
         except KeyboardInterrupt:
             pass
-        print(f'replay: published {played:,} messages', flush=True)
+        # Reliable messages still in flight are lost if we quit before they are acknowledged.
+        unacked = [topic for topic, publisher in publishers.items()
+                   if not publisher.wait_for_all_acked(Duration(seconds=5))]
+        print(f'replay: published {played:,} messages'
+              + (f'; not acknowledged on {unacked}' if unacked else ''), flush=True)
         node.destroy_node()
     return 0
