@@ -29,7 +29,10 @@ def test_split_starts_both_nodes_and_stops_them_on_ctrl_c() -> None:
             assert runner.poll() is None, 'the runner exited:\n' + ''.join(lines)
             time.sleep(0.05)
         runner.send_signal(signal.SIGINT)
-        runner.wait(timeout=60)
+        try:  # the runner gives each node 30 s to stop before it kills it
+            runner.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            pytest.fail('the runner did not stop:\n' + ''.join(lines))
         reader.join(timeout=10)
     finally:
         if runner.poll() is None:
