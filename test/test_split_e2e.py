@@ -143,7 +143,9 @@ def test_accuracy_equals_the_offline_model(split: Camera, checkpoint: Checkpoint
     assert abs(online - offline['accuracy']) <= 0.01
     used = np.mean([o.prediction.timesteps_used for o in observed])
     assert abs(used - offline['mean_timesteps']) <= 0.1
-    assert online >= 0.95
+    # a trained model (its accuracy target is measured by `evaluate` on all 1,000 held-out
+    # digits; 100 of them carry about ±1.7 points of sampling noise)
+    assert online >= 0.9
 
 
 def test_edge_sends_nothing_for_a_sample_after_its_exit_signal(split: Camera) -> None:
