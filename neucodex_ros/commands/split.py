@@ -8,6 +8,7 @@ that names a neucodex_ros node (edge_node, cloud_node) starts that node with the
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -26,6 +27,9 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from neucodex_ros.processes import NODE_MODULES, node_command, running
+
+    # Ctrl-C must stop us even if we inherited an ignored SIGINT (a background job's lot)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from neucodex_ros.resources import default_params_file
 
     params_file = (args.params_file or default_params_file()).resolve()

@@ -96,6 +96,9 @@ def spin(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     logs its summary; a NeucodexError while starting (e.g. a bad checkpoint) exits with 1.
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    # SIGINT too: a process started from a non-interactive shell's background job inherits
+    # an ignored SIGINT, and would then never hear ros2 launch's Ctrl-C
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     node: Node | None = None
     try:
