@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     samples = list(_samples(args))
     # dataset time starts at 0: stamp it from a fixed epoch; AEDAT4 time is the epoch's own
     offset_ns = EPOCH_NS if args.aedat4 is None else 0
-    packets = labels = 0
+    packets = labels = empty = 0
     seq = 0
     with BagWriter(args.out, args.storage) as bag:
         for index, (events, sensor, label, label_name, source) in enumerate(
@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
                 bag.write(args.topic, EVENT_PACKET, offset_ns + t0 * 1000, msg)
                 seq += 1
                 packets += 1
+            empty += first_stamp is None
             if label is not None and first_stamp is not None:
                 bag.write(args.label_topic, SAMPLE_LABEL,
                           first_stamp.sec * 10**9 + first_stamp.nanosec,
@@ -97,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     print(f'wrote {args.out} ({args.storage}): {packets} {args.encoding} EventPackets on '
           f'{args.topic}, {labels} SampleLabels on {args.label_topic}'
           + (f'; replay into an edge node with window_duration: {args.period}'
-             if labels else ''))
+             if labels else '')
+          + (f'; {empty} sample(s) without events left out' if empty else ''))
     return 0
 
 
