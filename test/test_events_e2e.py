@@ -14,6 +14,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +87,13 @@ class Observer:
         self.ros.spin_until(lambda: time.monotonic() > end, 2.0)
 
 
-@pytest.fixture
-def split() -> Iterator[Observer]:
+@contextmanager
+def started(edge: dict[str, Any]) -> Iterator[Observer]:
+    """A cloud node and an edge node on the event configuration, and the observer."""
     params = events_params_file()
     commands = [node_command('cloud_node', name='cloud_node', params_file=params),
                 node_command('edge_node', name='edge_node', params_file=params,
-                             parameters=EDGE)]
+                             parameters=edge)]
     with running(commands) as processes:
         observer = Observer(lambda: all(p.poll() is None for p in processes))
         try:
@@ -100,6 +102,12 @@ def split() -> Iterator[Observer]:
             yield observer
         finally:
             observer.ros.close()
+
+
+@pytest.fixture
+def split() -> Iterator[Observer]:
+    with started(EDGE) as observer:
+        yield observer
 
 
 @pytest.fixture(scope='module')
@@ -137,31 +145,50 @@ def offline_windows(bag: Path, checkpoint: Checkpoint) -> dict[Stamp, tuple[int,
     return results
 
 
-def test_bad_packets_are_rejected_and_the_stream_goes_on(split: Observer) -> None:
-    """Unknown encoding, truncated evt3, bad evt3 code: rejected; the next sample works."""
+def publish_sample(split: Observer, packets: list[tuple[str, bytes, int]]) -> Stamp:
+    """Publish packets (encoding, data, sensor side) stamped (1234, n); the last one's stamp."""
     from event_camera_msgs.msg import EventPacket
-
-    from neucodex_ros.core.digits import held_out_digits
-    from neucodex_ros.core.dvs import simulate
-    from neucodex_ros.core.event_codecs import encode_evt3
 
     publisher = split.ros.node.create_publisher(EventPacket, TOPIC, QoSProfile(
         history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE))
     split.ros.spin_until(lambda: publisher.get_subscription_count() > 0, 30.0, 'the edge')
     time.sleep(0.5)
-    bad = [('bayer', b'\x00' * 8), ('evt3', b'\x00\x80\x01'), ('evt3', b'\x00\xb0')]
-    images, _ = held_out_digits(1, seed=3)
-    events = simulate(images[0], np.random.default_rng(0))
-    events['t'] += 40 * 350_000  # a window slot of its own
-    split.predictions.clear()
-    for n, (encoding, data) in enumerate([*bad, ('evt3', encode_evt3(events))]):
-        msg = EventPacket(encoding=encoding, width=34, height=34, seq=n, events=data)
+    for n, (encoding, data, side) in enumerate(packets):
+        msg = EventPacket(encoding=encoding, width=side, height=side, seq=n, events=data)
         msg.header.stamp.sec, msg.header.stamp.nanosec = 1234, n
         publisher.publish(msg)
-    good = (1234, len(bad))
+    return (1234, len(packets) - 1)
+
+
+def digit_events(slot: int) -> bytes:
+    """A simulated DVS recording of a held-out digit, evt3, in a window slot of its own."""
+    from neucodex_ros.core.digits import held_out_digits
+    from neucodex_ros.core.dvs import simulate
+    from neucodex_ros.core.event_codecs import encode_evt3
+
+    images, _ = held_out_digits(1, seed=3)
+    events = simulate(images[0], np.random.default_rng(0))
+    events['t'] += slot * 350_000
+    return encode_evt3(events)
+
+
+def test_bad_packets_are_rejected_and_the_stream_goes_on(split: Observer) -> None:
+    """Unknown encoding, truncated evt3, bad evt3 code: rejected; the next sample works."""
+    bad = [('bayer', b'\x00' * 8, 34), ('evt3', b'\x00\x80\x01', 34), ('evt3', b'\x00\xb0', 34)]
+    split.predictions.clear()
+    good = publish_sample(split, [*bad, ('evt3', digit_events(40), 34)])
     split.wait_for([good])  # the window completes when the stream pauses (flush_after)
     assert list(split.predictions) == [good] and split.predictions[good][0].status == 'ok'
-    split.ros.node.destroy_publisher(publisher)
+
+
+def test_a_window_that_cannot_be_fitted_is_rejected_and_the_node_goes_on() -> None:
+    """`fit: pool` cannot take a 50x50 sensor to 34x34: that window is dropped, not fatal."""
+    with started(EDGE | {'fit': 'pool'}) as split:
+        publish_sample(split, [('evt3', digit_events(10), 50)])
+        time.sleep(1.5)  # past flush_after: the window was cut, and rejected
+        good = publish_sample(split, [('evt3', digit_events(40), 34)])
+        split.wait_for([good])
+        assert list(split.predictions) == [good]
 
 
 def check_predictions(split: Observer, expected: dict[Stamp, tuple[int, int]]) -> None:

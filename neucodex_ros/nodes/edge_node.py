@@ -221,8 +221,13 @@ class EdgeNode(Node):
 
     def _enqueue_window(self, window: Any, frame_id: str) -> None:
         self.counters['windows'] += 1
-        self.enqueue(Frame(stamp=window.stamp, frame_id=frame_id,
-                           pixels=window_frames(window, self.frame_spec)))
+        try:
+            pixels = window_frames(window, self.frame_spec)
+        except EventError as err:  # e.g. `fit: pool` and a sensor it does not divide
+            self.counters['windows_rejected'] += 1
+            self.get_logger().warning(f'window rejected: {err}', throttle_duration_sec=5.0)
+            return
+        self.enqueue(Frame(stamp=window.stamp, frame_id=frame_id, pixels=pixels))
 
     def enqueue(self, frame: Frame) -> None:
         """Queue a sample's input (the queue policy applies)."""
