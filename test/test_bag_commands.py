@@ -16,9 +16,14 @@ from rosutil import child, harness
 from test_messages import type_hash
 from tiny_data import make_event_folder
 
-from neucodex_ros.core.bags import EVENT_PACKET, SAMPLE_LABEL, deserialize, open_bag
+from neucodex_ros.core.bags import (
+    EVENT_PACKET,
+    SAMPLE_LABEL,
+    decoded_packets,
+    deserialize,
+    open_bag,
+)
 from neucodex_ros.core.datasets.atis import read_atis_bin
-from neucodex_ros.core.event_codecs import make_decoder
 
 
 def cli(*args: str) -> str:
@@ -30,17 +35,10 @@ def cli(*args: str) -> str:
 
 def read_bag(bag: Path) -> tuple[list, list]:
     """(decoded EventPackets with their messages, SampleLabels) of a converted bag."""
-    packets, labels = [], []
-    decoder = None
+    packets = [(msg, decoded.events) for _, msg, decoded in decoded_packets(bag)]
     with open_bag(bag) as reader:
-        for connection, _, raw in reader.messages():
-            msg = deserialize(raw, connection.msgtype)
-            if connection.msgtype == EVENT_PACKET:
-                decoder = decoder or make_decoder(msg.encoding)
-                packets.append((msg, decoder.decode(msg.events, msg.width, msg.height,
-                                                    msg.time_base).events))
-            else:
-                labels.append(msg)
+        labels = [deserialize(raw, SAMPLE_LABEL) for _, _, raw in reader.messages(
+            connections=[c for c in reader.connections if c.msgtype == SAMPLE_LABEL])]
     return packets, labels
 
 

@@ -23,11 +23,10 @@ import pytest
 import yaml
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosutil import RosHarness
+from test_split_e2e import offline_reference
 
-from neucodex_ros.core.bags import EVENT_PACKET, deserialize, open_bag
+from neucodex_ros.core.bags import decoded_packets
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
-from neucodex_ros.core.event_codecs import make_decoder
-from neucodex_ros.core.inference import CloudRunner, EdgeRunner
 from neucodex_ros.core.windows import EventWindower, FrameSpec, window_frames
 from neucodex_ros.msg import Prediction, SampleLabel
 from neucodex_ros.nodes.common import link_qos
@@ -124,23 +123,15 @@ def offline_windows(bag: Path, checkpoint: Checkpoint) -> dict[Stamp, tuple[int,
                      params['frames_by'], params['fit'], tuple(params['roi']))
     alpha = yaml.safe_load(events_params_file().read_text())['cloud_node'][
         'ros__parameters']['alpha']
-    decoder, windows = None, []
-    with open_bag(bag) as reader:
-        connections = [c for c in reader.connections if c.msgtype == EVENT_PACKET]
-        for _, _, raw in reader.messages(connections=connections):
-            msg = deserialize(raw, EVENT_PACKET)
-            decoder = decoder or make_decoder(msg.encoding)
-            events = decoder.decode(msg.events, msg.width, msg.height, msg.time_base).events
-            windows += windower.push(events, (msg.header.stamp.sec, msg.header.stamp.nanosec),
-                                     (msg.height, msg.width))
+    windows = []
+    for _, msg, decoded in decoded_packets(bag):
+        windows += windower.push(decoded.events,
+                                 (msg.header.stamp.sec, msg.header.stamp.nanosec),
+                                 (msg.height, msg.width))
     windows += windower.flush()
     results = {}
     for window in windows:
-        edge, cloud = EdgeRunner(checkpoint.model), CloudRunner(checkpoint.model)
-        edge.start(window_frames(window, spec))
-        sample = cloud.new_sample(alpha, checkpoint.config.num_timesteps)
-        while (decision := cloud.step(sample, edge.step())) is None:
-            pass
+        decision = offline_reference(checkpoint, window_frames(window, spec), alpha)
         results[window.stamp] = (decision.label, decision.timesteps_used)
     return results
 

@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     from neucodex_ros.core.bags import EVENT_PACKET, SAMPLE_LABEL, BagWriter, message_class
     from neucodex_ros.core.errors import EventError
+    from neucodex_ros.core.events import split_at_multiples
 
     period_us, packet_us = round(args.period * 1e6), round(args.packet_ms * 1e3)
     if period_us < 1 or packet_us < 1:
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
                 events['t'] = events['t'] - (events['t'][0] if len(events) else 0) \
                     + (index + 1) * period_us
             first_stamp = None
-            for chunk in _packets(events, packet_us):
+            for chunk in split_at_multiples(events, packet_us):
                 t0 = int(chunk['t'][0]) // packet_us * packet_us
                 stamp = _time(offset_ns + t0 * 1000)
                 first_stamp = first_stamp or stamp
@@ -131,15 +132,6 @@ def _samples(args: argparse.Namespace) -> Iterator[Sample]:
             yield (events[inside], sensor, label, spec.class_names[label],
                    str(source) if isinstance(source, Path) else f'{args.dataset}/{part}/{source}')
             count += 1
-
-
-def _packets(events: np.ndarray, packet_us: int) -> Iterator[np.ndarray]:
-    """The events cut at multiples of packet_us on their clock (empty packets skipped)."""
-    if not len(events):
-        return
-    slot = events['t'] // packet_us
-    bounds = np.flatnonzero(np.diff(slot)) + 1
-    yield from np.split(events, bounds)
 
 
 def _encode(events: np.ndarray, encoding: str, t0_us: int) -> bytes:

@@ -26,7 +26,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 from neucodex_ros.core.errors import EventError
-from neucodex_ros.core.event_codecs import make_decoder
+from neucodex_ros.core.event_codecs import Decoded, make_decoder
 
 EVENT_PACKET = 'event_camera_msgs/msg/EventPacket'
 SAMPLE_LABEL = 'neucodex_ros/msg/SampleLabel'
@@ -169,39 +169,49 @@ class TopicStats:
         return self.events / ((self.t_last_us - self.t_first_us) * 1e-6)
 
 
-def event_topic_stats(path: Path | str) -> list[TopicStats]:
-    """Decode every EventPacket in a bag and count, per topic (one decoder per topic)."""
-    stats: dict[str, TopicStats] = {}
-    decoders: dict[str, Any] = {}
+def decoded_packets(path: Path | str) -> Iterator[tuple[str, Any, Decoded | EventError]]:
+    """Every EventPacket of a bag as (topic, message, what it decodes to), in bag order.
+
+    One decoder per topic and encoding, as a node keeps one per stream; a packet that cannot
+    be decoded comes with its EventError instead.
+    """
+    decoders: dict[tuple[str, str], Any] = {}
     with open_bag(path) as reader:
         connections = [c for c in reader.connections if c.msgtype == EVENT_PACKET]
         for connection, _, raw in reader.messages(connections=connections):
-            topic = stats.setdefault(connection.topic, TopicStats(connection.topic))
             msg = deserialize(raw, EVENT_PACKET)
-            topic.packets += 1
-            topic.encoding = topic.encoding or msg.encoding
-            topic.width, topic.height = int(msg.width), int(msg.height)
             try:
-                key = f'{connection.topic}:{msg.encoding}'
+                key = (connection.topic, msg.encoding)
                 if key not in decoders:
                     decoders[key] = make_decoder(msg.encoding)
-                decoder = decoders[key]
-                decoded = decoder.decode(msg.events, msg.width, msg.height, msg.time_base,
-                                         msg.is_bigendian)
-            except EventError:
-                topic.rejected_packets += 1
-                continue
-            events, triggers = decoded.events, decoded.triggers
-            on = int(events['p'].sum())
-            topic.events_on += on
-            topic.events_off += len(events) - on
-            rising = int(triggers['edge'].sum())
-            topic.triggers_rising += rising
-            topic.triggers_falling += len(triggers) - rising
-            topic.outside += decoded.outside
-            times = [a['t'] for a in (events, triggers) if len(a)]
-            if times:
-                first, last = min(int(t[0]) for t in times), max(int(t[-1]) for t in times)
-                topic.t_first_us = first if topic.t_first_us is None else topic.t_first_us
-                topic.t_last_us = last
+                yield connection.topic, msg, decoders[key].decode(
+                    msg.events, msg.width, msg.height, msg.time_base, msg.is_bigendian)
+            except EventError as err:
+                yield connection.topic, msg, err
+
+
+def event_topic_stats(path: Path | str) -> list[TopicStats]:
+    """Decode every EventPacket in a bag and count, per topic."""
+    stats: dict[str, TopicStats] = {}
+    for name, msg, decoded in decoded_packets(path):
+        topic = stats.setdefault(name, TopicStats(name))
+        topic.packets += 1
+        topic.encoding = topic.encoding or msg.encoding
+        topic.width, topic.height = int(msg.width), int(msg.height)
+        if isinstance(decoded, EventError):
+            topic.rejected_packets += 1
+            continue
+        events, triggers = decoded.events, decoded.triggers
+        on = int(events['p'].sum())
+        topic.events_on += on
+        topic.events_off += len(events) - on
+        rising = int(triggers['edge'].sum())
+        topic.triggers_rising += rising
+        topic.triggers_falling += len(triggers) - rising
+        topic.outside += decoded.outside
+        times = [a['t'] for a in (events, triggers) if len(a)]
+        if times:
+            first, last = min(int(t[0]) for t in times), max(int(t[-1]) for t in times)
+            topic.t_first_us = first if topic.t_first_us is None else topic.t_first_us
+            topic.t_last_us = last
     return list(stats.values())

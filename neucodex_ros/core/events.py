@@ -26,6 +26,16 @@ def make_events(x: np.ndarray, y: np.ndarray, p: np.ndarray, t: np.ndarray) -> n
     return events
 
 
+def split_at_multiples(events: np.ndarray, period_us: int) -> list[np.ndarray]:
+    """Events (in time order) cut where their time crosses a multiple of period_us.
+
+    That is how a driver cuts its stream into packets; no piece is empty.
+    """
+    if not len(events):
+        return []
+    return np.split(events, np.flatnonzero(np.diff(events['t'] // period_us)) + 1)
+
+
 def events_to_frames(events: np.ndarray, sensor_size: tuple[int, int], num_frames: int,
                      split_by: str = 'time') -> np.ndarray:
     """Bin events into float32 frames [num_frames, 2, height, width] of event counts.

@@ -22,6 +22,7 @@ from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import Image
 
 from neucodex_ros.core.event_codecs import encode_evt3
+from neucodex_ros.core.events import split_at_multiples
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
 from neucodex_ros.nodes.common import link_qos
 
@@ -96,9 +97,7 @@ class SplitClient(Node):
         stamp = max(time.time_ns(), self._last_stamp + 1)
         self._last_stamp = stamp
         observed = self.observed[divmod(stamp, 10**9)] = Observed(label, time.monotonic())
-        packets = np.split(shifted, np.flatnonzero(np.diff(shifted['t'] // packet_us)) + 1) \
-            if len(shifted) else []
-        for packet in packets:
+        for packet in split_at_multiples(shifted, packet_us):
             msg = EventPacket(encoding='evt3', height=sensor_size[0], width=sensor_size[1],
                               seq=self._seq, events=encode_evt3(packet))
             msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 10**9)

@@ -9,7 +9,7 @@ import pytest
 from tiny_data import random_events
 
 from neucodex_ros.core import event_codecs as ec
-from neucodex_ros.core.bags import EVENT_PACKET, deserialize, event_topic_stats, open_bag
+from neucodex_ros.core.bags import decoded_packets, event_topic_stats
 from neucodex_ros.core.errors import EventError
 from neucodex_ros.core.events import EVENT_DTYPE
 
@@ -131,17 +131,9 @@ def test_empty_packets_decode_to_nothing() -> None:
 
 
 def decode_bag(bag: Path) -> tuple[np.ndarray, np.ndarray]:
-    decoder = None
-    events, triggers = [], []
-    with open_bag(bag) as reader:
-        for _, _, raw in reader.messages():
-            msg = deserialize(raw, EVENT_PACKET)
-            decoder = decoder or ec.make_decoder(msg.encoding)
-            decoded = decoder.decode(msg.events, msg.width, msg.height, msg.time_base,
-                                     msg.is_bigendian)
-            events.append(decoded.events)
-            triggers.append(decoded.triggers)
-    return np.concatenate(events), np.concatenate(triggers)
+    decoded = [d for _, _, d in decoded_packets(bag)]
+    return (np.concatenate([d.events for d in decoded]),
+            np.concatenate([d.triggers for d in decoded]))
 
 
 def test_real_prophesee_evt3_bag(shared_data: Path) -> None:
