@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -22,6 +23,12 @@ def package_share() -> Path:
         return Path(get_package_share_directory(PACKAGE))
     except (ImportError, LookupError, KeyError, ValueError):
         return Path(sys.prefix) / 'share' / PACKAGE
+
+
+def installed_share_dirs(package: str) -> list[Path]:
+    """share/<package> under every ament prefix (a ROS install), then under sys.prefix (pip)."""
+    prefixes = [p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
+    return [Path(prefix) / 'share' / package for prefix in [*prefixes, sys.prefix]]
 
 
 def default_params_file() -> Path:

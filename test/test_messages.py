@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +13,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosutil import child, harness, python_command
 
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction, SampleLabel
+from neucodex_ros.resources import installed_share_dirs
 
 pytestmark = pytest.mark.ros
 
@@ -115,10 +114,8 @@ def test_payload_is_64_kib() -> None:
 
 def type_hash(package: str, name: str) -> str:
     """The RIHS01 hash rosidl generated for package/msg/name (pip: in sys.prefix/share)."""
-    prefixes = [*filter(None, os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep)),
-                sys.prefix]
-    description = next(path for prefix in prefixes
-                       if (path := Path(prefix, 'share', package, 'msg', f'{name}.json')).exists())
+    description = next(path for share in installed_share_dirs(package)
+                       if (path := share / 'msg' / f'{name}.json').exists())
     hashes = json.loads(description.read_text())['type_hashes']
     return next(h['hash_string'] for h in hashes if h['type_name'] == f'{package}/msg/{name}')
 

@@ -9,9 +9,7 @@ messages, from their .msg definitions (the same files the typesupport is built f
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +25,7 @@ from rosbags.typesys.store import Typestore
 
 from neucodex_ros.core.errors import EventError
 from neucodex_ros.core.event_codecs import Decoded, make_decoder
+from neucodex_ros.resources import installed_share_dirs
 
 EVENT_PACKET = 'event_camera_msgs/msg/EventPacket'
 SAMPLE_LABEL = 'neucodex_ros/msg/SampleLabel'
@@ -39,9 +38,7 @@ def _definition(package: str, name: str) -> str:
     source = Path(__file__).resolve().parents[2]
     candidates = [source / 'msg' if package == 'neucodex_ros'
                   else source / 'interfaces' / package / 'msg']
-    prefixes = [p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
-    candidates += [Path(prefix) / 'share' / package / 'msg' for prefix in [*prefixes,
-                                                                           sys.prefix]]
+    candidates += [share / 'msg' for share in installed_share_dirs(package)]
     for folder in candidates:
         if (folder / f'{name}.msg').is_file():
             return (folder / f'{name}.msg').read_text()
