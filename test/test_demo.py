@@ -24,13 +24,17 @@ def test_demo_reports_every_sample(tmp_path: Path) -> None:
     assert report['samples'] == 30 and report['lost'] == 0 and report['failed'] == 0
     assert report['accuracy'] >= 0.9
     assert 1 <= report['mean_timesteps'] <= report['num_timesteps'] == 4
-    # 4x7x7 spikes = 25 bytes per timestep. The 20 ms edge clock may send a timestep before a
-    # late exit signal arrives (test_split_e2e checks exactness with a slow clock).
-    assert report['bytes_per_sample'] == pytest.approx(25 * report['mean_timesteps_sent'])
+    # 4x7x7 spikes = 25 bytes per timestep bit-packed; the edge's `auto` codec sends less.
+    # The 20 ms edge clock may send a timestep before a late exit signal arrives
+    # (test_split_e2e checks exactness with a slow clock).
+    assert report['bitpack_bytes_per_sample'] == pytest.approx(
+        25 * report['mean_timesteps_sent'])
+    assert report['bytes_per_sample'] < 0.8 * report['bitpack_bytes_per_sample']
+    assert sum(report['codec_mix'].values()) == pytest.approx(1.0)
     assert report['mean_timesteps'] <= report['mean_timesteps_sent'] <= report['mean_timesteps'] + 1
     assert report['compression_ratio'] == pytest.approx(
         32 * 7 * 7 * 32 / (8 * report['bytes_per_sample']))
-    for line in ('accuracy', 'mean timesteps used', 'bytes sent per sample',
+    for line in ('accuracy', 'mean timesteps used', 'bytes sent per sample', 'codec mix',
                  'compression vs float32', 'raw input', 'alpha'):
         assert line in result.stdout
 
@@ -44,12 +48,15 @@ def test_events_demo_reports_every_sample_with_the_same_keys(tmp_path: Path) -> 
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(out.read_text())
     camera_keys = {'accuracy', 'mean_timesteps', 'num_timesteps', 'mean_timesteps_sent',
-                   'bytes_per_sample', 'wire_bytes_per_sample', 'compression_ratio',
+                   'bytes_per_sample', 'bitpack_bytes_per_sample', 'codec_mix',
+                   'wire_bytes_per_sample', 'compression_ratio',
                    'split_features_float32_bits', 'raw_image_bytes', 'alpha', 'lost', 'failed',
                    'model_id', 'per_sample', 'samples', 'input'}
     assert set(report) == camera_keys and report['input'] == 'events'
     assert report['samples'] == 20 and report['lost'] == 0 and report['failed'] == 0
     assert report['num_timesteps'] == 8 and report['accuracy'] >= 0.8
-    # 2x17x17 spikes = 73 bytes per timestep
-    assert report['bytes_per_sample'] == pytest.approx(73 * report['mean_timesteps_sent'])
+    # 2x17x17 spikes = 73 bytes per timestep bit-packed
+    assert report['bitpack_bytes_per_sample'] == pytest.approx(
+        73 * report['mean_timesteps_sent'])
+    assert report['bytes_per_sample'] < 0.5 * report['bitpack_bytes_per_sample']
     assert 'simulated DVS recordings' in result.stdout

@@ -8,6 +8,8 @@ import pytest
 import yaml
 from rosutil import harness
 
+from neucodex_ros.core.codec import is_temporal
+from neucodex_ros.core.errors import ConfigError
 from neucodex_ros.nodes.cloud_node import CloudNode
 from neucodex_ros.nodes.edge_node import EdgeNode
 
@@ -33,5 +35,24 @@ def test_params_file_matches_the_declared_parameters(node_class: type, params_fi
                 assert node.get_parameter(name).value == value, name
             for descriptor in node.describe_parameters(sorted(declared)):
                 assert len(descriptor.description) > 15, f'{descriptor.name} is undocumented'
+        finally:
+            node.destroy_node()
+
+
+@pytest.mark.parametrize('encoding, reliable, accepted', [
+    ('rice-temporal', False, False), ('zstd-temporal', False, False), ('rice', False, True),
+    ('auto', False, True), ('rice-temporal', True, True), ('zip', True, False)])
+def test_edge_codec_setting(encoding: str, reliable: bool, accepted: bool) -> None:
+    """A temporal codec needs the previous timestep at the cloud: only over a reliable link."""
+    with harness() as h:
+        args = ['--ros-args', '-p', f'encoding:={encoding}', '-p', f'reliable:={reliable}']
+        if not accepted:
+            with pytest.raises(ConfigError, match='reliable: true' if encoding != 'zip'
+                               else 'encoding must be auto'):
+                EdgeNode(context=h.context, cli_args=args)
+            return
+        node = EdgeNode(context=h.context, cli_args=args)
+        try:
+            assert all(reliable or not is_temporal(name) for name in node.codecs)
         finally:
             node.destroy_node()

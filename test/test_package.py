@@ -18,7 +18,7 @@ PACKAGE_DIR = ROOT / 'neucodex_ros'
 # requirements.txt name -> rosdep key, for those rosdep knows (ros/rosdistro rosdep/python.yaml).
 ROSDEP_KEYS = {'numpy': 'python3-numpy', 'opencv-python-headless': 'python3-opencv',
                'tqdm': 'python3-tqdm', 'pyyaml': 'python3-yaml',
-               'matplotlib': 'python3-matplotlib'}
+               'matplotlib': 'python3-matplotlib', 'zstandard': 'python3-zstandard'}
 # Requirements with no rosdep key: colcon users install them with pip (README says how).
 PIP_ONLY = {'torch', 'spikingjelly', 'dv-processing', 'rosbags', 'mlxtend'}
 NEVER_IMPORT = ('torchvision', 'torchaudio', 'spikingjelly.datasets')

@@ -193,7 +193,8 @@ def test_two_edges_interleaved_never_mix(split: Camera, checkpoint: Checkpoint) 
 def test_cloud_keeps_interleaved_samples_apart(split: Camera, checkpoint: Checkpoint) -> None:
     """Real spikes of 8 samples from two sources, sent round-robin by timestep: all in flight.
 
-    Each answer must be exactly the offline result for its own sample.
+    Each answer must be exactly the offline result for its own sample. The timesteps rotate
+    through every codec, so temporal payloads meet the right sample's previous timestep.
     """
     split.set_alpha(1.0)
     images, labels = held_out_digits(8, seed=5)
@@ -208,11 +209,17 @@ def test_cloud_keeps_interleaved_samples_apart(split: Camera, checkpoint: Checkp
         # (before edge.start: the reference runs the same model and moves its neuron state)
         expected[(source, sample_id)] = offline_reference(checkpoint, pixels, 1.0)
         edge.start(pixels)
+        previous = None
         for t in range(4):
+            spikes = edge.step()
+            encoding = codec.ENCODINGS[(n + t) % len(codec.ENCODINGS)]
+            if previous is None and codec.is_temporal(encoding):
+                encoding = codec.RICE
             msg = PackedSpikes(source_id=source, sample_id=sample_id, timestep=t,
                                num_timesteps=4, channels=4, height=7, width=7,
-                               encoding='bitpack', model_id=checkpoint.model_id,
-                               data=codec.encode(edge.step()))
+                               encoding=encoding, model_id=checkpoint.model_id,
+                               data=codec.encode(spikes, encoding, previous))
+            previous = spikes
             msg.header.stamp.sec = 7
             msg.header.stamp.nanosec = n
             messages.append(msg)

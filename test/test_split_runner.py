@@ -13,7 +13,7 @@ import pytest
 pytestmark = pytest.mark.ros
 
 # The last lines each node logs at the end of its constructor: the node is fully up.
-STARTED = ('sends bitpack spikes', 'expects spikes of shape')
+STARTED = ('sends spikes of shape', 'expects spikes of shape')
 
 
 def test_split_starts_both_nodes_and_stops_them_on_ctrl_c() -> None:

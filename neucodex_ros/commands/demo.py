@@ -153,7 +153,11 @@ class DvsRecordings:
 def summarise(records: list[Observed], checkpoint: Checkpoint, alpha: float,
               raw_image_bytes: float, input_kind: str = 'image') -> dict[str, Any]:
     """The demo's numbers (the JSON object); failed or missing answers count as wrong."""
+    from collections import Counter
+
     import numpy as np
+
+    from neucodex_ros.core.codec import packed_size
 
     answered = [r for r in records if r.prediction is not None]
     ok = [r for r in answered if r.prediction.status == 'ok']
@@ -161,6 +165,10 @@ def summarise(records: list[Observed], checkpoint: Checkpoint, alpha: float,
     channels, height, width = checkpoint.model.head_shape
     float_bits = channels * height * width * 32
     payload = float(np.mean(payloads))
+    mix = Counter(m.encoding for r in records for m in r.spikes)
+    messages = sum(mix.values())
+    bitpack = float(np.mean([len(r.spikes) for r in records])) \
+        * packed_size(checkpoint.model.split_shape)
     return {
         'samples': len(records),
         'accuracy': sum(r.prediction.label == r.label for r in ok) / len(records),
@@ -169,6 +177,8 @@ def summarise(records: list[Observed], checkpoint: Checkpoint, alpha: float,
         'num_timesteps': checkpoint.config.num_timesteps,
         'mean_timesteps_sent': float(np.mean([len(r.spikes) for r in records])),
         'bytes_per_sample': payload,
+        'bitpack_bytes_per_sample': bitpack,
+        'codec_mix': {name: count / messages for name, count in mix.most_common()},
         'wire_bytes_per_sample': float(np.mean([r.spike_wire_bytes for r in records])),
         'compression_ratio': float_bits / (payload * 8) if payload else float('inf'),
         'split_features_float32_bits': float_bits,
@@ -198,6 +208,10 @@ def print_table(results: dict[str, Any]) -> None:
         ('bytes sent per sample', f'{results["bytes_per_sample"]:.1f} spike payload '
                                   f'({results["wire_bytes_per_sample"]:.0f} on the wire with '
                                   'message headers)'),
+        ('codec mix', ', '.join(f'{name} {share:.0%}'
+                                for name, share in results['codec_mix'].items())
+         + f' ({results["bitpack_bytes_per_sample"] / max(results["bytes_per_sample"], 1e-9):.2f}x'
+         ' smaller than bitpack)'),
         ('compression vs float32', f'{results["compression_ratio"]:.0f}x (float32 features '
                                    f'at the split: {results["split_features_float32_bits"]:,} '
                                    'bits)'),

@@ -2,7 +2,8 @@
 
 State is kept per (source_id, sample_id): each sample has its own neuron state and running
 mean of logits, so samples of many robots interleave freely. A sample's timesteps must
-arrive in order from timestep 0 (reliable QoS keeps them so); a sample that goes quiet for
+arrive in order from timestep 0 (reliable QoS keeps them so), which also gives the
+temporal codecs the previous timestep they are coded against; a sample that goes quiet for
 `sample_timeout` seconds is answered with a failed Prediction (status "timeout"). Messages
 that do not fit (another model, wrong shape, unknown codec, bad timestep, late arrivals after
 the decision) are rejected, counted by reason, and logged at most every few seconds.
@@ -15,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from rclpy.node import Node
 from std_msgs.msg import Header
 
@@ -37,6 +39,7 @@ class Session:
     num_timesteps: int
     state: CloudSample
     last_update: float
+    previous: np.ndarray | None = None  # spikes of the last timestep, for temporal codecs
 
 
 class CloudNode(Node):
@@ -82,14 +85,16 @@ class CloudNode(Node):
             return
         try:
             session = self._session_for(key, msg)
-            spikes = codec.decode(msg.data, self.split_shape, msg.encoding)
+            spikes = codec.decode(msg.data, self.split_shape, msg.encoding, session.previous)
         except (SampleError, CodecError) as err:
             self._reject(key, err)
             return
+        session.previous = spikes
         session.state.bytes_received += len(msg.data)
         session.last_update = time.monotonic()
         decision = self.runner.step(session.state, spikes)
         self.counters['timesteps'] += 1
+        self.counters[f'received_{msg.encoding}'] += 1
         if decision is not None:
             self._finish(key, session, decision)
 

@@ -58,6 +58,7 @@ class Sample:
 
     sample_id: int
     frame: Frame
+    previous: np.ndarray | None = None  # spikes of the last timestep sent
 
 
 class EdgeNode(Node):
@@ -92,10 +93,20 @@ class EdgeNode(Node):
                                    'subscription. Messages leave it at once for the queue '
                                    'above; it only has to outlast a busy moment of this process',
                                    low=1, high=100000, read_only=True)
-        self.encoding: str = declare(self, 'encoding', codec.BITPACK, 'Spike payload codec: '
-                                     + ', '.join(codec.ENCODINGS), read_only=True)
-        if self.encoding not in codec.ENCODINGS:
-            raise ConfigError(f'encoding must be one of {codec.ENCODINGS}, got {self.encoding!r}')
+        self.encoding: str = declare(self, 'encoding', codec.AUTO, 'Spike payload codec: '
+                                     f'{codec.AUTO} (the smallest per message) or one of '
+                                     + ', '.join(codec.ENCODINGS) + '. Temporal codecs need '
+                                     'reliable: true', read_only=True)
+        if self.encoding != codec.AUTO and self.encoding not in codec.ENCODINGS:
+            raise ConfigError(f'encoding must be {codec.AUTO} or one of {codec.ENCODINGS}, '
+                              f'got {self.encoding!r}')
+        # A temporal payload needs the sample's previous timestep at the cloud: only a
+        # reliable link delivers every timestep (a best-effort one may lose one).
+        self.codecs = tuple(name for name in codec.ENCODINGS if common['reliable']
+                            or not codec.is_temporal(name))
+        if self.encoding != codec.AUTO and self.encoding not in self.codecs:
+            raise ConfigError(f'encoding {self.encoding} codes against the previous timestep '
+                              'and needs reliable: true')
 
         checkpoint = load_model(common)
         self.config = checkpoint.config
@@ -133,8 +144,8 @@ class EdgeNode(Node):
         self.timer = self.create_timer(period, self.tick)
         self.get_logger().info(
             f'{self.source_id}: {input_kind} on {topic} → model {self.model_id} '
-            f'({self.config.backbone}, T={self.num_timesteps}), sends {self.encoding} spikes '
-            f'of shape {self.runner.model.split_shape} every {period * 1e3:g} ms')
+            f'({self.config.backbone}, T={self.num_timesteps}), sends spikes of shape '
+            f'{self.runner.model.split_shape} every {period * 1e3:g} ms, codec {self.encoding}')
 
     def _declare_events(self, data: dict[str, Any]) -> None:
         """Parameters of the event input: windows, binning into frames, sensor area."""
@@ -254,17 +265,24 @@ class EdgeNode(Node):
             self.counters['samples_started'] += 1
         sample = self.current
         spikes = self.runner.step()
+        if self.encoding == codec.AUTO:
+            encoding, payload = codec.encode_auto(spikes, sample.previous, self.codecs)
+        else:
+            encoding = self.encoding
+            payload = codec.encode(spikes, encoding, sample.previous)
+        sample.previous = spikes
         channels, height, width = spikes.shape
         msg = PackedSpikes(source_id=self.source_id, sample_id=sample.sample_id,
                            timestep=self.runner.timestep - 1,
                            num_timesteps=self.num_timesteps, channels=channels,
-                           height=height, width=width, encoding=self.encoding,
-                           model_id=self.model_id, data=codec.encode(spikes, self.encoding))
+                           height=height, width=width, encoding=encoding,
+                           model_id=self.model_id, data=payload)
         msg.header.stamp = sample.frame.stamp
         msg.header.frame_id = sample.frame.frame_id
         self.spikes_pub.publish(msg)
         self.counters['timesteps_sent'] += 1
         self.counters['bytes_sent'] += len(msg.data)
+        self.counters[f'sent_{encoding}'] += 1
         if self.runner.timestep >= self.num_timesteps:
             self.current = None  # all T sent; the cloud decides from here
 

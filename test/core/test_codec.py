@@ -1,44 +1,146 @@
-"""bitpack payloads: exactly lossless for any shape; wrong lengths are clear errors."""
+"""Spike payload codecs: exactly lossless on any map; corruption is an error, never a tensor.
+
+Property tests over shapes, firing rates and structured maps, plus the spike maps of the
+shipped models on real data.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from spikingjelly.activation_based import functional
 
 from neucodex_ros.core import codec
 from neucodex_ros.core.errors import CodecError
 
 SHAPES = [(1, 1, 1), (1, 1, 7), (3, 5, 7), (4, 7, 7), (2, 3, 1), (16, 14, 14), (1, 1, 8),
           (5, 1, 9), (64, 32, 32), (0, 4, 4)]
+CODED = [name for name in codec.ENCODINGS if name != codec.BITPACK]
+NMNIST = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'nmnist_small' / 'train'
+
+
+def round_trip(spikes: np.ndarray, encoding: str, previous: np.ndarray | None) -> bytes:
+    payload = codec.encode(spikes, encoding, previous)
+    decoded = codec.decode(payload, spikes.shape, encoding, previous)
+    assert decoded.dtype == np.bool_ and decoded.shape == spikes.shape
+    np.testing.assert_array_equal(decoded, spikes)
+    return payload
 
 
 @pytest.mark.parametrize('shape', SHAPES)
 @pytest.mark.parametrize('rate', [0.0, 0.1, 0.5, 1.0])
-def test_round_trip_is_exact(shape: tuple[int, ...], rate: float) -> None:
-    spikes = np.random.default_rng(0).random(shape) < rate
-    payload = codec.encode(spikes)
-    assert len(payload) == codec.packed_size(shape) == (spikes.size + 7) // 8
-    decoded = codec.decode(payload, shape)
-    assert decoded.dtype == np.bool_ and decoded.shape == shape
-    np.testing.assert_array_equal(decoded, spikes)
+@pytest.mark.parametrize('encoding', codec.ENCODINGS)
+def test_round_trip_is_exact(shape: tuple[int, ...], rate: float, encoding: str) -> None:
+    rng = np.random.default_rng(0)
+    spikes, previous = rng.random(shape) < rate, rng.random(shape) < 0.2
+    payload = round_trip(spikes, encoding, previous)
+    if encoding == codec.BITPACK:
+        assert len(payload) == codec.packed_size(shape) == (spikes.size + 7) // 8
+
+
+@st.composite
+def spike_maps(draw: st.DrawFn) -> np.ndarray:
+    """Random, clustered, striped, all-zero/all-one maps of any small shape."""
+    shape = draw(st.tuples(st.integers(0, 6), st.integers(1, 20), st.integers(1, 20)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kind = draw(st.sampled_from(['uniform', 'blocks', 'stripes', 'constant']))
+    rate = draw(st.floats(0.0, 1.0))
+    if kind == 'uniform':
+        return rng.random(shape) < rate
+    if kind == 'blocks':  # clusters: a coarse random map upsampled
+        coarse = rng.random((shape[0], shape[1] // 3 + 1, shape[2] // 3 + 1)) < rate
+        return coarse.repeat(3, 1).repeat(3, 2)[:, :shape[1], :shape[2]]
+    if kind == 'stripes':
+        return np.broadcast_to((np.arange(shape[2]) % draw(st.integers(1, 5))) == 0,
+                               shape).copy()
+    return np.full(shape, rate >= 0.5)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spikes=spike_maps(), flips=st.floats(0.0, 1.0), seed=st.integers(0, 1000))
+def test_every_codec_is_lossless_on_any_map(spikes: np.ndarray, flips: float,
+                                            seed: int) -> None:
+    """The previous timestep: this one with a share of its neurons flipped."""
+    previous = spikes ^ (np.random.default_rng(seed).random(spikes.shape) < flips)
+    sizes = {name: len(round_trip(spikes, name, previous)) for name in codec.ENCODINGS}
+    name, payload = codec.encode_auto(spikes, previous)
+    assert len(payload) == min(sizes.values()) and sizes[name] == len(payload)
+    np.testing.assert_array_equal(codec.decode(payload, spikes.shape, name, previous), spikes)
+
+
+@settings(max_examples=100, deadline=None)
+@given(spikes=spike_maps(), seed=st.integers(0, 1000))
+def test_corrupt_payloads_are_errors(spikes: np.ndarray, seed: int) -> None:
+    """Every truncation; a flip of any single bit; a random burst within one byte."""
+    rng = np.random.default_rng(seed)
+    previous = rng.random(spikes.shape) < 0.3
+    for encoding in CODED:
+        payload = codec.encode(spikes, encoding, previous)
+        for length in range(len(payload)):
+            with pytest.raises(CodecError):
+                codec.decode(payload[:length], spikes.shape, encoding, previous)
+        for bit in range(8 * len(payload)):
+            corrupt = bytearray(payload)
+            corrupt[bit // 8] ^= 0x80 >> (bit % 8)
+            with pytest.raises(CodecError):
+                codec.decode(bytes(corrupt), spikes.shape, encoding, previous)
+        corrupt = bytearray(payload)
+        corrupt[rng.integers(len(payload))] ^= int(rng.integers(1, 256))
+        with pytest.raises(CodecError):
+            codec.decode(bytes(corrupt), spikes.shape, encoding, previous)
+        with pytest.raises(CodecError):
+            codec.decode(payload + b'\x00', spikes.shape, encoding, previous)
+
+
+@pytest.mark.parametrize('rate', [0.02, 0.05, 0.1, 0.2])
+def test_rice_stays_near_the_entropy_bound(rate: float) -> None:
+    """Uniform firing on 10,000 neurons, against the entropy at the map's own firing rate."""
+    spikes = np.random.default_rng(1).random((4, 50, 50)) < rate
+    bits = 8 * len(codec.encode(spikes, codec.RICE)) / spikes.size
+    p = spikes.mean()
+    entropy = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+    assert entropy < bits < 1.04 * entropy
+
+
+def test_temporal_codecs_need_the_previous_timestep() -> None:
+    spikes = np.zeros((2, 3, 3), dtype=bool)
+    for encoding in (codec.RICE_TEMPORAL, codec.ZSTD_TEMPORAL):
+        assert codec.is_temporal(encoding)
+        with pytest.raises(CodecError, match='previous timestep, which is missing'):
+            codec.encode(spikes, encoding)
+        payload = codec.encode(spikes, encoding, spikes)
+        with pytest.raises(CodecError, match='previous timestep, which is missing'):
+            codec.decode(payload, spikes.shape, encoding)
+        with pytest.raises(CodecError, match='previous timestep has 8 neurons'):
+            codec.decode(payload, spikes.shape, encoding, np.zeros(8, bool))
+    name, _ = codec.encode_auto(spikes)  # no previous: self-contained codecs only
+    assert not codec.is_temporal(name)
 
 
 def test_accepts_0_1_numbers_and_rejects_other_values() -> None:
     spikes = np.array([[[0.0, 1.0, 1.0]]], dtype=np.float32)
-    np.testing.assert_array_equal(codec.decode(codec.encode(spikes), (1, 1, 3)), spikes > 0)
+    for encoding in codec.ENCODINGS:
+        np.testing.assert_array_equal(
+            codec.decode(codec.encode(spikes, encoding, spikes), (1, 1, 3), encoding, spikes),
+            spikes > 0)
     with pytest.raises(CodecError, match='other than 0 and 1'):
         codec.encode(np.array([0.5]))
 
 
 @pytest.mark.parametrize('delta', [-1, 1, 5])
-def test_length_mismatch_is_a_clear_error(delta: int) -> None:
+def test_bitpack_length_mismatch_is_a_clear_error(delta: int) -> None:
     payload = codec.encode(np.ones((3, 5, 7), dtype=bool))
     wrong = payload + bytes(delta) if delta > 0 else payload[:delta]
-    with pytest.raises(CodecError, match=r'does not fit shape \(3, 5, 7\)'):
+    with pytest.raises(CodecError, match='does not fit 105 neurons'):
         codec.decode(wrong, (3, 5, 7))
 
 
-def test_padding_bits_must_be_zero() -> None:
+def test_bitpack_padding_bits_must_be_zero() -> None:
     payload = bytearray(codec.encode(np.zeros((1, 1, 7), dtype=bool)))
     payload[-1] |= 1
     with pytest.raises(CodecError, match='padding'):
@@ -50,3 +152,43 @@ def test_unknown_encoding() -> None:
         codec.decode(b'\x00', (1, 1, 1), 'zip')
     with pytest.raises(CodecError, match="unknown spike encoding 'zip'"):
         codec.encode(np.zeros(1, bool), 'zip')
+
+
+def shipped_model_spikes(name: str, dataset: str, data_dir: Path | None) -> np.ndarray:
+    """Spike maps [T, N, C, H, W] of a shipped model on 40 held-out real samples."""
+    from neucodex_ros.commands.options import options_from_record
+    from neucodex_ros.core.checkpoint import load_checkpoint
+    from neucodex_ros.core.datasets import load_dataset
+
+    checkpoint = load_checkpoint(name)
+    steps = checkpoint.config.num_timesteps
+    samples, _ = load_dataset(dataset, data_dir, 'test',
+                              options_from_record(checkpoint.data, steps))
+    inputs = torch.stack([samples[i][0] for i in range(40)])
+    seq = inputs.transpose(0, 1) if inputs.ndim == 5 else inputs[None].repeat(steps, 1, 1, 1, 1)
+    model = checkpoint.model.eval()
+    with torch.no_grad():
+        functional.reset_net(model)
+        return model.edge_forward(seq).numpy().astype(bool)
+
+
+@pytest.mark.parametrize('name, dataset', [('digits_snn', 'digits'),
+                                           ('nmnist_events', 'nmnist')])
+def test_lossless_on_the_shipped_models_real_spikes(name: str, dataset: str) -> None:
+    if dataset == 'nmnist' and not NMNIST.is_dir():
+        pytest.skip(f'the real N-MNIST samples are not at {NMNIST}')
+    maps = shipped_model_spikes(name, dataset, NMNIST if dataset == 'nmnist' else None)
+    coded = bitpacked = 0
+    for sample in maps.transpose(1, 0, 2, 3, 4):
+        previous = None
+        for spikes in sample:
+            for encoding in codec.ENCODINGS:
+                if previous is not None or not codec.is_temporal(encoding):
+                    round_trip(spikes, encoding, previous)
+            chosen, payload = codec.encode_auto(spikes, previous)
+            np.testing.assert_array_equal(
+                codec.decode(payload, spikes.shape, chosen, previous), spikes)
+            coded += len(payload)
+            bitpacked += codec.packed_size(spikes.shape)
+            previous = spikes
+    assert coded < bitpacked
