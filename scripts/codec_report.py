@@ -97,7 +97,7 @@ def report(name: str, dataset: str, data_dir: Path | None, alpha: float) -> dict
     from neucodex_ros.core import codec
 
     messages, feature_bits, neurons = operating_point_messages(name, dataset, data_dir, alpha)
-    rows = [time_codec(messages, encoding) for encoding in (*codec.ENCODINGS, codec.AUTO)]
+    rows = [time_codec(messages, encoding) for encoding in (*codec.SPIKE_CODECS, codec.AUTO)]
     bitpack = rows[0]['bytes_per_message']
     for row in rows:
         row['bits_per_neuron'] = 8 * row['bytes_per_message'] / neurons

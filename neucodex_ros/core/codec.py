@@ -12,6 +12,8 @@ Spike maps are sparse (5–20% firing), so coding spike positions beats one bit 
 | `rice-temporal` | the neurons that fired at the previous timestep, then the others,  |
 |                 | each group a Rice stream with its own k, + CRC-8                   |
 | `zstd-temporal` | zstd of (this timestep XOR the previous one), bit-packed, + CRC-8  |
+| `float32`       | 32-bit little-endian floats, one per neuron: no compression at all,|
+|                 | what a split without spikes sends (the benchmarks' baseline)       |
 
 A Rice stream over n neurons is a bit string: k (4 bits), then for every spike its gap (the
 neurons skipped before it) as gap >> k in unary (that many ones, then a zero) followed by the
@@ -47,6 +49,7 @@ RICE = 'rice'
 ZSTD = 'zstd'
 RICE_TEMPORAL = 'rice-temporal'
 ZSTD_TEMPORAL = 'zstd-temporal'
+FLOAT32 = 'float32'
 #: Not a payload encoding: the edge setting that picks the smallest codec per message.
 AUTO = 'auto'
 
@@ -248,6 +251,21 @@ def _zstd_temporal_decode(payload: bytes, n: int, previous: np.ndarray | None) -
     return _zstd_unpack(payload, n) ^ previous
 
 
+def _float32_encode(spikes: np.ndarray, previous: np.ndarray | None) -> bytes:
+    return spikes.astype('<f4').tobytes()
+
+
+def _float32_decode(payload: bytes, n: int, previous: np.ndarray | None) -> np.ndarray:
+    if len(payload) != 4 * n:
+        raise CodecError(f'float32 payload of {len(payload)} bytes does not fit {n} neurons '
+                         f'({4 * n} bytes expected)')
+    values = np.frombuffer(payload, dtype='<f4')
+    spikes = values == 1
+    if not (spikes | (values == 0)).all():
+        raise CodecError('float32 payload has values other than 0 and 1')
+    return spikes
+
+
 @dataclass(frozen=True)
 class Codec:
     """One payload encoding: flat bool spikes ⇄ bytes."""
@@ -264,9 +282,12 @@ CODECS: dict[str, Codec] = {c.name: c for c in (
     Codec(ZSTD, False, _zstd_encode, _zstd_decode),
     Codec(RICE_TEMPORAL, True, _rice_temporal_encode, _rice_temporal_decode),
     Codec(ZSTD_TEMPORAL, True, _zstd_temporal_encode, _zstd_temporal_decode),
+    Codec(FLOAT32, False, _float32_encode, _float32_decode),
 )}
 #: Encodings this module can encode and decode.
 ENCODINGS = tuple(CODECS)
+#: The spike codecs `auto` chooses from (float32 is a baseline, never the smallest).
+SPIKE_CODECS = tuple(name for name in ENCODINGS if name != FLOAT32)
 
 
 def _codec(encoding: str) -> Codec:
@@ -328,7 +349,7 @@ def decode(payload: bytes | bytearray | memoryview, shape: tuple[int, ...],
 
 
 def encode_auto(spikes: np.ndarray, previous: np.ndarray | None = None,
-                candidates: Sequence[str] = ENCODINGS) -> tuple[str, bytes]:
+                candidates: Sequence[str] = SPIKE_CODECS) -> tuple[str, bytes]:
     """The smallest payload among the candidates: (encoding, payload).
 
     Temporal candidates are tried only when `previous` is given; ties go to the earlier

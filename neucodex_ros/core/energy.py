@@ -134,11 +134,21 @@ class OpCounter:
                         sops=np.concatenate(self._sops, axis=1))
 
 
+def compute_energy_j(ops: OpCounts, timesteps_used: np.ndarray,
+                     config: EnergyConfig) -> np.ndarray:
+    """Compute energy per sample [N] in J, over the timesteps each sample actually ran."""
+    compute = ops.energy_pj(config)  # [T, N] pJ
+    ran = np.arange(compute.shape[0])[:, None] < timesteps_used[None, :]
+    return (compute * ran).sum(0) * 1e-12
+
+
+def radio_energy_j(bits: np.ndarray | float, config: EnergyConfig) -> np.ndarray | float:
+    """Energy of transmitting these bits, in J."""
+    return bits * config.radio_nj_per_bit * 1e-9
+
+
 def sample_energy_j(ops: OpCounts, timesteps_used: np.ndarray, bits_per_timestep: float,
                     config: EnergyConfig) -> np.ndarray:
     """Energy per sample [N] in J, over the timesteps each sample actually ran."""
-    compute = ops.energy_pj(config)  # [T, N] pJ
-    ran = np.arange(compute.shape[0])[:, None] < timesteps_used[None, :]
-    compute_j = (compute * ran).sum(0) * 1e-12
-    radio_j = timesteps_used * bits_per_timestep * config.radio_nj_per_bit * 1e-9
-    return compute_j + radio_j
+    return compute_energy_j(ops, timesteps_used, config) + \
+        radio_energy_j(timesteps_used * bits_per_timestep, config)

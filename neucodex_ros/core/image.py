@@ -76,3 +76,19 @@ def image_to_input(data: bytes | bytearray | memoryview, encoding: str, height: 
     """The fields of a sensor_msgs/Image → float32 model input [C, H, W] in [0, 1]."""
     pixels = image_array(data, encoding, height, width, step, is_bigendian)
     return model_input(pixels, encoding, in_channels, input_size)
+
+
+def compressed_to_input(data: bytes | bytearray | memoryview, in_channels: int,
+                        input_size: tuple[int, int]) -> np.ndarray:
+    """A sensor_msgs/CompressedImage payload (JPEG, PNG) → float32 model input [C, H, W]."""
+    buffer = np.frombuffer(bytes(data), dtype=np.uint8)
+    pixels = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
+    if pixels is None:
+        raise ImageError(f'compressed image of {buffer.size} bytes does not decode')
+    pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)  # OpenCV: BGR(A) order
+    encoding = {(1, np.uint8): 'mono8', (1, np.uint16): 'mono16', (3, np.uint8): 'bgr8',
+                (4, np.uint8): 'bgra8'}.get((pixels.shape[2], pixels.dtype.type))
+    if encoding is None:
+        raise ImageError(f'compressed image of {pixels.shape[2]} channels of {pixels.dtype} '
+                         'is not supported')
+    return model_input(pixels, encoding, in_channels, input_size)

@@ -13,23 +13,41 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from spikingjelly.activation_based import base, functional
+from torch import nn
 
 from neucodex_ros.core.exit_policy import Decision, EarlyExit
 from neucodex_ros.core.model import SplitSNN
 
+#: What the edge may run: head + encoder (the split), the head alone (a split without
+#: bottleneck, which sends the head's features), or the whole network (edge-only).
+EDGE_LAYERS = ('split', 'head', 'all')
+
 
 class EdgeRunner:
-    """Head + encoder for one sample at a time.
+    """The edge's layers for one sample at a time.
 
     A sample is one frame [C, H, W], fed at every timestep (direct encoding of a camera
     frame), or one frame per timestep [T, C, H, W] (event frames).
     """
 
-    def __init__(self, model: SplitSNN) -> None:
+    def __init__(self, model: SplitSNN, layers: str = 'split') -> None:
+        if layers not in EDGE_LAYERS:
+            raise ValueError(f'layers must be one of {EDGE_LAYERS}, got {layers!r}')
         self.model = model.eval()
-        self._modules = model.edge_modules()
+        self.layers = layers
+        self._forward, self._modules = {
+            'split': (model.edge_forward, model.edge_modules()),
+            'head': (model.head, model.head),
+            'all': (model.forward, model),
+        }[layers]
         self._frames: torch.Tensor | None = None  # [T or 1, 1, C, H, W]
         self.timestep = 0
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """Shape of what step() returns."""
+        return {'split': self.model.split_shape, 'head': self.model.head_shape,
+                'all': (self.model.config.num_classes,)}[self.layers]
 
     def start(self, frames: np.ndarray) -> None:
         """Begin a new sample (forgets the last one)."""
@@ -42,13 +60,13 @@ class EdgeRunner:
 
     @torch.no_grad()
     def step(self) -> np.ndarray:
-        """Compute the next timestep's transmitted spikes, bool [C, H, W]."""
+        """The next timestep's output: bool spikes [C, H, W], or logits [classes] for 'all'."""
         if self._frames is None:
             raise RuntimeError('start() a sample first')
         frame = self._frames[min(self.timestep, len(self._frames) - 1)]
-        spikes = self.model.edge_forward(frame[None])
+        out = self._forward(frame[None])[0, 0].cpu().numpy()
         self.timestep += 1
-        return spikes[0, 0].cpu().numpy().astype(np.bool_)
+        return out if self.layers == 'all' else out.astype(np.bool_)
 
 
 @dataclass
@@ -62,11 +80,18 @@ class CloudSample:
 
 
 class CloudRunner:
-    """Decoder + tail + exit policy, one timestep of one sample per call."""
+    """Decoder + tail + exit policy, one timestep of one sample per call.
 
-    def __init__(self, model: SplitSNN) -> None:
+    `from_head`: the edge sends the head's features (a split without bottleneck), so the
+    cloud runs the encoder too.
+    """
+
+    def __init__(self, model: SplitSNN, from_head: bool = False) -> None:
         self.model = model.eval()
-        self._modules = model.cloud_modules()
+        self._modules = nn.ModuleList([model.encoder, model.cloud_modules()]) if from_head \
+            else model.cloud_modules()
+        self._forward = (lambda x: model.cloud_forward(model.encoder(x))) if from_head \
+            else model.cloud_forward
 
     def new_sample(self, alpha: float, num_timesteps: int) -> CloudSample:
         """State for a sample that will run at most num_timesteps with threshold alpha."""
@@ -80,7 +105,7 @@ class CloudRunner:
             base.load_memories(self._modules, sample.memories)
         device = next(self.model.parameters()).device
         tensor = torch.as_tensor(spikes, dtype=torch.float32, device=device)
-        logits = self.model.cloud_forward(tensor.reshape(1, 1, *spikes.shape))[0, 0]
+        logits = self._forward(tensor.reshape(1, 1, *spikes.shape))[0, 0]
         sample.memories = base.extract_memories(self._modules)
         sample.next_timestep += 1
         return sample.early_exit.update(logits.cpu().numpy())

@@ -37,6 +37,7 @@ class Session:
 
     header: Header
     num_timesteps: int
+    runner: CloudRunner
     state: CloudSample
     last_update: float
     previous: np.ndarray | None = None  # spikes of the last timestep, for temporal codecs
@@ -61,7 +62,10 @@ class CloudNode(Node):
         self.model_id = checkpoint.model_id
         self.class_names = checkpoint.class_names
         self.split_shape = checkpoint.model.split_shape
-        self.runner = CloudRunner(checkpoint.model)
+        # Spikes from the encoder; or the head's features from an edge without bottleneck
+        # (layers: head), for which the cloud runs the encoder too.
+        self.runners = {checkpoint.model.head_shape: CloudRunner(checkpoint.model, True),
+                        self.split_shape: CloudRunner(checkpoint.model)}
         self.sessions: dict[SampleKey, Session] = {}
         self.finished: OrderedDict[SampleKey, None] = OrderedDict()
         self.counters = Counters()
@@ -85,14 +89,15 @@ class CloudNode(Node):
             return
         try:
             session = self._session_for(key, msg)
-            spikes = codec.decode(msg.data, self.split_shape, msg.encoding, session.previous)
+            spikes = codec.decode(msg.data, (msg.channels, msg.height, msg.width),
+                                  msg.encoding, session.previous)
         except (SampleError, CodecError) as err:
             self._reject(key, err)
             return
         session.previous = spikes
         session.state.bytes_received += len(msg.data)
         session.last_update = time.monotonic()
-        decision = self.runner.step(session.state, spikes)
+        decision = session.runner.step(session.state, spikes)
         self.counters['timesteps'] += 1
         self.counters[f'received_{msg.encoding}'] += 1
         if decision is not None:
@@ -104,9 +109,9 @@ class CloudNode(Node):
             raise SampleError('model_mismatch', f'model {msg.model_id!r} is not this '
                               f'cloud\'s {self.model_id}')
         shape = (msg.channels, msg.height, msg.width)
-        if shape != self.split_shape:
-            raise SampleError('bad_shape', f'spike shape {shape} is not the model\'s '
-                              f'{self.split_shape}')
+        if shape not in self.runners:
+            raise SampleError('bad_shape', f'spike shape {shape} is neither the model\'s '
+                              f'{self.split_shape} nor its head\'s features')
         if not 1 <= msg.num_timesteps <= self.max_timesteps:
             raise SampleError('bad_num_timesteps', f'num_timesteps {msg.num_timesteps} is '
                               f'outside 1..{self.max_timesteps}')
@@ -119,11 +124,14 @@ class CloudNode(Node):
                 raise SampleError('missing_start', f'sample starts at timestep '
                                   f'{msg.timestep}, not 0')
             alpha = float(self.get_parameter('alpha').value)
+            runner = self.runners[shape]
             session = Session(header=msg.header, num_timesteps=msg.num_timesteps,
-                              state=self.runner.new_sample(alpha, msg.num_timesteps),
+                              runner=runner, state=runner.new_sample(alpha, msg.num_timesteps),
                               last_update=time.monotonic())
             self.sessions[key] = session
             self.counters['samples_started'] += 1
+        elif session.runner is not self.runners[shape]:
+            raise SampleError('changed_shape', f'spike shape changed to {shape} mid-sample')
         elif msg.num_timesteps != session.num_timesteps:
             raise SampleError('changed_num_timesteps', f'num_timesteps changed from '
                               f'{session.num_timesteps} to {msg.num_timesteps}')

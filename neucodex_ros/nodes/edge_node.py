@@ -8,6 +8,9 @@ windows (fixed duration on the event clock, or fixed count) and every window bec
 sample of T frames, one per timestep; a packet that cannot be decoded is counted and logged,
 and the stream goes on. A packet `seq` that goes back marks a new stream (driver restart,
 bag replayed again): decoding starts afresh.
+`layers` says what the node runs: `split` (head + encoder; spikes out), `head` (a split
+without bottleneck: the head's features out), or `all`: the whole network for all T at once,
+publishing the Prediction itself (edge-only; fed the raw input on a server, cloud-only).
 The node computes and sends one timestep per `timestep_period`; an ExitSignal for the sample
 stops it at once, so the edge never computes or sends a timestep the cloud did not need once
 the signal is in (a period longer than the round trip to the cloud saves the most).
@@ -30,16 +33,18 @@ from builtin_interfaces.msg import Time
 from event_camera_msgs.msg import EventPacket
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
 
 from neucodex_ros.core import codec
 from neucodex_ros.core.errors import ConfigError, EventError, ImageError
 from neucodex_ros.core.event_codecs import make_decoder
 from neucodex_ros.core.events import FIT_MODES, SPLIT_BY
-from neucodex_ros.core.image import image_to_input
-from neucodex_ros.core.inference import EdgeRunner
+from neucodex_ros.core.exit_policy import EarlyExit
+from neucodex_ros.core.image import compressed_to_input, image_to_input
+from neucodex_ros.core.inference import EDGE_LAYERS, EdgeRunner
 from neucodex_ros.core.windows import WINDOW_MODES, EventWindower, FrameSpec, window_frames
-from neucodex_ros.msg import ExitSignal, PackedSpikes
+from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
 from neucodex_ros.nodes.common import Counters, declare, declare_common, link_qos, load_model, spin
 
 
@@ -59,6 +64,7 @@ class Sample:
     sample_id: int
     frame: Frame
     previous: np.ndarray | None = None  # spikes of the last timestep sent
+    early_exit: EarlyExit | None = None  # layers 'all': the whole network runs here
 
 
 class EdgeNode(Node):
@@ -79,9 +85,17 @@ class EdgeNode(Node):
                                        'sample is in flight; when full the oldest is dropped; '
                                        '0: drop frames that arrive while busy', low=0,
                                        high=1000, read_only=True)
-        input_kind: str = declare(self, 'input', 'auto', "'image', 'events', or 'auto': "
-                                  'events when the model takes 2 polarity channels',
-                                  read_only=True)
+        self.layers: str = declare(self, 'layers', 'split', "What this node runs: 'split' "
+                                   '(head + encoder, spikes to the cloud), '
+                                   "'head' (no bottleneck: the head's features to the cloud), "
+                                   "or 'all' (the whole network for all T here, Prediction "
+                                   'out; no cloud)', read_only=True)
+        if self.layers not in EDGE_LAYERS:
+            raise ConfigError(f'layers must be one of {EDGE_LAYERS}, got {self.layers!r}')
+        input_kind: str = declare(self, 'input', 'auto', "'image', 'compressed' (JPEG/PNG "
+                                  "sensor_msgs/CompressedImage on image_topic + '/compressed'), "
+                                  "'events', or 'auto': events when the model takes 2 "
+                                  'polarity channels, else image', read_only=True)
         topic: str = declare(self, 'image_topic', 'image', 'sensor_msgs/Image input',
                              read_only=True)
         events_topic: str = declare(self, 'events_topic', 'events',
@@ -102,9 +116,10 @@ class EdgeNode(Node):
                               f'got {self.encoding!r}')
         # A temporal payload needs the sample's previous timestep at the cloud: only a
         # reliable link delivers every timestep (a best-effort one may lose one).
-        self.codecs = tuple(name for name in codec.ENCODINGS if common['reliable']
+        self.codecs = tuple(name for name in codec.SPIKE_CODECS if common['reliable']
                             or not codec.is_temporal(name))
-        if self.encoding != codec.AUTO and self.encoding not in self.codecs:
+        if self.encoding != codec.AUTO and codec.is_temporal(self.encoding) \
+                and not common['reliable']:
             raise ConfigError(f'encoding {self.encoding} codes against the previous timestep '
                               'and needs reliable: true')
 
@@ -112,7 +127,8 @@ class EdgeNode(Node):
         self.config = checkpoint.config
         self.model_id = checkpoint.model_id
         self.num_timesteps = num_timesteps or self.config.num_timesteps
-        self.runner = EdgeRunner(checkpoint.model)
+        self.class_names = checkpoint.class_names
+        self.runner = EdgeRunner(checkpoint.model, self.layers)
         self.queue: deque[Frame] = deque()
         self.current: Sample | None = None
         # Increasing across restarts, so a restarted edge never reuses a sample id.
@@ -120,9 +136,14 @@ class EdgeNode(Node):
         self.counters = Counters()
 
         qos = link_qos(common['reliable'], common['qos_depth'])
-        self.spikes_pub = self.create_publisher(PackedSpikes, common['spikes_topic'], qos)
-        self.exit_sub = self.create_subscription(ExitSignal, common['exit_topic'],
-                                                 self.on_exit, qos)
+        if self.layers == 'all':
+            self.spikes_pub = None
+            self.prediction_pub = self.create_publisher(Prediction, common['prediction_topic'],
+                                                        qos)
+        else:
+            self.spikes_pub = self.create_publisher(PackedSpikes, common['spikes_topic'], qos)
+            self.exit_sub = self.create_subscription(ExitSignal, common['exit_topic'],
+                                                     self.on_exit, qos)
         input_qos = QoSProfile(depth=input_depth, history=HistoryPolicy.KEEP_LAST,
                                reliability=ReliabilityPolicy.RELIABLE if input_reliable
                                else ReliabilityPolicy.BEST_EFFORT)
@@ -139,13 +160,21 @@ class EdgeNode(Node):
                                                       input_qos)
         elif input_kind == 'image':
             self.input_sub = self.create_subscription(Image, topic, self.on_image, input_qos)
+        elif input_kind == 'compressed':
+            topic += '/compressed'
+            self.input_sub = self.create_subscription(CompressedImage, topic,
+                                                      self.on_image, input_qos)
         else:
-            raise ConfigError(f"input must be 'image', 'events' or 'auto', got {input_kind!r}")
+            raise ConfigError("input must be 'image', 'compressed', 'events' or 'auto', got "
+                              f'{input_kind!r}')
         self.timer = self.create_timer(period, self.tick)
+        sends = 'a Prediction after all T timesteps' if self.layers == 'all' else (
+            f'{"head features" if self.layers == "head" else "spikes"} of shape '
+            f'{self.runner.output_shape} every {period * 1e3:g} ms, codec {self.encoding}')
         self.get_logger().info(
             f'{self.source_id}: {input_kind} on {topic} → model {self.model_id} '
-            f'({self.config.backbone}, T={self.num_timesteps}), sends spikes of shape '
-            f'{self.runner.model.split_shape} every {period * 1e3:g} ms, codec {self.encoding}')
+            f'({self.config.backbone}, T={self.num_timesteps}, layers {self.layers}), sends '
+            + sends)
 
     def _declare_events(self, data: dict[str, Any]) -> None:
         """Parameters of the event input: windows, binning into frames, sensor area."""
@@ -187,13 +216,17 @@ class EdgeNode(Node):
         self.last_packet = time.monotonic()
         self.frame_id = ''
 
-    def on_image(self, msg: Image) -> None:
+    def on_image(self, msg: Image | CompressedImage) -> None:
         """Convert a frame to model input and queue it (the queue policy applies)."""
         self.counters['frames_received'] += 1
         try:
-            pixels = image_to_input(msg.data, msg.encoding, msg.height, msg.width, msg.step,
-                                    self.config.in_channels, self.config.input_size,
-                                    bool(msg.is_bigendian))
+            if isinstance(msg, CompressedImage):
+                pixels = compressed_to_input(msg.data, self.config.in_channels,
+                                             self.config.input_size)
+            else:
+                pixels = image_to_input(msg.data, msg.encoding, msg.height, msg.width,
+                                        msg.step, self.config.in_channels,
+                                        self.config.input_size, bool(msg.is_bigendian))
         except ImageError as err:
             self.counters['frames_rejected'] += 1
             self.get_logger().warning(f'image rejected: {err}', throttle_duration_sec=5.0)
@@ -257,13 +290,19 @@ class EdgeNode(Node):
             for window in self.windower.flush():  # the stream paused: complete the window
                 self._enqueue_window(window, self.frame_id)
         if self.current is None:
-            if not self.queue or self.spikes_pub.get_subscription_count() == 0:
+            if not self.queue or (self.spikes_pub is not None
+                                  and self.spikes_pub.get_subscription_count() == 0):
                 return
             self.current = Sample(sample_id=self.next_sample_id, frame=self.queue.popleft())
+            if self.layers == 'all':
+                self.current.early_exit = EarlyExit(alpha=1.0, num_timesteps=self.num_timesteps)
             self.next_sample_id += 1
             self.runner.start(self.current.frame.pixels)
             self.counters['samples_started'] += 1
         sample = self.current
+        if sample.early_exit is not None:
+            self._decide_here(sample)
+            return
         spikes = self.runner.step()
         if self.encoding == codec.AUTO:
             encoding, payload = codec.encode_auto(spikes, sample.previous, self.codecs)
@@ -285,6 +324,20 @@ class EdgeNode(Node):
         self.counters[f'sent_{encoding}'] += 1
         if self.runner.timestep >= self.num_timesteps:
             self.current = None  # all T sent; the cloud decides from here
+
+    def _decide_here(self, sample: Sample) -> None:
+        """All T timesteps of the whole network at once (no exit signal to wait for)."""
+        while (decision := sample.early_exit.update(self.runner.step())) is None:
+            pass
+        self.prediction_pub.publish(Prediction(
+            header=Header(stamp=sample.frame.stamp, frame_id=sample.frame.frame_id),
+            source_id=self.source_id, sample_id=sample.sample_id, label=decision.label,
+            label_name=self.class_names[decision.label], confidence=decision.confidence,
+            probabilities=decision.probabilities.astype('float32').tolist(),
+            timesteps_used=decision.timesteps_used, num_timesteps=self.num_timesteps,
+            bytes_received=0, status='ok'))
+        self.counters['samples_decided'] += 1
+        self.current = None
 
     def on_exit(self, msg: ExitSignal) -> None:
         """Stop computing and sending the sample the cloud has decided."""

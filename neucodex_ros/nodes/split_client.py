@@ -13,13 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 from event_camera_msgs.msg import EventPacket
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.serialization import deserialize_message
-from sensor_msgs.msg import Image
+from rclpy.serialization import deserialize_message, serialize_message
+from sensor_msgs.msg import CompressedImage, Image
 
 from neucodex_ros.core.event_codecs import encode_evt3
 from neucodex_ros.core.events import split_at_multiples
@@ -41,6 +42,8 @@ class Observed:
     spikes: list[PackedSpikes] = field(default_factory=list)
     spike_wire_bytes: int = 0  # serialized PackedSpikes, headers included
     exits: list[ExitSignal] = field(default_factory=list)
+    input_wire_bytes: int = 0  # the serialized input message(s) published
+    answer_wire_bytes: int = 0  # serialized ExitSignals and Predictions seen
 
 
 class SplitClient(Node):
@@ -48,10 +51,15 @@ class SplitClient(Node):
 
     def __init__(self, name: str = 'neucodex_client', image_topics: Sequence[str] = ('image',),
                  reliable: bool = True, depth: int = 64, events_topic: str | None = None,
-                 **kwargs: Any) -> None:
+                 jpeg_quality: int | None = None, **kwargs: Any) -> None:
+        """`jpeg_quality`: publish frames as JPEG CompressedImage on `<topic>/compressed`."""
         super().__init__(name, **kwargs)
         link = link_qos(reliable, depth)
-        self.image_pubs = [self.create_publisher(Image, topic, 10) for topic in image_topics]
+        self.jpeg_quality = jpeg_quality
+        self.image_pubs = [self.create_publisher(Image, topic, 10) for topic in image_topics] \
+            if jpeg_quality is None else [
+                self.create_publisher(CompressedImage, f'{topic}/compressed', 10)
+                for topic in image_topics]
         if events_topic:  # then samples are events, on this topic alone
             self.image_pubs = [self.create_publisher(EventPacket, events_topic, QoSProfile(
                 history=HistoryPolicy.KEEP_LAST, depth=1000,
@@ -59,9 +67,10 @@ class SplitClient(Node):
         self._seq = 0
         self._slot = 0
         self.watchers = [
-            self.create_subscription(Prediction, 'prediction', self._on_prediction, link),
+            self.create_subscription(Prediction, 'prediction', self._on_prediction, link,
+                                     raw=True),
             self.create_subscription(PackedSpikes, 'spikes', self._on_spikes, link, raw=True),
-            self.create_subscription(ExitSignal, 'exit_signal', self._on_exit, link)]
+            self.create_subscription(ExitSignal, 'exit_signal', self._on_exit, link, raw=True)]
         self.observed: dict[StampKey, Observed] = {}
         self._spinner = SingleThreadedExecutor(context=self.context)
         self._spinner.add_node(self)
@@ -73,11 +82,17 @@ class SplitClient(Node):
         height, width = pixels.shape
         stamp = max(time.time_ns(), self._last_stamp + 1)
         self._last_stamp = stamp
-        msg = Image(height=height, width=width, encoding='mono8', step=width,
-                    data=np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
+        pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+        if self.jpeg_quality is None:
+            msg = Image(height=height, width=width, encoding='mono8', step=width,
+                        data=pixels.tobytes())
+        else:  # as image_transport's compressed transport sends it
+            _, jpeg = cv2.imencode('.jpg', pixels, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+            msg = CompressedImage(format='mono8; jpeg compressed mono8', data=jpeg.tobytes())
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 10**9)
         msg.header.frame_id = 'neucodex_client'
         observed = self.observed[divmod(stamp, 10**9)] = Observed(label, time.monotonic())
+        observed.input_wire_bytes = len(serialize_message(msg))
         self.image_pubs[topic].publish(msg)
         return observed
 
@@ -103,6 +118,7 @@ class SplitClient(Node):
             msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 10**9)
             msg.header.frame_id = 'neucodex_client'
             self._seq += 1
+            observed.input_wire_bytes += len(serialize_message(msg))
             self.image_pubs[0].publish(msg)
         return observed
 
@@ -127,31 +143,32 @@ class SplitClient(Node):
 
     def wait_ready(self, timeout: float = 60.0, alive: Callable[[], bool] = lambda: True,
                    frame_shape: tuple[int, int] = (28, 28),
-                   probe: Callable[[], Observed] | None = None) -> None:
+                   probe: Callable[[], Observed] | None = None, split: bool = True) -> None:
         """Return once a sample makes the whole round trip on every input topic.
 
         Discovery is not enough: a volatile message published before the remote writer has
         matched our reader is lost. So probe samples (blank frames, or what `probe` publishes)
-        go out until each comes back as a Prediction, with its spikes seen too; the probes are
-        then forgotten.
+        go out until each comes back as a Prediction, with its spikes seen too (unless not
+        `split`: one node runs the whole network); the probes are then forgotten.
         """
+        watchers = self.watchers if split else self.watchers[:1]
         self.spin_until(lambda: all(p.get_subscription_count() > 0 for p in self.image_pubs)
-                        and all(w.get_publisher_count() > 0 for w in self.watchers), timeout,
+                        and all(w.get_publisher_count() > 0 for w in watchers), timeout,
                         'the edge and cloud nodes to appear', alive)
         deadline = time.monotonic() + timeout
         for topic in range(len(self.image_pubs)):
             self._probe(probe or (lambda t=topic: self.publish_frame(
-                np.zeros(frame_shape, np.uint8), topic=t)), deadline, alive)
+                np.zeros(frame_shape, np.uint8), topic=t)), deadline, alive, split)
         self.pause(0.2)  # answers to the other probes
         self.observed.clear()
 
     def _probe(self, publish: Callable[[], Observed], deadline: float,
-               alive: Callable[[], bool]) -> None:
+               alive: Callable[[], bool], split: bool) -> None:
         """Send probe samples until one makes the round trip."""
         probes: list[Observed] = []
 
         def round_trip() -> bool:
-            return any(p.prediction is not None and p.spikes for p in probes)
+            return any(p.prediction is not None and (p.spikes or not split) for p in probes)
 
         while not round_trip():
             if time.monotonic() > deadline:
@@ -165,8 +182,10 @@ class SplitClient(Node):
     def _find(self, header: Any) -> Observed | None:
         return self.observed.get((header.stamp.sec, header.stamp.nanosec))
 
-    def _on_prediction(self, msg: Prediction) -> None:
+    def _on_prediction(self, raw: bytes) -> None:
+        msg = deserialize_message(raw, Prediction)
         if (observed := self._find(msg.header)) is not None:
+            observed.answer_wire_bytes += len(raw)
             observed.predictions += 1
             if observed.prediction is None:
                 observed.prediction = msg
@@ -178,6 +197,8 @@ class SplitClient(Node):
             observed.spikes.append(msg)
             observed.spike_wire_bytes += len(raw)
 
-    def _on_exit(self, msg: ExitSignal) -> None:
+    def _on_exit(self, raw: bytes) -> None:
+        msg = deserialize_message(raw, ExitSignal)
         if (observed := self._find(msg.header)) is not None:
+            observed.answer_wire_bytes += len(raw)
             observed.exits.append(msg)

@@ -20,7 +20,7 @@ from neucodex_ros.core.errors import CodecError
 
 SHAPES = [(1, 1, 1), (1, 1, 7), (3, 5, 7), (4, 7, 7), (2, 3, 1), (16, 14, 14), (1, 1, 8),
           (5, 1, 9), (64, 32, 32), (0, 4, 4)]
-CODED = [name for name in codec.ENCODINGS if name != codec.BITPACK]
+CODED = [name for name in codec.SPIKE_CODECS if name != codec.BITPACK]  # with a CRC
 NMNIST = Path(__file__).resolve().parents[3] / 'shared' / 'data' / 'nmnist_small' / 'train'
 
 
@@ -41,6 +41,8 @@ def test_round_trip_is_exact(shape: tuple[int, ...], rate: float, encoding: str)
     payload = round_trip(spikes, encoding, previous)
     if encoding == codec.BITPACK:
         assert len(payload) == codec.packed_size(shape) == (spikes.size + 7) // 8
+    if encoding == codec.FLOAT32:
+        assert len(payload) == 4 * spikes.size
 
 
 @st.composite
@@ -67,7 +69,8 @@ def test_every_codec_is_lossless_on_any_map(spikes: np.ndarray, flips: float,
                                             seed: int) -> None:
     """The previous timestep: this one with a share of its neurons flipped."""
     previous = spikes ^ (np.random.default_rng(seed).random(spikes.shape) < flips)
-    sizes = {name: len(round_trip(spikes, name, previous)) for name in codec.ENCODINGS}
+    sizes = {name: len(round_trip(spikes, name, previous)) for name in codec.SPIKE_CODECS}
+    round_trip(spikes, codec.FLOAT32, previous)
     name, payload = codec.encode_auto(spikes, previous)
     assert len(payload) == min(sizes.values()) and sizes[name] == len(payload)
     np.testing.assert_array_equal(codec.decode(payload, spikes.shape, name, previous), spikes)
@@ -192,3 +195,13 @@ def test_lossless_on_the_shipped_models_real_spikes(name: str, dataset: str) -> 
             bitpacked += codec.packed_size(spikes.shape)
             previous = spikes
     assert coded < bitpacked
+
+
+def test_float32_carries_only_exact_zeros_and_ones() -> None:
+    shape = (2, 3, 3)
+    payload = bytearray(codec.encode(np.eye(3, dtype=bool)[None].repeat(2, 0), codec.FLOAT32))
+    payload[0:4] = np.float32(0.5).tobytes()
+    with pytest.raises(CodecError, match='other than 0 and 1'):
+        codec.decode(bytes(payload), shape, codec.FLOAT32)
+    with pytest.raises(CodecError, match='does not fit 18 neurons'):
+        codec.decode(bytes(payload[:-1]), shape, codec.FLOAT32)

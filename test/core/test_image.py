@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from neucodex_ros.core.errors import ImageError
-from neucodex_ros.core.image import image_to_input
+from neucodex_ros.core.image import compressed_to_input, image_to_input
 
 RNG = np.random.default_rng(0)
 
@@ -67,3 +67,25 @@ def test_bad_images_are_clear_errors(kwargs: dict, message: str) -> None:
               'step': 28, 'in_channels': 1, 'input_size': (28, 28)} | kwargs
     with pytest.raises(ImageError, match=message):
         image_to_input(**fields)
+
+
+@pytest.mark.parametrize('extension', ['.png', '.jpg'])
+def test_compressed_images_decode_like_raw_ones(extension: str) -> None:
+    """PNG is lossless: exactly the raw frame's input; JPEG (quality 90) stays close."""
+    rng = np.random.default_rng(3)
+    grey = cv2.GaussianBlur((rng.random((40, 60)) * 255).astype(np.uint8), (5, 5), 2)
+    colour = np.stack([grey, 255 - grey, grey // 2], axis=2)
+    for pixels, encoding, step in ((grey, 'mono8', 60), (colour, 'bgr8', 180)):
+        _, data = cv2.imencode(extension, pixels, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        raw = image_to_input(pixels.tobytes(), encoding, 40, 60, step, 1, (28, 28))
+        decoded = compressed_to_input(data.tobytes(), 1, (28, 28))
+        if extension == '.png':
+            np.testing.assert_array_equal(decoded, raw)
+        else:
+            assert np.abs(decoded - raw).mean() < 0.02
+
+
+def test_undecodable_compressed_images_are_clear_errors() -> None:
+    for data in (b'', b'not an image', bytes(100)):
+        with pytest.raises(ImageError, match='does not decode'):
+            compressed_to_input(data, 1, (28, 28))

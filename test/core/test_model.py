@@ -8,7 +8,7 @@ import torch
 from spikingjelly.activation_based import functional, neuron
 
 from neucodex_ros.core.errors import ModelError
-from neucodex_ros.core.inference import CloudRunner, EdgeRunner
+from neucodex_ros.core.inference import EDGE_LAYERS, CloudRunner, EdgeRunner
 from neucodex_ros.core.model import ModelConfig, SplitSNN
 from neucodex_ros.core.training import direct_encoding
 
@@ -88,3 +88,28 @@ def test_config_round_trip_and_errors() -> None:
         SplitSNN(ModelConfig(backbone='nope'))
     with pytest.raises(ModelError, match='split_after'):
         SplitSNN(ModelConfig(split_after=3))
+
+
+@pytest.mark.parametrize('layers', EDGE_LAYERS)
+def test_every_edge_layer_choice_gives_the_whole_models_logits(layers: str) -> None:
+    """split: spikes → decoder + tail; head: features → encoder + decoder + tail; all: alone."""
+    model = random_model(2)
+    frames = torch.rand(3, 1, 28, 28) * 2
+    with torch.no_grad():
+        reference = model(direct_encoding(frames, 4))
+        functional.reset_net(model)
+    edge = EdgeRunner(model, layers)
+    cloud = CloudRunner(model, from_head=layers == 'head')
+    for n, frame in enumerate(frames):
+        edge.start(frame.numpy())
+        sample = cloud.new_sample(alpha=1.0, num_timesteps=4)
+        for t in range(4):
+            out = edge.step()
+            assert out.shape == edge.output_shape
+            if layers == 'all':
+                np.testing.assert_allclose(out, reference[t, n].numpy(), rtol=1e-5, atol=1e-5)
+            else:
+                cloud.step(sample, out)
+                np.testing.assert_allclose(sample.early_exit._logit_sum / (t + 1),
+                                           reference[:t + 1, n].double().mean(0).numpy(),
+                                           rtol=1e-6, atol=1e-6)

@@ -1,0 +1,1 @@
+"""The benchmark: NeuCODEX against its baselines over an emulated two-host link."""

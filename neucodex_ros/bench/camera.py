@@ -1,0 +1,88 @@
+"""One benchmark mode seen from the robot: play the samples one at a time and measure.
+
+`python -m neucodex_ros.bench.camera SPEC.json OUT.json`, on the edge host (inside its
+namespace in a two-host run). Publishes each held-out sample (a digit image, as a raw Image
+or a JPEG CompressedImage, or its simulated DVS recording as evt3 EventPackets), waits for
+its Prediction, lets late messages arrive, and records per sample: the answer, the timesteps
+used and sent, the serialized bytes that crossed the link each way, and the latency from the
+capture stamp to the Prediction's arrival; and the edge process's CPU time over the samples.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time of a process so far (0 without a pid)."""
+    if not pid:
+        return 0.0
+    fields = Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def play(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run the samples of one mode; per-sample records and the edge's CPU time."""
+    import rclpy
+
+    from neucodex_ros.commands.demo import DvsRecordings
+    from neucodex_ros.core.digits import held_out_digits
+    from neucodex_ros.nodes.split_client import Observed, SplitClient
+
+    images, labels = held_out_digits(spec['samples'])
+    events = spec['input'] == 'events'
+    recordings = DvsRecordings(images) if events else None
+    with rclpy.init():
+        client = SplitClient('neucodex_bench', events_topic='events' if events else None,
+                             jpeg_quality=spec.get('jpeg_quality'))
+
+        def publish(index: int, label: int | None = None) -> Observed:
+            if recordings is None:
+                return client.publish_frame(images[index], label)
+            return client.publish_events(recordings[index], recordings.sensor_size,
+                                         spec['period_us'], label)
+
+        client.wait_ready(spec['timeout'], probe=lambda: publish(0), split=spec['split'])
+        cpu_start, records = cpu_seconds(spec.get('edge_pid')), []
+        for index, label in enumerate(labels):
+            observed = publish(index, int(label))
+            try:
+                client.spin_until(lambda o=observed: o.prediction is not None,
+                                  spec['timeout'], 'a Prediction')
+            except TimeoutError:
+                pass  # recorded as lost
+            client.pause(spec['settle'])  # late spikes and exit signals still count
+            records.append(record(observed, spec['input_crosses'], spec['answers_cross']))
+        cpu = cpu_seconds(spec.get('edge_pid')) - cpu_start
+        client.destroy_node()
+    return {'records': records, 'edge_cpu_s': cpu}
+
+
+def record(observed: Any, input_crosses: bool, answers_cross: bool) -> dict[str, Any]:
+    """What one sample did."""
+    answer = observed.prediction
+    return {
+        'label': observed.label,
+        'predicted': None if answer is None else int(answer.label),
+        'status': 'lost' if answer is None else answer.status,
+        'timesteps_used': None if answer is None else int(answer.timesteps_used),
+        'timesteps_sent': len(observed.spikes),
+        'payload_bytes': sum(len(m.data) for m in observed.spikes),
+        'bytes_up': observed.spike_wire_bytes + (observed.input_wire_bytes if input_crosses
+                                                 else 0),
+        'bytes_down': observed.answer_wire_bytes if answers_cross else 0,
+        'latency_ms': None if answer is None else (observed.answered - observed.sent) * 1e3,
+        'codecs': [m.encoding for m in observed.spikes],
+    }
+
+
+if __name__ == '__main__':
+    started = time.monotonic()
+    result = play(json.loads(Path(sys.argv[1]).read_text()))
+    result['seconds'] = time.monotonic() - started
+    Path(sys.argv[2]).write_text(json.dumps(result))

@@ -1,0 +1,221 @@
+"""Two hosts on one Linux machine: an edge and a cloud network namespace joined by a link.
+
+Each namespace gets a point-to-point TUN device; a relay process (`relay`, below) holds both
+and forwards every IP packet across after the link's serialization time at its bandwidth
+(FIFO, tail drop beyond `queue_packets`) plus its one-way delay, each direction on its own.
+A relay instead of `tc netem` on a veth pair because kernels without sch_netem exist (this
+project's CI machine answers "Specified qdisc kind is unknown"); the relay shapes both
+bandwidth and delay the same way everywhere. DDS runs over UDP only across it
+(FASTDDS_BUILTIN_TRANSPORTS=UDPv4: Fast DDS would otherwise use shared memory between
+processes of one machine and bypass the link) and discovers the other side by multicast
+and by ROS_STATIC_PEERS.
+
+The edge's processes can be held to a share of one CPU with a cgroup (v1 `cpu` or v2),
+standing in for an embedded board. Everything needs root; `TwoHosts.available()` says why
+not otherwise.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import heapq
+import os
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+EDGE_IP, CLOUD_IP = '10.201.0.1', '10.201.0.2'
+TUN = 'nxlink'
+_TUNSETIFF, _IFF_TUN, _IFF_NO_PI, _CLONE_NEWNET = 0x400454CA, 0x0001, 0x1000, 0x40000000
+
+
+@dataclass(frozen=True)
+class LinkConfig:
+    """The emulated link and the edge's CPU."""
+
+    bandwidth_mbit: float = 10.0
+    delay_ms: float = 20.0  # one way
+    queue_packets: int = 1000
+    edge_cpu: float = 0.25  # share of one core; 0: unlimited
+
+
+def why_unavailable() -> str | None:
+    """None if namespaces, TUN devices and cgroups can be set up here; else the reason."""
+    if sys.platform != 'linux':
+        return 'network namespaces need Linux'
+    if os.geteuid() != 0:
+        return 'network namespaces, TUN devices and cgroups need root'
+    if shutil.which('ip') is None:
+        return "the 'ip' tool (iproute2) is missing"
+    if not Path('/dev/net/tun').exists():
+        return '/dev/net/tun is missing'
+    return None
+
+
+def _run(*args: str) -> None:
+    subprocess.run(args, check=True, capture_output=True, text=True)
+
+
+class TwoHosts:
+    """Namespaces, the relay and the CPU limit; `with TwoHosts(config) as hosts: ...`."""
+
+    def __init__(self, config: LinkConfig) -> None:
+        reason = why_unavailable()
+        if reason:
+            raise RuntimeError(f'cannot emulate two hosts: {reason}')
+        self.config = config
+        tag = f'{os.getpid()}'
+        self.edge_ns, self.cloud_ns = f'nx_edge_{tag}', f'nx_cloud_{tag}'
+        self.cgroup: Path | None = None
+        self._relay: subprocess.Popen[str] | None = None
+        self._cgroup_tag = f'neucodex_edge_{tag}'
+
+    def __enter__(self) -> TwoHosts:
+        try:
+            for ns in (self.edge_ns, self.cloud_ns):
+                _run('ip', 'netns', 'add', ns)
+                _run('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up')
+                _run('ip', 'netns', 'exec', ns, 'ip', 'tuntap', 'add', 'dev', TUN, 'mode', 'tun')
+            c = self.config
+            self._relay = subprocess.Popen(
+                [sys.executable, '-m', 'neucodex_ros.bench.link', self.edge_ns, self.cloud_ns,
+                 str(c.bandwidth_mbit), str(c.delay_ms), str(c.queue_packets)],
+                stdout=subprocess.PIPE, text=True)
+            if self._relay.stdout is None or self._relay.stdout.readline().strip() != 'ready':
+                raise RuntimeError('the link relay did not start')
+            for ns, ip, peer in ((self.edge_ns, EDGE_IP, CLOUD_IP),
+                                 (self.cloud_ns, CLOUD_IP, EDGE_IP)):
+                _run('ip', 'netns', 'exec', ns, 'ip', 'addr', 'add', ip, 'peer', peer, 'dev', TUN)
+                _run('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', TUN, 'up', 'multicast', 'on')
+                _run('ip', 'netns', 'exec', ns, 'ip', 'route', 'add', '224.0.0.0/4', 'dev', TUN)
+            if c.edge_cpu > 0:
+                self.cgroup = _make_cpu_cgroup(self._cgroup_tag, c.edge_cpu)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._relay is not None and self._relay.poll() is None:
+            self._relay.send_signal(signal.SIGTERM)
+            self._relay.wait(timeout=10)
+        for ns in (self.edge_ns, self.cloud_ns):
+            subprocess.run(['ip', 'netns', 'del', ns], capture_output=True)
+        if self.cgroup is not None:
+            for _ in range(50):  # a cgroup can be removed once its processes are gone
+                try:
+                    self.cgroup.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+
+    def command(self, cmd: Sequence[str], host: str) -> list[str]:
+        """`cmd` run on the 'edge' (in its namespace and CPU limit) or on the 'cloud'."""
+        ns = self.edge_ns if host == 'edge' else self.cloud_ns
+        wrapped = ['ip', 'netns', 'exec', ns, *cmd]
+        if host == 'edge' and self.cgroup is not None:
+            procs = self.cgroup / 'cgroup.procs'
+            wrapped = ['sh', '-c', f'echo $$ > {procs} && exec "$@"', 'sh', *wrapped]
+        return wrapped
+
+    def environment(self, host: str) -> dict[str, str]:
+        """Environment of a ROS process on that host: DDS over UDP, the other side a peer."""
+        return {'FASTDDS_BUILTIN_TRANSPORTS': 'UDPv4',
+                'ROS_STATIC_PEERS': CLOUD_IP if host == 'edge' else EDGE_IP,
+                'ROS_AUTOMATIC_DISCOVERY_RANGE': 'SUBNET'}
+
+
+def _make_cpu_cgroup(name: str, share: float) -> Path:
+    """A cgroup limited to `share` of one CPU (cgroup v1 cpu controller, or v2)."""
+    period = 100_000
+    v1 = Path('/sys/fs/cgroup/cpu')
+    if (v1 / 'cpu.cfs_quota_us').exists():
+        group = v1 / name
+        group.mkdir()
+        (group / 'cpu.cfs_period_us').write_text(str(period))
+        (group / 'cpu.cfs_quota_us').write_text(str(round(period * share)))
+        return group
+    group = Path('/sys/fs/cgroup') / name
+    group.mkdir()
+    (group / 'cpu.max').write_text(f'{round(period * share)} {period}')
+    return group
+
+
+@contextmanager
+def _in_namespace(ns: str) -> Iterator[None]:
+    """Run the block with this thread in another network namespace."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open('/proc/self/ns/net') as home, open(f'/var/run/netns/{ns}') as target:
+        if libc.setns(target.fileno(), _CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f'setns into {ns}')
+        try:
+            yield
+        finally:
+            libc.setns(home.fileno(), _CLONE_NEWNET)
+
+
+def _open_tun(ns: str) -> int:
+    with _in_namespace(ns):
+        fd = os.open('/dev/net/tun', os.O_RDWR)
+        fcntl.ioctl(fd, _TUNSETIFF, struct.pack('16sH', TUN.encode(), _IFF_TUN | _IFF_NO_PI))
+    return fd
+
+
+def relay(edge_ns: str, cloud_ns: str, bandwidth_mbit: float, delay_ms: float,
+          queue_packets: int) -> None:
+    """Forward packets between the namespaces' TUN devices until SIGTERM."""
+    edge_fd, cloud_fd = _open_tun(edge_ns), _open_tun(cloud_ns)
+    other = {edge_fd: cloud_fd, cloud_fd: edge_fd}
+    bits_per_s, delay = bandwidth_mbit * 1e6, delay_ms / 1e3
+    link_free = {edge_fd: 0.0, cloud_fd: 0.0}  # when each direction's wire is idle again
+    queued: dict[int, deque[float]] = {edge_fd: deque(), cloud_fd: deque()}  # when each leaves
+    arrivals: list[tuple[float, int, int, int, bytes]] = []  # (time, order, from, to, packet)
+    order = 0
+    running = True
+
+    def stop(*_: object) -> None:
+        nonlocal running
+        running = False
+
+    signal.signal(signal.SIGTERM, stop)
+    print('ready', flush=True)
+    while running:
+        now = time.monotonic()
+        timeout = max(0.0, arrivals[0][0] - now) if arrivals else 0.2
+        try:
+            readable, _, _ = select.select(list(other), [], [], timeout)
+        except InterruptedError:
+            continue
+        now = time.monotonic()
+        for fd in readable:
+            packet = os.read(fd, 65536)
+            while queued[fd] and queued[fd][0] <= now:
+                queued[fd].popleft()
+            if len(queued[fd]) >= queue_packets:
+                continue  # tail drop: the link's buffer is full
+            sent = max(now, link_free[fd]) + len(packet) * 8 / bits_per_s
+            link_free[fd] = sent
+            queued[fd].append(sent)
+            order += 1
+            heapq.heappush(arrivals, (sent + delay, order, fd, other[fd], packet))
+        now = time.monotonic()
+        while arrivals and arrivals[0][0] <= now:
+            _, _, _, target, packet = heapq.heappop(arrivals)
+            try:
+                os.write(target, packet)
+            except OSError:
+                pass  # the other side is going down
+
+
+if __name__ == '__main__':
+    relay(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]))

@@ -1,0 +1,84 @@
+"""`neucodex-ros bench`: every mode through real node processes, and the emulated link."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from neucodex_ros.bench.link import LinkConfig, TwoHosts, why_unavailable
+
+pytestmark = pytest.mark.ros
+
+MODE_KEYS = {'accuracy', 'mean_timesteps', 'bytes_per_sample', 'edge_energy_j',
+             'latency_p50_ms', 'latency_p95_ms'}
+
+
+def test_short_loopback_bench(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', 'bench', '--loopback',
+                             '--samples', '6', '--out', str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / 'bench.json').read_text())
+    modes = report['modes']
+    assert set(modes) == {'edge_only', 'cloud_only', 'split_float', 'spikebottlenet', 'neucodex'}
+    for name, mode in modes.items():
+        assert MODE_KEYS <= set(mode), name
+        assert mode['lost'] == 0 and mode['failed'] == 0, name
+    link = report['config']['link']
+    assert {'two_hosts', 'bandwidth_mbit', 'delay_ms'} <= set(link) and not link['two_hosts']
+    assert 'edge_cpu_share' in report['config']
+    assert modes['neucodex']['bytes_per_sample'] < modes['spikebottlenet']['bytes_per_sample'] \
+        < modes['split_float']['bytes_per_sample']
+    assert modes['edge_only']['bytes_per_sample'] == 0
+    # The same model on the same inputs, all T, lossless transport: the same answers.
+    assert modes['edge_only']['predicted'] == modes['split_float']['predicted'] \
+        == modes['spikebottlenet']['predicted']
+    assert modes['neucodex']['mean_timesteps'] <= modes['spikebottlenet']['mean_timesteps'] == 4
+    assert (tmp_path / 'bench.md').read_text().count('\n|') >= 6
+    assert (tmp_path / 'bytes_vs_accuracy.png').stat().st_size > 1000
+
+
+@pytest.mark.skipif(why_unavailable() is not None, reason=str(why_unavailable()))
+def test_two_hosts_link_delays_and_limits(tmp_path: Path) -> None:
+    """UDP across the emulated link, and the edge's CPU cgroup.
+
+    A round trip takes at least twice the one-way delay plus the serialization time.
+    """
+    echo = tmp_path / 'echo.py'
+    echo.write_text('''
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+if sys.argv[1] == 'server':
+    s.bind(('0.0.0.0', 9999))
+    while True:
+        data, peer = s.recvfrom(65536)
+        s.sendto(data, peer)
+s.settimeout(5)
+for size in (64, 8000):
+    start = time.monotonic()
+    s.sendto(bytes(size), (sys.argv[2], 9999))
+    s.recvfrom(65536)
+    print(size, time.monotonic() - start)
+''')
+    from neucodex_ros.bench.link import CLOUD_IP
+
+    with TwoHosts(LinkConfig(bandwidth_mbit=2.0, delay_ms=30.0, edge_cpu=0.5)) as hosts:
+        server = subprocess.Popen(hosts.command([sys.executable, str(echo), 'server'], 'cloud'))
+        try:
+            out = subprocess.run(hosts.command([sys.executable, str(echo), 'client', CLOUD_IP],
+                                               'edge'), capture_output=True, text=True,
+                                 timeout=30, check=True).stdout
+            cgroup = subprocess.run(hosts.command(['cat', '/proc/self/cgroup'], 'edge'),
+                                    capture_output=True, text=True, check=True).stdout
+        finally:
+            server.kill()
+            server.wait()
+    rtt = {int(size): float(seconds) for size, seconds in (line.split() for line in
+                                                             out.splitlines())}
+    assert rtt[64] >= 0.060
+    assert rtt[8000] >= 0.060 + 2 * 8000 * 8 / 2e6  # serialized both ways at 2 Mbit/s
+    assert hosts.cgroup is not None and hosts.cgroup.name in cgroup
