@@ -233,6 +233,14 @@ def encode_evt3(events: np.ndarray) -> bytes:
     return words[words >= 0].astype('<u2').tobytes()
 
 
+def _decoded_inside(xs: np.ndarray, ys: np.ndarray, ps: np.ndarray, ts: np.ndarray,
+                    width: int, height: int) -> Decoded:
+    """CD events of a stateless format, those outside width × height dropped and counted."""
+    inside = (xs < width) & (ys < height)
+    return Decoded(make_events(xs[inside], ys[inside], ps[inside], ts[inside]),
+                   np.empty(0, TRIGGER_DTYPE), outside=int((~inside).sum()))
+
+
 # -------------------------------------------------------------------------- libcaer
 LIBCAER_DTYPE = np.dtype([('data', '<u4'), ('ts', '<i4')])
 
@@ -250,8 +258,8 @@ class LibcaerDecoder:
         rollovers = np.concatenate([[0], np.cumsum(ts[1:] < ts[:-1])])
         t_ns = time_base + (rollovers << 31) * 1000 + ts * 1000
         value = records['data'].astype(np.int64)
-        return Decoded(make_events((value >> 17) & 0x7FFF, (value >> 2) & 0x7FFF,
-                                   (value >> 1) & 1, t_ns // 1000), np.empty(0, TRIGGER_DTYPE))
+        return _decoded_inside((value >> 17) & 0x7FFF, (value >> 2) & 0x7FFF, (value >> 1) & 1,
+                               t_ns // 1000, width, height)
 
 
 # ---------------------------------------------------------------------- libcaer_cmp
@@ -338,8 +346,8 @@ class MonoDecoder:
         """Decode one packet."""
         words = _words(data, 8, 'u8', 'mono', big_endian)
         t_ns = time_base + (words & 0xFFFFFFFF).astype(np.int64)
-        return Decoded(make_events(((words >> 32) & 0xFFFF), ((words >> 48) & 0x7FFF),
-                                   (words >> 63), t_ns // 1000), np.empty(0, TRIGGER_DTYPE))
+        return _decoded_inside((words >> 32) & 0xFFFF, (words >> 48) & 0x7FFF, words >> 63,
+                               t_ns // 1000, width, height)
 
 
 def encode_mono(events: np.ndarray, time_base_ns: int) -> bytes:
