@@ -1,5 +1,8 @@
-"""Fuzzing the decoders the nodes feed with network input: any bytes give a result or the
-module's own clear error, never another exception, a crash or an out-of-bounds result."""
+"""Fuzzing the decoders that the nodes feed with network input.
+
+Any bytes give a result or the module's own clear error: never another exception, a crash or
+an out-of-bounds result.
+"""
 
 from __future__ import annotations
 
