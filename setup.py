@@ -33,6 +33,7 @@ ROS_WHEELS = [
     'ros-kilted-rmw-fastrtps-cpp',
     'ros-kilted-std-msgs',
     'ros-kilted-sensor-msgs',
+    'ros-kilted-diagnostic-msgs',
 ]
 TEST_REQUIRES = ['pytest>=8', 'hypothesis>=6.100', 'ruff>=0.6']
 

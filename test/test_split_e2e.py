@@ -236,3 +236,40 @@ def test_cloud_keeps_interleaved_samples_apart(split: Camera, checkpoint: Checkp
         assert (answer.label, answer.timesteps_used) == (reference.label, 4)
         np.testing.assert_allclose(answer.probabilities, reference.probabilities,
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_every_node_publishes_its_counters_on_stats(split: Camera) -> None:
+    """~/stats: one DiagnosticStatus per node, a key-value per counter."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    seen: dict[str, dict[str, str]] = {}
+    for node in ('cloud_node', 'edge_node'):
+        split.client.create_subscription(
+            DiagnosticArray, f'/{node}/stats',
+            lambda m, n=node: seen.setdefault(n, {v.key: v.value for v in m.status[0].values}),
+            10)
+    split.client.spin_until(lambda: len(seen) == 2, 10.0, 'stats from both nodes')
+    assert int(seen['cloud_node']['samples_started']) >= 1
+    assert int(seen['edge_node']['timesteps_sent']) >= 1
+
+
+def test_a_source_holds_at_most_max_in_flight_samples(split: Camera,
+                                                      checkpoint: Checkpoint) -> None:
+    """17 samples opened by one source (timestep 0 only): the oldest is failed as evicted."""
+    link = link_qos(True, 64)
+    publisher = split.client.create_publisher(PackedSpikes, 'spikes', link)
+    answers: list[Prediction] = []
+    split.client.create_subscription(
+        Prediction, 'prediction', lambda m: answers.append(m) if m.source_id == 'crowd' else None,
+        link)
+    split.client.spin_until(lambda: publisher.get_subscription_count() >= 1, 30.0, 'the cloud')
+    for sample_id in range(17):
+        msg = PackedSpikes(source_id='crowd', sample_id=sample_id, timestep=0, num_timesteps=4,
+                           channels=4, height=7, width=7, encoding='bitpack',
+                           model_id=checkpoint.model_id,
+                           data=codec.encode(np.zeros((4, 7, 7), dtype=bool)))
+        msg.header.stamp.sec = 9
+        publisher.publish(msg)
+    split.client.spin_until(lambda: answers, 10.0, 'the eviction')
+    split.client.pause(0.3)
+    assert [(a.sample_id, a.label, a.status) for a in answers] == [(0, -1, 'evicted')]

@@ -4,7 +4,9 @@ State is kept per (source_id, sample_id): each sample has its own neuron state a
 mean of logits, so samples of many robots interleave freely. A sample's timesteps must
 arrive in order from timestep 0 (reliable QoS keeps them so), which also gives the
 temporal codecs the previous timestep they are coded against; a sample that goes quiet for
-`sample_timeout` seconds is answered with a failed Prediction (status "timeout"). Messages
+`sample_timeout` seconds is answered with a failed Prediction (status "timeout"); so is the
+oldest sample of a source that has `max_in_flight` samples open when it starts another
+(status "evicted"), which bounds the state one robot can hold. Messages
 that do not fit (another model, wrong shape, unknown codec, bad timestep, late arrivals after
 the decision) are rejected, counted by reason, and logged at most every few seconds.
 """
@@ -25,7 +27,15 @@ from neucodex_ros.core.errors import CodecError, SampleError
 from neucodex_ros.core.exit_policy import Decision
 from neucodex_ros.core.inference import CloudRunner, CloudSample
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
-from neucodex_ros.nodes.common import Counters, declare, declare_common, link_qos, load_model, spin
+from neucodex_ros.nodes.common import (
+    Counters,
+    declare,
+    declare_common,
+    link_qos,
+    load_model,
+    publish_stats,
+    spin,
+)
 
 SampleKey = tuple[str, int]
 FINISHED_MEMORY = 4096  # decided samples remembered, to recognise their late timesteps
@@ -58,6 +68,10 @@ class CloudNode(Node):
                                              'a timestep before a sample fails with status '
                                              '"timeout"', low=0.01, high=3600.0,
                                              read_only=True)
+        self.max_in_flight: int = declare(self, 'max_in_flight', 16, 'Samples one source may '
+                                          'have open; starting one more fails its oldest '
+                                          '(status "evicted")', low=1, high=100000,
+                                          read_only=True)
         checkpoint = load_model(common)
         self.model_id = checkpoint.model_id
         self.class_names = checkpoint.class_names
@@ -69,6 +83,7 @@ class CloudNode(Node):
         self.sessions: dict[SampleKey, Session] = {}
         self.finished: OrderedDict[SampleKey, None] = OrderedDict()
         self.counters = Counters()
+        publish_stats(self, self.counters, common['stats_period'])
 
         qos = link_qos(common['reliable'], common['qos_depth'])
         self.spikes_sub = self.create_subscription(PackedSpikes, common['spikes_topic'],
@@ -123,6 +138,7 @@ class CloudNode(Node):
             if msg.timestep != 0:
                 raise SampleError('missing_start', f'sample starts at timestep '
                                   f'{msg.timestep}, not 0')
+            self._make_room(key[0])
             alpha = float(self.get_parameter('alpha').value)
             runner = self.runners[shape]
             session = Session(header=msg.header, num_timesteps=msg.num_timesteps,
@@ -174,18 +190,27 @@ class CloudNode(Node):
         """Fail samples whose timesteps stopped coming (edge gone, or messages lost)."""
         now = time.monotonic()
         for key, session in list(self.sessions.items()):
-            if now - session.last_update < self.sample_timeout:
-                continue
-            used = session.state.next_timestep
-            self.exit_pub.publish(ExitSignal(header=session.header, source_id=key[0],
-                                             sample_id=key[1], timesteps_used=used,
-                                             reason=ExitSignal.REASON_ERROR))
-            self.prediction_pub.publish(Prediction(
-                header=session.header, source_id=key[0], sample_id=key[1], label=-1,
-                timesteps_used=used, num_timesteps=session.num_timesteps,
-                bytes_received=session.state.bytes_received, status='timeout'))
-            self.counters['samples_timed_out'] += 1
-            self._forget(key)
+            if now - session.last_update >= self.sample_timeout:
+                self._fail(key, session, 'timeout')
+
+    def _make_room(self, source: str) -> None:
+        """Fail a source's oldest open samples until it may open one more."""
+        open_samples = sorted(key for key in self.sessions if key[0] == source)
+        for key in open_samples[:max(len(open_samples) - self.max_in_flight + 1, 0)]:
+            self._fail(key, self.sessions[key], 'evicted')
+
+    def _fail(self, key: SampleKey, session: Session, status: str) -> None:
+        """Stop the edge and answer the sample with label -1 and the reason."""
+        used = session.state.next_timestep
+        self.exit_pub.publish(ExitSignal(header=session.header, source_id=key[0],
+                                         sample_id=key[1], timesteps_used=used,
+                                         reason=ExitSignal.REASON_ERROR))
+        self.prediction_pub.publish(Prediction(
+            header=session.header, source_id=key[0], sample_id=key[1], label=-1,
+            timesteps_used=used, num_timesteps=session.num_timesteps,
+            bytes_received=session.state.bytes_received, status=status))
+        self.counters[f'samples_{status}'] += 1
+        self._forget(key)
 
     def summary(self) -> str:
         """One line of counters, logged at shutdown."""

@@ -1,4 +1,4 @@
-"""What the neucodex_ros nodes share: parameter declaration, QoS, counters, the main loop."""
+"""What the neucodex_ros nodes share: parameters, QoS, counters and ~/stats, the main loop."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import rclpy
 import torch
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -60,6 +61,9 @@ def declare_common(node: Node) -> dict[str, Any]:
                               read_only=True),
         'prediction_topic': declare(node, 'prediction_topic', 'prediction',
                                     'Prediction, cloud → robot', read_only=True),
+        'stats_period': declare(node, 'stats_period', 1.0, 'Seconds between the counters '
+                                'published on ~/stats (diagnostic_msgs/DiagnosticArray); 0: '
+                                'none', low=0.0, high=3600.0, read_only=True),
     }
 
 
@@ -83,6 +87,29 @@ class Counters(Counter[str]):
     def line(self) -> str:
         """`name=count, ...` sorted by name."""
         return ', '.join(f'{key}={value}' for key, value in sorted(self.items())) or 'nothing'
+
+
+def publish_stats(node: Node, counters: Counters, period: float) -> None:
+    """Publish the node's counters on ~/stats every `period` seconds (none if 0).
+
+    One DiagnosticStatus named after the node, a key-value per counter, so rqt_runtime_monitor
+    and diagnostic_aggregator read it as they read any driver's diagnostics.
+    """
+    if period <= 0:
+        return
+    publisher = node.create_publisher(DiagnosticArray, '~/stats', 10)
+
+    def tick() -> None:
+        status = DiagnosticStatus(level=DiagnosticStatus.OK,
+                                  name=node.get_fully_qualified_name(),
+                                  message=f'{sum(counters.values())} events counted',
+                                  values=[KeyValue(key=key, value=str(value))
+                                          for key, value in sorted(counters.items())])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = node.get_clock().now().to_msg()
+        publisher.publish(array)
+
+    node.create_timer(period, tick)
 
 
 def _interrupt(signum: int, frame: object) -> None:

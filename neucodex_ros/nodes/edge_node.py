@@ -45,7 +45,15 @@ from neucodex_ros.core.image import compressed_to_input, image_to_input
 from neucodex_ros.core.inference import EDGE_LAYERS, EdgeRunner
 from neucodex_ros.core.windows import WINDOW_MODES, EventWindower, FrameSpec, window_frames
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
-from neucodex_ros.nodes.common import Counters, declare, declare_common, link_qos, load_model, spin
+from neucodex_ros.nodes.common import (
+    Counters,
+    declare,
+    declare_common,
+    link_qos,
+    load_model,
+    publish_stats,
+    spin,
+)
 
 
 @dataclass
@@ -134,6 +142,7 @@ class EdgeNode(Node):
         # Increasing across restarts, so a restarted edge never reuses a sample id.
         self.next_sample_id = time.time_ns() // 1000
         self.counters = Counters()
+        publish_stats(self, self.counters, common['stats_period'])
 
         qos = link_qos(common['reliable'], common['qos_depth'])
         if self.layers == 'all':
@@ -258,6 +267,7 @@ class EdgeNode(Node):
             self.get_logger().warning(f'event packet rejected: {err}', throttle_duration_sec=5.0)
             return
         self.counters['events_received'] += len(decoded.events)
+        self.counters['events_outside_sensor'] += decoded.outside
         for window in self.windower.push(decoded.events, msg.header.stamp,
                                          (msg.height, msg.width)):
             self._enqueue_window(window, msg.header.frame_id)
