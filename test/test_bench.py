@@ -44,7 +44,7 @@ def test_short_loopback_bench(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(why_unavailable() is not None, reason=str(why_unavailable()))
 def test_two_hosts_link_delays_and_limits(tmp_path: Path) -> None:
-    """UDP across the emulated link, and the edge's CPU cgroup.
+    """UDP across the emulated link, the edge's CPU cgroup, DDS over UDP only.
 
     A round trip takes at least twice the one-way delay plus the serialization time.
     """
@@ -74,6 +74,9 @@ for size in (64, 8000):
                                  timeout=30, check=True).stdout
             cgroup = subprocess.run(hosts.command(['cat', '/proc/self/cgroup'], 'edge'),
                                     capture_output=True, text=True, check=True).stdout
+            transports = subprocess.run(
+                hosts.command(['sh', '-c', 'echo $FASTDDS_BUILTIN_TRANSPORTS'], 'cloud'),
+                capture_output=True, text=True, check=True).stdout.strip()
         finally:
             server.kill()
             server.wait()
@@ -82,3 +85,4 @@ for size in (64, 8000):
     assert rtt[64] >= 0.060
     assert rtt[8000] >= 0.060 + 2 * 8000 * 8 / 2e6  # serialized both ways at 2 Mbit/s
     assert hosts.cgroup is not None and hosts.cgroup.name in cgroup
+    assert transports == 'UDPv4'  # no shared memory past the link

@@ -120,19 +120,19 @@ class TwoHosts:
                     time.sleep(0.1)
 
     def command(self, cmd: Sequence[str], host: str) -> list[str]:
-        """`cmd` run on the 'edge' (in its namespace and CPU limit) or on the 'cloud'."""
+        """`cmd` run on the 'edge' (in its namespace and CPU limit) or on the 'cloud'.
+
+        ROS processes there talk DDS over UDP only, with the other side as a static peer.
+        Each wrapper execs the next, so the command keeps the process id of the launch.
+        """
         ns = self.edge_ns if host == 'edge' else self.cloud_ns
-        wrapped = ['ip', 'netns', 'exec', ns, *cmd]
+        env = ['FASTDDS_BUILTIN_TRANSPORTS=UDPv4', 'ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET',
+               f'ROS_STATIC_PEERS={CLOUD_IP if host == "edge" else EDGE_IP}']
+        wrapped = ['ip', 'netns', 'exec', ns, 'env', *env, *cmd]
         if host == 'edge' and self.cgroup is not None:
             procs = self.cgroup / 'cgroup.procs'
             wrapped = ['sh', '-c', f'echo $$ > {procs} && exec "$@"', 'sh', *wrapped]
         return wrapped
-
-    def environment(self, host: str) -> dict[str, str]:
-        """Environment of a ROS process on that host: DDS over UDP, the other side a peer."""
-        return {'FASTDDS_BUILTIN_TRANSPORTS': 'UDPv4',
-                'ROS_STATIC_PEERS': CLOUD_IP if host == 'edge' else EDGE_IP,
-                'ROS_AUTOMATIC_DISCOVERY_RANGE': 'SUBNET'}
 
 
 def _make_cpu_cgroup(name: str, share: float) -> Path:
