@@ -98,8 +98,10 @@ def split() -> Iterator[Camera]:
     edge = {'queue_size': 100, 'input_reliable': True}
     commands = [node_command('cloud_node', name='cloud_node'),
                 node_command('edge_node', name='edge_node', parameters=edge),
+                # robot1 codes against the previous timestep only (after its first)
                 node_command('edge_node', name='edge_node_1',
-                             parameters=edge | {'source_id': 'robot1', 'image_topic': 'image_1'}),
+                             parameters=edge | {'source_id': 'robot1', 'image_topic': 'image_1',
+                                                'encoding': 'rice-temporal'}),
                 node_command('edge_node', name='edge_node_slow',
                              parameters=edge | {'source_id': 'slow', 'image_topic': 'image_slow',
                                                 'timestep_period': SLOW_PERIOD})]
@@ -183,6 +185,9 @@ def test_two_edges_interleaved_never_mix(split: Camera, checkpoint: Checkpoint) 
     split.wait_answers(observed)
     for i, (o, source) in enumerate(zip(observed, sources, strict=True)):
         assert o.prediction.source_id == f'robot{source}'
+        if source == 1:  # rice-temporal from the second timestep on
+            assert o.spikes and all((m.encoding == 'rice-temporal') == (m.timestep > 0)
+                                    for m in o.spikes)
         reference = offline_reference(checkpoint, pixels_of(images[i]), 0.999)
         assert (o.prediction.label, o.prediction.timesteps_used) == \
             (reference.label, reference.timesteps_used)

@@ -314,7 +314,9 @@ class EdgeNode(Node):
             self._decide_here(sample)
             return
         spikes = self.runner.step()
-        if self.encoding == codec.AUTO:
+        if self.encoding == codec.AUTO or (sample.previous is None
+                                           and codec.is_temporal(self.encoding)):
+            # (a temporal codec has nothing to code the first timestep against)
             encoding, payload = codec.encode_auto(spikes, sample.previous, self.codecs)
         else:
             encoding = self.encoding
