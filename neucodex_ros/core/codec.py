@@ -221,11 +221,11 @@ _COMPRESSOR = zstandard.ZstdCompressor(compression_params=zstandard.ZstdCompress
 _DECOMPRESSOR = zstandard.ZstdDecompressor(format=zstandard.FORMAT_ZSTD1_MAGICLESS)
 
 
-def _zstd_pack(bits: np.ndarray) -> bytes:
-    return _with_crc(_COMPRESSOR.compress(np.packbits(bits).tobytes()))
+def _zstd_encode(spikes: np.ndarray, previous: np.ndarray | None) -> bytes:
+    return _with_crc(_COMPRESSOR.compress(np.packbits(spikes).tobytes()))
 
 
-def _zstd_unpack(payload: bytes, n: int) -> np.ndarray:
+def _zstd_decode(payload: bytes, n: int, previous: np.ndarray | None) -> np.ndarray:
     body = _checked_body(payload)
     try:
         # (max_output_size 0 would mean "from the frame header", which has no size)
@@ -235,20 +235,12 @@ def _zstd_unpack(payload: bytes, n: int) -> np.ndarray:
     return _bitpack_decode(packed, n, None)
 
 
-def _zstd_encode(spikes: np.ndarray, previous: np.ndarray | None) -> bytes:
-    return _zstd_pack(spikes)
-
-
-def _zstd_decode(payload: bytes, n: int, previous: np.ndarray | None) -> np.ndarray:
-    return _zstd_unpack(payload, n)
-
-
 def _zstd_temporal_encode(spikes: np.ndarray, previous: np.ndarray | None) -> bytes:
-    return _zstd_pack(spikes ^ previous)
+    return _zstd_encode(spikes ^ previous, None)
 
 
 def _zstd_temporal_decode(payload: bytes, n: int, previous: np.ndarray | None) -> np.ndarray:
-    return _zstd_unpack(payload, n) ^ previous
+    return _zstd_decode(payload, n, None) ^ previous
 
 
 def _float32_encode(spikes: np.ndarray, previous: np.ndarray | None) -> bytes:
@@ -316,15 +308,20 @@ def _flat_spikes(spikes: np.ndarray) -> np.ndarray:
     return spikes.ravel()
 
 
-def _flat_previous(previous: np.ndarray | None, size: int, encoding: str) -> np.ndarray | None:
-    if not _codec(encoding).temporal:
-        return None
-    if previous is None:
-        raise CodecError(f'{encoding} codes against the previous timestep, which is missing')
+def _flat_previous(previous: np.ndarray, size: int) -> np.ndarray:
     flat = _flat_spikes(previous)
     if flat.size != size:
         raise CodecError(f'previous timestep has {flat.size} neurons, this one {size}')
     return flat
+
+
+def _reference(codec: Codec, previous: np.ndarray | None, size: int) -> np.ndarray | None:
+    """What a codec codes against: the previous timestep for temporal codecs, else None."""
+    if not codec.temporal:
+        return None
+    if previous is None:
+        raise CodecError(f'{codec.name} codes against the previous timestep, which is missing')
+    return _flat_previous(previous, size)
 
 
 def encode(spikes: np.ndarray, encoding: str = BITPACK,
@@ -334,7 +331,8 @@ def encode(spikes: np.ndarray, encoding: str = BITPACK,
     `previous` is the sample's previous timestep, needed by the temporal encodings only.
     """
     flat = _flat_spikes(spikes)
-    return _codec(encoding).encode(flat, _flat_previous(previous, flat.size, encoding))
+    codec = _codec(encoding)
+    return codec.encode(flat, _reference(codec, previous, flat.size))
 
 
 def decode(payload: bytes | bytearray | memoryview, shape: tuple[int, ...],
@@ -344,8 +342,7 @@ def decode(payload: bytes | bytearray | memoryview, shape: tuple[int, ...],
     if any(int(size) < 0 for size in shape):
         raise CodecError(f'negative size in shape {shape}')
     n = int(np.prod(shape, dtype=np.int64))
-    flat_previous = _flat_previous(previous, n, encoding)
-    return codec.decode(bytes(payload), n, flat_previous).reshape(shape)
+    return codec.decode(bytes(payload), n, _reference(codec, previous, n)).reshape(shape)
 
 
 def encode_auto(spikes: np.ndarray, previous: np.ndarray | None = None,
@@ -356,12 +353,16 @@ def encode_auto(spikes: np.ndarray, previous: np.ndarray | None = None,
     candidate.
     """
     flat = _flat_spikes(spikes)
+    flat_previous: np.ndarray | None = None  # flattened once, for all temporal candidates
     best: tuple[str, bytes] | None = None
     for name in candidates:
         codec = _codec(name)
-        if codec.temporal and previous is None:
-            continue
-        payload = codec.encode(flat, _flat_previous(previous, flat.size, name))
+        if codec.temporal:
+            if previous is None:
+                continue
+            if flat_previous is None:
+                flat_previous = _flat_previous(previous, flat.size)
+        payload = codec.encode(flat, flat_previous if codec.temporal else None)
         if best is None or len(payload) < len(best[1]):
             best = (name, payload)
     if best is None:
