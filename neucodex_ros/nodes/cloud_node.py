@@ -29,6 +29,7 @@ from neucodex_ros.core.inference import CloudRunner, CloudSample
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
 from neucodex_ros.nodes.common import (
     Counters,
+    decided,
     declare,
     declare_common,
     link_qos,
@@ -170,12 +171,9 @@ class CloudNode(Node):
                                          sample_id=key[1],
                                          timesteps_used=decision.timesteps_used,
                                          reason=reason))
-        self.prediction_pub.publish(Prediction(
-            header=session.header, source_id=key[0], sample_id=key[1], label=decision.label,
-            label_name=self.class_names[decision.label], confidence=decision.confidence,
-            probabilities=decision.probabilities.astype('float32').tolist(),
-            timesteps_used=decision.timesteps_used, num_timesteps=session.num_timesteps,
-            bytes_received=session.state.bytes_received, status='ok'))
+        self.prediction_pub.publish(decided(decision, session.header, *key,
+                                            session.num_timesteps, self.class_names,
+                                            session.state.bytes_received))
         self.counters['samples_decided'] += 1
         self.counters[f'exits_at_t{decision.timesteps_used}'] += 1
         self._forget(key)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import rclpy
@@ -15,10 +15,13 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
+from std_msgs.msg import Header
 
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
 from neucodex_ros.core.errors import NeucodexError
+from neucodex_ros.core.exit_policy import Decision
 from neucodex_ros.core.training import pick_device
+from neucodex_ros.msg import Prediction
 
 
 def declare(node: Node, name: str, default: Any, description: str, *,
@@ -87,6 +90,17 @@ class Counters(Counter[str]):
     def line(self) -> str:
         """`name=count, ...` sorted by name."""
         return ', '.join(f'{key}={value}' for key, value in sorted(self.items())) or 'nothing'
+
+
+def decided(decision: Decision, header: Header, source_id: str, sample_id: int,
+            num_timesteps: int, class_names: Sequence[str], bytes_received: int) -> Prediction:
+    """The Prediction that answers a decided sample, wherever the network finished."""
+    return Prediction(
+        header=header, source_id=source_id, sample_id=sample_id, label=decision.label,
+        label_name=class_names[decision.label], confidence=decision.confidence,
+        probabilities=decision.probabilities.astype('float32').tolist(),
+        timesteps_used=decision.timesteps_used, num_timesteps=num_timesteps,
+        bytes_received=bytes_received, status='ok')
 
 
 def publish_stats(node: Node, counters: Counters, period: float) -> None:

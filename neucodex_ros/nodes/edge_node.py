@@ -47,6 +47,7 @@ from neucodex_ros.core.windows import WINDOW_MODES, EventWindower, FrameSpec, wi
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
 from neucodex_ros.nodes.common import (
     Counters,
+    decided,
     declare,
     declare_common,
     link_qos,
@@ -341,13 +342,9 @@ class EdgeNode(Node):
         """All T timesteps of the whole network at once (no exit signal to wait for)."""
         while (decision := sample.early_exit.update(self.runner.step())) is None:
             pass
-        self.prediction_pub.publish(Prediction(
-            header=Header(stamp=sample.frame.stamp, frame_id=sample.frame.frame_id),
-            source_id=self.source_id, sample_id=sample.sample_id, label=decision.label,
-            label_name=self.class_names[decision.label], confidence=decision.confidence,
-            probabilities=decision.probabilities.astype('float32').tolist(),
-            timesteps_used=decision.timesteps_used, num_timesteps=self.num_timesteps,
-            bytes_received=0, status='ok'))
+        self.prediction_pub.publish(decided(
+            decision, Header(stamp=sample.frame.stamp, frame_id=sample.frame.frame_id),
+            self.source_id, sample.sample_id, self.num_timesteps, self.class_names, 0))
         self.counters['samples_decided'] += 1
         self.current = None
 
