@@ -4,6 +4,7 @@ After timestep t (1-based) the confidence is the largest softmax probability of 
 logits over timesteps 1..t. The sample exits when that confidence ≥ α, or at t = T.
 α = 0 therefore always exits after the first timestep, and α ≥ 1 never exits early (a
 float softmax can round to exactly 1.0, so α = 1 is defined to mean "run all T").
+When some timesteps never arrive, `finish` decides on those that did.
 """
 
 from __future__ import annotations
@@ -58,13 +59,26 @@ class EarlyExit:
         logits = np.asarray(logits, dtype=np.float64)
         self._logit_sum = logits.copy() if self._logit_sum is None else self._logit_sum + logits
         self.timesteps += 1
+        decision = self.finish()
+        if not exits(decision.confidence, self.timesteps, self.num_timesteps, self.alpha):
+            return None
+        return decision
+
+    def finish(self) -> Decision | None:
+        """The Decision on the timesteps so far (None before the first).
+
+        Used directly when no more will come because some were lost; `confident` only if
+        it beat α before T.
+        """
+        if self._logit_sum is None:
+            return None
         probabilities = softmax(self._logit_sum / self.timesteps)
         confidence = float(probabilities.max())
-        if not exits(confidence, self.timesteps, self.num_timesteps, self.alpha):
-            return None
         return Decision(label=int(probabilities.argmax()), confidence=confidence,
                         probabilities=probabilities, timesteps_used=self.timesteps,
-                        confident=self.timesteps < self.num_timesteps)
+                        confident=self.timesteps < self.num_timesteps
+                        and bool(exits(confidence, self.timesteps, self.num_timesteps,
+                                       self.alpha)))
 
 
 def exit_points(logits: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:

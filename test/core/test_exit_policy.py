@@ -53,6 +53,15 @@ def test_no_update_after_the_last_timestep() -> None:
         policy.update(UNSURE)
 
 
+def test_finish_decides_on_the_timesteps_that_came() -> None:
+    policy = EarlyExit(alpha=0.99, num_timesteps=4)
+    assert policy.finish() is None  # nothing to decide on
+    assert policy.update(UNSURE) is None and policy.update(-UNSURE) is None
+    decision = policy.finish()
+    assert (decision.timesteps_used, decision.confident) == (2, False)
+    np.testing.assert_allclose(decision.probabilities, softmax(np.zeros(3)))
+
+
 @pytest.mark.parametrize('alpha', [0.0, 0.3, 0.6, 0.9, 0.99, 1.0])
 def test_vectorised_exit_points_agree_with_the_incremental_policy(alpha: float) -> None:
     logits = np.random.default_rng(3).normal(0, 2, size=(5, 200, 10))
