@@ -13,6 +13,7 @@ from pathlib import Path
 NODE_MODULES = {
     'edge_node': 'neucodex_ros.nodes.edge_node',
     'cloud_node': 'neucodex_ros.nodes.cloud_node',
+    'fault_relay': 'neucodex_ros.nodes.fault_relay',
 }
 
 

@@ -44,7 +44,10 @@ def exit_signals() -> list[ExitSignal]:
     reasons = (ExitSignal.REASON_CONFIDENT, ExitSignal.REASON_REACHED_T,
                ExitSignal.REASON_ERROR)
     return [header(ExitSignal(source_id=f'robot{r}', sample_id=10**12 + r, timesteps_used=r + 1,
-                              reason=r), 1_700_000_000 + r, 123 + r, 'f')
+                              timesteps_lost=r, reason=r, label=r - 1, confidence=0.25 * r,
+                              probabilities=[0.5, 0.25, 0.25][:r], bytes_received=r * 10**9,
+                              status='ok' if r < 2 else 'timeout'),
+                   1_700_000_000 + r, 123 + r, 'f')
             for r in reasons]
 
 
@@ -53,7 +56,7 @@ def predictions() -> list[Prediction]:
     ok = Prediction(source_id='robot0', sample_id=41, label=7, label_name='seven',
                     confidence=float(probabilities.max()),
                     probabilities=probabilities.tolist(), timesteps_used=2, num_timesteps=4,
-                    bytes_received=2**32 - 1, status='ok')
+                    timesteps_lost=65535, bytes_received=2**32 - 1, status='ok')
     failed = Prediction(source_id='robot1', sample_id=0, label=-1, label_name='',
                         confidence=0.0, probabilities=[], timesteps_used=0, num_timesteps=4,
                         bytes_received=0, status='timeout')

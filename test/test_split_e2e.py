@@ -26,7 +26,7 @@ from neucodex_ros.core.digits import held_out_digits
 from neucodex_ros.core.image import image_to_input
 from neucodex_ros.core.inference import CloudRunner, EdgeRunner
 from neucodex_ros.core.training import exit_summary, predict_logits
-from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
+from neucodex_ros.msg import ExitSignal, PackedSpikes
 from neucodex_ros.nodes.common import link_qos
 from neucodex_ros.nodes.split_client import Observed, SplitClient
 from neucodex_ros.processes import node_command, running
@@ -228,9 +228,9 @@ def test_cloud_keeps_interleaved_samples_apart(split: Camera, checkpoint: Checkp
             msg.header.stamp.sec = 7
             msg.header.stamp.nanosec = n
             messages.append(msg)
-    answers: dict[tuple[str, int], Prediction] = {}
+    answers: dict[tuple[str, int], ExitSignal] = {}  # the cloud's answers (no edge here)
     split.client.create_subscription(
-        Prediction, 'prediction',
+        ExitSignal, 'exit_signal',
         lambda m: answers.setdefault((m.source_id, m.sample_id), m), link)
     for t in range(4):  # timestep t of every sample, then t + 1 of every sample, ...
         for msg in messages[t::4]:
@@ -256,6 +256,7 @@ def test_every_node_publishes_its_counters_on_stats(split: Camera) -> None:
     split.client.spin_until(lambda: len(seen) == 2, 10.0, 'stats from both nodes')
     assert int(seen['cloud_node']['samples_started']) >= 1
     assert int(seen['edge_node']['timesteps_sent']) >= 1
+    assert 'open_samples' in seen['cloud_node'] and 'pending_samples' in seen['edge_node']
 
 
 def test_a_source_holds_at_most_max_in_flight_samples(split: Camera,
@@ -263,10 +264,10 @@ def test_a_source_holds_at_most_max_in_flight_samples(split: Camera,
     """17 samples opened by one source (timestep 0 only): the oldest is failed as evicted."""
     link = link_qos(True, 64)
     publisher = split.client.create_publisher(PackedSpikes, 'spikes', link)
-    answers: list[Prediction] = []
+    answers: list[ExitSignal] = []
     split.client.create_subscription(
-        Prediction, 'prediction', lambda m: answers.append(m) if m.source_id == 'crowd' else None,
-        link)
+        ExitSignal, 'exit_signal',
+        lambda m: answers.append(m) if m.source_id == 'crowd' else None, link)
     split.client.spin_until(lambda: publisher.get_subscription_count() >= 1, 30.0, 'the cloud')
     for sample_id in range(17):
         msg = PackedSpikes(source_id='crowd', sample_id=sample_id, timestep=0, num_timesteps=4,
@@ -277,4 +278,5 @@ def test_a_source_holds_at_most_max_in_flight_samples(split: Camera,
         publisher.publish(msg)
     split.client.spin_until(lambda: answers, 10.0, 'the eviction')
     split.client.pause(0.3)
-    assert [(a.sample_id, a.label, a.status) for a in answers] == [(0, -1, 'evicted')]
+    assert [(a.sample_id, a.label, a.status, a.reason) for a in answers] == \
+        [(0, -1, 'evicted', ExitSignal.REASON_ERROR)]

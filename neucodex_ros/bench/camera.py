@@ -57,14 +57,14 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
             except TimeoutError:
                 pass  # recorded as lost
             client.pause(spec['settle'])  # late spikes and exit signals still count
-            records.append(record(observed, spec['input_crosses'], spec['answers_cross']))
+            records.append(record(observed, spec['on_server']))
         cpu = cpu_seconds(spec.get('edge_pid')) - cpu_start
         client.destroy_node()
     return {'records': records, 'edge_cpu_s': cpu}
 
 
-def record(observed: Any, input_crosses: bool, answers_cross: bool) -> dict[str, Any]:
-    """What one sample did."""
+def record(observed: Any, on_server: bool) -> dict[str, Any]:
+    """What one sample did; `on_server`: the node reading the input runs on the server."""
     answer = observed.prediction
     return {
         'label': observed.label,
@@ -73,9 +73,12 @@ def record(observed: Any, input_crosses: bool, answers_cross: bool) -> dict[str,
         'timesteps_used': None if answer is None else int(answer.timesteps_used),
         'timesteps_sent': len(observed.spikes),
         'payload_bytes': sum(len(m.data) for m in observed.spikes),
-        'bytes_up': observed.spike_wire_bytes + (observed.input_wire_bytes if input_crosses
+        'bytes_up': observed.spike_wire_bytes + (observed.input_wire_bytes if on_server
                                                  else 0),
-        'bytes_down': observed.answer_wire_bytes if answers_cross else 0,
+        # a split's answer crosses in the ExitSignal (the edge publishes the Prediction),
+        # that of a network run on the server in its Prediction
+        'bytes_down': observed.exit_wire_bytes + (observed.prediction_wire_bytes
+                                                  if on_server else 0),
         'latency_ms': None if answer is None else (observed.answered - observed.sent) * 1e3,
         'codecs': [m.encoding for m in observed.spikes],
     }

@@ -161,8 +161,8 @@ def run_mode(mode: Mode, args: argparse.Namespace, params_file: Path,
                 'split': mode.cloud is not None, 'period_us': 350_000,
                 'jpeg_quality': JPEG_QUALITY if mode.edge_node_host == 'cloud'
                 and args.input == 'images' else None,
-                'input_crosses': mode.edge_node_host == 'cloud',
-                'answers_cross': mode.name != 'edge_only',
+                # then the input and the Prediction cross the link
+                'on_server': mode.edge_node_host == 'cloud',
                 'edge_pid': processes[0].pid if mode.edge_node_host == 'edge' else None,
                 'settle': 0.05 + (0 if link is None else 2 * link.delay_ms / 1e3)}
         spec_file, out_file = Path(tmp) / 'spec.json', Path(tmp) / 'out.json'

@@ -1,13 +1,17 @@
-"""Cloud node: PackedSpikes → decoder + tail → early exit → ExitSignal and Prediction.
+"""Cloud node: PackedSpikes → decoder + tail → early exit → ExitSignal with the answer.
 
 State is kept per (source_id, sample_id): each sample has its own neuron state and running
-mean of logits, so samples of many robots interleave freely. A sample's timesteps must
-arrive in order from timestep 0 (reliable QoS keeps them so), which also gives the
-temporal codecs the previous timestep they are coded against; a sample that goes quiet for
-`sample_timeout` seconds is answered with a failed Prediction (status "timeout"); so is the
-oldest sample of a source that has `max_in_flight` samples open when it starts another
-(status "evicted"), which bounds the state one robot can hold. Messages
-that do not fit (another model, wrong shape, unknown codec, bad timestep, late arrivals after
+mean of logits, so samples of many robots interleave freely. A sample's timesteps are put
+back in order and used once each; one that is missing is waited for `reorder_wait` seconds
+and then counted lost (core.reorder has the rule), and a temporal payload coded against a
+lost timestep is lost with it. The sample is decided when confident, or when its last
+timestep was used or lost, on the timesteps it used; its ExitSignal stops the edge and
+carries the answer, which the edge publishes as the sample's Prediction. A sample whose
+timesteps stop coming for `sample_timeout` seconds is decided on those it used, or fails
+(status "timeout") if there are none; that is also how a dead edge's samples are cleared.
+The oldest sample of a source that has `max_in_flight` samples open when it starts another
+fails (status "evicted"), which bounds the state one robot can hold. Messages that do not
+fit (another model, wrong shape, unknown codec, bad timestep, repeats, late arrivals after
 the decision) are rejected, counted by reason, and logged at most every few seconds.
 """
 
@@ -26,10 +30,10 @@ from neucodex_ros.core import codec
 from neucodex_ros.core.errors import CodecError, SampleError
 from neucodex_ros.core.exit_policy import Decision
 from neucodex_ros.core.inference import CloudRunner, CloudSample
-from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
+from neucodex_ros.core.reorder import TimestepOrder
+from neucodex_ros.msg import ExitSignal, PackedSpikes
 from neucodex_ros.nodes.common import (
     Counters,
-    decided,
     declare,
     declare_common,
     link_qos,
@@ -50,8 +54,11 @@ class Session:
     num_timesteps: int
     runner: CloudRunner
     state: CloudSample
+    order: TimestepOrder[PackedSpikes]
     last_update: float
-    previous: np.ndarray | None = None  # spikes of the last timestep, for temporal codecs
+    previous: np.ndarray | None = None  # spikes of the last timestep used
+    previous_timestep: int = -1  # its index: a temporal payload of the next one decodes
+    undecodable: int = 0  # timesteps that arrived but could not be decoded (count as lost)
 
 
 class CloudNode(Node):
@@ -65,10 +72,15 @@ class CloudNode(Node):
                 'changed while running', low=0.0, high=1.0)
         self.max_timesteps: int = declare(self, 'max_timesteps', 256, 'Largest T accepted '
                                           'from an edge', low=1, high=65535, read_only=True)
-        self.sample_timeout: float = declare(self, 'sample_timeout', 5.0, 'Seconds without '
-                                             'a timestep before a sample fails with status '
-                                             '"timeout"', low=0.01, high=3600.0,
-                                             read_only=True)
+        self.sample_timeout: float = declare(self, 'sample_timeout', 1.0, 'Seconds without '
+                                             'a timestep before a sample is decided on the '
+                                             'timesteps it has, or fails with status "timeout" '
+                                             'if none (keep it below the edges\' deadline)',
+                                             low=0.01, high=3600.0, read_only=True)
+        self.reorder_wait: float = declare(self, 'reorder_wait', 0.05, 'Seconds a timestep '
+                                           'that arrived early waits for the missing ones '
+                                           'before them, which then count as lost',
+                                           low=0.0, high=60.0, read_only=True)
         self.max_in_flight: int = declare(self, 'max_in_flight', 16, 'Samples one source may '
                                           'have open; starting one more fails its oldest '
                                           '(status "evicted")', low=1, high=100000,
@@ -84,43 +96,75 @@ class CloudNode(Node):
         self.sessions: dict[SampleKey, Session] = {}
         self.finished: OrderedDict[SampleKey, None] = OrderedDict()
         self.counters = Counters()
-        publish_stats(self, self.counters, common['stats_period'])
+        publish_stats(self, self.counters, common['stats_period'],
+                      lambda: {'open_samples': len(self.sessions)})
 
         qos = link_qos(common['reliable'], common['qos_depth'])
         self.spikes_sub = self.create_subscription(PackedSpikes, common['spikes_topic'],
                                                    self.on_spikes, qos)
         self.exit_pub = self.create_publisher(ExitSignal, common['exit_topic'], qos)
-        self.prediction_pub = self.create_publisher(Prediction, common['prediction_topic'], qos)
-        self.expiry_timer = self.create_timer(min(1.0, self.sample_timeout / 2), self.expire)
+        periods = [1.0, self.sample_timeout / 2] + [self.reorder_wait / 2] * (self.reorder_wait > 0)
+        self.housekeeping_timer = self.create_timer(max(min(periods), 0.005), self.housekeeping)
         self.get_logger().info(
             f'model {self.model_id} ({checkpoint.config.backbone}, '
             f'{len(self.class_names)} classes), expects spikes of shape {self.split_shape}, '
             f'alpha {self.get_parameter("alpha").value}')
 
     def on_spikes(self, msg: PackedSpikes) -> None:
-        """Run one timestep of a sample; answer the sample once it is decided."""
+        """Take one timestep of a sample; run those now in order; answer once decided."""
         key = (msg.source_id, msg.sample_id)
         if key in self.finished:
             self.counters['late_timesteps'] += 1  # sent before our ExitSignal reached the edge
             return
         try:
             session = self._session_for(key, msg)
-            spikes = codec.decode(msg.data, (msg.channels, msg.height, msg.width),
-                                  msg.encoding, session.previous)
-        except (SampleError, CodecError) as err:
+        except SampleError as err:
             self._reject(key, err)
             return
-        session.previous = spikes
+        now = time.monotonic()
+        if not session.order.add(msg.timestep, msg, now):
+            self.counters['repeated_timesteps'] += 1  # a duplicate, or older than one used
+            return
         session.state.bytes_received += len(msg.data)
-        session.last_update = time.monotonic()
-        decision = session.runner.step(session.state, spikes)
-        self.counters['timesteps'] += 1
-        self.counters[f'received_{msg.encoding}'] += 1
-        if decision is not None:
-            self._finish(key, session, decision)
+        session.last_update = now
+        self._advance(key, session, now)
+
+    def _advance(self, key: SampleKey, session: Session, now: float,
+                 give_up: bool = False) -> None:
+        """Run the timesteps that are ready, in order; answer the sample once it is decided.
+
+        `give_up`: no more will come, so every held timestep is ready and the rest is lost.
+        """
+        ready = session.order.give_up() if give_up else session.order.ready(now)
+        for timestep, msg in ready:
+            reference = session.previous if session.previous_timestep == timestep - 1 \
+                else None
+            try:
+                if reference is None and codec.is_temporal(msg.encoding):
+                    raise SampleError('missing_reference', f'timestep {timestep} is coded '
+                                      f'against timestep {timestep - 1}, which was lost')
+                spikes = codec.decode(msg.data, (msg.channels, msg.height, msg.width),
+                                      msg.encoding, reference)
+            except (SampleError, CodecError) as err:
+                self._reject(key, err)
+                session.undecodable += 1
+                continue
+            session.previous, session.previous_timestep = spikes, timestep
+            decision = session.runner.step(session.state, spikes)
+            self.counters['timesteps'] += 1
+            self.counters[f'received_{msg.encoding}'] += 1
+            if decision is not None:
+                self._finish(key, session, decision)
+                return
+        if session.order.complete:  # the last timesteps were lost: decide on those used
+            decision = session.state.early_exit.finish()
+            if decision is None:
+                self._fail(key, session, 'timeout' if give_up else 'lost')
+            else:
+                self._finish(key, session, decision)
 
     def _session_for(self, key: SampleKey, msg: PackedSpikes) -> Session:
-        """The sample's session (new at timestep 0); SampleError if the message does not fit."""
+        """The sample's session, new at its first message; SampleError if msg does not fit."""
         if msg.model_id != self.model_id:
             raise SampleError('model_mismatch', f'model {msg.model_id!r} is not this '
                               f'cloud\'s {self.model_id}')
@@ -131,19 +175,20 @@ class CloudNode(Node):
         if not 1 <= msg.num_timesteps <= self.max_timesteps:
             raise SampleError('bad_num_timesteps', f'num_timesteps {msg.num_timesteps} is '
                               f'outside 1..{self.max_timesteps}')
+        if msg.encoding not in codec.ENCODINGS:
+            raise SampleError('unknown_encoding', f'unknown spike encoding {msg.encoding!r}; '
+                              f'known: {", ".join(codec.ENCODINGS)}')
         if msg.timestep >= msg.num_timesteps:
             raise SampleError('bad_timestep', f'timestep {msg.timestep} >= num_timesteps '
                               f'{msg.num_timesteps}')
         session = self.sessions.get(key)
-        if session is None:
-            if msg.timestep != 0:
-                raise SampleError('missing_start', f'sample starts at timestep '
-                                  f'{msg.timestep}, not 0')
+        if session is None:  # at whichever timestep arrives first: timestep 0 may be lost
             self._make_room(key[0])
             alpha = float(self.get_parameter('alpha').value)
             runner = self.runners[shape]
             session = Session(header=msg.header, num_timesteps=msg.num_timesteps,
                               runner=runner, state=runner.new_sample(alpha, msg.num_timesteps),
+                              order=TimestepOrder(msg.num_timesteps, self.reorder_wait),
                               last_update=time.monotonic())
             self.sessions[key] = session
             self.counters['samples_started'] += 1
@@ -152,9 +197,6 @@ class CloudNode(Node):
         elif msg.num_timesteps != session.num_timesteps:
             raise SampleError('changed_num_timesteps', f'num_timesteps changed from '
                               f'{session.num_timesteps} to {msg.num_timesteps}')
-        if msg.timestep != session.state.next_timestep:
-            raise SampleError('out_of_order', f'timestep {msg.timestep} arrived, '
-                              f'{session.state.next_timestep} expected')
         return session
 
     def _reject(self, key: SampleKey, err: SampleError | CodecError) -> None:
@@ -164,51 +206,51 @@ class CloudNode(Node):
                                   throttle_duration_sec=5.0)
 
     def _finish(self, key: SampleKey, session: Session, decision: Decision) -> None:
-        """Tell the edge to stop, publish the Prediction, forget the sample."""
+        """Send the edge the answer (which also stops it), forget the sample."""
         reason = ExitSignal.REASON_CONFIDENT if decision.confident else \
             ExitSignal.REASON_REACHED_T
-        self.exit_pub.publish(ExitSignal(header=session.header, source_id=key[0],
-                                         sample_id=key[1],
-                                         timesteps_used=decision.timesteps_used,
-                                         reason=reason))
-        self.prediction_pub.publish(decided(decision, session.header, *key,
-                                            session.num_timesteps, self.class_names,
-                                            session.state.bytes_received))
+        self._answer(key, session, reason, 'ok', decision)
         self.counters['samples_decided'] += 1
         self.counters[f'exits_at_t{decision.timesteps_used}'] += 1
-        self._forget(key)
 
-    def _forget(self, key: SampleKey) -> None:
+    def _fail(self, key: SampleKey, session: Session, status: str) -> None:
+        """Stop the edge and answer the sample with label -1 and the reason."""
+        self._answer(key, session, ExitSignal.REASON_ERROR, status, None)
+        self.counters[f'samples_{status}'] += 1
+
+    def _answer(self, key: SampleKey, session: Session, reason: int, status: str,
+                decision: Decision | None) -> None:
+        """Publish the sample's ExitSignal with its outcome; forget the sample."""
+        lost = session.order.lost + session.undecodable
+        self.counters['timesteps_lost'] += lost
+        self.exit_pub.publish(ExitSignal(
+            header=session.header, source_id=key[0], sample_id=key[1],
+            timesteps_used=session.state.next_timestep, timesteps_lost=lost, reason=reason,
+            label=-1 if decision is None else decision.label,
+            confidence=0.0 if decision is None else decision.confidence,
+            probabilities=[] if decision is None
+            else decision.probabilities.astype('float32').tolist(),
+            bytes_received=session.state.bytes_received, status=status))
         del self.sessions[key]
         self.finished[key] = None
         while len(self.finished) > FINISHED_MEMORY:
             self.finished.popitem(last=False)
 
-    def expire(self) -> None:
-        """Fail samples whose timesteps stopped coming (edge gone, or messages lost)."""
+    def housekeeping(self) -> None:
+        """Give up on samples gone quiet; release timesteps that waited for lost ones."""
         now = time.monotonic()
         for key, session in list(self.sessions.items()):
             if now - session.last_update >= self.sample_timeout:
-                self._fail(key, session, 'timeout')
+                self.counters['samples_gone_quiet'] += 1
+                self._advance(key, session, now, give_up=True)
+            elif session.order.waiting:
+                self._advance(key, session, now)
 
     def _make_room(self, source: str) -> None:
         """Fail a source's oldest open samples until it may open one more."""
         open_samples = sorted(key for key in self.sessions if key[0] == source)
         for key in open_samples[:max(len(open_samples) - self.max_in_flight + 1, 0)]:
             self._fail(key, self.sessions[key], 'evicted')
-
-    def _fail(self, key: SampleKey, session: Session, status: str) -> None:
-        """Stop the edge and answer the sample with label -1 and the reason."""
-        used = session.state.next_timestep
-        self.exit_pub.publish(ExitSignal(header=session.header, source_id=key[0],
-                                         sample_id=key[1], timesteps_used=used,
-                                         reason=ExitSignal.REASON_ERROR))
-        self.prediction_pub.publish(Prediction(
-            header=session.header, source_id=key[0], sample_id=key[1], label=-1,
-            timesteps_used=used, num_timesteps=session.num_timesteps,
-            bytes_received=session.state.bytes_received, status=status))
-        self.counters[f'samples_{status}'] += 1
-        self._forget(key)
 
     def summary(self) -> str:
         """One line of counters, logged at shutdown."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import rclpy
@@ -15,13 +15,10 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
-from std_msgs.msg import Header
 
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
 from neucodex_ros.core.errors import NeucodexError
-from neucodex_ros.core.exit_policy import Decision
 from neucodex_ros.core.training import pick_device
-from neucodex_ros.msg import Prediction
 
 
 def declare(node: Node, name: str, default: Any, description: str, *,
@@ -62,8 +59,6 @@ def declare_common(node: Node) -> dict[str, Any]:
                                 read_only=True),
         'exit_topic': declare(node, 'exit_topic', 'exit_signal', 'ExitSignal, cloud → edge',
                               read_only=True),
-        'prediction_topic': declare(node, 'prediction_topic', 'prediction',
-                                    'Prediction, cloud → robot', read_only=True),
         'stats_period': declare(node, 'stats_period', 1.0, 'Seconds between the counters '
                                 'published on ~/stats (diagnostic_msgs/DiagnosticArray); 0: '
                                 'none', low=0.0, high=3600.0, read_only=True),
@@ -92,33 +87,26 @@ class Counters(Counter[str]):
         return ', '.join(f'{key}={value}' for key, value in sorted(self.items())) or 'nothing'
 
 
-def decided(decision: Decision, header: Header, source_id: str, sample_id: int,
-            num_timesteps: int, class_names: Sequence[str], bytes_received: int) -> Prediction:
-    """The Prediction that answers a decided sample, wherever the network finished."""
-    return Prediction(
-        header=header, source_id=source_id, sample_id=sample_id, label=decision.label,
-        label_name=class_names[decision.label], confidence=decision.confidence,
-        probabilities=decision.probabilities.astype('float32').tolist(),
-        timesteps_used=decision.timesteps_used, num_timesteps=num_timesteps,
-        bytes_received=bytes_received, status='ok')
 
 
-def publish_stats(node: Node, counters: Counters, period: float) -> None:
-    """Publish the node's counters on ~/stats every `period` seconds (none if 0).
+def publish_stats(node: Node, counters: Counters, period: float,
+                  gauges: Callable[[], dict[str, int]] = dict) -> None:
+    """Publish the node's counters and `gauges()` on ~/stats every `period` s (none if 0).
 
-    One DiagnosticStatus named after the node, a key-value per counter, so rqt_runtime_monitor
-    and diagnostic_aggregator read it as they read any driver's diagnostics.
+    One DiagnosticStatus named after the node, a key-value per counter or gauge, so
+    rqt_runtime_monitor and diagnostic_aggregator read it as they read any driver's.
     """
     if period <= 0:
         return
     publisher = node.create_publisher(DiagnosticArray, '~/stats', 10)
 
     def tick() -> None:
+        values = dict(counters) | gauges()
         status = DiagnosticStatus(level=DiagnosticStatus.OK,
                                   name=node.get_fully_qualified_name(),
                                   message=f'{sum(counters.values())} events counted',
                                   values=[KeyValue(key=key, value=str(value))
-                                          for key, value in sorted(counters.items())])
+                                          for key, value in sorted(values.items())])
         array = DiagnosticArray(status=[status])
         array.header.stamp = node.get_clock().now().to_msg()
         publisher.publish(array)

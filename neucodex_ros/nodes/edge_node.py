@@ -10,10 +10,17 @@ and the stream goes on. A packet `seq` that goes back marks a new stream (driver
 bag replayed again): decoding starts afresh.
 `layers` says what the node runs: `split` (head + encoder; spikes out), `head` (a split
 without bottleneck: the head's features out), or `all`: the whole network for all T at once,
-publishing the Prediction itself (edge-only; fed the raw input on a server, cloud-only).
+no cloud (edge-only; fed the raw input on a server, cloud-only).
 The node computes and sends one timestep per `timestep_period`; an ExitSignal for the sample
 stops it at once, so the edge never computes or sends a timestep the cloud did not need once
 the signal is in (a period longer than the round trip to the cloud saves the most).
+
+Every sample the node starts ends in exactly one Prediction, published here on the robot:
+the answer the cloud's ExitSignal carries, or, when none came within `deadline` seconds of
+the sample's start (cloud down or restarting, link lost), label -1 with status
+"cloud_unavailable"; the edge then stops the sample if it is still sending it and goes on
+with the next, so it recovers by itself once the cloud answers again. Answers that come
+after the deadline, or twice, are counted and dropped.
 
 Frames that arrive while a sample is in flight wait in a queue of `queue_size` frames; when
 the queue is full the oldest waiting frame is dropped, so the edge always works on recent
@@ -24,7 +31,7 @@ start only while a cloud subscribes to the spikes topic; until then frames queue
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +54,6 @@ from neucodex_ros.core.windows import WINDOW_MODES, EventWindower, FrameSpec, wi
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
 from neucodex_ros.nodes.common import (
     Counters,
-    decided,
     declare,
     declare_common,
     link_qos,
@@ -66,14 +72,23 @@ class Frame:
     pixels: np.ndarray  # model input: [C, H, W] (an image) or [T, C, H, W] (event frames)
 
 
+ANSWERED_MEMORY = 4096  # answered samples remembered, to tell repeated answers from unknown
+
+
 @dataclass
 class Sample:
-    """The sample being computed and sent."""
+    """A sample started on this edge and not yet answered."""
 
     sample_id: int
     frame: Frame
+    started: float  # time.monotonic() at its first timestep
     previous: np.ndarray | None = None  # spikes of the last timestep sent
     early_exit: EarlyExit | None = None  # layers 'all': the whole network runs here
+
+    @property
+    def header(self) -> Header:
+        """The capture stamp and frame every message of the sample carries."""
+        return Header(stamp=self.frame.stamp, frame_id=self.frame.frame_id)
 
 
 class EdgeNode(Node):
@@ -101,6 +116,13 @@ class EdgeNode(Node):
                                    'out; no cloud)', read_only=True)
         if self.layers not in EDGE_LAYERS:
             raise ConfigError(f'layers must be one of {EDGE_LAYERS}, got {self.layers!r}')
+        self.deadline: float = declare(self, 'deadline', 2.0, 'Seconds from a sample\'s '
+                                       'start within which the cloud must answer; then the '
+                                       'sample is reported failed (status '
+                                       '"cloud_unavailable")', low=0.001, high=3600.0,
+                                       read_only=True)
+        prediction_topic: str = declare(self, 'prediction_topic', 'prediction', 'Prediction '
+                                        'out, one per sample', read_only=True)
         input_kind: str = declare(self, 'input', 'auto', "'image', 'compressed' (JPEG/PNG "
                                   "sensor_msgs/CompressedImage on image_topic + '/compressed'), "
                                   "'events', or 'auto': events when the model takes 2 "
@@ -139,17 +161,19 @@ class EdgeNode(Node):
         self.class_names = checkpoint.class_names
         self.runner = EdgeRunner(checkpoint.model, self.layers)
         self.queue: deque[Frame] = deque()
-        self.current: Sample | None = None
+        self.current: Sample | None = None  # the sample being computed and sent
+        self.pending: dict[int, Sample] = {}  # started, not yet answered, by sample_id
+        self.answered: OrderedDict[int, str] = OrderedDict()  # sample_id → status
         # Increasing across restarts, so a restarted edge never reuses a sample id.
         self.next_sample_id = time.time_ns() // 1000
         self.counters = Counters()
-        publish_stats(self, self.counters, common['stats_period'])
+        publish_stats(self, self.counters, common['stats_period'],
+                      lambda: {'pending_samples': len(self.pending)})
 
         qos = link_qos(common['reliable'], common['qos_depth'])
+        self.prediction_pub = self.create_publisher(Prediction, prediction_topic, qos)
         if self.layers == 'all':
             self.spikes_pub = None
-            self.prediction_pub = self.create_publisher(Prediction, common['prediction_topic'],
-                                                        qos)
         else:
             self.spikes_pub = self.create_publisher(PackedSpikes, common['spikes_topic'], qos)
             self.exit_sub = self.create_subscription(ExitSignal, common['exit_topic'],
@@ -178,6 +202,11 @@ class EdgeNode(Node):
             raise ConfigError("input must be 'image', 'compressed', 'events' or 'auto', got "
                               f'{input_kind!r}')
         self.timer = self.create_timer(period, self.tick)
+        if self.layers != 'all' and self.deadline <= self.num_timesteps * period:
+            self.get_logger().warning(
+                f'deadline {self.deadline:g} s is not longer than T x timestep_period = '
+                f'{self.num_timesteps * period:g} s: samples the cloud does not stop early '
+                'will be reported as cloud_unavailable')
         sends = 'a Prediction after all T timesteps' if self.layers == 'all' else (
             f'{"head features" if self.layers == "head" else "spikes"} of shape '
             f'{self.runner.output_shape} every {period * 1e3:g} ms, codec {self.encoding}')
@@ -300,13 +329,19 @@ class EdgeNode(Node):
         if self.windower is not None and time.monotonic() - self.last_packet > self.flush_after:
             for window in self.windower.flush():  # the stream paused: complete the window
                 self._enqueue_window(window, self.frame_id)
+        now = time.monotonic()
+        for sample in [s for s in self.pending.values() if now - s.started >= self.deadline]:
+            self._cloud_unavailable(sample)
         if self.current is None:
             if not self.queue or (self.spikes_pub is not None
                                   and self.spikes_pub.get_subscription_count() == 0):
                 return
-            self.current = Sample(sample_id=self.next_sample_id, frame=self.queue.popleft())
+            self.current = Sample(sample_id=self.next_sample_id, frame=self.queue.popleft(),
+                                  started=now)
             if self.layers == 'all':
                 self.current.early_exit = EarlyExit(alpha=1.0, num_timesteps=self.num_timesteps)
+            else:
+                self.pending[self.current.sample_id] = self.current
             self.next_sample_id += 1
             self.runner.start(self.current.frame.pixels)
             self.counters['samples_started'] += 1
@@ -329,8 +364,7 @@ class EdgeNode(Node):
                            num_timesteps=self.num_timesteps, channels=channels,
                            height=height, width=width, encoding=encoding,
                            model_id=self.model_id, data=payload)
-        msg.header.stamp = sample.frame.stamp
-        msg.header.frame_id = sample.frame.frame_id
+        msg.header = sample.header
         self.spikes_pub.publish(msg)
         self.counters['timesteps_sent'] += 1
         self.counters['bytes_sent'] += len(msg.data)
@@ -342,20 +376,60 @@ class EdgeNode(Node):
         """All T timesteps of the whole network at once (no exit signal to wait for)."""
         while (decision := sample.early_exit.update(self.runner.step())) is None:
             pass
-        self.prediction_pub.publish(decided(
-            decision, Header(stamp=sample.frame.stamp, frame_id=sample.frame.frame_id),
-            self.source_id, sample.sample_id, self.num_timesteps, self.class_names, 0))
-        self.counters['samples_decided'] += 1
+        self._publish(sample, decision.label, decision.confidence,
+                      decision.probabilities.astype('float32').tolist(),
+                      decision.timesteps_used, 0, 0, 'ok')
         self.current = None
 
     def on_exit(self, msg: ExitSignal) -> None:
-        """Stop computing and sending the sample the cloud has decided."""
+        """Publish the cloud's answer as the sample's Prediction; stop the sample if running."""
         if msg.source_id != self.source_id:
             return
         self.counters['exit_signals'] += 1
-        if self.current is not None and msg.sample_id == self.current.sample_id:
+        if not -1 <= msg.label < len(self.class_names):
+            self.counters['answers_rejected'] += 1
+            self.get_logger().warning(f'answer for sample {msg.sample_id} rejected: label '
+                                      f'{msg.label} is not one of this model\'s '
+                                      f'{len(self.class_names)} classes',
+                                      throttle_duration_sec=5.0)
+            return
+        sample = self.pending.pop(msg.sample_id, None)
+        if sample is None:
+            status = self.answered.get(msg.sample_id)
+            self.counters['answers_unknown' if status is None else 'answers_after_deadline'
+                          if status == 'cloud_unavailable' else 'answers_repeated'] += 1
+            return
+        if sample is self.current:
             self.counters['timesteps_saved'] += self.num_timesteps - self.runner.timestep
             self.current = None
+        self._publish(sample, msg.label, msg.confidence, list(msg.probabilities),
+                      msg.timesteps_used, msg.timesteps_lost, msg.bytes_received, msg.status)
+
+    def _cloud_unavailable(self, sample: Sample) -> None:
+        """The fallback when the cloud did not answer in time: stop, report the failure."""
+        del self.pending[sample.sample_id]
+        if sample is self.current:
+            self.current = None
+        self.get_logger().warning(f'no answer from the cloud within {self.deadline:g} s for '
+                                  f'sample {sample.sample_id}: reported as cloud_unavailable',
+                                  throttle_duration_sec=5.0)
+        self._publish(sample, -1, 0.0, [], 0, 0, 0, 'cloud_unavailable')
+
+    def _publish(self, sample: Sample, label: int, confidence: float,
+                 probabilities: list[float], used: int, lost: int, bytes_received: int,
+                 status: str) -> None:
+        """The sample's one Prediction."""
+        self.prediction_pub.publish(Prediction(
+            header=sample.header, source_id=self.source_id, sample_id=sample.sample_id,
+            label=label, label_name=self.class_names[label] if label >= 0 else '',
+            confidence=confidence, probabilities=probabilities, timesteps_used=used,
+            num_timesteps=self.num_timesteps, timesteps_lost=lost,
+            bytes_received=bytes_received, status=status))
+        self.counters['samples_answered' if label >= 0 else 'samples_cloud_unavailable'
+                      if status == 'cloud_unavailable' else 'samples_failed'] += 1
+        self.answered[sample.sample_id] = status
+        while len(self.answered) > ANSWERED_MEMORY:
+            self.answered.popitem(last=False)
 
     def summary(self) -> str:
         """One line of counters, logged at shutdown."""

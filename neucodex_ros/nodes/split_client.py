@@ -43,7 +43,8 @@ class Observed:
     spike_wire_bytes: int = 0  # serialized PackedSpikes, headers included
     exits: list[ExitSignal] = field(default_factory=list)
     input_wire_bytes: int = 0  # the serialized input message(s) published
-    answer_wire_bytes: int = 0  # serialized ExitSignals and Predictions seen
+    exit_wire_bytes: int = 0  # serialized ExitSignals seen
+    prediction_wire_bytes: int = 0  # serialized Predictions seen
 
 
 class SplitClient(Node):
@@ -185,7 +186,7 @@ class SplitClient(Node):
     def _on_prediction(self, raw: bytes) -> None:
         msg = deserialize_message(raw, Prediction)
         if (observed := self._find(msg.header)) is not None:
-            observed.answer_wire_bytes += len(raw)
+            observed.prediction_wire_bytes += len(raw)
             observed.predictions += 1
             if observed.prediction is None:
                 observed.prediction = msg
@@ -200,5 +201,5 @@ class SplitClient(Node):
     def _on_exit(self, raw: bytes) -> None:
         msg = deserialize_message(raw, ExitSignal)
         if (observed := self._find(msg.header)) is not None:
-            observed.answer_wire_bytes += len(raw)
+            observed.exit_wire_bytes += len(raw)
             observed.exits.append(msg)

@@ -1,0 +1,104 @@
+"""Fault relay: stands between edge and cloud and drops, duplicates, reorders and delays.
+
+For testing a split against a bad link (core.faults has the seeded rules). The edge is
+pointed at `edge/spikes` and `edge/exit_signal`; the relay forwards the spikes to `spikes`
+and the cloud's ExitSignals back, each message through the rules, with the link's QoS.
+Messages stay serialized: the relay never decodes them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import time
+from typing import Any
+
+from rclpy.node import Node
+
+from neucodex_ros.core.faults import FaultRules
+from neucodex_ros.msg import ExitSignal, PackedSpikes
+from neucodex_ros.nodes.common import Counters, declare, link_qos, publish_stats, spin
+
+
+class FaultRelay(Node):
+    """Forwards PackedSpikes edge → cloud and ExitSignal cloud → edge through FaultRules."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('fault_relay', **kwargs)
+        seed: int = declare(self, 'seed', 0, 'Seed of the fault draws (one stream per '
+                            'direction)', low=0, high=2**31 - 1, read_only=True)
+        rules = FaultRules(
+            drop=declare(self, 'drop', 0.0, 'Probability a message is dropped', low=0.0,
+                         high=1.0, read_only=True),
+            duplicate=declare(self, 'duplicate', 0.0, 'Probability a message goes out twice',
+                              low=0.0, high=1.0, read_only=True),
+            reorder=declare(self, 'reorder', 0.0, 'Probability a message is held '
+                            'reorder_delay longer, so later ones overtake it', low=0.0,
+                            high=1.0, read_only=True),
+            delay=declare(self, 'delay', 0.0, 'Seconds every message is held', low=0.0,
+                          high=60.0, read_only=True),
+            reorder_delay=declare(self, 'reorder_delay', 0.05, 'Extra seconds of a reordered '
+                                  'message', low=0.0, high=60.0, read_only=True))
+        reliable: bool = declare(self, 'reliable', True, 'QoS of both sides of the relay: '
+                                 'reliable or best effort', read_only=True)
+        depth: int = declare(self, 'qos_depth', 64, 'History depth', low=1, high=10000,
+                             read_only=True)
+        routes = [(PackedSpikes, declare(self, 'spikes_in', 'edge/spikes', 'PackedSpikes from '
+                                         'the edge', read_only=True),
+                   declare(self, 'spikes_out', 'spikes', 'PackedSpikes to the cloud',
+                           read_only=True)),
+                  (ExitSignal, declare(self, 'exit_in', 'exit_signal', 'ExitSignal from the '
+                                       'cloud', read_only=True),
+                   declare(self, 'exit_out', 'edge/exit_signal', 'ExitSignal to the edge',
+                           read_only=True))]
+        self.rules = rules
+        self.counters = Counters()
+        publish_stats(self, self.counters, 1.0, lambda: {'held': len(self.held)})
+        qos = link_qos(reliable, depth)
+        self.held: list[tuple[float, int, Any, bytes]] = []  # (due, order, publisher, message)
+        self._order = itertools.count()
+        self.routes = []
+        for index, (msg_type, topic_in, topic_out) in enumerate(routes):
+            publisher = self.create_publisher(msg_type, topic_out, qos)
+            rng = random.Random(seed * 2 + index)
+            name = msg_type.__name__
+            self.routes.append(self.create_subscription(
+                msg_type, topic_in,
+                lambda raw, p=publisher, r=rng, n=name: self.on_message(raw, p, r, n),
+                qos, raw=True))
+        self.timer = self.create_timer(0.002, self.release)
+        self.get_logger().info(f'relaying {routes[0][1]} → {routes[0][2]} and {routes[1][1]} '
+                               f'→ {routes[1][2]} with {rules}, seed {seed}')
+
+    def on_message(self, raw: bytes, publisher: Any, rng: random.Random, name: str) -> None:
+        """Apply the rules to one message: drop it, or hold its copies until due."""
+        delays = self.rules.plan(rng)
+        self.counters[f'{name}_in'] += 1
+        if len(delays) != 1:
+            self.counters[f'{name}_{"dropped" if not delays else "duplicated"}'] += 1
+        now = time.monotonic()
+        for delay in delays:
+            heapq.heappush(self.held, (now + delay, next(self._order), publisher, raw))
+        self.release()
+
+    def release(self) -> None:
+        """Send every held message that is due, earliest first."""
+        now = time.monotonic()
+        while self.held and self.held[0][0] <= now:
+            _, _, publisher, raw = heapq.heappop(self.held)
+            publisher.publish(raw)
+            self.counters['messages_out'] += 1
+
+    def summary(self) -> str:
+        """One line of counters, logged at shutdown."""
+        return f'fault relay summary: {self.counters.line()}'
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the fault relay until Ctrl-C."""
+    return spin(FaultRelay, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,145 @@
+"""Killing real node processes mid-stream (SIGKILL: no goodbye on the wire) and restarting them.
+
+Cloud gone: the edge gets no answer within its `deadline`, reports its samples as failed
+("cloud_unavailable"), and is answered again once a new cloud is up. Edge gone: the cloud
+clears the samples it left open after `sample_timeout`, and a restarted edge with the same
+source_id carries on with new sample ids. Throughout, no sample gets two Predictions.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.context import Context
+
+from neucodex_ros.core.digits import held_out_digits
+from neucodex_ros.msg import Prediction
+from neucodex_ros.nodes.common import link_qos
+from neucodex_ros.nodes.split_client import Observed, SplitClient
+from neucodex_ros.processes import node_command, running
+
+pytestmark = pytest.mark.ros
+
+IMAGES, LABELS = held_out_digits(200, seed=21)
+
+
+class Robot:
+    """The camera side: streams digits, counts Predictions per sample, reads ~/stats."""
+
+    def __init__(self, context: Context) -> None:
+        self.client = SplitClient('camera', context=context)
+        self.per_sample: Counter[tuple[str, int]] = Counter()
+        self.client.create_subscription(
+            Prediction, 'prediction',
+            lambda m: self.per_sample.update([(m.source_id, m.sample_id)]), link_qos(True, 64))
+        self.stats: dict[str, dict[str, str]] = {}
+        for node in ('cloud_node', 'edge_node'):
+            self.client.create_subscription(
+                DiagnosticArray, f'/{node}/stats',
+                lambda m, n=node: self.stats.__setitem__(
+                    n, {v.key: v.value for v in m.status[0].values}), 10)
+        self.sent: list[Observed] = []
+
+    def stream(self, seconds: float, rate: float = 10.0,
+               until: Callable[[], bool] = lambda: False) -> None:
+        """Publish frames at `rate` Hz for `seconds` or until `until()`."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not until():
+            n = len(self.sent) % len(LABELS)
+            self.sent.append(self.client.publish_frame(IMAGES[n], int(LABELS[n])))
+            self.client.pause(1.0 / rate)
+
+    def statuses(self, since: int = 0) -> list[str | None]:
+        return [None if o.prediction is None else o.prediction.status for o in self.sent[since:]]
+
+    def counter(self, node: str, name: str) -> int:
+        return int(self.stats.get(node, {}).get(name, 0))
+
+
+@contextmanager
+def robot() -> Iterator[Robot]:
+    context = Context()
+    rclpy.init(context=context)
+    r = Robot(context)
+    try:
+        yield r
+    finally:
+        r.client.destroy_node()
+        rclpy.try_shutdown(context=context)
+
+
+def killed(process) -> None:
+    process.kill()
+    process.wait()
+
+
+def cloud(alpha: float = 0.99) -> list[str]:
+    return node_command('cloud_node', name='cloud_node',
+                        parameters={'sample_timeout': 0.5, 'alpha': alpha})
+
+
+def test_cloud_killed_and_restarted() -> None:
+    deadline = 2.0  # the default
+    edge = node_command('edge_node', name='edge_node',
+                        parameters={'deadline': deadline, 'input_reliable': True})
+    with running([edge]) as edges, robot() as r:
+        with running([cloud()]) as clouds:
+            r.client.wait_ready(90.0, lambda: edges[0].poll() is None)
+            r.stream(2.0)
+            before = r.statuses()
+            killed(clouds[0])
+        down = len(r.sent)
+        r.stream(2 * deadline)
+        outage = r.statuses(down)
+        with running([cloud()]):
+            back = len(r.sent)
+            r.stream(90.0, until=lambda: r.statuses(back)[-10:] == ['ok'] * 10)
+            recovered = r.statuses(back)
+            r.client.pause(3 * deadline)
+            r.client.spin_until(lambda: r.counter('edge_node', 'pending_samples') == 0
+                                and r.counter('edge_node', 'samples_started')
+                                == sum(r.per_sample.values()) >= len(r.sent) / 2, 15.0,
+                                'the edge counters to settle', lambda: edges[0].poll() is None)
+    assert before and set(before) == {'ok'}
+    assert 'cloud_unavailable' in outage, outage
+    assert 'ok' not in outage, 'no cloud, no answer'
+    assert recovered[-10:] == ['ok'] * 10, recovered
+    assert max(r.per_sample.values()) == 1, 'a sample was answered twice'
+    assert r.counter('edge_node', 'samples_cloud_unavailable') >= 1
+
+
+def test_edge_killed_and_restarted() -> None:
+    """The edge dies mid-sample (a 0.25 s timestep clock, α = 1: all T): the cloud clears it."""
+    edge = node_command('edge_node', name='edge_node',
+                        parameters={'timestep_period': 0.25, 'input_reliable': True,
+                                    'queue_size': 10})
+    with running([cloud(alpha=1.0)]) as clouds, robot() as r:
+        with running([edge]) as edges:
+            r.client.wait_ready(90.0, lambda: edges[0].poll() is None)
+            first = r.client.publish_frame(IMAGES[0], int(LABELS[0]))
+            r.client.spin_until(lambda: any(m.timestep >= 1 for m in first.spikes), 10.0,
+                                'the sample under way')
+            assert first.prediction is None
+            killed(edges[0])
+        old_sample = first.spikes[0].sample_id
+        r.client.spin_until(lambda: r.counter('cloud_node', 'samples_gone_quiet') >= 1
+                            and r.counter('cloud_node', 'open_samples') == 0, 10.0,
+                            'the cloud to clear the dead edge\'s sample',
+                            lambda: clouds[0].poll() is None)
+        with running([edge]) as edges:
+            r.client.wait_ready(90.0, lambda: edges[0].poll() is None)
+            later = [r.client.publish_frame(IMAGES[n], int(LABELS[n])) for n in range(1, 4)]
+            r.client.spin_until(lambda: all(o.prediction is not None for o in later), 30.0,
+                                'answers from the restarted edge')
+    assert first.prediction is None, 'the dead edge published nothing more'
+    assert [o.prediction.status for o in later] == ['ok'] * 3
+    assert all(o.prediction.sample_id > old_sample for o in later), 'sample ids never reused'
+    assert np.mean([o.prediction.label == o.label for o in later]) >= 2 / 3
+    assert max(r.per_sample.values()) == 1
