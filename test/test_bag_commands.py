@@ -161,3 +161,53 @@ def test_replay_publishes_every_message_unchanged_in_order(tmp_path: Path) -> No
     assert 0 < len(late) < len(events)
     assert [raw[:len(b)] for raw, b in zip(late, events[-len(late):], strict=True)] == \
         events[-len(late):]
+
+
+def test_bags_with_unknown_types_and_corrupt_packets(tmp_path: Path) -> None:
+    """A topic of a type nobody here knows is skipped; corrupt packets are counted, not fatal."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+    from neucodex_ros.core.bags import BAG_VERSION, message_class, serialize, typestore
+    from neucodex_ros.core.event_codecs import encode_evt3
+    from neucodex_ros.core.events import make_events
+
+    acme = get_typestore(Stores.ROS2_KILTED)
+    acme.register(get_types_from_msg('uint8[] data', 'acme_msgs/msg/Blob'))
+    events = make_events(np.arange(5), np.arange(5), np.ones(5), np.arange(5) * 10)
+
+    def packet(encoding: str, seq: int) -> bytes:
+        header = acme.types['std_msgs/msg/Header'](
+            stamp=acme.types['builtin_interfaces/msg/Time'](sec=1, nanosec=seq), frame_id='')
+        return serialize(message_class(EVENT_PACKET)(
+            header=header, height=8, width=8, seq=seq, time_base=0, encoding=encoding,
+            is_bigendian=False, events=np.frombuffer(encode_evt3(events), np.uint8)),
+            EVENT_PACKET)
+
+    good = packet('evt3', 0)
+    bag = tmp_path / 'bag'
+    with Writer(bag, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP) as writer:
+        blobs = writer.add_connection('/acme/blob', 'acme_msgs/msg/Blob', typestore=acme)
+        packets = writer.add_connection('/events', EVENT_PACKET, typestore=typestore())
+        writer.write(blobs, 1, bytes(acme.serialize_cdr(
+            acme.types['acme_msgs/msg/Blob'](data=np.zeros(3, np.uint8)), 'acme_msgs/msg/Blob')))
+        for n, raw in enumerate([good, good[:len(good) // 2], packet('evt9', 1), good]):
+            writer.write(packets, 10 + n, raw)
+
+    [stats] = json.loads(cli('inspect', str(bag), '--json'))
+    assert (stats['topic'], stats['packets'], stats['rejected_packets']) == ('/events', 4, 2)
+    assert stats['events_on'] == 2 * len(events)
+
+    received: list[bytes] = []
+    from event_camera_msgs.msg import EventPacket
+    with harness() as h:
+        h.node.create_subscription(EventPacket, '/events', received.append, QoSProfile(
+            history=HistoryPolicy.KEEP_LAST, depth=100, reliability=ReliabilityPolicy.RELIABLE),
+            raw=True)
+        command = [sys.executable, '-m', 'neucodex_ros.cli', 'replay', str(bag),
+                   '--wait-for-subscribers', '30']
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        h.spin_until(lambda: len(received) == 3, 10.0, 'the three packets that deserialize')
+    assert result.returncode == 0, result.stderr
+    assert 'skipping /acme/blob: cannot import acme_msgs/msg/Blob' in result.stdout
+    assert 'published 3 messages; skipped 1 that do not deserialize' in result.stdout

@@ -3,8 +3,10 @@
 The pip stand-in for `ros2 bag play`: every topic whose message type this environment can
 import (EventPacket, the neucodex_ros messages, the standard ones) is published as the
 recorded CDR bytes, unchanged, at the recorded times scaled by `--rate`, optionally from
-`--start-offset` seconds in and in a `--loop`. Publishers are reliable with a deep history, so
-they match reliable and best-effort subscribers alike.
+`--start-offset` seconds in and in a `--loop`. Topics of types it cannot import are skipped
+(said at the start), and so is a message whose bytes do not deserialize as its type (counted
+at the end): a subscriber cannot take it either. Publishers are reliable with a deep history,
+so they match reliable and best-effort subscribers alike.
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def message_type(name: str) -> Any | None:
     """The rclpy message class of 'pkg/msg/Name', or None if it cannot be imported here."""
-    package, kind, type_name = name.split('/')
+    if len(parts := name.split('/')) != 3 or not all(parts):
+        return None
+    package, kind, type_name = parts
     try:
         return getattr(importlib.import_module(f'{package}.{kind}'), type_name)
     except (ImportError, AttributeError):
@@ -48,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     import rclpy
     from rclpy.duration import Duration
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from rclpy.serialization import deserialize_message
 
     from neucodex_ros.core.bags import open_bag
 
@@ -57,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                      reliability=ReliabilityPolicy.RELIABLE)
     with rclpy.init(), open_bag(args.bag) as reader:
         node = rclpy.create_node('neucodex_replay')
-        publishers, connections = {}, []
+        publishers, classes, connections = {}, {}, []
         for connection in reader.connections:
             if args.topics and connection.topic not in args.topics:
                 continue
@@ -66,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f'replay: skipping {connection.topic}: cannot import {connection.msgtype}')
                 continue
             connections.append(connection)
+            classes[connection.id] = msg_class
             if connection.topic not in publishers:
                 publishers[connection.topic] = node.create_publisher(msg_class,
                                                                      connection.topic, qos)
@@ -84,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         print(f'replay: {args.bag} — {len(publishers)} topic(s), '
               f'{sum(c.msgcount for c in connections):,} messages recorded, rate {args.rate:g}'
               + (', looping' if args.loop else ''), flush=True)
-        played = 0
+        played = corrupt = 0
         try:
             while True:
                 wall_start = time.monotonic()
@@ -93,6 +99,11 @@ def run(args: argparse.Namespace) -> int:
                     due = wall_start + (timestamp - start_ns) / 1e9 / args.rate
                     if (delay := due - time.monotonic()) > 0:
                         time.sleep(delay)
+                    try:
+                        deserialize_message(bytes(raw), classes[connection.id])
+                    except RuntimeError:  # rclpy's RMWError: not a valid CDR message
+                        corrupt += 1
+                        continue
                     publishers[connection.topic].publish(bytes(raw))
                     played += 1
                 if not args.loop:
@@ -103,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         unacked = [topic for topic, publisher in publishers.items()
                    if not publisher.wait_for_all_acked(Duration(seconds=5))]
         print(f'replay: published {played:,} messages'
+              + (f'; skipped {corrupt:,} that do not deserialize' if corrupt else '')
               + (f'; not acknowledged on {unacked}' if unacked else ''), flush=True)
         node.destroy_node()
     return 0

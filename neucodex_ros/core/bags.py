@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.serde import SerdeError
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
@@ -169,14 +170,19 @@ class TopicStats:
 def decoded_packets(path: Path | str) -> Iterator[tuple[str, Any, Decoded | EventError]]:
     """Every EventPacket of a bag as (topic, message, what it decodes to), in bag order.
 
-    One decoder per topic and encoding, as a node keeps one per stream; a packet that cannot
-    be decoded comes with its EventError instead.
+    Topics of other types are left alone. One decoder per topic and encoding, as a node
+    keeps one per stream; a packet that cannot be decoded comes with its EventError instead
+    (and as message None if not even its CDR bytes make an EventPacket).
     """
     decoders: dict[tuple[str, str], Any] = {}
     with open_bag(path) as reader:
         connections = [c for c in reader.connections if c.msgtype == EVENT_PACKET]
         for connection, _, raw in reader.messages(connections=connections):
-            msg = deserialize(raw, EVENT_PACKET)
+            try:
+                msg = deserialize(raw, EVENT_PACKET)
+            except SerdeError as err:
+                yield connection.topic, None, EventError(f'corrupt EventPacket: {err}')
+                continue
             try:
                 key = (connection.topic, msg.encoding)
                 if key not in decoders:
@@ -193,6 +199,9 @@ def event_topic_stats(path: Path | str) -> list[TopicStats]:
     for name, msg, decoded in decoded_packets(path):
         topic = stats.setdefault(name, TopicStats(name))
         topic.packets += 1
+        if msg is None:
+            topic.rejected_packets += 1
+            continue
         topic.encoding = topic.encoding or msg.encoding
         topic.width, topic.height = int(msg.width), int(msg.height)
         if isinstance(decoded, EventError):

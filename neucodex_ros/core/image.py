@@ -15,6 +15,7 @@ ENCODINGS: dict[str, tuple[int, np.dtype, str]] = {
     'bgr8': (3, np.dtype(np.uint8), 'bgr'),
     'rgba8': (4, np.dtype(np.uint8), 'rgb'),
     'bgra8': (4, np.dtype(np.uint8), 'bgr'),
+    '32FC1': (1, np.dtype(np.float32), 'mono'),  # intensities in [0, 1]; outside is clipped
 }
 MAX_SIDE = 16384  # pixels; anything larger is a corrupt header, not a camera
 
@@ -49,7 +50,12 @@ def model_input(pixels: np.ndarray, encoding: str, in_channels: int,
     Resizing uses area averaging when shrinking and bilinear interpolation when growing.
     """
     channels, dtype, order = ENCODINGS[encoding]
-    scale = float(np.iinfo(dtype).max)
+    if dtype.kind == 'f':
+        if not np.isfinite(pixels).all():
+            raise ImageError(f'{encoding} image has NaN or infinite pixels')
+        pixels, scale = np.clip(pixels, 0.0, 1.0), 1.0
+    else:
+        scale = float(np.iinfo(dtype).max)
     image = pixels[..., :3] if channels == 4 else pixels
     if in_channels == 1 and order != 'mono':
         code = cv2.COLOR_RGB2GRAY if order == 'rgb' else cv2.COLOR_BGR2GRAY

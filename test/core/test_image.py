@@ -55,8 +55,23 @@ def test_mono_feeds_a_colour_model() -> None:
     assert x.shape == (3, 32, 32) and (x[0] == x[2]).all()
 
 
+def test_float_images_are_intensities_clipped_to_0_1() -> None:
+    pixels = RNG.uniform(-0.5, 1.5, (28, 28)).astype(np.float32)
+    data, step = as_message(pixels)
+    x = image_to_input(data, '32FC1', 28, 28, step, 1, (28, 28))
+    np.testing.assert_array_equal(x[0], np.clip(pixels, 0, 1))
+
+
+def float_image(value: float) -> bytes:
+    pixels = np.full((28, 28), 0.5, dtype=np.float32)
+    pixels[3, 4] = value
+    return pixels.tobytes()
+
+
 @pytest.mark.parametrize('kwargs, message', [
     ({'encoding': 'yuv422'}, 'unsupported image encoding'),
+    ({'encoding': '32FC1', 'step': 112, 'data': float_image(np.nan)}, 'NaN or infinite'),
+    ({'encoding': '32FC1', 'step': 112, 'data': float_image(-np.inf)}, 'NaN or infinite'),
     ({'height': 0}, 'empty or absurd'),
     ({'width': 100000}, 'empty or absurd'),
     ({'step': 27}, 'less than a mono8 row'),

@@ -1,0 +1,160 @@
+"""Fuzzing the nodes' message handlers: real nodes in this process, random messages.
+
+Every callback a network message reaches (the cloud's spikes; the edge's images, compressed
+images, event packets and exit signals) is fed hypothesis' messages, valid and not, from
+several sources and samples at once, with the housekeeping timers run in between. The node
+must count and carry on: a handler that raises would end a node under rclpy.spin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import rclpy
+from event_camera_msgs.msg import EventPacket
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rclpy.context import Context
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CompressedImage, Image
+
+from neucodex_ros.core import codec
+from neucodex_ros.core.checkpoint import load_checkpoint
+from neucodex_ros.msg import ExitSignal, PackedSpikes
+from neucodex_ros.nodes.cloud_node import CloudNode
+from neucodex_ros.nodes.edge_node import EdgeNode
+
+pytestmark = pytest.mark.ros
+
+FUZZ = settings(max_examples=150, deadline=None,
+                suppress_health_check=[HealthCheck.too_slow,
+                                       HealthCheck.function_scoped_fixture])
+MODEL_ID = load_checkpoint().model_id
+SHAPE = (4, 7, 7)
+
+
+@pytest.fixture(scope='module')
+def context() -> Iterator[Context]:
+    context = Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.try_shutdown(context=context)
+
+
+@pytest.fixture(scope='module')
+def cloud(context: Context) -> Iterator[CloudNode]:
+    node = CloudNode(context=context, parameter_overrides=[
+        Parameter('max_in_flight', value=3), Parameter('reorder_wait', value=0.0),
+        Parameter('sample_timeout', value=0.01), Parameter('stats_period', value=0.0)])
+    yield node
+    node.destroy_node()
+
+
+def spikes_messages(base: int) -> st.SearchStrategy[PackedSpikes]:
+    """PackedSpikes of a few samples from `base`, mostly plausible, some not at all."""
+    @st.composite
+    def build(draw: st.DrawFn) -> PackedSpikes:
+        shape = draw(st.sampled_from([SHAPE] * 8 + [(1, 7, 7), (0, 0, 0), (65535, 1, 1)]))
+        encoding = draw(st.sampled_from([*codec.ENCODINGS, 'bogus', '']))
+        if draw(st.integers(0, 3)) and encoding in codec.ENCODINGS and 0 < np.prod(shape) < 1000:
+            spikes = draw(st.integers(0, 2**32 - 1).map(
+                lambda s: np.random.default_rng(s).random(shape) < 0.2))
+            previous = np.zeros(shape, bool) if codec.is_temporal(encoding) else None
+            data = codec.encode(spikes, encoding, previous)
+        else:
+            data = draw(st.binary(max_size=64))
+        return PackedSpikes(
+            source_id=draw(st.sampled_from(['a', 'b', ''])),
+            sample_id=base + draw(st.integers(0, 4)),
+            timestep=draw(st.integers(0, 4)),
+            num_timesteps=draw(st.sampled_from([4] * 8 + [0, 1, 7, 65535])),
+            channels=shape[0], height=shape[1], width=shape[2], encoding=encoding,
+            model_id=draw(st.sampled_from([MODEL_ID] * 8 + ['other', ''])), data=data)
+    return build()
+
+
+@FUZZ
+@given(data=st.data(), base=st.integers(0, 2**60))
+def test_cloud_spikes_handler(cloud: CloudNode, data: st.DataObject, base: int) -> None:
+    messages = data.draw(st.lists(spikes_messages(base), min_size=1, max_size=12))
+    for msg in messages:
+        cloud.on_spikes(msg)
+        assert sum(key[0] == msg.source_id for key in cloud.sessions) <= 3  # max_in_flight
+    cloud.housekeeping()
+    for session in cloud.sessions.values():
+        assert session.state.next_timestep + session.order.lost + session.undecodable \
+            <= session.num_timesteps
+
+
+@pytest.fixture(scope='module')
+def edge(context: Context) -> Iterator[EdgeNode]:
+    node = EdgeNode(context=context, parameter_overrides=[
+        Parameter('deadline', value=0.001), Parameter('stats_period', value=0.0),
+        Parameter('queue_size', value=3)])
+    yield node
+    node.destroy_node()
+
+
+@FUZZ
+@given(encoding=st.sampled_from(['mono8', 'rgb8', 'mono16', '32FC1', 'yuv422', '']),
+       height=st.integers(0, 40), width=st.integers(0, 40), step=st.integers(0, 130),
+       data=st.binary(max_size=1700), compressed=st.binary(max_size=200),
+       exits=st.lists(st.tuples(st.integers(0, 2**64 - 1), st.integers(-3, 20),
+                                st.lists(st.floats(allow_nan=True), max_size=12),
+                                st.sampled_from(['ok', 'timeout', ''])), max_size=4))
+def test_edge_image_and_exit_handlers(edge: EdgeNode, encoding: str, height: int, width: int,
+                                      step: int, data: bytes, compressed: bytes,
+                                      exits: list) -> None:
+    edge.on_image(Image(encoding=encoding, height=height, width=width, step=step, data=data))
+    edge.on_image(Image(encoding='mono8', height=height, width=width, step=width,  # valid
+                        data=(data * (height * width))[:height * width]))
+    edge.on_image(CompressedImage(format='jpeg', data=compressed))
+    edge.tick()
+    current = edge.current.sample_id if edge.current is not None else 0
+    for sample_id, label, probabilities, status in exits:
+        for source in ('robot0', 'other'):
+            edge.on_exit(ExitSignal(source_id=source, sample_id=sample_id, label=label,
+                                    probabilities=probabilities, status=status))
+        edge.on_exit(ExitSignal(source_id='robot0', sample_id=current, label=label,
+                                status=status))
+    edge.tick()
+    assert len(edge.queue) <= 3
+
+
+@pytest.fixture(scope='module')
+def event_edge(context: Context) -> Iterator[EdgeNode]:
+    node = EdgeNode(context=context, parameter_overrides=[
+        Parameter('checkpoint', value='nmnist_events'), Parameter('stats_period', value=0.0),
+        Parameter('window_mode', value='count'), Parameter('window_events', value=20),
+        Parameter('min_events', value=1)])
+    yield node
+    node.destroy_node()
+
+
+@FUZZ
+@given(packets=st.lists(st.tuples(st.sampled_from(['evt3', 'libcaer', 'libcaer_cmp', 'mono',
+                                                   'evt2', '']),
+                                  st.binary(max_size=200), st.integers(0, 700),
+                                  st.integers(0, 500), st.integers(0, 10)),
+                        min_size=1, max_size=5))
+def test_edge_event_handler(event_edge: EdgeNode, packets: list) -> None:
+    for encoding, data, width, height, seq in packets:
+        event_edge.on_events(EventPacket(encoding=encoding, events=data, width=width,
+                                         height=height, seq=seq))
+    event_edge.tick()
+    assert len(event_edge.queue) <= 2
+
+
+def test_the_fuzzing_reached_decisions_and_rejections(cloud: CloudNode, edge: EdgeNode,
+                                                      event_edge: EdgeNode) -> None:
+    """(After the fuzz tests above, on the same nodes.) Not only the first checks were hit."""
+    print(cloud.counters.line(), edge.counters.line(), event_edge.counters.line(), sep='\n')
+    assert cloud.counters['samples_decided'] > 0
+    assert {'rejected_model_mismatch', 'rejected_bad_shape', 'rejected_bad_num_timesteps',
+            'rejected_bad_timestep', 'rejected_unknown_encoding', 'rejected_bad_payload',
+            'repeated_timesteps'} <= set(cloud.counters)
+    assert edge.counters['frames_rejected'] > 0 and edge.counters['samples_started'] > 0
+    assert event_edge.counters['packets_rejected'] > 0
+
