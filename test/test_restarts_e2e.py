@@ -93,20 +93,20 @@ def test_cloud_killed_and_restarted() -> None:
         with running([cloud()]) as clouds:
             r.client.wait_ready(90.0, lambda: edges[0].poll() is None)
             r.stream(2.0)
-            before = r.statuses()
+            r.client.spin_until(lambda: None not in r.statuses(), 10.0, 'the answers')
             killed(clouds[0])
         down = len(r.sent)
         r.stream(2 * deadline)
-        outage = r.statuses(down)
         with running([cloud()]):
             back = len(r.sent)
             r.stream(90.0, until=lambda: r.statuses(back)[-10:] == ['ok'] * 10)
-            recovered = r.statuses(back)
             r.client.pause(3 * deadline)
             r.client.spin_until(lambda: r.counter('edge_node', 'pending_samples') == 0
                                 and r.counter('edge_node', 'samples_started')
                                 == sum(r.per_sample.values()) >= len(r.sent) / 2, 15.0,
                                 'the edge counters to settle', lambda: edges[0].poll() is None)
+    before, outage, recovered = (r.statuses()[:down], r.statuses()[down:back],
+                                 r.statuses()[back:])
     assert before and set(before) == {'ok'}
     assert 'cloud_unavailable' in outage, outage
     assert 'ok' not in outage, 'no cloud, no answer'
