@@ -44,6 +44,9 @@ class FaultRelay(Node):
                                  'reliable or best effort', read_only=True)
         depth: int = declare(self, 'qos_depth', 64, 'History depth', low=1, high=10000,
                              read_only=True)
+        stats_period: float = declare(self, 'stats_period', 1.0, 'Seconds between the '
+                                      'counters on ~/stats; 0: none', low=0.0, high=3600.0,
+                                      read_only=True)
         routes = [(PackedSpikes, declare(self, 'spikes_in', 'edge/spikes', 'PackedSpikes from '
                                          'the edge', read_only=True),
                    declare(self, 'spikes_out', 'spikes', 'PackedSpikes to the cloud',
@@ -54,20 +57,21 @@ class FaultRelay(Node):
                            read_only=True))]
         self.rules = rules
         self.counters = Counters()
-        publish_stats(self, self.counters, 1.0, lambda: {'held': len(self.held)})
+        publish_stats(self, self.counters, stats_period, lambda: {'held': len(self.held)})
         qos = link_qos(reliable, depth)
         self.held: list[tuple[float, int, Any, bytes]] = []  # (due, order, publisher, message)
         self._order = itertools.count()
-        self.routes = []
+        self.subscribers = []
         for index, (msg_type, topic_in, topic_out) in enumerate(routes):
             publisher = self.create_publisher(msg_type, topic_out, qos)
             rng = random.Random(seed * 2 + index)
             name = msg_type.__name__
-            self.routes.append(self.create_subscription(
+            self.subscribers.append(self.create_subscription(
                 msg_type, topic_in,
                 lambda raw, p=publisher, r=rng, n=name: self.on_message(raw, p, r, n),
                 qos, raw=True))
-        self.timer = self.create_timer(0.002, self.release)
+        if rules.delay > 0 or rules.reorder > 0:  # else every copy goes out at once
+            self.timer = self.create_timer(0.002, self.release)
         self.get_logger().info(f'relaying {routes[0][1]} → {routes[0][2]} and {routes[1][1]} '
                                f'→ {routes[1][2]} with {rules}, seed {seed}')
 
