@@ -84,7 +84,7 @@ def test_cloud_spikes_handler(cloud: CloudNode, data: st.DataObject, base: int) 
         assert sum(key[0] == msg.source_id for key in cloud.sessions) <= 3  # max_in_flight
     cloud.housekeeping()
     for session in cloud.sessions.values():
-        assert session.state.next_timestep + session.order.lost + session.undecodable \
+        assert session.state.early_exit.timesteps + session.order.lost + session.undecodable \
             <= session.num_timesteps
 
 

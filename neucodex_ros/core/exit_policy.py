@@ -60,9 +60,8 @@ class EarlyExit:
         self._logit_sum = logits.copy() if self._logit_sum is None else self._logit_sum + logits
         self.timesteps += 1
         decision = self.finish()
-        if not exits(decision.confidence, self.timesteps, self.num_timesteps, self.alpha):
-            return None
-        return decision
+        # exits() at t < T is exactly `confident`; at T every sample stops
+        return decision if decision.confident or self.timesteps == self.num_timesteps else None
 
     def finish(self) -> Decision | None:
         """The Decision on the timesteps so far (None before the first).

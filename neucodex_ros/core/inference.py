@@ -75,7 +75,6 @@ class CloudSample:
 
     early_exit: EarlyExit
     memories: list[torch.Tensor] | None = None
-    next_timestep: int = 0
     bytes_received: int = 0
 
 
@@ -107,5 +106,4 @@ class CloudRunner:
         tensor = torch.as_tensor(spikes, dtype=torch.float32, device=device)
         logits = self._forward(tensor.reshape(1, 1, *spikes.shape))[0, 0]
         sample.memories = base.extract_memories(self._modules)
-        sample.next_timestep += 1
         return sample.early_exit.update(logits.cpu().numpy())

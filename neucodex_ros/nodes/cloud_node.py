@@ -225,7 +225,7 @@ class CloudNode(Node):
         self.counters['timesteps_lost'] += lost
         self.exit_pub.publish(ExitSignal(
             header=session.header, source_id=key[0], sample_id=key[1],
-            timesteps_used=session.state.next_timestep, timesteps_lost=lost, reason=reason,
+            timesteps_used=session.state.early_exit.timesteps, timesteps_lost=lost, reason=reason,
             label=-1 if decision is None else decision.label,
             confidence=0.0 if decision is None else decision.confidence,
             probabilities=[] if decision is None
