@@ -6,16 +6,35 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 TEST_DIR = Path(__file__).resolve().parent
+
+Stats = dict[str, dict[str, str]]  # node name → counter → value, as ~/stats has them
+
+
+def watch_stats(node: Node, names: Iterable[str]) -> Stats:
+    """The latest ~/stats of each named node, kept up to date while `node` spins."""
+    stats: Stats = {}
+    for name in names:
+        node.create_subscription(
+            DiagnosticArray, f'/{name}/stats',
+            lambda m, n=name: stats.__setitem__(n, {v.key: v.value for v in m.status[0].values}),
+            10)
+    return stats
+
+
+def counter(stats: Stats, node: str, name: str) -> int:
+    """One counter of a node's latest ~/stats (0 before it counted any)."""
+    return int(stats.get(node, {}).get(name, 0))
 
 
 class RosHarness:

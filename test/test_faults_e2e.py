@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pytest
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.context import Context
+from rosutil import Stats, counter, watch_stats
 from test_split_e2e import offline_reference, pixels_of
 
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
@@ -32,6 +32,7 @@ pytestmark = pytest.mark.ros
 
 EDGES = 4
 ALPHA = 0.99
+NODES = ['cloud_node', 'fault_relay'] + [f'edge_node_{n}' for n in range(EDGES)]
 
 # (relay, edge, cloud parameters) per link; the clean reliable link's cloud waits long
 # enough for a reordered timestep that none is ever lost, so every answer must be exact.
@@ -76,18 +77,13 @@ def link(request: pytest.FixtureRequest) -> Iterator[tuple[str, SplitClient, Any
     with running(commands) as processes:
         client = SplitClient('camera', image_topics=[f'image_{n}' for n in range(EDGES)],
                              reliable=edge['reliable'], context=context)
-        stats: dict[str, dict[str, str]] = {}
+        stats = watch_stats(client, NODES)
         # every Prediction by sample, the probes of wait_ready included
         predictions: Counter[tuple[str, int]] = Counter()
         client.create_subscription(
             Prediction, 'prediction',
             lambda m: predictions.update([(m.source_id, m.sample_id)]),
             link_qos(edge['reliable'], 64))
-        for name in ['cloud_node', 'fault_relay'] + [f'edge_node_{n}' for n in range(EDGES)]:
-            client.create_subscription(
-                DiagnosticArray, f'/{name}/stats',
-                lambda m, n=name: stats.__setitem__(n, {v.key: v.value
-                                                        for v in m.status[0].values}), 10)
 
         def alive() -> bool:
             return all(p.poll() is None for p in processes)
@@ -100,14 +96,7 @@ def link(request: pytest.FixtureRequest) -> Iterator[tuple[str, SplitClient, Any
             rclpy.try_shutdown(context=context)
 
 
-NODES = ['cloud_node', 'fault_relay'] + [f'edge_node_{n}' for n in range(EDGES)]
-
-
-def counter(stats: dict[str, dict[str, str]], node: str, name: str) -> int:
-    return int(stats.get(node, {}).get(name, 0))
-
-
-def quiet(stats: dict[str, dict[str, str]]) -> bool:
+def quiet(stats: Stats) -> bool:
     """Every node reported, every frame became a sample, and every sample was answered."""
     return len(stats) == len(NODES) and counter(stats, 'cloud_node', 'open_samples') == 0 \
         and all(counter(stats, e, 'pending_samples') == 0
@@ -115,7 +104,7 @@ def quiet(stats: dict[str, dict[str, str]]) -> bool:
                 for e in NODES[2:])
 
 
-def samples_started(stats: dict[str, dict[str, str]]) -> int:
+def samples_started(stats: Stats) -> int:
     return sum(counter(stats, e, 'samples_started') for e in NODES[2:])
 
 

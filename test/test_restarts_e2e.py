@@ -16,8 +16,8 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.context import Context
+from rosutil import counter, watch_stats
 
 from neucodex_ros.core.digits import held_out_digits
 from neucodex_ros.msg import Prediction
@@ -39,12 +39,7 @@ class Robot:
         self.client.create_subscription(
             Prediction, 'prediction',
             lambda m: self.per_sample.update([(m.source_id, m.sample_id)]), link_qos(True, 64))
-        self.stats: dict[str, dict[str, str]] = {}
-        for node in ('cloud_node', 'edge_node'):
-            self.client.create_subscription(
-                DiagnosticArray, f'/{node}/stats',
-                lambda m, n=node: self.stats.__setitem__(
-                    n, {v.key: v.value for v in m.status[0].values}), 10)
+        self.stats = watch_stats(self.client, ('cloud_node', 'edge_node'))
         self.sent: list[Observed] = []
 
     def stream(self, seconds: float, rate: float = 10.0,
@@ -60,7 +55,7 @@ class Robot:
         return [None if o.prediction is None else o.prediction.status for o in self.sent[since:]]
 
     def counter(self, node: str, name: str) -> int:
-        return int(self.stats.get(node, {}).get(name, 0))
+        return counter(self.stats, node, name)
 
 
 @contextmanager

@@ -19,6 +19,7 @@ import torch
 from rclpy.context import Context
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
+from rosutil import watch_stats
 
 from neucodex_ros.core import codec
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
@@ -245,14 +246,7 @@ def test_cloud_keeps_interleaved_samples_apart(split: Camera, checkpoint: Checkp
 
 def test_every_node_publishes_its_counters_on_stats(split: Camera) -> None:
     """~/stats: one DiagnosticStatus per node, a key-value per counter."""
-    from diagnostic_msgs.msg import DiagnosticArray
-
-    seen: dict[str, dict[str, str]] = {}
-    for node in ('cloud_node', 'edge_node'):
-        split.client.create_subscription(
-            DiagnosticArray, f'/{node}/stats',
-            lambda m, n=node: seen.setdefault(n, {v.key: v.value for v in m.status[0].values}),
-            10)
+    seen = watch_stats(split.client, ('cloud_node', 'edge_node'))
     split.client.spin_until(lambda: len(seen) == 2, 10.0, 'stats from both nodes')
     assert int(seen['cloud_node']['samples_started']) >= 1
     assert int(seen['edge_node']['timesteps_sent']) >= 1
