@@ -80,3 +80,16 @@ def test_calibrate_writes_csv_plot_and_the_chosen_alpha(tmp_path: Path) -> None:
     assert len(changed) <= 1  # only cloud_node's alpha line, comment and all kept
     for old, new in changed:
         assert 'alpha:' in old and new.split('#')[1] == old.split('#')[1]
+
+
+def test_models_lists_every_shipped_model_with_its_held_out_accuracy() -> None:
+    result = cli('models', '--json')
+    assert result.returncode == 0, result.stderr
+    models = {m['name']: m for m in json.loads(result.stdout)}
+    assert {'digits_snn', 'nmnist_events'} <= set(models)
+    for model in models.values():
+        assert model['compression_per_timestep'] >= 256
+        assert model['held_out'] is not None, f'{model["name"]}: evaluate --record it'
+        assert model['held_out']['part'] == 'test'
+    rows = [line for line in cli('models').stdout.splitlines() if line.startswith('| ')]
+    assert len(rows) == len(models) + 1  # the header and one row each

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--max-share', type=float, default=None,
                         help='target: mean timesteps at most this share of T')
     parser.add_argument('--json', type=Path, default=None, help='also write the numbers here')
+    parser.add_argument('--record', action='store_true',
+                        help='store the result (full T and the first alpha) in the checkpoint '
+                             'as its held-out accuracy, which `neucodex-ros models` lists')
 
 
 def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +43,10 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
                         help='checkpoint (default: the shipped digits model)')
     parser.add_argument('--data-dir', type=Path, default=None,
                         help="folder of the checkpoint's dataset (not needed for digits)")
+    parser.add_argument('--dataset', default=None,
+                        help='score on this dataset alone, read with the frame settings the '
+                             "checkpoint was trained with (default: the checkpoint's training "
+                             'data, e.g. nmnist*3+digits_dvs)')
     parser.add_argument('--reference', type=Path, default=None,
                         help='the network an edge-only deployment runs (e.g. the '
                              '.uncompressed.pt of the same training); default: the checkpoint')
@@ -58,7 +65,8 @@ def measure(args: argparse.Namespace, part: str) -> tuple[Any, Any, Any]:
 
     checkpoint = load_checkpoint(args.checkpoint)
     options = options_from_record(checkpoint.data, checkpoint.config.num_timesteps)
-    samples, _ = load_dataset(checkpoint.data['dataset'], args.data_dir, part, options)
+    samples, _ = load_dataset(args.dataset or checkpoint.data['dataset'], args.data_dir, part,
+                              options)
     reference = load_checkpoint(args.reference).model if args.reference else None
     radio = args.radio if args.radio in RADIO_NJ_PER_BIT else float(args.radio)
     evaluation = evaluate(checkpoint.model, samples, reference)
@@ -85,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     alphas = args.alpha or [float(default_parameter('cloud_node', 'alpha'))]  # type: ignore[arg-type]
     full = evaluation.at(1.0, energy)
     rows = [evaluation.at(alpha, energy) for alpha in alphas]
-    print(f'{len(evaluation.labels)} samples ({checkpoint.data["dataset"]}, {args.part} part), '
+    dataset = args.dataset or checkpoint.data['dataset']
+    print(f'{len(evaluation.labels)} samples ({dataset}, {args.part} part), '
           f'{checkpoint.path.name} (model {checkpoint.model_id}, {checkpoint.config.backbone}, '
           f'T={num_timesteps}); edge energy with {energy.radio_nj_per_bit:g} nJ/bit radio, '
           'saving vs the whole network on the edge for all T')
@@ -107,7 +116,16 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         args.json.write_text(json.dumps(
             {'samples': len(evaluation.labels), 'num_timesteps': num_timesteps,
-             'model_id': checkpoint.model_id, 'dataset': checkpoint.data['dataset'],
+             'model_id': checkpoint.model_id, 'dataset': dataset,
              'radio_nj_per_bit': energy.radio_nj_per_bit, 'full_t': full,
              'early_exit': rows, 'checks': checks}, indent=2))
+    if args.record:
+        from neucodex_ros.core.checkpoint import record_metrics
+
+        first = rows[0]
+        record_metrics(checkpoint.path, 'held_out', {
+            'dataset': dataset, 'part': args.part, 'samples': len(evaluation.labels),
+            'accuracy_full_t': full['accuracy'], 'alpha': first['alpha'],
+            'accuracy_early_exit': first['accuracy'], 'mean_timesteps': first['mean_timesteps']})
+        print(f'recorded in {checkpoint.path} as its held-out accuracy')
     return 0 if all(checks.values()) else 1

@@ -62,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--no-augment', action='store_true', help='no random jitter')
     parser.add_argument('--train-limit', type=int, default=None, metavar='N',
                         help='train on the first N training samples only (a quick trial run)')
+    parser.add_argument('--weights', choices=('float32', 'float16'), default='float32',
+                        help='how the checkpoint stores its weights (float16: half the file; '
+                             'evaluate the written file) (default: %(default)s)')
     parser.add_argument('--resume', action='store_true',
                         help='continue the run that <out>.resume.pt was saved from')
 
@@ -186,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
                'best_epoch': last['best_epoch'], 'val_accuracy': last['val_accuracy'],
                'val_alpha_sweep': sweep}
     save_checkpoint(args.out, model, class_names=spec.class_names, metrics=metrics,
-                    data=data_record(args.dataset, options))
+                    data=data_record(args.dataset, options), weights=args.weights)
     run_files.resume.unlink(missing_ok=True)
     print(f'{config.backbone} on {args.dataset}: validation accuracy '
           f'{last["val_accuracy"]:.2%} at T={config.num_timesteps}; spikes '

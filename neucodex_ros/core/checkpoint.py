@@ -14,7 +14,8 @@ from neucodex_ros.core.errors import ModelError
 from neucodex_ros.core.model import ModelConfig, SplitSNN
 
 FORMAT = 'neucodex_ros.checkpoint/1'
-#: The model shipped with the package: a small spiking CNN trained on real MNIST digits.
+#: The models shipped with the package (`neucodex-ros models` lists them); the default is a
+#: small spiking CNN trained on real MNIST digits.
 SHIPPED_MODELS = Path(__file__).resolve().parents[1] / 'models'
 DEFAULT_CHECKPOINT = SHIPPED_MODELS / 'digits_snn.pt'
 
@@ -45,23 +46,58 @@ def model_id(model: SplitSNN) -> str:
     return digest.hexdigest()[:16]
 
 
+#: How a checkpoint may store its floating-point tensors; they load as float32 either way.
+WEIGHT_DTYPES = {'float32': torch.float32, 'float16': torch.float16}
+
+
 def save_checkpoint(path: Path, model: SplitSNN, *, class_names: list[str] | tuple[str, ...],
-                    metrics: dict[str, Any], data: dict[str, Any] | None = None) -> None:
-    """Write a checkpoint (parent folders are created)."""
+                    metrics: dict[str, Any], data: dict[str, Any] | None = None,
+                    weights: str = 'float32') -> None:
+    """Write a checkpoint (parent folders are created).
+
+    `weights: float16` halves the file (a shipped ResNet-18); the network then runs on the
+    float32 values of those float16 weights, so evaluate the file that was written.
+    """
     if len(class_names) != model.config.num_classes:
         raise ModelError(f'{len(class_names)} class names for {model.config.num_classes} classes')
+    if weights not in WEIGHT_DTYPES:
+        raise ModelError(f'weights must be one of {sorted(WEIGHT_DTYPES)}, got {weights!r}')
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    state = {name: tensor.detach().cpu().to(WEIGHT_DTYPES[weights])
+             if tensor.is_floating_point() else tensor.detach().cpu()
+             for name, tensor in model.state_dict().items()}
     torch.save({'format': FORMAT, 'config': model.config.to_dict(), 'state_dict': state,
                 'class_names': list(class_names), 'metrics': metrics,
                 'data': data or {'dataset': 'digits'}}, path)
 
 
+def record_metrics(path: Path, key: str, value: dict[str, Any]) -> None:
+    """Store `value` under metrics[key] in a checkpoint file; the weights stay bit-identical.
+
+    How `evaluate --record` keeps a model's held-out result with the model.
+    """
+    try:
+        stored = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:  # torch raises many types for a bad file
+        raise ModelError(f'cannot read checkpoint {path}: {err}') from err
+    if not isinstance(stored, dict) or stored.get('format') != FORMAT:
+        raise ModelError(f'{path} is not a {FORMAT} checkpoint')
+    stored['metrics'] = dict(stored.get('metrics', {})) | {key: value}
+    partial = path.with_suffix('.tmp')
+    torch.save(stored, partial)
+    partial.replace(path)
+
+
+def shipped_models() -> list[Path]:
+    """The checkpoints shipped in the package, by name."""
+    return sorted(SHIPPED_MODELS.glob('*.pt'))
+
+
 def load_checkpoint(path: Path | str | None = None, device: str = 'cpu') -> Checkpoint:
     """Load a checkpoint for inference.
 
-    `path` is a file, the name of a shipped model (`digits_snn`, `nmnist_events`), or None
-    for the shipped digits model.
+    `path` is a file, the name of a shipped model (`digits_snn`, `nmnist_events`,
+    `resnet18_digits`), or None for the shipped digits model.
     """
     path = Path(path) if path else DEFAULT_CHECKPOINT
     if not path.is_file() and (SHIPPED_MODELS / f'{path}.pt').is_file() and path.name == str(path):

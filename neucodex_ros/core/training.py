@@ -204,7 +204,8 @@ def train(model: SplitSNN, train_set: Samples, val_set: Samples, augment: str,
         loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
                             generator=generator, num_workers=config.workers)
         total_loss = correct = seen = 0.0
-        for batch, target in loader:
+        for batch, target in tqdm(loader, desc=f'{phase} epoch {epoch}', unit='batch',
+                                  leave=False, disable=not progress):
             batch = jitter(batch, generator).to(device)
             target = target.to(device)
             logits = model(as_sequence(batch, model.config.num_timesteps))
