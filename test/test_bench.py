@@ -13,33 +13,76 @@ from neucodex_ros.bench.link import LinkConfig, TwoHosts, why_unavailable
 
 pytestmark = pytest.mark.ros
 
-MODE_KEYS = {'accuracy', 'mean_timesteps', 'bytes_per_sample', 'edge_energy_j',
-             'latency_p50_ms', 'latency_p95_ms'}
+MODE_KEYS = {'accuracy', 'mean_timesteps', 'mean_timesteps_computed_on_edge',
+             'payload_bytes_per_sample', 'message_bytes_per_sample', 'link_bytes_per_sample',
+             'link_breakdown', 'edge_energy_j', 'edge_compute_energy_j', 'edge_radio_energy_j',
+             'latency_p50_ms', 'latency_p95_ms', 'edge_cpu_ms_per_sample',
+             'energy_saving_vs_edge_only', 'energy_saving_vs_edge_only_exit'}
+
+
+def messages(mode: dict) -> float:
+    return mode['message_bytes_per_sample']['up'] + mode['message_bytes_per_sample']['down']
 
 
 def test_short_loopback_bench(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', 'bench', '--loopback',
-                             '--samples', '6', '--out', str(tmp_path)],
-                            capture_output=True, text=True, timeout=600)
+                             '--samples', '6', '--pacing-sweep', 'clock,1e6',
+                             '--sweep-samples', '3', '--out', str(tmp_path)],
+                            capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / 'bench.json').read_text())
     modes = report['modes']
-    assert set(modes) == {'edge_only', 'cloud_only', 'split_float', 'spikebottlenet', 'neucodex'}
+    assert set(modes) == {'edge_only', 'edge_only_exit', 'cloud_only', 'split_float',
+                          'spikebottlenet', 'neucodex'}
     for name, mode in modes.items():
         assert MODE_KEYS <= set(mode), name
         assert mode['lost'] == 0 and mode['failed'] == 0, name
+        assert mode['link_bytes_per_sample'] is None, 'one host: no link to count'
     link = report['config']['link']
     assert {'two_hosts', 'bandwidth_mbit', 'delay_ms'} <= set(link) and not link['two_hosts']
     assert 'edge_cpu_share' in report['config']
-    assert modes['neucodex']['bytes_per_sample'] < modes['spikebottlenet']['bytes_per_sample'] \
-        < modes['split_float']['bytes_per_sample']
-    assert modes['edge_only']['bytes_per_sample'] == 0
-    # The same model on the same inputs, all T, lossless transport: the same answers.
+    assert messages(modes['neucodex']) < messages(modes['spikebottlenet']) \
+        < messages(modes['split_float'])
+    assert messages(modes['edge_only']) == messages(modes['edge_only_exit']) == 0
+    assert modes['edge_only']['edge_radio_energy_j'] == 0
+    # The same model on the same inputs, lossless transport: the same answers ...
     assert modes['edge_only']['predicted'] == modes['split_float']['predicted'] \
         == modes['spikebottlenet']['predicted']
-    assert modes['neucodex']['mean_timesteps'] <= modes['spikebottlenet']['mean_timesteps'] == 4
-    assert (tmp_path / 'bench.md').read_text().count('\n|') >= 6
+    # ... and the same early exit, whether it runs on the robot or in the cloud
+    assert modes['edge_only_exit']['predicted'] == modes['neucodex']['predicted']
+    assert modes['edge_only_exit']['mean_timesteps'] == modes['neucodex']['mean_timesteps'] \
+        <= modes['spikebottlenet']['mean_timesteps'] == 4
+    assert modes['edge_only_exit']['mean_timesteps_computed_on_edge'] == \
+        modes['edge_only_exit']['mean_timesteps']
+    assert modes['neucodex']['mean_timesteps_computed_on_edge'] >= \
+        modes['neucodex']['mean_timesteps']
+    pacing = {point['pacing']: point['neucodex'] for point in report['sweeps']['pacing']}
+    assert set(pacing) == {'clock', '1e6'}
+    # stop-and-wait computes exactly the timesteps the cloud used
+    assert pacing['1e6']['mean_timesteps_computed_on_edge'] == pacing['1e6']['mean_timesteps']
+    text = (tmp_path / 'bench.md').read_text()
+    assert text.count('\n| edge_only_exit |') == 2 and 'Pacing (3 samples each' in text
     assert (tmp_path / 'bytes_vs_accuracy.png').stat().st_size > 1000
+
+
+@pytest.mark.skipif(why_unavailable() is not None, reason=str(why_unavailable()))
+def test_two_hosts_bench_counts_every_byte_on_the_link(tmp_path: Path) -> None:
+    """Over the emulated link, the relay sees the messages plus the headers DDS adds."""
+    result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', 'bench', '--samples', '4',
+                             '--modes', 'edge_only_exit,neucodex', '--out', str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / 'bench.json').read_text())
+    assert report['config']['link']['two_hosts']
+    split, local = report['modes']['neucodex'], report['modes']['edge_only_exit']
+    assert local['link_bytes_per_sample'] == {'up': 0.0, 'down': 0.0}
+    for way in ('up', 'down'):
+        assert split['link_bytes_per_sample'][way] > split['message_bytes_per_sample'][way] > 0
+    up, down = split['link_breakdown']['up'], split['link_breakdown']['down']
+    assert set(up) == {'/spikes'} and set(down) == {'/exit_signal'}, 'nothing else per sample'
+    assert up['/spikes']['data'] > split['message_bytes_per_sample']['up']
+    assert split['discovery_bytes_per_s']['up'] > 0
+    assert split['edge_radio_energy_j'] > 0 and split['edge_compute_energy_j'] > 0
 
 
 @pytest.mark.skipif(why_unavailable() is not None, reason=str(why_unavailable()))

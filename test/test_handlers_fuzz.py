@@ -24,6 +24,7 @@ from neucodex_ros.core import codec
 from neucodex_ros.core.checkpoint import load_checkpoint
 from neucodex_ros.msg import ExitSignal, PackedSpikes
 from neucodex_ros.nodes.cloud_node import CloudNode
+from neucodex_ros.nodes.common import model_fingerprint
 from neucodex_ros.nodes.edge_node import EdgeNode
 
 pytestmark = pytest.mark.ros
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.ros
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow,
                                        HealthCheck.function_scoped_fixture])
-MODEL_ID = load_checkpoint().model_id
+MODEL_ID = model_fingerprint(load_checkpoint().model_id)
 SHAPE = (4, 7, 7)
 
 
@@ -57,8 +58,8 @@ def spikes_messages(base: int) -> st.SearchStrategy[PackedSpikes]:
     @st.composite
     def build(draw: st.DrawFn) -> PackedSpikes:
         shape = draw(st.sampled_from([SHAPE] * 8 + [(1, 7, 7), (0, 0, 0), (65535, 1, 1)]))
-        encoding = draw(st.sampled_from([*codec.ENCODINGS, 'bogus', '']))
-        if draw(st.integers(0, 3)) and encoding in codec.ENCODINGS and 0 < np.prod(shape) < 1000:
+        encoding = draw(st.sampled_from([*codec.ENCODINGS, 6, 255]))
+        if draw(st.integers(0, 3)) and isinstance(encoding, str) and 0 < np.prod(shape) < 1000:
             spikes = draw(st.integers(0, 2**32 - 1).map(
                 lambda s: np.random.default_rng(s).random(shape) < 0.2))
             previous = np.zeros(shape, bool) if codec.is_temporal(encoding) else None
@@ -70,8 +71,10 @@ def spikes_messages(base: int) -> st.SearchStrategy[PackedSpikes]:
             sample_id=base + draw(st.integers(0, 4)),
             timestep=draw(st.integers(0, 4)),
             num_timesteps=draw(st.sampled_from([4] * 8 + [0, 1, 7, 65535])),
-            channels=shape[0], height=shape[1], width=shape[2], encoding=encoding,
-            model_id=draw(st.sampled_from([MODEL_ID] * 8 + ['other', ''])), data=data)
+            channels=shape[0], height=shape[1], width=shape[2],
+            encoding=codec.WIRE_IDS.get(encoding, encoding),  # type: ignore[arg-type]
+            flags=draw(st.integers(0, 255)),
+            model_id=draw(st.sampled_from([MODEL_ID] * 8 + [0, 12345])), data=data)
     return build()
 
 
@@ -103,7 +106,8 @@ def edge(context: Context) -> Iterator[EdgeNode]:
        data=st.binary(max_size=1700), compressed=st.binary(max_size=200),
        exits=st.lists(st.tuples(st.integers(0, 2**64 - 1), st.integers(-3, 20),
                                 st.lists(st.floats(allow_nan=True), max_size=12),
-                                st.sampled_from(['ok', 'timeout', ''])), max_size=4))
+                                st.integers(0, 5), st.integers(0, 5), st.integers(0, 6)),
+                        max_size=4))
 def test_edge_image_and_exit_handlers(edge: EdgeNode, encoding: str, height: int, width: int,
                                       step: int, data: bytes, compressed: bytes,
                                       exits: list) -> None:
@@ -111,15 +115,18 @@ def test_edge_image_and_exit_handlers(edge: EdgeNode, encoding: str, height: int
     edge.on_image(Image(encoding='mono8', height=height, width=width, step=width,  # valid
                         data=(data * (height * width))[:height * width]))
     edge.on_image(CompressedImage(format='jpeg', data=compressed))
-    edge.tick()
+    edge.housekeeping()
+    edge.step()
     current = edge.current.sample_id if edge.current is not None else 0
-    for sample_id, label, probabilities, status in exits:
+    for sample_id, label, probabilities, status, reason, used in exits:
         for source in ('robot0', 'other'):
             edge.on_exit(ExitSignal(source_id=source, sample_id=sample_id, label=label,
-                                    probabilities=probabilities, status=status))
+                                    probabilities=probabilities, status=status, reason=reason,
+                                    timesteps_used=used))
         edge.on_exit(ExitSignal(source_id='robot0', sample_id=current, label=label,
-                                status=status))
-    edge.tick()
+                                status=status, reason=reason, timesteps_used=used))
+    edge.housekeeping()
+    edge.step()
     assert len(edge.queue) <= 3
 
 
@@ -143,7 +150,8 @@ def test_edge_event_handler(event_edge: EdgeNode, packets: list) -> None:
     for encoding, data, width, height, seq in packets:
         event_edge.on_events(EventPacket(encoding=encoding, events=data, width=width,
                                          height=height, seq=seq))
-    event_edge.tick()
+    event_edge.flush()
+    event_edge.step()
     assert len(event_edge.queue) <= 2
 
 

@@ -10,8 +10,11 @@ import pytest
 import yaml
 from event_camera_msgs.msg import EventPacket
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.serialization import serialize_message
 from rosutil import child, harness, python_command
 
+from neucodex_ros.core import codec
+from neucodex_ros.core.errors import CodecError
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction, SampleLabel
 from neucodex_ros.resources import installed_share_dirs
 
@@ -28,26 +31,26 @@ def header(msg, sec: int, nanosec: int, frame: str):
 
 
 def packed_spikes() -> list[PackedSpikes]:
-    big = PackedSpikes(source_id='robot-ü7', sample_id=2**64 - 1, timestep=65535,
-                       num_timesteps=65535, channels=16, height=64, width=512,
-                       encoding='bitpack', model_id='sha256:' + 'ab' * 32,
+    big = PackedSpikes(source_id='robot-ü7', sample_id=2**64 - 1, model_id=2**64 - 1,
+                       timestep=65535, num_timesteps=65535, channels=16, height=64, width=512,
+                       encoding=255, flags=255,
                        data=RNG.integers(0, 256, 65536, dtype=np.uint8).tobytes())
-    small = PackedSpikes(source_id='r1', sample_id=3, timestep=2, num_timesteps=4,
-                         channels=1, height=3, width=5, encoding='zstd', model_id='m',
+    big.stamp.sec, big.stamp.nanosec = 2**31 - 1, 999_999_999
+    small = PackedSpikes(source_id='r1', sample_id=3, model_id=0xDA02F3B3EA20ECD6, timestep=2,
+                         num_timesteps=4, channels=1, height=3, width=5,
+                         encoding=PackedSpikes.ENCODING_ZSTD, flags=PackedSpikes.FLAG_VERDICT,
                          data=bytes([0b10110000, 0xFF]))
-    empty = PackedSpikes(source_id='', encoding='')
-    return [header(big, 2**31 - 1, 999_999_999, 'camera_optical'),
-            header(small, 1_700_000_000, 1, 'x'), empty]
+    small.stamp.sec, small.stamp.nanosec = 1_700_000_000, 1
+    return [big, small, PackedSpikes()]
 
 
 def exit_signals() -> list[ExitSignal]:
     reasons = (ExitSignal.REASON_CONFIDENT, ExitSignal.REASON_REACHED_T,
-               ExitSignal.REASON_ERROR)
-    return [header(ExitSignal(source_id=f'robot{r}', sample_id=10**12 + r, timesteps_used=r + 1,
-                              timesteps_lost=r, reason=r, label=r - 1, confidence=0.25 * r,
-                              probabilities=[0.5, 0.25, 0.25][:r], bytes_received=r * 10**9,
-                              status='ok' if r < 2 else 'timeout'),
-                   1_700_000_000 + r, 123 + r, 'f')
+               ExitSignal.REASON_ERROR, ExitSignal.REASON_CONTINUE)
+    return [ExitSignal(source_id=f'robot{r}', sample_id=10**12 + r, timesteps_used=r + 1,
+                       timesteps_lost=r, reason=r, label=r - 1, confidence=0.25 * r,
+                       probabilities=[0.5, 0.25, 0.25][:r], bytes_received=r * 10**9,
+                       status=ExitSignal.STATUS_OK if r < 2 else ExitSignal.STATUS_TIMEOUT)
             for r in reasons]
 
 
@@ -113,6 +116,31 @@ def test_round_trip_between_processes(msg_type, make) -> None:
 
 def test_payload_is_64_kib() -> None:
     assert len(packed_spikes()[0].data) == 64 * 1024
+
+
+def test_a_timestep_costs_little_more_than_its_payload() -> None:
+    """What crosses the link per timestep and per answer, serialized (CDR, 4-byte header)."""
+    payload = bytes(15)  # a typical rice payload of the digits model
+    spikes = PackedSpikes(source_id='robot0', sample_id=2**62, model_id=2**63,
+                          timestep=1, num_timesteps=4, channels=4, height=7, width=7,
+                          encoding=PackedSpikes.ENCODING_RICE, data=payload)
+    assert len(serialize_message(spikes)) == 56 + len(payload)
+    answer = ExitSignal(source_id='robot0', sample_id=2**62, probabilities=[0.1] * 10)
+    assert len(serialize_message(answer)) == 48 + 4 * 10
+    verdict = ExitSignal(source_id='robot0', sample_id=2**62,
+                         reason=ExitSignal.REASON_CONTINUE)
+    assert len(serialize_message(verdict)) == 48
+
+
+def test_wire_ids_are_the_codec_registry() -> None:
+    """PackedSpikes' ENCODING_* constants name the codecs of core/codec.py, in order."""
+    constants = {name.removeprefix('ENCODING_').lower().replace('_', '-'): value
+                 for name, value in vars(PackedSpikes).items() if name.startswith('ENCODING_')}
+    assert constants == codec.WIRE_IDS
+    assert [codec.from_wire_id(i) for i in range(len(codec.ENCODINGS))] == \
+        list(codec.ENCODINGS)
+    with pytest.raises(CodecError, match='unknown spike encoding number 6'):
+        codec.from_wire_id(6)
 
 
 def type_hash(package: str, name: str) -> str:

@@ -56,3 +56,19 @@ def test_edge_codec_setting(encoding: str, reliable: bool, accepted: bool) -> No
             assert all(reliable or not is_temporal(name) for name in node.codecs)
         finally:
             node.destroy_node()
+
+
+@pytest.mark.parametrize('pacing, accepted', [('adaptive', True), ('clock', True),
+                                              ('fast', False)])
+def test_edge_pacing_setting(pacing: str, accepted: bool) -> None:
+    with harness() as h:
+        args = ['--ros-args', '-p', f'pacing:={pacing}']
+        if not accepted:
+            with pytest.raises(ConfigError, match='pacing must be one of'):
+                EdgeNode(context=h.context, cli_args=args)
+            return
+        node = EdgeNode(context=h.context, cli_args=args)
+        try:
+            assert node.asks_verdicts == (pacing == 'adaptive')
+        finally:
+            node.destroy_node()

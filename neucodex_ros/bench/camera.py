@@ -1,17 +1,22 @@
 """One benchmark mode seen from the robot: play the samples one at a time and measure.
 
 `python -m neucodex_ros.bench.camera SPEC.json OUT.json`, on the edge host (inside its
-namespace in a two-host run). Publishes each held-out sample (a digit image, as a raw Image
+namespace in a two-host run). `python -m neucodex_ros.bench.camera --verdicts OUT.json`
+runs beside the cloud node and records the size of every ExitSignal it sends until stopped
+(SIGINT/SIGTERM): were the camera to subscribe to them on the edge host, DDS would send each
+across the link a second time. Publishes each held-out sample (a digit image, as a raw Image
 or a JPEG CompressedImage, or its simulated DVS recording as evt3 EventPackets), waits for
 its Prediction, lets late messages arrive, and records per sample: the answer, the timesteps
-used and sent, the serialized bytes that crossed the link each way, and the latency from the
-capture stamp to the Prediction's arrival; and the edge process's CPU time over the samples.
+used and sent, the serialized bytes that crossed the link each way, the latency from the
+capture stamp to the Prediction's arrival, and the sample's time window (monotonic clock,
+which the link relay's records share); and the edge process's CPU time over the samples.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -39,7 +44,7 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
     recordings = DvsRecordings(images) if events else None
     with rclpy.init():
         client = SplitClient('neucodex_bench', events_topic='events' if events else None,
-                             jpeg_quality=spec.get('jpeg_quality'))
+                             jpeg_quality=spec.get('jpeg_quality'), watch_exits=False)
 
         def publish(index: int, label: int | None = None) -> Observed:
             if recordings is None:
@@ -48,6 +53,9 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
                                          spec['period_us'], label)
 
         client.wait_ready(spec['timeout'], probe=lambda: publish(0), split=spec['split'])
+        # the edge node and, beside the cloud, the verdict recorder
+        client.spin_until(lambda: client.count_subscribers('exit_signal') >= 2 * spec['split'],
+                          spec['timeout'], 'the verdict recorder')
         cpu_start, records = cpu_seconds(spec.get('edge_pid')), []
         for index, label in enumerate(labels):
             observed = publish(index, int(label))
@@ -57,14 +65,49 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
             except TimeoutError:
                 pass  # recorded as lost
             client.pause(spec['settle'])  # late spikes and exit signals still count
-            records.append(record(observed, spec['on_server']))
+            records.append(record(observed, spec['on_server']) | {
+                'window': [observed.sent, time.monotonic()]})
         cpu = cpu_seconds(spec.get('edge_pid')) - cpu_start
         client.destroy_node()
     return {'records': records, 'edge_cpu_s': cpu}
 
 
+def verdicts(out: Path) -> None:
+    """Record (source_id, sample_id, serialized bytes) of every ExitSignal until stopped."""
+    import rclpy
+    from rclpy.serialization import deserialize_message
+
+    from neucodex_ros.msg import ExitSignal
+    from neucodex_ros.nodes.common import link_qos
+
+    seen: list[tuple[str, int, int]] = []
+
+    def on_exit(raw: bytes) -> None:
+        msg = deserialize_message(raw, ExitSignal)
+        seen.append((msg.source_id, msg.sample_id, len(raw)))
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    rclpy.init()
+    node = rclpy.create_node('neucodex_bench_verdicts')
+    node.create_subscription(ExitSignal, 'exit_signal', on_exit, link_qos(True, 1000), raw=True)
+    try:
+        rclpy.spin(node)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        out.write_text(json.dumps(seen))
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
 def record(observed: Any, on_server: bool) -> dict[str, Any]:
     """What one sample did; `on_server`: the node reading the input runs on the server."""
+    from neucodex_ros.core.codec import ENCODINGS
+
     answer = observed.prediction
     return {
         'label': observed.label,
@@ -73,19 +116,22 @@ def record(observed: Any, on_server: bool) -> dict[str, Any]:
         'timesteps_used': None if answer is None else int(answer.timesteps_used),
         'timesteps_sent': len(observed.spikes),
         'payload_bytes': sum(len(m.data) for m in observed.spikes),
+        'sample_id': None if answer is None else int(answer.sample_id),
         'bytes_up': observed.spike_wire_bytes + (observed.input_wire_bytes if on_server
                                                  else 0),
-        # a split's answer crosses in the ExitSignal (the edge publishes the Prediction),
-        # that of a network run on the server in its Prediction
-        'bytes_down': observed.exit_wire_bytes + (observed.prediction_wire_bytes
-                                                  if on_server else 0),
+        # a split's answer crosses in ExitSignals (added from the verdict recorder: the edge
+        # publishes the Prediction), that of a network run on the server in its Prediction
+        'bytes_down': observed.prediction_wire_bytes if on_server else 0,
         'latency_ms': None if answer is None else (observed.answered - observed.sent) * 1e3,
-        'codecs': [m.encoding for m in observed.spikes],
+        'codecs': [ENCODINGS[m.encoding] for m in observed.spikes],
     }
 
 
 if __name__ == '__main__':
-    started = time.monotonic()
-    result = play(json.loads(Path(sys.argv[1]).read_text()))
-    result['seconds'] = time.monotonic() - started
-    Path(sys.argv[2]).write_text(json.dumps(result))
+    if sys.argv[1] == '--verdicts':
+        verdicts(Path(sys.argv[2]))
+    else:
+        started = time.monotonic()
+        result = play(json.loads(Path(sys.argv[1]).read_text()))
+        result['seconds'] = time.monotonic() - started
+        Path(sys.argv[2]).write_text(json.dumps(result))

@@ -10,8 +10,13 @@ bandwidth and delay the same way everywhere. DDS runs over UDP only across it
 processes of one machine and bypass the link) and discovers the other side by multicast
 and by ROS_STATIC_PEERS.
 
+The relay also accounts for every byte it forwards: each packet is dissected into its RTPS
+submessages (bench/rtps.py) and recorded with its time, direction, topic and kind, so that
+the benchmark can say what each sample cost on the link (data, heartbeats, acknowledgements;
+discovery apart); `TwoHosts.link_records()` reads them once the hosts are torn down.
+
 The edge's processes can be held to a share of one CPU with a cgroup (v1 `cpu` or v2),
-standing in for an embedded board. Everything needs root; `TwoHosts.available()` says why
+standing in for an embedded board. Everything needs root; `why_unavailable()` says why
 not otherwise.
 """
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import fcntl
 import heapq
+import json
 import os
 import select
 import shutil
@@ -27,12 +33,17 @@ import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from neucodex_ros.bench.rtps import DISCOVERY, NETWORK, UNKNOWN, Dissector
 
 EDGE_IP, CLOUD_IP = '10.201.0.1', '10.201.0.2'
 TUN = 'nxlink'
@@ -47,6 +58,40 @@ class LinkConfig:
     delay_ms: float = 20.0  # one way
     queue_packets: int = 1000
     edge_cpu: float = 0.25  # share of one core; 0: unlimited
+
+
+#: One forwarded part of a packet: (time.monotonic() at the relay, 'up' (edge → cloud) or
+#: 'down', topic, kind, bytes); see bench/rtps.py. Dropped packets have kind 'dropped'.
+LinkRecord = tuple[float, str, str, str, int]
+
+
+def per_window(records: list[LinkRecord], windows: list[list[float]]) -> dict[str, Any]:
+    """What the link carried in each time window (a sample's), and around them.
+
+    Returns `samples`: per window {'up': {topic: {kind: bytes}}, 'down': ...} without
+    discovery and network chatter; and over the span from the first window's start to the
+    last one's end, `discovery_bytes_per_s` {'up', 'down'} (both of those) and
+    `dropped_bytes` (tail drops, any topic).
+    """
+    ordered = sorted(records)
+    times = [r[0] for r in ordered]
+    samples = []
+    for start, end in windows:
+        sample: dict[str, dict[str, dict[str, int]]] = {'up': {}, 'down': {}}
+        for _, way, topic, kind, size in ordered[bisect_left(times, start):
+                                                bisect_left(times, end)]:
+            if topic not in (DISCOVERY, NETWORK) and kind != 'dropped':
+                kinds = sample[way].setdefault(topic, {})
+                kinds[kind] = kinds.get(kind, 0) + size
+        samples.append(sample)
+    span = (windows[0][0], windows[-1][1]) if windows else (0.0, 0.0)
+    inside = ordered[bisect_left(times, span[0]):bisect_left(times, span[1])]
+    seconds = max(span[1] - span[0], 1e-9)
+    return {'samples': samples,
+            'discovery_bytes_per_s': {
+                way: sum(r[4] for r in inside if r[1] == way and r[2] in (DISCOVERY, NETWORK)
+                         and r[3] != 'dropped') / seconds for way in ('up', 'down')},
+            'dropped_bytes': sum(r[4] for r in inside if r[3] == 'dropped')}
 
 
 def why_unavailable() -> str | None:
@@ -79,17 +124,23 @@ class TwoHosts:
         self.cgroup: Path | None = None
         self._relay: subprocess.Popen[str] | None = None
         self._cgroup_tag = f'neucodex_edge_{tag}'
+        self._log = Path(tempfile.gettempdir()) / f'neucodex_link_{tag}_{id(self)}.json'
 
     def __enter__(self) -> TwoHosts:
         try:
             for ns in (self.edge_ns, self.cloud_ns):
                 _run('ip', 'netns', 'add', ns)
                 _run('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up')
+                # no IPv6 autoconfiguration chatter on the link (DDS runs over IPv4)
+                subprocess.run(['ip', 'netns', 'exec', ns, 'sh', '-c', 'echo 1 > '
+                                '/proc/sys/net/ipv6/conf/default/disable_ipv6'],
+                               capture_output=True, check=False)
                 _run('ip', 'netns', 'exec', ns, 'ip', 'tuntap', 'add', 'dev', TUN, 'mode', 'tun')
             c = self.config
             self._relay = subprocess.Popen(
                 [sys.executable, '-m', 'neucodex_ros.bench.link', self.edge_ns, self.cloud_ns,
-                 str(c.bandwidth_mbit), str(c.delay_ms), str(c.queue_packets)],
+                 str(c.bandwidth_mbit), str(c.delay_ms), str(c.queue_packets),
+                 str(self._log)],
                 stdout=subprocess.PIPE, text=True)
             if self._relay.stdout is None or self._relay.stdout.readline().strip() != 'ready':
                 raise RuntimeError('the link relay did not start')
@@ -118,6 +169,16 @@ class TwoHosts:
                     break
                 except OSError:
                     time.sleep(0.1)
+
+    def link_records(self) -> list[LinkRecord]:
+        """Everything the relay forwarded or dropped (after the `with` block); see LinkRecord."""
+        try:
+            records = json.loads(self._log.read_text())
+        except (OSError, ValueError) as err:
+            raise RuntimeError(f'the link relay left no records: {err}') from err
+        finally:
+            self._log.unlink(missing_ok=True)
+        return [tuple(r) for r in records]  # type: ignore[misc]
 
     def command(self, cmd: Sequence[str], host: str) -> list[str]:
         """`cmd` run on the 'edge' (in its namespace and CPU limit) or on the 'cloud'.
@@ -172,10 +233,13 @@ def _open_tun(ns: str) -> int:
 
 
 def relay(edge_ns: str, cloud_ns: str, bandwidth_mbit: float, delay_ms: float,
-          queue_packets: int) -> None:
-    """Forward packets between the namespaces' TUN devices until SIGTERM."""
+          queue_packets: int, log: Path) -> None:
+    """Forward packets between the namespaces' TUN devices until SIGTERM; then write the log."""
     edge_fd, cloud_fd = _open_tun(edge_ns), _open_tun(cloud_ns)
     other = {edge_fd: cloud_fd, cloud_fd: edge_fd}
+    direction = {edge_fd: 'up', cloud_fd: 'down'}
+    dissector = Dissector()
+    records: list[Any] = []
     bits_per_s, delay = bandwidth_mbit * 1e6, delay_ms / 1e3
     link_free = {edge_fd: 0.0, cloud_fd: 0.0}  # when each direction's wire is idle again
     queued: dict[int, deque[float]] = {edge_fd: deque(), cloud_fd: deque()}  # when each leaves
@@ -201,8 +265,12 @@ def relay(edge_ns: str, cloud_ns: str, bandwidth_mbit: float, delay_ms: float,
             packet = os.read(fd, 65536)
             while queued[fd] and queued[fd][0] <= now:
                 queued[fd].popleft()
-            if len(queued[fd]) >= queue_packets:
-                continue  # tail drop: the link's buffer is full
+            parts = dissector.parts(packet)
+            if len(queued[fd]) >= queue_packets:  # tail drop: the link's buffer is full
+                records.append((now, direction[fd], parts[0][0] if parts else UNKNOWN,
+                                'dropped', len(packet)))
+                continue
+            records += [(now, direction[fd], topic, kind, size) for topic, kind, size in parts]
             sent = max(now, link_free[fd]) + len(packet) * 8 / bits_per_s
             link_free[fd] = sent
             queued[fd].append(sent)
@@ -215,7 +283,11 @@ def relay(edge_ns: str, cloud_ns: str, bandwidth_mbit: float, delay_ms: float,
                 os.write(target, packet)
             except OSError:
                 pass  # the other side is going down
+    partial = log.with_suffix('.tmp')
+    partial.write_text(json.dumps(records))
+    partial.replace(log)
 
 
 if __name__ == '__main__':
-    relay(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]))
+    relay(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]),
+          Path(sys.argv[6]))

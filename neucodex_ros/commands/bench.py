@@ -4,21 +4,29 @@ Each mode runs the real nodes as separate processes over real rclpy, on the same
 digits (`--input images`) or their simulated DVS recordings (`--input events`):
 
   edge_only       the whole SNN on the edge for all T; nothing sent
+  edge_only_exit  the whole SNN on the edge with the same early exit (α) run there: the
+                  strongest thing a robot can do alone
   cloud_only      the raw input sent (images as JPEG quality 90, as image_transport's
                   compressed transport would; events as their EventPackets); the whole SNN
                   in the cloud for all T
   split_float     the head on the edge, its features sent as float32 every timestep, all T
   spikebottlenet  head + encoder on the edge, spikes bit-packed, all T, no early exit
-  neucodex        head + encoder, spikes in the configured codec, early exit at the
-                  configured α (the params file's)
+  neucodex        head + encoder, spikes in the configured codec, timesteps paced by the
+                  edge's pacing rule, early exit at α
 
 Two hosts: as root on Linux the edge and the cloud run in two network namespaces joined by
 an emulated link (neucodex_ros/bench/link.py; default 10 Mbit/s, 20 ms one way) and the edge
 is held to 25% of one core; elsewhere, or with --loopback, everything runs on loopback
-without limits, and the JSON says so. Bytes are serialized messages that cross the link,
-both ways; latency runs from a sample's capture to its Prediction arriving at the robot;
-edge energy comes from the energy model over the same samples (compute of the layers the
-edge ran, for the timesteps it ran, + radio energy of the bytes it sent).
+without limits, and the JSON says so. Bytes are counted three ways per sample: the spike
+payloads, the serialized messages that cross the link (both ways), and on two hosts every
+IP byte the link relay forwards, by topic and kind (data, heartbeats, acknowledgements;
+discovery apart, per second). Edge energy = compute of the layers the edge ran, for the
+timesteps it ran, + radio: the link bytes it sent and received (on loopback, the message
+bytes). Latency runs from a sample's capture to its Prediction arriving at the robot.
+
+Sweeps, `--sweep-samples` each point: `--sweep` bandwidths (every mode); `--grid-cpu` ×
+`--grid-delay` (NeuCODEX against edge_only_exit: where the split beats local early exit);
+`--pacing-sweep` (NeuCODEX under several pacings: the trade-off of timestep_cost).
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +53,24 @@ class Mode:
     name: str
     edge: dict[str, Any]  # edge_node parameters
     cloud: dict[str, Any] | None  # cloud_node parameters; None: no cloud node
+    early_exit: bool  # the exit threshold is the run's α (else 1: all T)
     edge_node_host: str = 'edge'  # cloud-only runs the whole network on the cloud host
+
+    @property
+    def layers(self) -> str | None:
+        """What the robot computes: edge_node's `layers`, or None when it computes nothing."""
+        return None if self.edge_node_host == 'cloud' else self.edge['layers']
 
 
 MODES = (
-    Mode('edge_only', {'layers': 'all'}, None),
-    Mode('cloud_only', {'layers': 'all'}, None, edge_node_host='cloud'),
-    Mode('split_float', {'layers': 'head', 'encoding': 'float32'}, {'alpha': 1.0}),
-    Mode('spikebottlenet', {'layers': 'split', 'encoding': 'bitpack'}, {'alpha': 1.0}),
-    Mode('neucodex', {'layers': 'split'}, {}),
+    Mode('edge_only', {'layers': 'all'}, None, early_exit=False),
+    Mode('edge_only_exit', {'layers': 'all'}, None, early_exit=True),
+    Mode('cloud_only', {'layers': 'all'}, None, early_exit=False, edge_node_host='cloud'),
+    Mode('split_float', {'layers': 'head', 'encoding': 'float32'}, {}, early_exit=False),
+    Mode('spikebottlenet', {'layers': 'split', 'encoding': 'bitpack'}, {}, early_exit=False),
+    Mode('neucodex', {'layers': 'split'}, {}, early_exit=True),
 )
+MODE_BY_NAME = {mode.name: mode for mode in MODES}
 JPEG_QUALITY = 90
 # Seconds of quiet that close an event window (the camera pauses after each sample), the same
 # in every mode: above the 75 ms a 25% CPU quota can hold the edge, or a window would be cut
@@ -65,8 +81,14 @@ FLUSH_AFTER = 0.25
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `bench`."""
     parser.add_argument('--input', choices=('images', 'events'), default='images',
-                        help='held-out digits as camera images (the shipped digits model), or '
-                             'their simulated DVS recordings (the shipped event model)')
+                        help='held-out digits as camera images, or their simulated DVS '
+                             'recordings (default %(default)s)')
+    parser.add_argument('--checkpoint', default=None,
+                        help="model for both nodes: a shipped model's name or a .pt path "
+                             "(default: the params file's)")
+    parser.add_argument('--alpha', type=float, default=None,
+                        help="exit threshold of the early-exit modes (default: the params "
+                             "file's cloud alpha)")
     parser.add_argument('--samples', type=int, default=100,
                         help='held-out samples per mode (default %(default)s)')
     parser.add_argument('--modes', default=','.join(m.name for m in MODES),
@@ -78,10 +100,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--edge-cpu', type=float, default=0.25,
                         help='CPU share of one core for the edge; 0: unlimited '
                              '(default %(default)s)')
+    parser.add_argument('--edge', action='append', default=[], metavar='KEY=VALUE',
+                        help="an edge_node parameter for the split modes, e.g. "
+                             "timestep_cost=0 (repeatable)")
     parser.add_argument('--sweep', default='',
                         help='also measure latency at these bandwidths, Mbit/s (e.g. 1,10,100)')
+    parser.add_argument('--grid-cpu', default='',
+                        help='with --grid-delay: NeuCODEX and edge_only_exit at every edge CPU '
+                             'share × one-way delay (e.g. 0.1,0.25,1)')
+    parser.add_argument('--grid-delay', default='', help='one-way delays of the grid, ms')
+    parser.add_argument('--pacing-sweep', default='',
+                        help="NeuCODEX under these pacings: 'clock' or a timestep_cost in s "
+                             '(e.g. clock,0,0.01,0.05,1e6)')
     parser.add_argument('--sweep-samples', type=int, default=20,
-                        help='samples per mode and bandwidth of the sweep (default %(default)s)')
+                        help='samples per mode and point of every sweep (default %(default)s)')
     parser.add_argument('--loopback', action='store_true',
                         help='one host, no link emulation or CPU limit (also without root)')
     parser.add_argument('--radio', default='low-power-2.4ghz',
@@ -95,8 +127,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='folder for bench.json, bench.md and the plots')
 
 
+def _floats(text: str) -> list[float]:
+    return [float(value) for value in text.split(',') if value]
+
+
+@dataclass(frozen=True)
+class Run:
+    """What every mode of this benchmark shares."""
+
+    args: argparse.Namespace
+    params_file: Path
+    alpha: float
+    checkpoint: str | None  # overrides the params file's
+    edge_overrides: dict[str, Any]
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run every mode, then write JSON, markdown and plots."""
+    """Run every mode and sweep, then write JSON, markdown and plots."""
+    import yaml
+
     from neucodex_ros.bench.link import LinkConfig, why_unavailable
     from neucodex_ros.resources import default_params_file, events_params_file
 
@@ -106,57 +155,95 @@ def run(args: argparse.Namespace) -> int:
         return 2
     params_file = (args.params_file or (events_params_file() if args.input == 'events'
                                         else default_params_file())).resolve()
+    params = yaml.safe_load(params_file.read_text())
+    edge_overrides = {}
+    for item in args.edge:
+        key, _, value = item.partition('=')
+        edge_overrides[key] = yaml.safe_load(value)
+    bench = Run(args, params_file, args.alpha if args.alpha is not None
+                else float(params['cloud_node']['ros__parameters']['alpha']),
+                args.checkpoint, edge_overrides)
     link = LinkConfig(args.bandwidth, args.delay, edge_cpu=args.edge_cpu)
     reason = 'asked for (--loopback)' if args.loopback else why_unavailable()
     if reason:
         print(f'neucodex-ros bench: one host, loopback, no CPU limit: {reason}', flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    results = {mode.name: run_mode(mode, args, params_file, None if reason else link,
-                                   args.samples) for mode in modes}
-    sweep: dict[str, dict[str, Any]] = {}
-    for bandwidth in [float(b) for b in args.sweep.split(',') if b] if not reason else []:
-        swept = LinkConfig(bandwidth, args.delay, edge_cpu=args.edge_cpu)
-        sweep[f'{bandwidth:g}'] = {
-            mode.name: latency_summary(run_mode(mode, args, params_file, swept,
-                                                args.sweep_samples)['records'])
-            for mode in modes}
-    report = summarise(results, args, params_file, link, reason, sweep)
+    results = {mode.name: run_mode(bench, mode, None if reason else link, args.samples)
+               for mode in modes}
+    sweeps: dict[str, Any] = {'bandwidth': {}, 'grid': [], 'pacing': []}
+    if not reason:
+        for bandwidth in _floats(args.sweep):
+            point = replace(link, bandwidth_mbit=bandwidth)
+            sweeps['bandwidth'][f'{bandwidth:g}'] = {
+                mode.name: run_mode(bench, mode, point, args.sweep_samples) for mode in modes}
+        for cpu in _floats(args.grid_cpu):
+            for delay in _floats(args.grid_delay):
+                point = replace(link, edge_cpu=cpu, delay_ms=delay)
+                sweeps['grid'].append({'edge_cpu': cpu, 'delay_ms': delay} | {
+                    name: run_mode(bench, MODE_BY_NAME[name], point, args.sweep_samples)
+                    for name in ('neucodex', 'edge_only_exit')})
+    for pacing in [p for p in args.pacing_sweep.split(',') if p]:
+        edge = {'pacing': 'clock'} if pacing == 'clock' else \
+            {'pacing': 'adaptive', 'timestep_cost': float(pacing)}
+        paced = replace(bench, edge_overrides=bench.edge_overrides | edge)
+        sweeps['pacing'].append({'pacing': pacing, 'neucodex': run_mode(
+            paced, MODE_BY_NAME['neucodex'], None if reason else link, args.sweep_samples)})
+    report = summarise(results, sweeps, bench, link, reason)
     (args.out / 'bench.json').write_text(json.dumps(report, indent=2))
     (args.out / 'bench.md').write_text(markdown(report))
-    plot(report, args.out)
+    written = plot(report, args.out)
     print(markdown(report))
-    print(f'written: {args.out}/bench.json, bench.md, bytes_vs_accuracy.png'
-          + (', latency_vs_bandwidth.png' if sweep else ''))
+    print(f'written: {args.out}/bench.json, bench.md, ' + ', '.join(written))
     return 0
 
 
-def run_mode(mode: Mode, args: argparse.Namespace, params_file: Path,
-             link: Any | None, samples: int) -> dict[str, Any]:
-    """Start the mode's nodes (on their hosts), play the samples, stop the nodes."""
-    from neucodex_ros.bench.link import TwoHosts
+def run_mode(bench: Run, mode: Mode, link: Any | None, samples: int) -> dict[str, Any]:
+    """Start the mode's nodes (on their hosts), play the samples, stop the nodes.
+
+    Returns the camera's records and the edge's CPU time, and on two hosts what the link
+    carried in each sample's time window.
+    """
+    from neucodex_ros.bench.link import TwoHosts, per_window
     from neucodex_ros.processes import node_command, running
 
-    edge = {'input_reliable': True, 'queue_size': 100} | mode.edge
+    args = bench.args
+    alpha = bench.alpha if mode.early_exit else 1.0
+    common = {'checkpoint': bench.checkpoint} if bench.checkpoint else {}
+    edge = common | {'input_reliable': True, 'queue_size': 100} | mode.edge
+    if mode.layers in ('split', 'head'):
+        edge |= bench.edge_overrides
+    if mode.edge['layers'] == 'all':
+        edge['alpha'] = alpha
     if args.input == 'events':
         edge['flush_after'] = FLUSH_AFTER
     elif mode.edge_node_host == 'cloud':
         edge['input'] = 'compressed'
-    label = f'{mode.name} ({"loopback" if link is None else f"{link.bandwidth_mbit:g} Mbit/s"})'
+    where = 'loopback' if link is None else \
+        f'{link.bandwidth_mbit:g} Mbit/s, {link.delay_ms:g} ms, edge CPU {link.edge_cpu:g}'
+    label = f'{mode.name} ({where})'
     print(f'neucodex-ros bench: {label}, {samples} samples', flush=True)
+    hosts = TwoHosts(link) if link is not None else None
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-        hosts = stack.enter_context(TwoHosts(link)) if link is not None else None
+        if hosts is not None:
+            stack.enter_context(hosts)
 
         def on(host: str, command: list[str]) -> list[str]:
             return command if hosts is None else hosts.command(command, host)
 
         commands = [on(mode.edge_node_host, node_command('edge_node', name='edge_node',
-                                                         params_file=params_file,
+                                                         params_file=bench.params_file,
                                                          parameters=edge))]
         if mode.cloud is not None:
-            commands.append(on('cloud', node_command('cloud_node', name='cloud_node',
-                                                     params_file=params_file,
-                                                     parameters=mode.cloud)))
+            commands.append(on('cloud', node_command(
+                'cloud_node', name='cloud_node', params_file=bench.params_file,
+                parameters=common | mode.cloud | {'alpha': alpha})))
         processes = stack.enter_context(running(commands))
+        verdicts_file = Path(tmp) / 'verdicts.json'
+        if mode.cloud is not None:  # beside the cloud: its ExitSignals cross nothing to it
+            recorder = stack.enter_context(running([on('cloud', [
+                sys.executable, '-m', 'neucodex_ros.bench.camera', '--verdicts',
+                str(verdicts_file)])]))
+            processes = processes + recorder
         spec = {'input': args.input, 'samples': samples, 'timeout': args.timeout,
                 'split': mode.cloud is not None, 'period_us': 350_000,
                 'jpeg_quality': JPEG_QUALITY if mode.edge_node_host == 'cloud'
@@ -179,17 +266,23 @@ def run_mode(mode: Mode, args: argparse.Namespace, params_file: Path,
             time.sleep(0.2)
         if player.returncode != 0:
             raise RuntimeError(f'{label}: the camera failed (see the log above)')
-        return json.loads(out_file.read_text())
+        result: dict[str, Any] = json.loads(out_file.read_text())
+        stack.close()  # stops the nodes and the recorder, which then writes its file
+        if mode.cloud is not None:
+            add_verdict_bytes(result['records'], json.loads(verdicts_file.read_text()))
+    result['link'] = None if hosts is None else per_window(
+        hosts.link_records(), [r['window'] for r in result['records']])
+    return result
 
 
-def latency_summary(records: list[dict[str, Any]]) -> dict[str, float | None]:
-    """p50 / p95 latency (ms) and accuracy of some records."""
-    import numpy as np
-
-    latencies = [r['latency_ms'] for r in records if r['latency_ms'] is not None]
-    return {'latency_p50_ms': float(np.percentile(latencies, 50)) if latencies else None,
-            'latency_p95_ms': float(np.percentile(latencies, 95)) if latencies else None,
-            'accuracy': sum(r['predicted'] == r['label'] for r in records) / len(records)}
+def add_verdict_bytes(records: list[dict[str, Any]], verdicts: list[list[Any]]) -> None:
+    """Add each sample's ExitSignals (serialized bytes, as recorded) to its bytes_down."""
+    sizes: dict[int, int] = {}
+    for source, sample_id, size in verdicts:
+        if source == 'robot0':
+            sizes[sample_id] = sizes.get(sample_id, 0) + size
+    for record in records:
+        record['bytes_down'] += sizes.get(record['sample_id'], 0)
 
 
 def edge_operations(input_kind: str, samples: int, checkpoint: Any) -> dict[str, Any]:
@@ -219,144 +312,329 @@ def edge_operations(input_kind: str, samples: int, checkpoint: Any) -> dict[str,
                   for i in range(samples)]
     counters = {'all': OpCounter(model), 'split': OpCounter(model.edge_modules()),
                 'head': OpCounter(model.head)}
-    batch = torch.as_tensor(np.stack(inputs))
-    with torch.no_grad(), counters['all'].counting(), counters['split'].counting(), \
-            counters['head'].counting():
-        functional.reset_net(model)
-        model(as_sequence(batch, config.num_timesteps))
+    for start in range(0, samples, 50):  # in batches: a ResNet-18 at once would be GBs
+        batch = torch.as_tensor(np.stack(inputs[start:start + 50]))
+        with torch.no_grad(), counters['all'].counting(), counters['split'].counting(), \
+                counters['head'].counting():
+            functional.reset_net(model)
+            model(as_sequence(batch, config.num_timesteps))
     return {name: counter.counts() for name, counter in counters.items()}
 
 
-def summarise(results: dict[str, dict[str, Any]], args: argparse.Namespace, params_file: Path,
-              link: Any, loopback_reason: str | None,
-              sweep: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The JSON: config, one object per mode, the sweep."""
+def latency_summary(records: list[dict[str, Any]]) -> dict[str, float | None]:
+    """p50 / p95 latency (ms) and accuracy of some records."""
+    import numpy as np
+
+    latencies = [r['latency_ms'] for r in records if r['latency_ms'] is not None]
+    return {'latency_p50_ms': float(np.percentile(latencies, 50)) if latencies else None,
+            'latency_p95_ms': float(np.percentile(latencies, 95)) if latencies else None,
+            'accuracy': sum(r['predicted'] == r['label'] for r in records) / len(records)}
+
+
+def summarise_mode(mode: Mode, result: dict[str, Any], ops: dict[str, Any],
+                   steps: int, energy: Any) -> dict[str, Any]:
+    """One mode's numbers: accuracy, latency, timesteps, bytes three ways, CPU, energy."""
     from collections import Counter
 
     import numpy as np
+
+    from neucodex_ros.core.energy import OpCounts, compute_energy_j, radio_energy_j
+
+    records, link = result['records'], result['link']
+    n = len(records)
+    ok = [r for r in records if r['status'] == 'ok']
+    if mode.layers == 'all':  # the edge decided here: it computed the timesteps it used
+        computed = np.array([r['timesteps_used'] or steps for r in records])
+    else:
+        computed = np.array([r['timesteps_sent'] for r in records])
+    message = {'up': np.array([r['bytes_up'] for r in records], dtype=float),
+               'down': np.array([r['bytes_down'] for r in records], dtype=float)}
+    radio_bytes = message
+    if link is not None:
+        radio_bytes = {way: np.array([sum(sum(kinds.values()) for kinds in s[way].values())
+                                      for s in link['samples']], dtype=float)
+                       for way in ('up', 'down')}
+    compute = np.zeros(n)
+    if mode.layers is not None:
+        layer_ops = ops[mode.layers]
+        compute = compute_energy_j(OpCounts(layer_ops.macs[:, :n], layer_ops.sops[:, :n]),
+                                   computed, energy)
+    radio = radio_energy_j(radio_bytes['up'] * 8, energy, radio_bytes['down'] * 8)
+    codecs = Counter(c for r in records for c in r['codecs'])
+    summary = {
+        'samples': n,
+        'mean_timesteps': float(np.mean([r['timesteps_used'] for r in ok])) if ok else None,
+        'mean_timesteps_computed_on_edge': float(computed.mean()) if mode.layers else 0.0,
+        'payload_bytes_per_sample': float(np.mean([r['payload_bytes'] for r in records])),
+        'message_bytes_per_sample': {way: float(v.mean()) for way, v in message.items()},
+        'link_bytes_per_sample': None if link is None else
+        {way: float(v.mean()) for way, v in radio_bytes.items()},
+        'link_breakdown': None if link is None else _mean_breakdown(link['samples']),
+        'discovery_bytes_per_s': None if link is None else link['discovery_bytes_per_s'],
+        'link_dropped_bytes': None if link is None else link['dropped_bytes'],
+        'edge_compute_energy_j': float(compute.mean()),
+        'edge_radio_energy_j': float(radio.mean()),
+        'edge_energy_j': float((compute + radio).mean()),
+        'edge_cpu_ms_per_sample': result['edge_cpu_s'] / n * 1e3,
+        'codec_mix': {c: k / max(sum(codecs.values()), 1) for c, k in codecs.items()},
+        'lost': sum(r['status'] == 'lost' for r in records),
+        'failed': sum(r['status'] not in ('ok', 'lost') for r in records),
+        'predicted': [r['predicted'] for r in records],
+    }
+    return summary | latency_summary(records)
+
+
+def _mean_breakdown(samples: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per direction, topic and kind: mean link bytes per sample."""
+    out: dict[str, dict[str, dict[str, float]]] = {'up': {}, 'down': {}}
+    for sample in samples:
+        for way in ('up', 'down'):
+            for topic, kinds in sample[way].items():
+                for kind, size in kinds.items():
+                    slot = out[way].setdefault(topic, {})
+                    slot[kind] = slot.get(kind, 0.0) + size / len(samples)
+    return out
+
+
+def _savings(modes: dict[str, dict[str, Any]]) -> None:
+    """Edge energy saving against each edge-only mode, with and without the radio."""
+    for name in ('edge_only', 'edge_only_exit'):
+        if name not in modes:
+            continue
+        base = modes[name]
+        for mode in modes.values():
+            mode[f'energy_saving_vs_{name}'] = {
+                'compute_only': 1 - mode['edge_compute_energy_j'] / base['edge_compute_energy_j'],
+                'with_radio': 1 - mode['edge_energy_j'] / base['edge_energy_j']}
+
+
+def summarise(results: dict[str, dict[str, Any]], sweeps: dict[str, Any], bench: Run,
+              link: Any, loopback_reason: str | None) -> dict[str, Any]:
+    """The JSON: config, one object per mode, the sweeps."""
     import yaml
 
     from neucodex_ros.core.checkpoint import load_checkpoint
-    from neucodex_ros.core.energy import EnergyConfig, compute_energy_j, radio_energy_j
+    from neucodex_ros.core.energy import EnergyConfig
 
-    params = yaml.safe_load(params_file.read_text())
-    checkpoint = load_checkpoint(params['cloud_node']['ros__parameters'].get('checkpoint')
-                                 or None)
+    args = bench.args
+    params = yaml.safe_load(bench.params_file.read_text())
+    checkpoint = load_checkpoint(bench.checkpoint or
+                                 params['cloud_node']['ros__parameters'].get('checkpoint') or None)
     steps = checkpoint.config.num_timesteps
     energy = EnergyConfig.with_radio(float(args.radio) if args.radio[0].isdigit()
                                      else args.radio)
-    ops = edge_operations(args.input, args.samples, checkpoint)
-    layers = {'edge_only': 'all', 'cloud_only': None, 'split_float': 'head',
-              'spikebottlenet': 'split', 'neucodex': 'split'}
-    modes: dict[str, Any] = {}
-    for name, result in results.items():
-        records = result['records']
-        ok = [r for r in records if r['status'] == 'ok']
-        up = np.array([r['bytes_up'] for r in records], dtype=float)
-        down = np.array([r['bytes_down'] for r in records], dtype=float)
-        computed = np.array([steps if layers[name] == 'all' else r['timesteps_sent']
-                             for r in records])
-        joules = radio_energy_j(up * 8, energy)
-        if layers[name] is not None:
-            joules = joules + compute_energy_j(ops[layers[name]], computed, energy)
-        codecs = Counter(c for r in records for c in r['codecs'])
-        modes[name] = {  # + accuracy and latency from latency_summary
-            'mean_timesteps': float(np.mean([r['timesteps_used'] for r in ok])) if ok else None,
-            'mean_timesteps_computed_on_edge': float(computed.mean())
-            if layers[name] is not None else 0.0,
-            'bytes_per_sample': float((up + down).mean()),
-            'bytes_up_per_sample': float(up.mean()),
-            'bytes_down_per_sample': float(down.mean()),
-            'payload_bytes_per_sample': float(np.mean([r['payload_bytes'] for r in records])),
-            'edge_energy_j': float(joules.mean()),
-            'edge_cpu_ms_per_sample': result['edge_cpu_s'] / len(records) * 1e3,
-            'codec_mix': {c: n / max(sum(codecs.values()), 1) for c, n in codecs.items()},
-            'lost': sum(r['status'] == 'lost' for r in records),
-            'failed': sum(r['status'] not in ('ok', 'lost') for r in records),
-            'samples': len(records),
-            'predicted': [r['predicted'] for r in records],
-        } | latency_summary(records)
-    for mode in modes.values():
-        if 'edge_only' in modes:
-            mode['energy_saving_vs_edge_only'] = 1 - mode['edge_energy_j'] / \
-                modes['edge_only']['edge_energy_j']
-        if 'split_float' in modes and mode['bytes_up_per_sample']:
+    ops = edge_operations(args.input, max(args.samples, args.sweep_samples), checkpoint)
+
+    def modes_of(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        out = {name: summarise_mode(MODE_BY_NAME[name], result, ops, steps, energy)
+               for name, result in runs.items()}
+        _savings(out)
+        return out
+
+    modes = modes_of(results)
+    if 'split_float' in modes:
+        for mode in modes.values():
+            up = mode['message_bytes_per_sample']['up']
             mode['compression_vs_split_float'] = \
-                modes['split_float']['bytes_up_per_sample'] / mode['bytes_up_per_sample']
+                modes['split_float']['message_bytes_per_sample']['up'] / up if up else None
+    two_hosts = loopback_reason is None
+    edge_params = params['edge_node']['ros__parameters'] | bench.edge_overrides
     return {
         'config': {
             'input': args.input, 'samples': args.samples, 'model_id': checkpoint.model_id,
-            'num_timesteps': steps, 'params_file': str(params_file),
-            'alpha': params['cloud_node']['ros__parameters']['alpha'],
-            'encoding': params['edge_node']['ros__parameters'].get('encoding'),
-            'link': {'two_hosts': loopback_reason is None,
-                     'bandwidth_mbit': link.bandwidth_mbit if not loopback_reason else None,
-                     'delay_ms': link.delay_ms if not loopback_reason else None,
-                     'queue_packets': link.queue_packets if not loopback_reason else None,
+            'model': checkpoint.path.stem, 'backbone': checkpoint.config.backbone,
+            'num_timesteps': steps, 'params_file': str(bench.params_file),
+            'alpha': bench.alpha, 'encoding': edge_params.get('encoding'),
+            'pacing': edge_params.get('pacing', 'adaptive'),
+            'timestep_cost': edge_params.get('timestep_cost'),
+            'link': {'two_hosts': two_hosts,
+                     'bandwidth_mbit': link.bandwidth_mbit if two_hosts else None,
+                     'delay_ms': link.delay_ms if two_hosts else None,
+                     'queue_packets': link.queue_packets if two_hosts else None,
                      'loopback_reason': loopback_reason},
-            'edge_cpu_share': link.edge_cpu if not loopback_reason else None,
-            'radio_nj_per_bit': energy.radio_nj_per_bit, 'jpeg_quality': JPEG_QUALITY,
+            'edge_cpu_share': link.edge_cpu if two_hosts else None,
+            'radio_nj_per_bit': {'sent': energy.radio_nj_per_bit,
+                                 'received': energy.radio_rx_nj_per_bit},
+            'jpeg_quality': JPEG_QUALITY, 'sweep_samples': args.sweep_samples,
             'machine': f'{platform.machine()}, {platform.system()} {platform.release()}',
             'date': time.strftime('%Y-%m-%d %H:%M'),
         },
         'modes': modes,
-        'sweep': sweep,
+        'sweeps': {
+            'bandwidth': {bw: modes_of(runs) for bw, runs in sweeps['bandwidth'].items()},
+            'grid': [{k: v for k, v in point.items() if not isinstance(v, dict)}
+                     | modes_of({k: v for k, v in point.items() if isinstance(v, dict)})
+                     for point in sweeps['grid']],
+            'pacing': [{'pacing': point['pacing']} | modes_of({'neucodex': point['neucodex']})
+                       for point in sweeps['pacing']],
+        },
     }
 
 
+def _fmt(value: float | None, spec: str, suffix: str = '') -> str:
+    return '–' if value is None else format(value, spec) + suffix
+
+
+def _where(c: dict[str, Any]) -> str:
+    link = c['link']
+    if not link['two_hosts']:
+        return f'loopback ({link["loopback_reason"]})'
+    return (f'two hosts, {link["bandwidth_mbit"]:g} Mbit/s, {link["delay_ms"]:g} ms one way, '
+            f'edge at {c["edge_cpu_share"]:.0%} of one core')
+
+
 def markdown(report: dict[str, Any]) -> str:
-    """The table of modes."""
-    c, link = report['config'], report['config']['link']
-    where = (f'two hosts, {link["bandwidth_mbit"]:g} Mbit/s, {link["delay_ms"]:g} ms one way, '
-             f'edge at {c["edge_cpu_share"]:.0%} of one core') if link['two_hosts'] else \
-        f'loopback ({link["loopback_reason"]})'
-    lines = [f'{c["samples"]} held-out {c["input"]}, model {c["model_id"]} (T = '
-             f'{c["num_timesteps"]}), {where}:', '',
-             '| mode | accuracy | timesteps | bytes / sample | vs split-float | edge energy | '
-             'saving vs edge-only | latency p50 / p95 | edge CPU / sample |',
-             '|---|---|---|---|---|---|---|---|---|']
-    for name, m in report['modes'].items():
-        def opt(key: str, fmt: str, m: dict[str, Any] = m) -> str:
-            return format(m[key], fmt) if m.get(key) is not None else '–'
-        lines.append(f'| {name} | {m["accuracy"]:.1%} | {opt("mean_timesteps", ".2f")} | '
-                     f'{m["bytes_per_sample"]:,.0f} | {opt("compression_vs_split_float", ",.1f")}'
-                     f'{"x" if m.get("compression_vs_split_float") else ""} | '
-                     f'{m["edge_energy_j"] * 1e6:.2f} µJ | '
-                     f'{opt("energy_saving_vs_edge_only", "+.1%")} | '
-                     f'{opt("latency_p50_ms", ".1f")} / {opt("latency_p95_ms", ".1f")} ms | '
-                     f'{m["edge_cpu_ms_per_sample"]:.1f} ms |')
+    """The tables: modes; bytes; and the sweeps that were run."""
+    c, modes = report['config'], report['modes']
+    pacing = c['pacing'] if c['pacing'] == 'clock' else \
+        f'adaptive pacing, timestep_cost {c["timestep_cost"]:g} s'
+    lines = [f'{c["samples"]} held-out {c["input"]}, model {c["model"]} ({c["backbone"]}, '
+             f'{c["model_id"]}, T = {c["num_timesteps"]}, α = {c["alpha"]:g}, {pacing}), '
+             f'{_where(c)}; radio {c["radio_nj_per_bit"]["sent"]:g} nJ/bit sent, '
+             f'{c["radio_nj_per_bit"]["received"]:g} received:', '',
+             '| mode | accuracy | timesteps used | computed on edge | latency p50 / p95 | '
+             'edge CPU / sample | edge energy: compute | + radio | saving vs edge_only '
+             '(compute / with radio) | vs edge_only_exit |',
+             '|---|---|---|---|---|---|---|---|---|---|']
+    for name, m in modes.items():
+        def saving(base: str, m: dict[str, Any] = m) -> str:
+            s = m.get(f'energy_saving_vs_{base}')
+            return '–' if s is None else f'{s["compute_only"]:+.1%} / {s["with_radio"]:+.1%}'
+        lines.append(
+            f'| {name} | {m["accuracy"]:.1%} | {_fmt(m["mean_timesteps"], ".2f")} | '
+            f'{m["mean_timesteps_computed_on_edge"]:.2f} | '
+            f'{_fmt(m["latency_p50_ms"], ".1f")} / {_fmt(m["latency_p95_ms"], ".1f")} ms | '
+            f'{m["edge_cpu_ms_per_sample"]:.1f} ms | {m["edge_compute_energy_j"] * 1e6:.2f} µJ | '
+            f'{m["edge_energy_j"] * 1e6:.2f} µJ | {saving("edge_only")} | '
+            f'{saving("edge_only_exit")} |')
+    lines += ['', 'Bytes per sample: spike payloads, serialized messages and IP bytes on the '
+              'link (up = edge → cloud; link bytes exclude discovery, given per second):', '',
+              '| mode | payload | messages up / down | link up / down | link up: data / '
+              'heartbeat / acknack | link down: data / heartbeat / acknack | discovery up / '
+              'down |', '|---|---|---|---|---|---|---|']
+    for name, m in modes.items():
+        message, link = m['message_bytes_per_sample'], m['link_bytes_per_sample']
+        kinds = {way: _kinds(m['link_breakdown'], way) for way in ('up', 'down')}
+        discovery = m['discovery_bytes_per_s']
+        lines.append(
+            f'| {name} | {m["payload_bytes_per_sample"]:,.1f} | '
+            f'{message["up"]:,.0f} / {message["down"]:,.0f} | '
+            + (f'{link["up"]:,.0f} / {link["down"]:,.0f}' if link else '–') + ' | '
+            + ' | '.join(' / '.join(f'{v:,.0f}' for v in kinds[way]) if link else '–'
+                         for way in ('up', 'down')) + ' | '
+            + (f'{discovery["up"]:,.0f} / {discovery["down"]:,.0f} B/s' if discovery else '–')
+            + ' |')
+    sweeps = report['sweeps']
+    if sweeps['pacing']:
+        lines += ['', f'Pacing ({c["sweep_samples"]} samples each, NeuCODEX):', '',
+                  '| pacing | timesteps used | computed on edge | latency p50 / p95 | '
+                  'edge CPU / sample | edge energy (with radio) | link bytes up / down |',
+                  '|---|---|---|---|---|---|---|']
+        for point in sweeps['pacing']:
+            m = point['neucodex']
+            link = m['link_bytes_per_sample'] or m['message_bytes_per_sample']
+            label = point['pacing'] if point['pacing'] == 'clock' else \
+                f'adaptive, timestep_cost {float(point["pacing"]):g} s'
+            lines.append(f'| {label} | {_fmt(m["mean_timesteps"], ".2f")} | '
+                         f'{m["mean_timesteps_computed_on_edge"]:.2f} | '
+                         f'{_fmt(m["latency_p50_ms"], ".1f")} / '
+                         f'{_fmt(m["latency_p95_ms"], ".1f")} ms | '
+                         f'{m["edge_cpu_ms_per_sample"]:.1f} ms | '
+                         f'{m["edge_energy_j"] * 1e6:.2f} µJ | '
+                         f'{link["up"]:,.0f} / {link["down"]:,.0f} |')
+    if sweeps['grid']:
+        lines += ['', f'NeuCODEX against edge_only_exit ({c["sweep_samples"]} samples each): '
+                  'latency p50 and edge energy with radio:', '',
+                  '| edge CPU | one-way delay | NeuCODEX p50 | edge_only_exit p50 | '
+                  'faster | NeuCODEX energy | edge_only_exit energy |',
+                  '|---|---|---|---|---|---|---|']
+        for point in sweeps['grid']:
+            split, local = point['neucodex'], point['edge_only_exit']
+            lines.append(f'| {point["edge_cpu"]:.0%} | {point["delay_ms"]:g} ms | '
+                         f'{_fmt(split["latency_p50_ms"], ".1f")} ms | '
+                         f'{_fmt(local["latency_p50_ms"], ".1f")} ms | '
+                         f'{_faster(split, local)} | {split["edge_energy_j"] * 1e6:.2f} µJ | '
+                         f'{local["edge_energy_j"] * 1e6:.2f} µJ |')
     return '\n'.join(lines) + '\n'
 
 
-def plot(report: dict[str, Any], out: Path) -> None:
-    """bytes_vs_accuracy.png, and latency_vs_bandwidth.png with a sweep."""
+def _kinds(breakdown: dict[str, Any] | None, way: str) -> list[float]:
+    """Data, heartbeat and acknack bytes of one direction, summed over topics."""
+    if breakdown is None:
+        return []
+    return [sum(kinds.get(kind, 0.0) for kinds in breakdown[way].values())
+            for kind in ('data', 'heartbeat', 'acknack')]
+
+
+def _faster(split: dict[str, Any], local: dict[str, Any]) -> str:
+    if split['latency_p50_ms'] is None or local['latency_p50_ms'] is None:
+        return '–'
+    ratio = local['latency_p50_ms'] / split['latency_p50_ms']
+    return f'NeuCODEX {ratio:.2f}x' if ratio >= 1 else f'edge_only_exit {1 / ratio:.2f}x'
+
+
+def plot(report: dict[str, Any], out: Path) -> list[str]:
+    """bytes_vs_accuracy.png; latency_vs_bandwidth.png and split_vs_local.png with sweeps."""
     import matplotlib
 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    import numpy as np
 
+    written = ['bytes_vs_accuracy.png']
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, m in report['modes'].items():
-        ax.scatter(max(m['bytes_per_sample'], 1), m['accuracy'] * 100, s=40)
-        ax.annotate(name, (max(m['bytes_per_sample'], 1), m['accuracy'] * 100),
-                    textcoords='offset points', xytext=(5, 4), fontsize=8)
-    ax.set(xscale='log', xlabel='bytes on the link per sample (both ways; edge-only: 0, '
-           'drawn at 1)', ylabel='accuracy (%)', title='Bytes against accuracy')
+        counted = m['link_bytes_per_sample'] or m['message_bytes_per_sample']
+        size = max(counted['up'] + counted['down'], 1)
+        ax.scatter(size, m['accuracy'] * 100, s=40)
+        ax.annotate(name, (size, m['accuracy'] * 100), textcoords='offset points',
+                    xytext=(5, 4), fontsize=8)
+    measured = 'IP bytes on the link' if report['config']['link']['two_hosts'] \
+        else 'serialized message bytes'
+    ax.set(xscale='log', xlabel=f'{measured} per sample, both ways (edge-only: 0, drawn at 1)',
+           ylabel='accuracy (%)', title='Bytes against accuracy')
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out / 'bytes_vs_accuracy.png', dpi=120)
     plt.close(fig)
-    if not report['sweep']:
-        return
-    fig, ax = plt.subplots(figsize=(6, 4))
-    bandwidths = sorted(report['sweep'], key=float)
-    for name in report['modes']:
-        p50 = [report['sweep'][b][name]['latency_p50_ms'] for b in bandwidths]
-        ax.plot([float(b) for b in bandwidths], p50, marker='o', label=name)
-    ax.set(xscale='log', yscale='log', xlabel='link bandwidth (Mbit/s)',
-           ylabel='latency p50 (ms)', title='Latency against bandwidth')
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / 'latency_vs_bandwidth.png', dpi=120)
-    plt.close(fig)
+    sweeps = report['sweeps']
+    if sweeps['bandwidth']:
+        written.append('latency_vs_bandwidth.png')
+        fig, ax = plt.subplots(figsize=(6, 4))
+        bandwidths = sorted(sweeps['bandwidth'], key=float)
+        for name in report['modes']:
+            p50 = [sweeps['bandwidth'][b][name]['latency_p50_ms'] for b in bandwidths]
+            ax.plot([float(b) for b in bandwidths], p50, marker='o', label=name)
+        ax.set(xscale='log', yscale='log', xlabel='link bandwidth (Mbit/s)',
+               ylabel='latency p50 (ms)', title='Latency against bandwidth')
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / 'latency_vs_bandwidth.png', dpi=120)
+        plt.close(fig)
+    if sweeps['grid']:
+        written.append('split_vs_local.png')
+        cpus = sorted({p['edge_cpu'] for p in sweeps['grid']})
+        delays = sorted({p['delay_ms'] for p in sweeps['grid']})
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+        for ax, key, title in (
+                (axes[0], 'latency_p50_ms', 'latency p50: edge_only_exit ÷ NeuCODEX'),
+                (axes[1], 'edge_energy_j', 'edge energy: edge_only_exit ÷ NeuCODEX')):
+            ratio = np.full((len(cpus), len(delays)), np.nan)
+            for p in sweeps['grid']:
+                split, local = p['neucodex'][key], p['edge_only_exit'][key]
+                if split and local:
+                    ratio[cpus.index(p['edge_cpu']), delays.index(p['delay_ms'])] = local / split
+            image = ax.imshow(np.log2(ratio), cmap='RdBu', vmin=-3, vmax=3, origin='lower',
+                              aspect='auto')
+            for (i, j), value in np.ndenumerate(ratio):
+                ax.text(j, i, f'{value:.2f}x', ha='center', va='center', fontsize=9)
+            ax.set(xticks=range(len(delays)), xticklabels=[f'{d:g}' for d in delays],
+                   yticks=range(len(cpus)), yticklabels=[f'{c:.0%}' for c in cpus],
+                   xlabel='one-way delay (ms)', ylabel='edge CPU (share of one core)',
+                   title=title)
+        fig.colorbar(image, ax=axes, label='log2 ratio (blue: NeuCODEX better)')
+        fig.suptitle(f'{report["config"]["model"]}: where the split beats local early exit')
+        fig.savefig(out / 'split_vs_local.png', dpi=120, bbox_inches='tight')
+        plt.close(fig)
+    return written

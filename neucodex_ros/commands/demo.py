@@ -157,7 +157,7 @@ def summarise(records: list[Observed], checkpoint: Checkpoint, alpha: float,
 
     import numpy as np
 
-    from neucodex_ros.core.codec import packed_size
+    from neucodex_ros.core.codec import ENCODINGS, packed_size
 
     answered = [r for r in records if r.prediction is not None]
     ok = [r for r in answered if r.prediction.status == 'ok']
@@ -165,7 +165,7 @@ def summarise(records: list[Observed], checkpoint: Checkpoint, alpha: float,
     channels, height, width = checkpoint.model.head_shape
     float_bits = channels * height * width * 32
     payload = float(np.mean(payloads))
-    mix = Counter(m.encoding for r in records for m in r.spikes)
+    mix = Counter(ENCODINGS[m.encoding] for r in records for m in r.spikes)
     messages = sum(mix.values())
     bitpack = float(np.mean([len(r.spikes) for r in records])) \
         * packed_size(checkpoint.model.split_shape)

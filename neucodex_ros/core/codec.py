@@ -278,6 +278,8 @@ CODECS: dict[str, Codec] = {c.name: c for c in (
 )}
 #: Encodings this module can encode and decode.
 ENCODINGS = tuple(CODECS)
+#: An encoding's number on the wire (PackedSpikes.encoding, its ENCODING_* constants).
+WIRE_IDS = {name: index for index, name in enumerate(ENCODINGS)}
 #: The spike codecs `auto` chooses from (float32 is a baseline, never the smallest).
 SPIKE_CODECS = tuple(name for name in ENCODINGS if name != FLOAT32)
 
@@ -288,6 +290,14 @@ def _codec(encoding: str) -> Codec:
     except KeyError:
         raise CodecError(f'unknown spike encoding {encoding!r}; known: {list(ENCODINGS)}') \
             from None
+
+
+def from_wire_id(wire_id: int) -> str:
+    """The encoding a wire number stands for; CodecError for an unknown number."""
+    if not 0 <= wire_id < len(ENCODINGS):
+        raise CodecError(f'unknown spike encoding number {wire_id}; known: '
+                         + ', '.join(f'{i} {name}' for name, i in WIRE_IDS.items()))
+    return ENCODINGS[wire_id]
 
 
 def is_temporal(encoding: str) -> bool:

@@ -1,7 +1,7 @@
 """Edge energy accounting with the standard SNN energy model.
 
 Per sample, for the layers a device runs and the timesteps it actually runs them:
-    E = first-layer MACs × E_MAC + synaptic operations × E_AC + transmitted bits × E_bit
+    E = first-layer MACs × E_MAC + synaptic operations × E_AC + radio bits × E_bit
 E_MAC = 4.6 pJ and E_AC = 0.9 pJ are the 45 nm figures of Horowitz (ISSCC 2014) used across
 SNN papers (and by spikingjelly's op_counter). The first synaptic layer sees analog input
 (pixels, event counts) and is counted as dense MACs; every later synaptic layer fed by
@@ -10,12 +10,15 @@ neuron's fan-out (what the layer's weights touch); a synaptic layer fed by non-b
 (e.g. after average pooling) is counted as dense MACs. Batch norm, pooling and neuron updates
 are not counted (the simple model's convention).
 
-Radio: energy per transmitted payload bit, configurable. The default models a low-power
-2.4 GHz radio: the Nordic nRF24L01 draws 11.3 mA transmitting at 0 dBm at 2 Mbit/s (product
-specification v2.0), i.e. 16.95 nJ/bit at 3.0 V for the radio alone, a lower bound. The
-'wifi-phone' preset, 645 nJ/bit, is the measured energy per bit of smartphone 802.11b/g
-transfers (Aalborg University, mobiledevices.kom.aau.dk, "data download for different
-technologies": E_bit = 6.45e-7 J/bit at about 2 Mbit/s). Reports show both.
+Radio: energy per bit the edge transmits, and per bit it receives, configurable. The default
+models a low-power 2.4 GHz radio: the Nordic nRF24L01 draws 11.3 mA transmitting at 0 dBm
+and 13.5 mA receiving at 2 Mbit/s (product specification v2.0), i.e. 16.95 nJ/bit sent and
+20.25 nJ/bit received at 3.0 V, for the radio alone: a lower bound. The 'wifi-phone' preset,
+645 nJ/bit both ways, is the measured energy per bit of smartphone 802.11b/g transfers
+(Aalborg University, mobiledevices.kom.aau.dk, "data download for different technologies":
+E_bit = 6.45e-7 J/bit at about 2 Mbit/s; a download figure, used for sending too). Reports
+show both. Offline (evaluate, evidence) only the payload bits sent are known; the benchmark
+counts every byte that crosses its emulated link, each way.
 """
 
 from __future__ import annotations
@@ -31,27 +34,35 @@ from torch import nn
 
 E_MAC_PJ = 4.6
 E_AC_PJ = 0.9
-RADIO_NJ_PER_BIT = {
+RADIO_NJ_PER_BIT = {  # transmitting
     'low-power-2.4ghz': 16.95,  # nRF24L01: 11.3 mA × 3.0 V / 2 Mbit/s
     'wifi-phone': 645.0,  # AAU measurement, smartphone 802.11b/g
     'none': 0.0,  # compute only
+}
+RADIO_RX_NJ_PER_BIT = {  # receiving
+    'low-power-2.4ghz': 20.25,  # nRF24L01: 13.5 mA × 3.0 V / 2 Mbit/s
+    'wifi-phone': 645.0,
+    'none': 0.0,
 }
 DEFAULT_RADIO = 'low-power-2.4ghz'
 
 
 @dataclass(frozen=True)
 class EnergyConfig:
-    """Unit energies (pJ per MAC / per synaptic operation, nJ per transmitted bit)."""
+    """Unit energies (pJ per MAC / per synaptic operation, nJ per bit sent / received)."""
 
     mac_pj: float = E_MAC_PJ
     ac_pj: float = E_AC_PJ
     radio_nj_per_bit: float = RADIO_NJ_PER_BIT[DEFAULT_RADIO]
+    radio_rx_nj_per_bit: float = RADIO_RX_NJ_PER_BIT[DEFAULT_RADIO]
 
     @classmethod
     def with_radio(cls, radio: str | float) -> EnergyConfig:
-        """A config with a radio preset name or a number of nJ per bit."""
-        value = RADIO_NJ_PER_BIT[radio] if isinstance(radio, str) else float(radio)
-        return cls(radio_nj_per_bit=value)
+        """A config with a radio preset name, or a number of nJ per bit (both ways)."""
+        if isinstance(radio, str):
+            return cls(radio_nj_per_bit=RADIO_NJ_PER_BIT[radio],
+                       radio_rx_nj_per_bit=RADIO_RX_NJ_PER_BIT[radio])
+        return cls(radio_nj_per_bit=float(radio), radio_rx_nj_per_bit=float(radio))
 
 
 @dataclass
@@ -142,9 +153,10 @@ def compute_energy_j(ops: OpCounts, timesteps_used: np.ndarray,
     return (compute * ran).sum(0) * 1e-12
 
 
-def radio_energy_j(bits: np.ndarray | float, config: EnergyConfig) -> np.ndarray | float:
-    """Energy of transmitting these bits, in J."""
-    return bits * config.radio_nj_per_bit * 1e-9
+def radio_energy_j(bits: np.ndarray | float, config: EnergyConfig,
+                   bits_received: np.ndarray | float = 0.0) -> np.ndarray | float:
+    """Energy of transmitting `bits` (and receiving `bits_received`), in J."""
+    return (bits * config.radio_nj_per_bit + bits_received * config.radio_rx_nj_per_bit) * 1e-9
 
 
 def sample_energy_j(ops: OpCounts, timesteps_used: np.ndarray, bits_per_timestep: float,

@@ -10,7 +10,11 @@ carries the answer, which the edge publishes as the sample's Prediction. A sampl
 timesteps stop coming for `sample_timeout` seconds is decided on those it used, or fails
 (status "timeout") if there are none; that is also how a dead edge's samples are cleared.
 The oldest sample of a source that has `max_in_flight` samples open when it starts another
-fails (status "evicted"), which bounds the state one robot can hold. Messages that do not
+fails (status "evicted"), which bounds the state one robot can hold. A timestep that asks
+for a verdict (FLAG_VERDICT) and leaves the sample undecided is answered with
+REASON_CONTINUE, on which the edge paces its next timestep. A timestep the edge sent again
+(FLAG_RESENT: no verdict reached it in time) is answered with the latest verdict on its
+sample, the final answer included, since the first may have been lost. Messages that do not
 fit (another model, wrong shape, unknown codec, bad timestep, repeats, late arrivals after
 the decision) are rejected, counted by reason, and logged at most every few seconds.
 """
@@ -24,7 +28,6 @@ from typing import Any
 
 import numpy as np
 from rclpy.node import Node
-from std_msgs.msg import Header
 
 from neucodex_ros.core import codec
 from neucodex_ros.core.errors import CodecError, SampleError
@@ -33,24 +36,25 @@ from neucodex_ros.core.inference import CloudRunner, CloudSample
 from neucodex_ros.core.reorder import TimestepOrder
 from neucodex_ros.msg import ExitSignal, PackedSpikes
 from neucodex_ros.nodes.common import (
+    STATUS_NAMES,
     Counters,
     declare,
     declare_common,
     link_qos,
     load_model,
+    model_fingerprint,
     publish_stats,
     spin,
 )
 
 SampleKey = tuple[str, int]
-FINISHED_MEMORY = 4096  # decided samples remembered, to recognise their late timesteps
+FINISHED_MEMORY = 4096  # answers remembered, to recognise late timesteps (and resend)
 
 
 @dataclass
 class Session:
     """A sample the cloud is working on."""
 
-    header: Header
     num_timesteps: int
     runner: CloudRunner
     state: CloudSample
@@ -87,6 +91,7 @@ class CloudNode(Node):
                                           read_only=True)
         checkpoint = load_model(common)
         self.model_id = checkpoint.model_id
+        self.wire_model_id = model_fingerprint(checkpoint.model_id)
         self.class_names = checkpoint.class_names
         self.split_shape = checkpoint.model.split_shape
         # Spikes from the encoder; or the head's features from an edge without bottleneck
@@ -94,7 +99,7 @@ class CloudNode(Node):
         self.runners = {checkpoint.model.head_shape: CloudRunner(checkpoint.model, True),
                         self.split_shape: CloudRunner(checkpoint.model)}
         self.sessions: dict[SampleKey, Session] = {}
-        self.finished: OrderedDict[SampleKey, None] = OrderedDict()
+        self.finished: OrderedDict[SampleKey, ExitSignal] = OrderedDict()
         self.counters = Counters()
         publish_stats(self, self.counters, common['stats_period'],
                       lambda: {'open_samples': len(self.sessions)})
@@ -115,6 +120,9 @@ class CloudNode(Node):
         key = (msg.source_id, msg.sample_id)
         if key in self.finished:
             self.counters['late_timesteps'] += 1  # sent before our ExitSignal reached the edge
+            if msg.flags & PackedSpikes.FLAG_RESENT:  # the answer may have been lost
+                self.exit_pub.publish(self.finished[key])
+                self.counters['answers_resent'] += 1
             return
         try:
             session = self._session_for(key, msg)
@@ -124,6 +132,9 @@ class CloudNode(Node):
         now = time.monotonic()
         if not session.order.add(msg.timestep, msg, now):
             self.counters['repeated_timesteps'] += 1  # a duplicate, or older than one used
+            if msg.flags & PackedSpikes.FLAG_RESENT and msg.timestep < session.order.next_timestep:
+                self._continue(key, session)  # used already: the verdict may have been lost
+                self.counters['verdicts_resent'] += 1
             return
         session.state.bytes_received += len(msg.data)
         session.last_update = now
@@ -136,15 +147,17 @@ class CloudNode(Node):
         `give_up`: no more will come, so every held timestep is ready and the rest is lost.
         """
         ready = session.order.give_up() if give_up else session.order.ready(now)
+        wants_verdict = False
         for timestep, msg in ready:
             reference = session.previous if session.previous_timestep == timestep - 1 \
                 else None
             try:
-                if reference is None and codec.is_temporal(msg.encoding):
+                encoding = codec.from_wire_id(msg.encoding)
+                if reference is None and codec.is_temporal(encoding):
                     raise SampleError('missing_reference', f'timestep {timestep} is coded '
                                       f'against timestep {timestep - 1}, which was lost')
                 spikes = codec.decode(msg.data, (msg.channels, msg.height, msg.width),
-                                      msg.encoding, reference)
+                                      encoding, reference)
             except (SampleError, CodecError) as err:
                 self._reject(key, err)
                 session.undecodable += 1
@@ -152,21 +165,25 @@ class CloudNode(Node):
             session.previous, session.previous_timestep = spikes, timestep
             decision = session.runner.step(session.state, spikes)
             self.counters['timesteps'] += 1
-            self.counters[f'received_{msg.encoding}'] += 1
+            self.counters[f'received_{encoding}'] += 1
             if decision is not None:
                 self._finish(key, session, decision)
                 return
+            wants_verdict = bool(msg.flags & PackedSpikes.FLAG_VERDICT)
         if session.order.complete:  # the last timesteps were lost: decide on those used
             decision = session.state.early_exit.finish()
             if decision is None:
-                self._fail(key, session, 'timeout' if give_up else 'lost')
+                self._fail(key, session, ExitSignal.STATUS_TIMEOUT if give_up
+                           else ExitSignal.STATUS_LOST)
             else:
                 self._finish(key, session, decision)
+        elif wants_verdict and not session.order.waiting:
+            self._continue(key, session)
 
     def _session_for(self, key: SampleKey, msg: PackedSpikes) -> Session:
         """The sample's session, new at its first message; SampleError if msg does not fit."""
-        if msg.model_id != self.model_id:
-            raise SampleError('model_mismatch', f'model {msg.model_id!r} is not this '
+        if msg.model_id != self.wire_model_id:
+            raise SampleError('model_mismatch', f'model {msg.model_id:016x} is not this '
                               f'cloud\'s {self.model_id}')
         shape = (msg.channels, msg.height, msg.width)
         if shape not in self.runners:
@@ -175,9 +192,10 @@ class CloudNode(Node):
         if not 1 <= msg.num_timesteps <= self.max_timesteps:
             raise SampleError('bad_num_timesteps', f'num_timesteps {msg.num_timesteps} is '
                               f'outside 1..{self.max_timesteps}')
-        if msg.encoding not in codec.ENCODINGS:
-            raise SampleError('unknown_encoding', f'unknown spike encoding {msg.encoding!r}; '
-                              f'known: {", ".join(codec.ENCODINGS)}')
+        if msg.encoding >= len(codec.ENCODINGS):
+            raise SampleError('unknown_encoding', f'unknown spike encoding {msg.encoding}; '
+                              'known: ' + ', '.join(f'{i} {name}' for name, i
+                                                    in codec.WIRE_IDS.items()))
         if msg.timestep >= msg.num_timesteps:
             raise SampleError('bad_timestep', f'timestep {msg.timestep} >= num_timesteps '
                               f'{msg.num_timesteps}')
@@ -186,7 +204,7 @@ class CloudNode(Node):
             self._make_room(key[0])
             alpha = float(self.get_parameter('alpha').value)
             runner = self.runners[shape]
-            session = Session(header=msg.header, num_timesteps=msg.num_timesteps,
+            session = Session(num_timesteps=msg.num_timesteps,
                               runner=runner, state=runner.new_sample(alpha, msg.num_timesteps),
                               order=TimestepOrder(msg.num_timesteps, self.reorder_wait),
                               last_update=time.monotonic())
@@ -209,30 +227,43 @@ class CloudNode(Node):
         """Send the edge the answer (which also stops it), forget the sample."""
         reason = ExitSignal.REASON_CONFIDENT if decision.confident else \
             ExitSignal.REASON_REACHED_T
-        self._answer(key, session, reason, 'ok', decision)
+        self._answer(key, session, reason, ExitSignal.STATUS_OK, decision)
         self.counters['samples_decided'] += 1
         self.counters[f'exits_at_t{decision.timesteps_used}'] += 1
 
-    def _fail(self, key: SampleKey, session: Session, status: str) -> None:
+    def _fail(self, key: SampleKey, session: Session, status: int) -> None:
         """Stop the edge and answer the sample with label -1 and the reason."""
         self._answer(key, session, ExitSignal.REASON_ERROR, status, None)
-        self.counters[f'samples_{status}'] += 1
+        self.counters[f'samples_{STATUS_NAMES[status]}'] += 1
 
-    def _answer(self, key: SampleKey, session: Session, reason: int, status: str,
+    def _continue(self, key: SampleKey, session: Session) -> None:
+        """Tell the edge the sample is undecided and needs its next timestep."""
+        so_far = session.state.early_exit.finish()
+        self.exit_pub.publish(ExitSignal(
+            sample_id=key[1], source_id=key[0], bytes_received=session.state.bytes_received,
+            confidence=0.0 if so_far is None else so_far.confidence,
+            label=-1 if so_far is None else so_far.label,
+            timesteps_used=session.state.early_exit.timesteps,
+            timesteps_lost=session.order.lost + session.undecodable,
+            reason=ExitSignal.REASON_CONTINUE, status=ExitSignal.STATUS_OK))
+        self.counters['verdicts_continue'] += 1
+
+    def _answer(self, key: SampleKey, session: Session, reason: int, status: int,
                 decision: Decision | None) -> None:
-        """Publish the sample's ExitSignal with its outcome; forget the sample."""
+        """Publish the sample's final ExitSignal with its outcome; forget the sample."""
         lost = session.order.lost + session.undecodable
         self.counters['timesteps_lost'] += lost
-        self.exit_pub.publish(ExitSignal(
-            header=session.header, source_id=key[0], sample_id=key[1],
-            timesteps_used=session.state.early_exit.timesteps, timesteps_lost=lost, reason=reason,
-            label=-1 if decision is None else decision.label,
+        answer = ExitSignal(
+            sample_id=key[1], source_id=key[0], bytes_received=session.state.bytes_received,
             confidence=0.0 if decision is None else decision.confidence,
+            label=-1 if decision is None else decision.label,
+            timesteps_used=session.state.early_exit.timesteps, timesteps_lost=lost,
+            reason=reason, status=status,
             probabilities=[] if decision is None
-            else decision.probabilities.astype('float32').tolist(),
-            bytes_received=session.state.bytes_received, status=status))
+            else decision.probabilities.astype('float32').tolist())
+        self.exit_pub.publish(answer)
         del self.sessions[key]
-        self.finished[key] = None
+        self.finished[key] = answer
         while len(self.finished) > FINISHED_MEMORY:
             self.finished.popitem(last=False)
 
@@ -250,7 +281,7 @@ class CloudNode(Node):
         """Fail a source's oldest open samples until it may open one more."""
         open_samples = sorted(key for key in self.sessions if key[0] == source)
         for key in open_samples[:max(len(open_samples) - self.max_in_flight + 1, 0)]:
-            self._fail(key, self.sessions[key], 'evicted')
+            self._fail(key, self.sessions[key], ExitSignal.STATUS_EVICTED)
 
     def summary(self) -> str:
         """One line of counters, logged at shutdown."""

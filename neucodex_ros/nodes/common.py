@@ -19,6 +19,11 @@ from rclpy.signals import SignalHandlerOptions
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
 from neucodex_ros.core.errors import NeucodexError
 from neucodex_ros.core.training import pick_device
+from neucodex_ros.msg import ExitSignal
+
+#: ExitSignal.status on the link → Prediction.status, the robot-facing name of the outcome.
+STATUS_NAMES = {ExitSignal.STATUS_OK: 'ok', ExitSignal.STATUS_TIMEOUT: 'timeout',
+                ExitSignal.STATUS_EVICTED: 'evicted', ExitSignal.STATUS_LOST: 'lost'}
 
 
 def declare(node: Node, name: str, default: Any, description: str, *,
@@ -71,6 +76,11 @@ def load_model(common: dict[str, Any]) -> Checkpoint:
     return load_checkpoint(common['checkpoint'] or None, str(pick_device(common['device'])))
 
 
+def model_fingerprint(model_id: str) -> int:
+    """A checkpoint's model id (16 hex digits) as PackedSpikes.model_id carries it."""
+    return int(model_id, 16)
+
+
 def link_qos(reliable: bool, depth: int) -> QoSProfile:
     """QoS of the edge ⇄ cloud topics (volatile: a late joiner does not want old samples)."""
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
@@ -85,8 +95,6 @@ class Counters(Counter[str]):
     def line(self) -> str:
         """`name=count, ...` sorted by name."""
         return ', '.join(f'{key}={value}' for key, value in sorted(self.items())) or 'nothing'
-
-
 
 
 def publish_stats(node: Node, counters: Counters, period: float,

@@ -9,11 +9,17 @@ sample of T frames, one per timestep; a packet that cannot be decoded is counted
 and the stream goes on. A packet `seq` that goes back marks a new stream (driver restart,
 bag replayed again): decoding starts afresh.
 `layers` says what the node runs: `split` (head + encoder; spikes out), `head` (a split
-without bottleneck: the head's features out), or `all`: the whole network for all T at once,
-no cloud (edge-only; fed the raw input on a server, cloud-only).
-The node computes and sends one timestep per `timestep_period`; an ExitSignal for the sample
-stops it at once, so the edge never computes or sends a timestep the cloud did not need once
-the signal is in (a period longer than the round trip to the cloud saves the most).
+without bottleneck: the head's features out), or `all`: the whole network here, no cloud
+(edge-only, with its own early exit at `alpha`; fed the raw input on a server, cloud-only).
+
+A sample starts as soon as its input is in and the node is idle. Its timesteps are paced
+(core/pacing.py): `pacing: adaptive` computes timestep 0 at once and each later one when the
+cloud asks for it (an ExitSignal REASON_CONTINUE, which every timestep requests), or earlier
+when the cost rule says the bet pays: the chance that the cloud needs it, from the continue
+rates of recent samples, times the latency it saves (the measured round trip) against
+`timestep_cost`; a verdict overdue by the retransmission timeout gets the last timestep
+sent again. `pacing: clock` sends one timestep per `timestep_period` and asks for no
+verdicts. Either way the cloud's final ExitSignal stops the sample at once.
 
 Every sample the node starts ends in exactly one Prediction, published here on the robot:
 the answer the cloud's ExitSignal carries, or, when none came within `deadline` seconds of
@@ -30,6 +36,7 @@ start only while a cloud subscribes to the spikes topic; until then frames queue
 
 from __future__ import annotations
 
+import math
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -50,14 +57,26 @@ from neucodex_ros.core.events import FIT_MODES, SPLIT_BY
 from neucodex_ros.core.exit_policy import EarlyExit
 from neucodex_ros.core.image import compressed_to_input, image_to_input
 from neucodex_ros.core.inference import EDGE_LAYERS, EdgeRunner
+from neucodex_ros.core.pacing import (
+    PACINGS,
+    AdaptivePacing,
+    ClockPacing,
+    ContinueRates,
+    Pacing,
+    RoundTrip,
+    SampleTimesteps,
+    Step,
+)
 from neucodex_ros.core.windows import WINDOW_MODES, EventWindower, FrameSpec, window_frames
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
 from neucodex_ros.nodes.common import (
+    STATUS_NAMES,
     Counters,
     declare,
     declare_common,
     link_qos,
     load_model,
+    model_fingerprint,
     publish_stats,
     spin,
 )
@@ -81,8 +100,10 @@ class Sample:
 
     sample_id: int
     frame: Frame
-    started: float  # time.monotonic() at its first timestep
+    started: float  # time.monotonic() at its start
+    timesteps: SampleTimesteps  # sent when, needed how far
     previous: np.ndarray | None = None  # spikes of the last timestep sent
+    last_message: PackedSpikes | None = None  # ... as sent, for a resend
     early_exit: EarlyExit | None = None  # layers 'all': the whole network runs here
 
     @property
@@ -101,10 +122,21 @@ class EdgeNode(Node):
                                       'cloud keeps separate state per source', read_only=True)
         num_timesteps: int = declare(self, 'num_timesteps', 0, 'T, timesteps per sample; '
                                      "0: the model's own T", low=0, high=1024, read_only=True)
-        period: float = declare(self, 'timestep_period', 0.02, 'Seconds between timesteps '
-                                'of a sample (the edge timestep clock); longer than the round '
-                                'trip to the cloud, an ExitSignal stops the very next timestep',
-                                low=0.0005, high=10.0, read_only=True)
+        pacing: str = declare(self, 'pacing', 'adaptive', "When the next timestep of a sample "
+                              "is computed: 'adaptive' (when the cloud asks for it, or earlier "
+                              'when the bet pays: see timestep_cost) or \'clock\' (one per '
+                              'timestep_period)', read_only=True)
+        cost: float = declare(self, 'timestep_cost', 0.05, 'Adaptive pacing: seconds of latency '
+                              'one wasted edge timestep is worth. A timestep the cloud has not '
+                              'asked for yet is computed only if P(needed) x (time until the '
+                              'verdict) >= (1 - P(needed)) x timestep_cost; 0: stream every '
+                              'timestep, 1e6: never ahead of the cloud', low=0.0, high=1e6,
+                              read_only=True)
+        period: float = declare(self, 'timestep_period', 0.02, 'Clock pacing: seconds between '
+                                'timesteps of a sample', low=0.0005, high=10.0, read_only=True)
+        self.alpha: float = declare(self, 'alpha', 1.0, "layers 'all': exit threshold of the "
+                                    'early exit run here (1: all T)', low=0.0, high=1.0,
+                                    read_only=True)
         self.queue_size: int = declare(self, 'queue_size', 2, 'Frames that may wait while a '
                                        'sample is in flight; when full the oldest is dropped; '
                                        '0: drop frames that arrive while busy', low=0,
@@ -154,9 +186,13 @@ class EdgeNode(Node):
             raise ConfigError(f'encoding {self.encoding} codes against the previous timestep '
                               'and needs reliable: true')
 
+        if pacing not in PACINGS:
+            raise ConfigError(f'pacing must be one of {PACINGS}, got {pacing!r}')
+
         checkpoint = load_model(common)
         self.config = checkpoint.config
         self.model_id = checkpoint.model_id
+        self.wire_model_id = model_fingerprint(checkpoint.model_id)
         self.num_timesteps = num_timesteps or self.config.num_timesteps
         self.class_names = checkpoint.class_names
         self.runner = EdgeRunner(checkpoint.model, self.layers)
@@ -166,9 +202,15 @@ class EdgeNode(Node):
         self.answered: OrderedDict[int, str] = OrderedDict()  # sample_id → status
         # Increasing across restarts, so a restarted edge never reuses a sample id.
         self.next_sample_id = time.time_ns() // 1000
+        self.round_trip = RoundTrip()
+        self.continue_rates = ContinueRates(self.num_timesteps)
+        self.asks_verdicts = pacing == 'adaptive'
+        self.pacing: Pacing = AdaptivePacing(cost, self.round_trip, self.continue_rates) \
+            if self.asks_verdicts else ClockPacing(period)
         self.counters = Counters()
         publish_stats(self, self.counters, common['stats_period'],
-                      lambda: {'pending_samples': len(self.pending)})
+                      lambda: {'pending_samples': len(self.pending),
+                               'round_trip_us': round(self.round_trip.estimate * 1e6)})
 
         qos = link_qos(common['reliable'], common['qos_depth'])
         self.prediction_pub = self.create_publisher(Prediction, prediction_topic, qos)
@@ -201,15 +243,23 @@ class EdgeNode(Node):
         else:
             raise ConfigError("input must be 'image', 'compressed', 'events' or 'auto', got "
                               f'{input_kind!r}')
-        self.timer = self.create_timer(period, self.tick)
-        if self.layers != 'all' and self.deadline <= self.num_timesteps * period:
+        # The work runs in callbacks: `step` when there may be a timestep to compute (a frame
+        # came, a verdict came, a timestep went out), `wake` when the pacing set a time.
+        self.step_guard = self.create_guard_condition(self.step)
+        self.wake_timer = self.create_timer(1.0, self.wake, autostart=False)
+        self.housekeeping_timer = self.create_timer(min(0.1, self.deadline / 10),
+                                                    self.housekeeping)
+        if self.layers != 'all' and not self.asks_verdicts \
+                and self.deadline <= self.num_timesteps * period:
             self.get_logger().warning(
                 f'deadline {self.deadline:g} s is not longer than T x timestep_period = '
                 f'{self.num_timesteps * period:g} s: samples the cloud does not stop early '
                 'will be reported as cloud_unavailable')
-        sends = 'a Prediction after all T timesteps' if self.layers == 'all' else (
-            f'{"head features" if self.layers == "head" else "spikes"} of shape '
-            f'{self.runner.output_shape} every {period * 1e3:g} ms, codec {self.encoding}')
+        paced = f'paced adaptively (timestep_cost {cost:g} s)' if self.asks_verdicts else \
+            f'one every {period * 1e3:g} ms'
+        sends = (f'a Prediction, early exit at alpha {self.alpha:g}' if self.layers == 'all'
+                 else f'{"head features" if self.layers == "head" else "spikes"} of shape '
+                 f'{self.runner.output_shape}, {paced}, codec {self.encoding}')
         self.get_logger().info(
             f'{self.source_id}: {input_kind} on {topic} → model {self.model_id} '
             f'({self.config.backbone}, T={self.num_timesteps}, layers {self.layers}), sends '
@@ -252,8 +302,9 @@ class EdgeNode(Node):
                                     tuple(roi))  # type: ignore[arg-type]
         self.decoders: dict[str, Any] = {}
         self.last_seq: int | None = None
-        self.last_packet = time.monotonic()
         self.frame_id = ''
+        # Restarted by every packet: fires once `flush_after` passed without one.
+        self.flush_timer = self.create_timer(self.flush_after, self.flush, autostart=False)
 
     def on_image(self, msg: Image | CompressedImage) -> None:
         """Convert a frame to model input and queue it (the queue policy applies)."""
@@ -276,7 +327,7 @@ class EdgeNode(Node):
     def on_events(self, msg: EventPacket) -> None:
         """Decode a packet and turn every window it completes into a queued sample."""
         self.counters['packets_received'] += 1
-        self.last_packet = time.monotonic()
+        self.flush_timer.reset()
         if self.last_seq is not None and msg.seq > self.last_seq + 1:
             self.counters['packets_missed'] += msg.seq - self.last_seq - 1
         elif self.last_seq is not None and msg.seq <= self.last_seq:
@@ -314,7 +365,7 @@ class EdgeNode(Node):
         self.enqueue(Frame(stamp=window.stamp, frame_id=frame_id, pixels=pixels))
 
     def enqueue(self, frame: Frame) -> None:
-        """Queue a sample's input (the queue policy applies)."""
+        """Queue a sample's input (the queue policy applies); start it if idle."""
         busy = self.current is not None or bool(self.queue)
         if busy and self.queue_size == 0:
             self.counters['frames_dropped'] += 1
@@ -323,33 +374,88 @@ class EdgeNode(Node):
         if len(self.queue) > max(self.queue_size, 1):
             self.queue.popleft()
             self.counters['frames_dropped'] += 1
+        if self.current is None:
+            self.step_guard.trigger()
 
-    def tick(self) -> None:
-        """One beat of the timestep clock: start a sample if idle, then send one timestep."""
-        if self.windower is not None and time.monotonic() - self.last_packet > self.flush_after:
-            for window in self.windower.flush():  # the stream paused: complete the window
-                self._enqueue_window(window, self.frame_id)
+    def flush(self) -> None:
+        """The event stream paused for flush_after: complete the open window."""
+        self.flush_timer.cancel()
+        for window in self.windower.flush():
+            self._enqueue_window(window, self.frame_id)
+
+    def housekeeping(self) -> None:
+        """Fail samples past their deadline; start a waiting one once a cloud listens."""
         now = time.monotonic()
         for sample in [s for s in self.pending.values() if now - s.started >= self.deadline]:
             self._cloud_unavailable(sample)
-        if self.current is None:
-            if not self.queue or (self.spikes_pub is not None
-                                  and self.spikes_pub.get_subscription_count() == 0):
-                return
-            self.current = Sample(sample_id=self.next_sample_id, frame=self.queue.popleft(),
-                                  started=now)
-            if self.layers == 'all':
-                self.current.early_exit = EarlyExit(alpha=1.0, num_timesteps=self.num_timesteps)
-            else:
-                self.pending[self.current.sample_id] = self.current
-            self.next_sample_id += 1
-            self.runner.start(self.current.frame.pixels)
-            self.counters['samples_started'] += 1
+        if self.current is None and self.queue:
+            self.step_guard.trigger()
+
+    def wake(self) -> None:
+        """The time the pacing set has come."""
+        self.wake_timer.cancel()
+        self.step()
+
+    def step(self) -> None:
+        """Start a sample if idle; compute its next timestep if the pacing says now."""
+        now = time.monotonic()
+        if self.current is None and not self._start(now):
+            return
         sample = self.current
         if sample.early_exit is not None:
             self._decide_here(sample)
-            return
+        elif (due := self._due(sample, now)) is not None:
+            if due.resend:
+                self._resend(sample)
+            else:
+                if sample.timesteps.next >= sample.timesteps.needed:
+                    self.counters['timesteps_ahead'] += 1  # a bet
+                self._send_next(sample)
+            if self._due(sample, time.monotonic()) is not None:
+                self.step_guard.trigger()  # once the callbacks waiting now have run
+
+    def _due(self, sample: Sample, now: float) -> Step | None:
+        """The sample's step if it is due now; if not, arrange to be called when it is."""
+        self.wake_timer.cancel()
+        step = self.pacing.next_step(sample.timesteps, now)
+        if step is None:  # all T sent; the cloud decides from here
+            self._finished_sending()
+            return None
+        if step.at <= now:
+            return step
+        if not math.isinf(step.at):  # unless a verdict comes first
+            self.wake_timer.timer_period_ns = max(int((step.at - now) * 1e9), 1)
+            self.wake_timer.reset()
+        return None
+
+    def _finished_sending(self) -> None:
+        """The current sample needs nothing more from here: on to the next one, if any."""
+        self.current = None
+        self.wake_timer.cancel()
+        if self.queue:
+            self.step_guard.trigger()
+
+    def _start(self, now: float) -> bool:
+        """Make the oldest queued frame the current sample; False if there is none to start."""
+        if not self.queue or (self.spikes_pub is not None
+                              and self.spikes_pub.get_subscription_count() == 0):
+            return False
+        self.current = Sample(sample_id=self.next_sample_id, frame=self.queue.popleft(),
+                              started=now, timesteps=SampleTimesteps(self.num_timesteps))
+        if self.layers == 'all':
+            self.current.early_exit = EarlyExit(alpha=self.alpha,
+                                                num_timesteps=self.num_timesteps)
+        else:
+            self.pending[self.current.sample_id] = self.current
+        self.next_sample_id += 1
+        self.runner.start(self.current.frame.pixels)
+        self.counters['samples_started'] += 1
+        return True
+
+    def _send_next(self, sample: Sample) -> None:
+        """Compute, code and publish the sample's next timestep."""
         spikes = self.runner.step()
+        self.counters['timesteps_computed'] += 1
         if self.encoding == codec.AUTO or (sample.previous is None
                                            and codec.is_temporal(self.encoding)):
             # (a temporal codec has nothing to code the first timestep against)
@@ -359,38 +465,51 @@ class EdgeNode(Node):
             payload = codec.encode(spikes, encoding, sample.previous)
         sample.previous = spikes
         channels, height, width = spikes.shape
-        msg = PackedSpikes(source_id=self.source_id, sample_id=sample.sample_id,
-                           timestep=self.runner.timestep - 1,
-                           num_timesteps=self.num_timesteps, channels=channels,
-                           height=height, width=width, encoding=encoding,
-                           model_id=self.model_id, data=payload)
-        msg.header = sample.header
+        timestep = self.runner.timestep - 1
+        msg = PackedSpikes(
+            stamp=sample.frame.stamp, sample_id=sample.sample_id, model_id=self.wire_model_id,
+            source_id=self.source_id, timestep=timestep, num_timesteps=self.num_timesteps,
+            channels=channels, height=height, width=width, encoding=codec.WIRE_IDS[encoding],
+            flags=PackedSpikes.FLAG_VERDICT if self.asks_verdicts else 0, data=payload)
         self.spikes_pub.publish(msg)
+        sample.timesteps.sent(time.monotonic())
+        sample.last_message = msg
         self.counters['timesteps_sent'] += 1
-        self.counters['bytes_sent'] += len(msg.data)
+        self.counters['bytes_sent'] += len(payload)
         self.counters[f'sent_{encoding}'] += 1
-        if self.runner.timestep >= self.num_timesteps:
-            self.current = None  # all T sent; the cloud decides from here
+
+    def _resend(self, sample: Sample) -> None:
+        """No verdict on the last timestep in time: send it again, marked as a resend."""
+        msg = sample.last_message
+        msg.flags |= PackedSpikes.FLAG_RESENT
+        self.spikes_pub.publish(msg)
+        sample.timesteps.resent_last(time.monotonic())
+        self.counters['timesteps_resent'] += 1
 
     def _decide_here(self, sample: Sample) -> None:
-        """All T timesteps of the whole network at once (no exit signal to wait for)."""
+        """The whole network, timestep by timestep, until the local early exit decides."""
         while (decision := sample.early_exit.update(self.runner.step())) is None:
-            pass
+            self.counters['timesteps_computed'] += 1
+        self.counters['timesteps_computed'] += 1
         self._publish(sample, decision.label, decision.confidence,
                       decision.probabilities.astype('float32').tolist(),
                       decision.timesteps_used, 0, 0, 'ok')
-        self.current = None
+        self._finished_sending()
 
     def on_exit(self, msg: ExitSignal) -> None:
-        """Publish the cloud's answer as the sample's Prediction; stop the sample if running."""
+        """A verdict of the cloud: go on with the sample, or publish its answer and stop it."""
         if msg.source_id != self.source_id:
             return
+        now = time.monotonic()
+        if msg.reason == ExitSignal.REASON_CONTINUE:
+            self._on_continue(msg, now)
+            return
         self.counters['exit_signals'] += 1
-        if not -1 <= msg.label < len(self.class_names):
+        if not -1 <= msg.label < len(self.class_names) or msg.status not in STATUS_NAMES:
             self.counters['answers_rejected'] += 1
             self.get_logger().warning(f'answer for sample {msg.sample_id} rejected: label '
-                                      f'{msg.label} is not one of this model\'s '
-                                      f'{len(self.class_names)} classes',
+                                      f'{msg.label} or status {msg.status} is not one this '
+                                      f'model ({len(self.class_names)} classes) can have',
                                       throttle_duration_sec=5.0)
             return
         sample = self.pending.pop(msg.sample_id, None)
@@ -399,17 +518,40 @@ class EdgeNode(Node):
             self.counters['answers_unknown' if status is None else 'answers_after_deadline'
                           if status == 'cloud_unavailable' else 'answers_repeated'] += 1
             return
+        timesteps = sample.timesteps
+        if msg.status == ExitSignal.STATUS_OK and msg.timesteps_lost == 0 \
+                and 1 <= msg.timesteps_used <= len(timesteps.sent_at):
+            if (seconds := timesteps.round_trip(msg.timesteps_used, now)) is not None:
+                self.round_trip.add(seconds)
+            self.continue_rates.add(msg.timesteps_used,
+                                    msg.reason == ExitSignal.REASON_CONFIDENT)
         if sample is self.current:
-            self.counters['timesteps_saved'] += self.num_timesteps - self.runner.timestep
-            self.current = None
+            self.counters['timesteps_saved'] += self.num_timesteps - timesteps.next
+            self._finished_sending()
         self._publish(sample, msg.label, msg.confidence, list(msg.probabilities),
-                      msg.timesteps_used, msg.timesteps_lost, msg.bytes_received, msg.status)
+                      msg.timesteps_used, msg.timesteps_lost, msg.bytes_received,
+                      STATUS_NAMES[msg.status])
+
+    def _on_continue(self, msg: ExitSignal, now: float) -> None:
+        """The cloud is not decided after msg.timesteps_used timesteps and needs the next."""
+        sample = self.pending.get(msg.sample_id)
+        timesteps = sample.timesteps if sample is not None else None
+        if timesteps is None or not 1 <= msg.timesteps_used <= len(timesteps.sent_at):
+            self.counters['verdicts_unknown'] += 1  # late (answered meanwhile), or not ours
+            return
+        self.counters['verdicts_continue'] += 1
+        if msg.timesteps_lost == 0 and \
+                (seconds := timesteps.round_trip(msg.timesteps_used, now)) is not None:
+            self.round_trip.add(seconds)
+        timesteps.continued(msg.timesteps_used)
+        if sample is self.current:
+            self.step_guard.trigger()
 
     def _cloud_unavailable(self, sample: Sample) -> None:
         """The fallback when the cloud did not answer in time: stop, report the failure."""
         del self.pending[sample.sample_id]
         if sample is self.current:
-            self.current = None
+            self._finished_sending()
         self.get_logger().warning(f'no answer from the cloud within {self.deadline:g} s for '
                                   f'sample {sample.sample_id}: reported as cloud_unavailable',
                                   throttle_duration_sec=5.0)

@@ -1,9 +1,10 @@
 """A client of a running split: plays camera and watches what comes back.
 
 Publishes frames as sensor_msgs/Image, or samples of events as event_camera_msgs/EventPacket
-(evt3, like metavision_driver), and matches the PackedSpikes, ExitSignals and the Prediction
-of every sample to it by the capture stamp (each sample gets a unique one). The demo, the
-benchmarks and the tests drive the nodes through it.
+(evt3, like metavision_driver), and matches the PackedSpikes and the Prediction of every
+sample to it by the capture stamp (each sample gets a unique one), and its ExitSignals by
+the (source_id, sample_id) that its spikes carried. The demo, the benchmarks and the tests
+drive the nodes through it.
 """
 
 from __future__ import annotations
@@ -52,8 +53,13 @@ class SplitClient(Node):
 
     def __init__(self, name: str = 'neucodex_client', image_topics: Sequence[str] = ('image',),
                  reliable: bool = True, depth: int = 64, events_topic: str | None = None,
-                 jpeg_quality: int | None = None, **kwargs: Any) -> None:
-        """`jpeg_quality`: publish frames as JPEG CompressedImage on `<topic>/compressed`."""
+                 jpeg_quality: int | None = None, watch_exits: bool = True,
+                 **kwargs: Any) -> None:
+        """`jpeg_quality`: publish frames as JPEG CompressedImage on `<topic>/compressed`.
+
+        `watch_exits: False` leaves the ExitSignals alone: on a benchmark's edge host a
+        subscription to them would make the cloud send each one across the link twice.
+        """
         super().__init__(name, **kwargs)
         link = link_qos(reliable, depth)
         self.jpeg_quality = jpeg_quality
@@ -70,9 +76,14 @@ class SplitClient(Node):
         self.watchers = [
             self.create_subscription(Prediction, 'prediction', self._on_prediction, link,
                                      raw=True),
-            self.create_subscription(PackedSpikes, 'spikes', self._on_spikes, link, raw=True),
-            self.create_subscription(ExitSignal, 'exit_signal', self._on_exit, link, raw=True)]
+            self.create_subscription(PackedSpikes, 'spikes', self._on_spikes, link, raw=True)]
+        if watch_exits:
+            self.watchers.append(self.create_subscription(ExitSignal, 'exit_signal',
+                                                          self._on_exit, link, raw=True))
         self.observed: dict[StampKey, Observed] = {}
+        self.by_sample: dict[tuple[str, int], Observed] = {}  # from the spikes seen
+        # ExitSignals that came before any spikes of their sample (topics are not ordered)
+        self._early_exits: dict[tuple[str, int], list[tuple[int, ExitSignal]]] = {}
         self._spinner = SingleThreadedExecutor(context=self.context)
         self._spinner.add_node(self)
         self._last_stamp = 0
@@ -162,6 +173,8 @@ class SplitClient(Node):
                 np.zeros(frame_shape, np.uint8), topic=t)), deadline, alive, split)
         self.pause(0.2)  # answers to the other probes
         self.observed.clear()
+        self.by_sample.clear()
+        self._early_exits.clear()
 
     def _probe(self, publish: Callable[[], Observed], deadline: float,
                alive: Callable[[], bool], split: bool) -> None:
@@ -180,12 +193,12 @@ class SplitClient(Node):
             except TimeoutError:
                 pass  # lost before the links were up: send another
 
-    def _find(self, header: Any) -> Observed | None:
-        return self.observed.get((header.stamp.sec, header.stamp.nanosec))
+    def _find(self, stamp: Any) -> Observed | None:
+        return self.observed.get((stamp.sec, stamp.nanosec))
 
     def _on_prediction(self, raw: bytes) -> None:
         msg = deserialize_message(raw, Prediction)
-        if (observed := self._find(msg.header)) is not None:
+        if (observed := self._find(msg.header.stamp)) is not None:
             observed.prediction_wire_bytes += len(raw)
             observed.predictions += 1
             if observed.prediction is None:
@@ -194,12 +207,23 @@ class SplitClient(Node):
 
     def _on_spikes(self, raw: bytes) -> None:
         msg = deserialize_message(raw, PackedSpikes)
-        if (observed := self._find(msg.header)) is not None:
+        if (observed := self._find(msg.stamp)) is not None:
             observed.spikes.append(msg)
             observed.spike_wire_bytes += len(raw)
+            key = (msg.source_id, msg.sample_id)
+            self.by_sample[key] = observed
+            for size, exit_signal in self._early_exits.pop(key, []):
+                self._add_exit(observed, size, exit_signal)
 
     def _on_exit(self, raw: bytes) -> None:
         msg = deserialize_message(raw, ExitSignal)
-        if (observed := self._find(msg.header)) is not None:
-            observed.exit_wire_bytes += len(raw)
-            observed.exits.append(msg)
+        key = (msg.source_id, msg.sample_id)
+        if (observed := self.by_sample.get(key)) is not None:
+            self._add_exit(observed, len(raw), msg)
+        elif len(self._early_exits) < 10_000:
+            self._early_exits.setdefault(key, []).append((len(raw), msg))
+
+    @staticmethod
+    def _add_exit(observed: Observed, size: int, msg: ExitSignal) -> None:
+        observed.exit_wire_bytes += size
+        observed.exits.append(msg)

@@ -12,9 +12,11 @@ from neucodex_ros.core.energy import (
     E_AC_PJ,
     E_MAC_PJ,
     RADIO_NJ_PER_BIT,
+    RADIO_RX_NJ_PER_BIT,
     EnergyConfig,
     OpCounter,
     OpCounts,
+    radio_energy_j,
     sample_energy_j,
 )
 from neucodex_ros.core.model import ModelConfig, SplitSNN
@@ -100,5 +102,13 @@ def test_energy_over_the_timesteps_run_plus_radio() -> None:
 def test_radio_presets_are_documented_numbers() -> None:
     assert RADIO_NJ_PER_BIT['low-power-2.4ghz'] == pytest.approx(11.3e-3 * 3.0 / 2e6 * 1e9)
     assert RADIO_NJ_PER_BIT['wifi-phone'] == pytest.approx(6.45e-7 * 1e9)
+    assert RADIO_RX_NJ_PER_BIT['low-power-2.4ghz'] == pytest.approx(13.5e-3 * 3.0 / 2e6 * 1e9)
     assert EnergyConfig.with_radio('none').radio_nj_per_bit == 0
     assert EnergyConfig.with_radio(5).radio_nj_per_bit == 5
+    assert EnergyConfig.with_radio(5).radio_rx_nj_per_bit == 5
+
+
+def test_radio_energy_counts_both_ways() -> None:
+    config = EnergyConfig(radio_nj_per_bit=2.0, radio_rx_nj_per_bit=3.0)
+    assert radio_energy_j(100, config) == pytest.approx(200e-9)
+    assert radio_energy_j(100, config, bits_received=10) == pytest.approx(230e-9)
