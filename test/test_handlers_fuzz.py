@@ -115,7 +115,7 @@ def test_edge_image_and_exit_handlers(edge: EdgeNode, encoding: str, height: int
     edge.on_image(Image(encoding='mono8', height=height, width=width, step=width,  # valid
                         data=(data * (height * width))[:height * width]))
     edge.on_image(CompressedImage(format='jpeg', data=compressed))
-    edge.housekeeping()
+    edge.on_deadline()
     edge.step()
     current = edge.current.sample_id if edge.current is not None else 0
     for sample_id, label, probabilities, status, reason, used in exits:
@@ -125,7 +125,7 @@ def test_edge_image_and_exit_handlers(edge: EdgeNode, encoding: str, height: int
                                     timesteps_used=used))
         edge.on_exit(ExitSignal(source_id='robot0', sample_id=current, label=label,
                                 status=status, reason=reason, timesteps_used=used))
-    edge.housekeeping()
+    edge.on_deadline()
     edge.step()
     assert len(edge.queue) <= 3
 

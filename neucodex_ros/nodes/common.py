@@ -102,13 +102,17 @@ def publish_stats(node: Node, counters: Counters, period: float,
     """Publish the node's counters and `gauges()` on ~/stats every `period` s (none if 0).
 
     One DiagnosticStatus named after the node, a key-value per counter or gauge, so
-    rqt_runtime_monitor and diagnostic_aggregator read it as they read any driver's.
+    rqt_runtime_monitor and diagnostic_aggregator read it as they read any driver's. Built
+    only while someone subscribes: it costs milliseconds of Python, which an edge on a
+    share of one core should not spend for nobody.
     """
     if period <= 0:
         return
     publisher = node.create_publisher(DiagnosticArray, '~/stats', 10)
 
     def tick() -> None:
+        if publisher.get_subscription_count() == 0:
+            return
         values = dict(counters) | gauges()
         status = DiagnosticStatus(level=DiagnosticStatus.OK,
                                   name=node.get_fully_qualified_name(),
@@ -140,7 +144,14 @@ def spin(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     node: Node | None = None
     try:
         node = make_node()
-        rclpy.spin(node)
+        import os
+        if os.environ.get('NX_EVENTS'):
+            from rclpy.experimental import EventsExecutor
+            executor = EventsExecutor()
+            executor.add_node(node)
+            executor.spin()
+        else:
+            rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except NeucodexError as err:

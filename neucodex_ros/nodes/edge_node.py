@@ -47,6 +47,7 @@ from builtin_interfaces.msg import Time
 from event_camera_msgs.msg import EventPacket
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.timer import Timer
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -92,6 +93,13 @@ class Frame:
 
 
 ANSWERED_MEMORY = 4096  # answered samples remembered, to tell repeated answers from unknown
+RETRY_PERIOD = 0.1  # seconds between looks for a cloud while frames wait for one
+
+
+def arm(timer: Timer, seconds: float) -> None:
+    """(Re)start a one-shot timer to fire in `seconds` (its callback cancels it)."""
+    timer.timer_period_ns = max(int(seconds * 1e9), 1)
+    timer.reset()
 
 
 @dataclass
@@ -247,8 +255,11 @@ class EdgeNode(Node):
         # came, a verdict came, a timestep went out), `wake` when the pacing set a time.
         self.step_guard = self.create_guard_condition(self.step)
         self.wake_timer = self.create_timer(1.0, self.wake, autostart=False)
-        self.housekeeping_timer = self.create_timer(min(0.1, self.deadline / 10),
-                                                    self.housekeeping)
+        # No periodic work while idle: a timer for the oldest pending sample's deadline, and
+        # one to look again for a cloud while frames wait for one.
+        self.deadline_timer = self.create_timer(self.deadline, self.on_deadline,
+                                                autostart=False)
+        self.retry_timer = self.create_timer(RETRY_PERIOD, self.wake, autostart=False)
         if self.layers != 'all' and not self.asks_verdicts \
                 and self.deadline <= self.num_timesteps * period:
             self.get_logger().warning(
@@ -383,17 +394,24 @@ class EdgeNode(Node):
         for window in self.windower.flush():
             self._enqueue_window(window, self.frame_id)
 
-    def housekeeping(self) -> None:
-        """Fail samples past their deadline; start a waiting one once a cloud listens."""
+    def on_deadline(self) -> None:
+        """Fail the samples past their deadline."""
         now = time.monotonic()
         for sample in [s for s in self.pending.values() if now - s.started >= self.deadline]:
             self._cloud_unavailable(sample)
-        if self.current is None and self.queue:
-            self.step_guard.trigger()
+        self._arm_deadline(now)
+
+    def _arm_deadline(self, now: float) -> None:
+        """Set the deadline timer for the oldest pending sample (samples start in order)."""
+        self.deadline_timer.cancel()
+        if self.pending:
+            oldest = next(iter(self.pending.values()))
+            arm(self.deadline_timer, oldest.started + self.deadline - now)
 
     def wake(self) -> None:
-        """The time the pacing set has come."""
+        """A time the pacing set has come, or a look for a cloud is due."""
         self.wake_timer.cancel()
+        self.retry_timer.cancel()
         self.step()
 
     def step(self) -> None:
@@ -424,8 +442,7 @@ class EdgeNode(Node):
         if step.at <= now:
             return step
         if not math.isinf(step.at):  # unless a verdict comes first
-            self.wake_timer.timer_period_ns = max(int((step.at - now) * 1e9), 1)
-            self.wake_timer.reset()
+            arm(self.wake_timer, step.at - now)
         return None
 
     def _finished_sending(self) -> None:
@@ -437,8 +454,10 @@ class EdgeNode(Node):
 
     def _start(self, now: float) -> bool:
         """Make the oldest queued frame the current sample; False if there is none to start."""
-        if not self.queue or (self.spikes_pub is not None
-                              and self.spikes_pub.get_subscription_count() == 0):
+        if not self.queue:
+            return False
+        if self.spikes_pub is not None and self.spikes_pub.get_subscription_count() == 0:
+            arm(self.retry_timer, RETRY_PERIOD)  # no cloud listens yet
             return False
         self.current = Sample(sample_id=self.next_sample_id, frame=self.queue.popleft(),
                               started=now, timesteps=SampleTimesteps(self.num_timesteps))
@@ -447,6 +466,8 @@ class EdgeNode(Node):
                                                 num_timesteps=self.num_timesteps)
         else:
             self.pending[self.current.sample_id] = self.current
+            if len(self.pending) == 1:
+                self._arm_deadline(now)
         self.next_sample_id += 1
         self.runner.start(self.current.frame.pixels)
         self.counters['samples_started'] += 1
@@ -513,6 +534,7 @@ class EdgeNode(Node):
                                       throttle_duration_sec=5.0)
             return
         sample = self.pending.pop(msg.sample_id, None)
+        self._arm_deadline(now)
         if sample is None:
             status = self.answered.get(msg.sample_id)
             self.counters['answers_unknown' if status is None else 'answers_after_deadline'
