@@ -93,3 +93,22 @@ def test_models_lists_every_shipped_model_with_its_held_out_accuracy() -> None:
         assert model['held_out']['part'] == 'test'
     rows = [line for line in cli('models').stdout.splitlines() if line.startswith('| ')]
     assert len(rows) == len(models) + 1  # the header and one row each
+
+
+def test_the_shipped_resnet18_is_the_papers_backbone_split_after_its_stem() -> None:
+    """Full-width spiking ResNet-18 (CIFAR stem), 2048x per timestep, float16 on disk."""
+    import numpy as np
+    import torch
+
+    from neucodex_ros.core.digits import held_out_digits
+    from neucodex_ros.core.training import predict_logits
+
+    checkpoint = load_checkpoint('resnet18_digits')
+    config = checkpoint.config
+    assert (config.backbone, config.width, config.split_after) == ('resnet18', 1.0, 1)
+    assert checkpoint.model.compression >= 2048
+    assert checkpoint.path.stat().st_size < 25e6  # float16: 11.2 M parameters
+    assert checkpoint.metrics['held_out']['accuracy_full_t'] >= 0.97
+    images, labels = held_out_digits(40, seed=9)
+    logits, _ = predict_logits(checkpoint.model, torch.as_tensor(images[:, None] / np.float32(255)))
+    assert (logits.mean(0).argmax(-1) == labels).mean() >= 0.9  # the weights load right

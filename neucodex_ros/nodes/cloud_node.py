@@ -192,10 +192,10 @@ class CloudNode(Node):
         if not 1 <= msg.num_timesteps <= self.max_timesteps:
             raise SampleError('bad_num_timesteps', f'num_timesteps {msg.num_timesteps} is '
                               f'outside 1..{self.max_timesteps}')
-        if msg.encoding >= len(codec.ENCODINGS):
-            raise SampleError('unknown_encoding', f'unknown spike encoding {msg.encoding}; '
-                              'known: ' + ', '.join(f'{i} {name}' for name, i
-                                                    in codec.WIRE_IDS.items()))
+        try:
+            codec.from_wire_id(msg.encoding)
+        except CodecError as err:
+            raise SampleError('unknown_encoding', str(err)) from None
         if msg.timestep >= msg.num_timesteps:
             raise SampleError('bad_timestep', f'timestep {msg.timestep} >= num_timesteps '
                               f'{msg.num_timesteps}')

@@ -386,7 +386,7 @@ class EdgeNode(Node):
             self.queue.popleft()
             self.counters['frames_dropped'] += 1
         if self.current is None:
-            self.step_guard.trigger()
+            self.step()
 
     def flush(self) -> None:
         """The event stream paused for flush_after: complete the open window."""
@@ -567,7 +567,7 @@ class EdgeNode(Node):
             self.round_trip.add(seconds)
         timesteps.continued(msg.timesteps_used)
         if sample is self.current:
-            self.step_guard.trigger()
+            self.step()
 
     def _cloud_unavailable(self, sample: Sample) -> None:
         """The fallback when the cloud did not answer in time: stop, report the failure."""
