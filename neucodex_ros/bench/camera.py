@@ -107,6 +107,7 @@ def verdicts(out: Path) -> None:
 def record(observed: Any, on_server: bool) -> dict[str, Any]:
     """What one sample did; `on_server`: the node reading the input runs on the server."""
     from neucodex_ros.core.codec import ENCODINGS
+    from neucodex_ros.msg import PackedSpikes
 
     answer = observed.prediction
     return {
@@ -114,7 +115,9 @@ def record(observed: Any, on_server: bool) -> dict[str, Any]:
         'predicted': None if answer is None else int(answer.label),
         'status': 'lost' if answer is None else answer.status,
         'timesteps_used': None if answer is None else int(answer.timesteps_used),
-        'timesteps_sent': len(observed.spikes),
+        # computed once each, sent once more for every resend
+        'timesteps_sent': len({m.timestep for m in observed.spikes}),
+        'resends': sum(bool(m.flags & PackedSpikes.FLAG_RESENT) for m in observed.spikes),
         'payload_bytes': sum(len(m.data) for m in observed.spikes),
         'sample_id': None if answer is None else int(answer.sample_id),
         'bytes_up': observed.spike_wire_bytes + (observed.input_wire_bytes if on_server

@@ -359,12 +359,15 @@ def summarise_mode(mode: Mode, result: dict[str, Any], ops: dict[str, Any],
         layer_ops = ops[mode.layers]
         compute = compute_energy_j(OpCounts(layer_ops.macs[:, :n], layer_ops.sops[:, :n]),
                                    computed, energy)
-    radio = radio_energy_j(radio_bytes['up'] * 8, energy, radio_bytes['down'] * 8)
+    sent = radio_energy_j(radio_bytes['up'] * 8, energy)
+    received = radio_energy_j(0.0, energy, radio_bytes['down'] * 8)
+    radio = sent + received
     codecs = Counter(c for r in records for c in r['codecs'])
     summary = {
         'samples': n,
         'mean_timesteps': float(np.mean([r['timesteps_used'] for r in ok])) if ok else None,
         'mean_timesteps_computed_on_edge': float(computed.mean()) if mode.layers else 0.0,
+        'resends_per_sample': float(np.mean([r.get('resends', 0) for r in records])),
         'payload_bytes_per_sample': float(np.mean([r['payload_bytes'] for r in records])),
         'message_bytes_per_sample': {way: float(v.mean()) for way, v in message.items()},
         'link_bytes_per_sample': None if link is None else
@@ -374,6 +377,8 @@ def summarise_mode(mode: Mode, result: dict[str, Any], ops: dict[str, Any],
         'link_dropped_bytes': None if link is None else link['dropped_bytes'],
         'edge_compute_energy_j': float(compute.mean()),
         'edge_radio_energy_j': float(radio.mean()),
+        'edge_radio_energy_sent_j': float(np.mean(sent)),
+        'edge_radio_energy_received_j': float(np.mean(received)),
         'edge_energy_j': float((compute + radio).mean()),
         'edge_cpu_ms_per_sample': result['edge_cpu_s'] / n * 1e3,
         'codec_mix': {c: k / max(sum(codecs.values()), 1) for c, k in codecs.items()},

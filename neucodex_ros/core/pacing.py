@@ -8,7 +8,9 @@ trip sooner than if the edge had waited.
 
 The adaptive rule, for the next timestep k of a sample (0-based):
 
-- timestep 0, and any timestep the cloud asked for, is computed at once;
+- timestep 0, and any timestep the cloud asked for, is computed at once; the edge asks for
+  a verdict on a timestep when it will wait for one, i.e. unless it would bet on the next
+  timestep as soon as this one is out;
 - any other is a bet that the cloud continues after every timestep from the last one it
   asked for up to k − 1. With p the chance of that (the product of the continue rates that
   this edge observed in its recent answers, `ContinueRates`) and w the time left until the
@@ -140,6 +142,7 @@ class SampleTimesteps:
     resent: set[int] = field(default_factory=set)  # timesteps sent more than once
     last_send: float = 0.0  # when the last timestep was last (re)sent
     resends: int = 0  # times the last timestep was resent
+    asked: bool = True  # whether the last timestep asked for a verdict
 
     @property
     def next(self) -> int:
@@ -151,10 +154,10 @@ class SampleTimesteps:
         """Whether every timestep 0..T − 1 was sent."""
         return len(self.sent_at) >= self.num_timesteps
 
-    def sent(self, now: float) -> None:
-        """The next timestep went out at `now`."""
+    def sent(self, now: float, asked: bool = True) -> None:
+        """The next timestep went out at `now`, asking for a verdict or not."""
         self.sent_at.append(now)
-        self.last_send, self.resends = now, 0
+        self.last_send, self.resends, self.asked = now, 0, asked
 
     def resent_last(self, now: float) -> None:
         """The last timestep went out again at `now`."""
@@ -184,6 +187,9 @@ class Step:
 class Pacing(Protocol):
     """A pacing rule: when to compute a sample's next timestep, or resend its last."""
 
+    def asks_verdict(self, sample: SampleTimesteps) -> bool:
+        """Whether the timestep about to be sent should ask the cloud for a verdict."""
+
     def next_step(self, sample: SampleTimesteps, now: float) -> Step | None:
         """The sample's next step, or None: all T were sent.
 
@@ -196,6 +202,10 @@ class ClockPacing:
     """The fixed timestep clock: timestep k + 1 one `period` after timestep k."""
 
     period: float
+
+    def asks_verdict(self, sample: SampleTimesteps) -> bool:
+        """See Pacing: the clock does not listen."""
+        return False
 
     def next_step(self, sample: SampleTimesteps, now: float) -> Step | None:
         """See Pacing."""
@@ -212,11 +222,19 @@ class AdaptivePacing:
     round_trip: RoundTrip
     rates: ContinueRates
 
+    def asks_verdict(self, sample: SampleTimesteps) -> bool:
+        """See Pacing: unless the bet on the timestep after it pays at once."""
+        k = sample.next  # about to be sent
+        if k + 1 >= sample.num_timesteps:
+            return False  # the last: the answer comes anyway
+        return not self._pays(self.rates.chance(sample.needed - 1, k), self.round_trip.estimate)
+
     def next_step(self, sample: SampleTimesteps, now: float) -> Step | None:
         """See Pacing."""
         if sample.all_sent:
             return None
-        if sample.next < sample.needed or self.bet(sample, now):
+        # (a timestep sent without asking for a verdict committed the edge to the next)
+        if sample.next < sample.needed or not sample.asked or self.bet(sample, now):
             return Step(now)
         return Step(sample.last_send + self.round_trip.timeout * 2 ** sample.resends,
                     resend=True)
@@ -224,8 +242,11 @@ class AdaptivePacing:
     def bet(self, sample: SampleTimesteps, now: float) -> bool:
         """Whether computing the next timestep before the cloud asked for it pays (the rule)."""
         k = sample.next
-        p = self.rates.chance(sample.needed - 1, k - 1)
         wait = max(0.0, sample.sent_at[k - 1] + self.round_trip.estimate - now)
+        return self._pays(self.rates.chance(sample.needed - 1, k - 1), wait)
+
+    def _pays(self, p: float, wait: float) -> bool:
+        """The rule: a timestep needed with chance p, saving `wait` seconds if it is."""
         if math.isinf(self.timestep_cost):
             return p >= 1.0
         return p * wait >= (1 - p) * self.timestep_cost

@@ -14,7 +14,7 @@ without bottleneck: the head's features out), or `all`: the whole network here, 
 
 A sample starts as soon as its input is in and the node is idle. Its timesteps are paced
 (core/pacing.py): `pacing: adaptive` computes timestep 0 at once and each later one when the
-cloud asks for it (an ExitSignal REASON_CONTINUE, which every timestep requests), or earlier
+cloud asks for it (an ExitSignal REASON_CONTINUE, requested when the edge will wait), or earlier
 when the cost rule says the bet pays: the chance that the cloud needs it, from the continue
 rates of recent samples, times the latency it saves (the measured round trip) against
 `timestep_cost`; a verdict overdue by the retransmission timeout gets the last timestep
@@ -487,13 +487,14 @@ class EdgeNode(Node):
         sample.previous = spikes
         channels, height, width = spikes.shape
         timestep = self.runner.timestep - 1
+        asks = self.pacing.asks_verdict(sample.timesteps)
         msg = PackedSpikes(
             stamp=sample.frame.stamp, sample_id=sample.sample_id, model_id=self.wire_model_id,
             source_id=self.source_id, timestep=timestep, num_timesteps=self.num_timesteps,
             channels=channels, height=height, width=width, encoding=codec.WIRE_IDS[encoding],
-            flags=PackedSpikes.FLAG_VERDICT if self.asks_verdicts else 0, data=payload)
+            flags=PackedSpikes.FLAG_VERDICT if asks else 0, data=payload)
         self.spikes_pub.publish(msg)
-        sample.timesteps.sent(time.monotonic())
+        sample.timesteps.sent(time.monotonic(), asks)
         sample.last_message = msg
         self.counters['timesteps_sent'] += 1
         self.counters['bytes_sent'] += len(payload)

@@ -116,6 +116,20 @@ def test_the_bet_weighs_latency_saved_against_a_wasted_timestep(cost: float, rat
     assert (rule.next_step(sample, 0.0) == Step(0.0)) is bets
 
 
+def test_the_edge_asks_for_a_verdict_only_when_it_will_wait_for_it() -> None:
+    sure = pacing(cost=0.05, continue_rate=0.9)  # 0.9 × 40 ms ≥ 0.1 × 50 ms: it will bet
+    unsure = pacing(cost=0.05, continue_rate=0.5)
+    sample = SampleTimesteps(4)
+    assert not sure.asks_verdict(sample) and unsure.asks_verdict(sample)
+    sample.sent(0.0, asked=False)
+    assert sure.next_step(sample, 0.0) == Step(0.0)
+    assert unsure.next_step(sample, 0.0) == Step(0.0), 'a timestep that did not ask commits'
+    for t in range(1, 3):
+        sample.sent(t)
+    assert not unsure.asks_verdict(sample), 'the last timestep: the answer comes anyway'
+    assert not ClockPacing(0.02).asks_verdict(SampleTimesteps(4))
+
+
 def test_a_bet_loses_value_as_the_verdict_nears() -> None:
     rule = pacing(cost=0.05, continue_rate=0.75)
     sample = SampleTimesteps(4)
