@@ -81,7 +81,7 @@ def test_two_hosts_bench_counts_every_byte_on_the_link(tmp_path: Path) -> None:
     up, down = split['link_breakdown']['up'], split['link_breakdown']['down']
     assert set(up) == {'/spikes'} and set(down) == {'/exit_signal'}, 'nothing else per sample'
     assert up['/spikes']['data'] > split['message_bytes_per_sample']['up']
-    assert split['discovery_bytes_per_s']['up'] > 0
+    assert split['discovery_bytes_whole_run']['up'] > 0  # counted apart, never per sample
     assert split['edge_radio_energy_j'] > 0 and split['edge_compute_energy_j'] > 0
 
 
@@ -117,6 +117,14 @@ for size in (64, 8000):
                                  timeout=30, check=True).stdout
             cgroup = subprocess.run(hosts.command(['cat', '/proc/self/cgroup'], 'edge'),
                                     capture_output=True, text=True, check=True).stdout
+            unlimited = subprocess.run(hosts.command(['cat', '/proc/self/cgroup'], 'edge',
+                                                     limited=False),
+                                       capture_output=True, text=True, check=True).stdout
+            assert hosts.cpu_limit is not None
+            limit_file, limit = hosts.cpu_limit
+            before = limit_file.read_text()
+            limit_file.write_text(limit)  # as the bench camera does once the nodes are up
+            after = limit_file.read_text()
             transports = subprocess.run(
                 hosts.command(['sh', '-c', 'echo $FASTDDS_BUILTIN_TRANSPORTS'], 'cloud'),
                 capture_output=True, text=True, check=True).stdout.strip()
@@ -128,4 +136,7 @@ for size in (64, 8000):
     assert rtt[64] >= 0.060
     assert rtt[8000] >= 0.060 + 2 * 8000 * 8 / 2e6  # serialized both ways at 2 Mbit/s
     assert hosts.cgroup is not None and hosts.cgroup.name in cgroup
+    assert hosts.cgroup.name not in unlimited
+    assert limit.split()[0] not in before.split()  # unlimited while the nodes start
+    assert after.split()[0] == '50000'  # half of each 100 ms period
     assert transports == 'UDPv4'  # no shared memory past the link

@@ -14,7 +14,7 @@ from neucodex_ros.nodes.cloud_node import CloudNode
 from neucodex_ros.nodes.edge_node import EdgeNode
 
 ROOT = Path(__file__).resolve().parents[1]
-PARAMS_FILES = [ROOT / 'config' / 'split.yaml', ROOT / 'config' / 'events.yaml']
+PARAMS_FILES = [ROOT / 'config' / name for name in ('split.yaml', 'resnet18.yaml', 'events.yaml')]
 BUILT_IN = {'use_sim_time', 'start_type_description_service'}
 
 pytestmark = pytest.mark.ros

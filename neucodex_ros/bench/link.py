@@ -15,9 +15,10 @@ submessages (bench/rtps.py) and recorded with its time, direction, topic and kin
 the benchmark can say what each sample cost on the link (data, heartbeats, acknowledgements;
 discovery apart); `TwoHosts.link_records()` reads them once the hosts are torn down.
 
-The edge's processes can be held to a share of one CPU with a cgroup (v1 `cpu` or v2),
-standing in for an embedded board. Everything needs root; `why_unavailable()` says why
-not otherwise.
+The edge node can be held to a share of one CPU with a cgroup (v1 `cpu` or v2), standing
+in for an embedded board; the limit is applied once the nodes are up (`cpu_limit`), so that
+what is measured is the board's work, not Python importing torch at a tenth of a core.
+Everything needs root; `why_unavailable()` says why not otherwise.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def per_window(records: list[LinkRecord], windows: list[list[float]]) -> dict[st
     Returns `samples`: per window {'up': {topic: {kind: bytes}}, 'down': ...} without
     discovery and network chatter; and over the span from the first window's start to the
     last one's end, `discovery_bytes_per_s` {'up', 'down'} (both of those) and
-    `dropped_bytes` (tail drops, any topic).
+    `dropped_bytes` (tail drops, any topic); and `discovery_bytes` {'up', 'down'} over the
+    whole run, the nodes' start included (a few samples may fall between announcements).
     """
     ordered = sorted(records)
     times = [r[0] for r in ordered]
@@ -91,6 +93,9 @@ def per_window(records: list[LinkRecord], windows: list[list[float]]) -> dict[st
             'discovery_bytes_per_s': {
                 way: sum(r[4] for r in inside if r[1] == way and r[2] in (DISCOVERY, NETWORK)
                          and r[3] != 'dropped') / seconds for way in ('up', 'down')},
+            'discovery_bytes': {
+                way: sum(r[4] for r in ordered if r[1] == way and r[2] in (DISCOVERY, NETWORK)
+                         and r[3] != 'dropped') for way in ('up', 'down')},
             'dropped_bytes': sum(r[4] for r in inside if r[3] == 'dropped')}
 
 
@@ -122,6 +127,7 @@ class TwoHosts:
         tag = f'{os.getpid()}'
         self.edge_ns, self.cloud_ns = f'nx_edge_{tag}', f'nx_cloud_{tag}'
         self.cgroup: Path | None = None
+        self.cpu_limit: tuple[Path, str] | None = None  # write this text there to limit
         self._relay: subprocess.Popen[str] | None = None
         self._cgroup_tag = f'neucodex_edge_{tag}'
         self._log = Path(tempfile.gettempdir()) / f'neucodex_link_{tag}_{id(self)}.json'
@@ -150,7 +156,7 @@ class TwoHosts:
                 _run('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', TUN, 'up', 'multicast', 'on')
                 _run('ip', 'netns', 'exec', ns, 'ip', 'route', 'add', '224.0.0.0/4', 'dev', TUN)
             if c.edge_cpu > 0:
-                self.cgroup = _make_cpu_cgroup(self._cgroup_tag, c.edge_cpu)
+                self.cgroup, self.cpu_limit = _make_cpu_cgroup(self._cgroup_tag, c.edge_cpu)
         except BaseException:
             self.__exit__()
             raise
@@ -180,8 +186,8 @@ class TwoHosts:
             self._log.unlink(missing_ok=True)
         return [tuple(r) for r in records]  # type: ignore[misc]
 
-    def command(self, cmd: Sequence[str], host: str) -> list[str]:
-        """`cmd` run on the 'edge' (in its namespace and CPU limit) or on the 'cloud'.
+    def command(self, cmd: Sequence[str], host: str, limited: bool = True) -> list[str]:
+        """`cmd` run on the 'edge' (its namespace; its CPU limit if `limited`) or the 'cloud'.
 
         ROS processes there talk DDS over UDP only, with the other side as a static peer.
         Each wrapper execs the next, so the command keeps the process id of the launch.
@@ -190,26 +196,24 @@ class TwoHosts:
         env = ['FASTDDS_BUILTIN_TRANSPORTS=UDPv4', 'ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET',
                f'ROS_STATIC_PEERS={CLOUD_IP if host == "edge" else EDGE_IP}']
         wrapped = ['ip', 'netns', 'exec', ns, 'env', *env, *cmd]
-        if host == 'edge' and self.cgroup is not None:
+        if host == 'edge' and limited and self.cgroup is not None:
             procs = self.cgroup / 'cgroup.procs'
             wrapped = ['sh', '-c', f'echo $$ > {procs} && exec "$@"', 'sh', *wrapped]
         return wrapped
 
 
-def _make_cpu_cgroup(name: str, share: float) -> Path:
-    """A cgroup limited to `share` of one CPU (cgroup v1 cpu controller, or v2)."""
+def _make_cpu_cgroup(name: str, share: float) -> tuple[Path, tuple[Path, str]]:
+    """A cgroup (v1 cpu or v2) and the (file, text) limiting it to `share` of one CPU."""
     period = 100_000
     v1 = Path('/sys/fs/cgroup/cpu')
     if (v1 / 'cpu.cfs_quota_us').exists():
         group = v1 / name
         group.mkdir()
         (group / 'cpu.cfs_period_us').write_text(str(period))
-        (group / 'cpu.cfs_quota_us').write_text(str(round(period * share)))
-        return group
+        return group, (group / 'cpu.cfs_quota_us', str(round(period * share)))
     group = Path('/sys/fs/cgroup') / name
     group.mkdir()
-    (group / 'cpu.max').write_text(f'{round(period * share)} {period}')
-    return group
+    return group, (group / 'cpu.max', f'{round(period * share)} {period}')
 
 
 @contextmanager

@@ -40,6 +40,7 @@ import tempfile
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -170,24 +171,40 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     results = {mode.name: run_mode(bench, mode, None if reason else link, args.samples)
                for mode in modes}
-    sweeps: dict[str, Any] = {'bandwidth': {}, 'grid': [], 'pacing': []}
+    sweeps: dict[str, Any] = {'bandwidth': {}, 'grid': [], 'pacing': [], 'skipped': []}
+
+    def sweep_point(runs: dict[str, Any]) -> dict[str, Any] | None:
+        """Run a sweep point's modes; None (and the reason kept) if one fails."""
+        try:
+            return {name: run() for name, run in runs.items()}
+        except RuntimeError as err:  # one point must not cost the whole run
+            print(f'neucodex-ros bench: point skipped: {err}', flush=True)
+            sweeps['skipped'].append(str(err))
+            return None
+
     if not reason:
         for bandwidth in _floats(args.sweep):
             point = replace(link, bandwidth_mbit=bandwidth)
-            sweeps['bandwidth'][f'{bandwidth:g}'] = {
-                mode.name: run_mode(bench, mode, point, args.sweep_samples) for mode in modes}
+            runs = sweep_point({mode.name: partial(run_mode, bench, mode, point,
+                                                   args.sweep_samples) for mode in modes})
+            if runs:
+                sweeps['bandwidth'][f'{bandwidth:g}'] = runs
         for cpu in _floats(args.grid_cpu):
             for delay in _floats(args.grid_delay):
                 point = replace(link, edge_cpu=cpu, delay_ms=delay)
-                sweeps['grid'].append({'edge_cpu': cpu, 'delay_ms': delay} | {
-                    name: run_mode(bench, MODE_BY_NAME[name], point, args.sweep_samples)
-                    for name in ('neucodex', 'edge_only_exit')})
+                runs = sweep_point({name: partial(run_mode, bench, MODE_BY_NAME[name], point,
+                                                  args.sweep_samples)
+                                    for name in ('neucodex', 'edge_only_exit')})
+                if runs:
+                    sweeps['grid'].append({'edge_cpu': cpu, 'delay_ms': delay} | runs)
     for pacing in [p for p in args.pacing_sweep.split(',') if p]:
         edge = {'pacing': 'clock'} if pacing == 'clock' else \
             {'pacing': 'adaptive', 'timestep_cost': float(pacing)}
         paced = replace(bench, edge_overrides=bench.edge_overrides | edge)
-        sweeps['pacing'].append({'pacing': pacing, 'neucodex': run_mode(
-            paced, MODE_BY_NAME['neucodex'], None if reason else link, args.sweep_samples)})
+        runs = sweep_point({'neucodex': partial(run_mode, paced, MODE_BY_NAME['neucodex'],
+                                                None if reason else link, args.sweep_samples)})
+        if runs:
+            sweeps['pacing'].append({'pacing': pacing} | runs)
     report = summarise(results, sweeps, bench, link, reason)
     (args.out / 'bench.json').write_text(json.dumps(report, indent=2))
     (args.out / 'bench.md').write_text(markdown(report))
@@ -227,8 +244,8 @@ def run_mode(bench: Run, mode: Mode, link: Any | None, samples: int) -> dict[str
         if hosts is not None:
             stack.enter_context(hosts)
 
-        def on(host: str, command: list[str]) -> list[str]:
-            return command if hosts is None else hosts.command(command, host)
+        def on(host: str, command: list[str], limited: bool = True) -> list[str]:
+            return command if hosts is None else hosts.command(command, host, limited)
 
         commands = [on(mode.edge_node_host, node_command('edge_node', name='edge_node',
                                                          params_file=bench.params_file,
@@ -251,14 +268,20 @@ def run_mode(bench: Run, mode: Mode, link: Any | None, samples: int) -> dict[str
                 # then the input and the Prediction cross the link
                 'on_server': mode.edge_node_host == 'cloud',
                 'edge_pid': processes[0].pid if mode.edge_node_host == 'edge' else None,
+                # the camera says when the nodes are up; from then the edge is CPU-limited
+                'ready_file': str(Path(tmp) / 'ready'), 'go_file': str(Path(tmp) / 'go'),
                 'settle': 0.05 + (0 if link is None else 2 * link.delay_ms / 1e3)}
         spec_file, out_file = Path(tmp) / 'spec.json', Path(tmp) / 'out.json'
         spec_file.write_text(json.dumps(spec))
         camera = on('edge', [sys.executable, '-m', 'neucodex_ros.bench.camera',
-                             str(spec_file), str(out_file)])
+                             str(spec_file), str(out_file)], limited=False)
         player = stack.enter_context(subprocess.Popen(camera))
         deadline = time.monotonic() + args.timeout * (samples + 4) + 60
         while player.poll() is None:
+            if not Path(spec['go_file']).exists() and Path(spec['ready_file']).exists():
+                if hosts is not None and hosts.cpu_limit is not None:
+                    hosts.cpu_limit[0].write_text(hosts.cpu_limit[1])
+                Path(spec['go_file']).touch()
             if any(p.poll() is not None for p in processes) or time.monotonic() > deadline:
                 player.kill()
                 raise RuntimeError(f'{label}: a node process exited, or the samples took too '
@@ -374,6 +397,7 @@ def summarise_mode(mode: Mode, result: dict[str, Any], ops: dict[str, Any],
         {way: float(v.mean()) for way, v in radio_bytes.items()},
         'link_breakdown': None if link is None else _mean_breakdown(link['samples']),
         'discovery_bytes_per_s': None if link is None else link['discovery_bytes_per_s'],
+        'discovery_bytes_whole_run': None if link is None else link['discovery_bytes'],
         'link_dropped_bytes': None if link is None else link['dropped_bytes'],
         'edge_compute_energy_j': float(compute.mean()),
         'edge_radio_energy_j': float(radio.mean()),
@@ -472,6 +496,7 @@ def summarise(results: dict[str, dict[str, Any]], sweeps: dict[str, Any], bench:
                      for point in sweeps['grid']],
             'pacing': [{'pacing': point['pacing']} | modes_of({'neucodex': point['neucodex']})
                        for point in sweeps['pacing']],
+            'skipped': sweeps['skipped'],
         },
     }
 
@@ -560,6 +585,9 @@ def markdown(report: dict[str, Any]) -> str:
                          f'{_fmt(local["latency_p50_ms"], ".1f")} ms | '
                          f'{_faster(split, local)} | {split["edge_energy_j"] * 1e6:.2f} µJ | '
                          f'{local["edge_energy_j"] * 1e6:.2f} µJ |')
+    if sweeps.get('skipped'):
+        lines += ['', 'Sweep points skipped (a mode failed there):', '']
+        lines += [f'- {reason}' for reason in sweeps['skipped']]
     return '\n'.join(lines) + '\n'
 
 
