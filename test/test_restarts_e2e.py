@@ -92,6 +92,11 @@ def test_cloud_killed_and_restarted() -> None:
             killed(clouds[0])
         down = len(r.sent)
         r.stream(2 * deadline)
+        r.client.spin_until(lambda: 'cloud_unavailable' in r.statuses(down), 30.0,
+                            'a deadline to pass without a cloud')
+        # answered while no cloud ran (frames of the outage still queued when the cloud is
+        # back may well be answered by it, if it starts within their deadline)
+        without_cloud = [status for status in r.statuses(down) if status is not None]
         with running([cloud()]):
             back = len(r.sent)
             r.stream(90.0, until=lambda: r.statuses(back)[-10:] == ['ok'] * 10)
@@ -102,11 +107,9 @@ def test_cloud_killed_and_restarted() -> None:
                                 and r.counter('edge_node', 'samples_started')
                                 == sum(r.per_sample.values()) >= down + 10, 15.0,
                                 'the edge counters to settle', lambda: edges[0].poll() is None)
-    before, outage, recovered = (r.statuses()[:down], r.statuses()[down:back],
-                                 r.statuses()[back:])
+    before, recovered = r.statuses()[:down], r.statuses()[back:]
     assert before and set(before) == {'ok'}
-    assert 'cloud_unavailable' in outage, outage
-    assert 'ok' not in outage, 'no cloud, no answer'
+    assert 'ok' not in without_cloud, 'no cloud, no answer'
     assert recovered[-10:] == ['ok'] * 10, recovered
     assert max(r.per_sample.values()) == 1, 'a sample was answered twice'
     assert r.counter('edge_node', 'samples_cloud_unavailable') >= 1

@@ -649,7 +649,7 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
         written.append('split_vs_local.png')
         cpus = sorted({p['edge_cpu'] for p in sweeps['grid']})
         delays = sorted({p['delay_ms'] for p in sweeps['grid']})
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
         for ax, key, title in (
                 (axes[0], 'latency_p50_ms', 'latency p50: edge_only_exit ÷ NeuCODEX'),
                 (axes[1], 'edge_energy_j', 'edge energy: edge_only_exit ÷ NeuCODEX')):
@@ -661,13 +661,16 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
             image = ax.imshow(np.log2(ratio), cmap='RdBu', vmin=-3, vmax=3, origin='lower',
                               aspect='auto')
             for (i, j), value in np.ndenumerate(ratio):
-                ax.text(j, i, f'{value:.2f}x', ha='center', va='center', fontsize=9)
+                dark = abs(np.log2(value)) > 1.5  # white text on the deep colours
+                ax.text(j, i, f'{value:.2f}x', ha='center', va='center', fontsize=9,
+                        color='white' if dark else 'black')
             ax.set(xticks=range(len(delays)), xticklabels=[f'{d:g}' for d in delays],
                    yticks=range(len(cpus)), yticklabels=[f'{c:.0%}' for c in cpus],
-                   xlabel='one-way delay (ms)', ylabel='edge CPU (share of one core)',
-                   title=title)
+                   xlabel='one-way delay (ms)', title=title)
+        axes[0].set_ylabel('edge CPU (share of one core)')
         fig.colorbar(image, ax=axes, label='log2 ratio (blue: NeuCODEX better)')
-        fig.suptitle(f'{report["config"]["model"]}: where the split beats local early exit')
+        fig.suptitle(f'{report["config"]["model"]}: where the split beats local early exit',
+                     y=1.03)
         fig.savefig(out / 'split_vs_local.png', dpi=120, bbox_inches='tight')
         plt.close(fig)
     return written
