@@ -166,3 +166,38 @@ def test_the_fuzzing_reached_decisions_and_rejections(cloud: CloudNode, edge: Ed
     assert edge.counters['frames_rejected'] > 0 and edge.counters['samples_started'] > 0
     assert event_edge.counters['packets_rejected'] > 0
 
+
+
+def test_a_seq_leap_is_a_new_stream_not_missed_packets(event_edge: EdgeNode) -> None:
+    missed, restarts = (event_edge.counters['packets_missed'],
+                        event_edge.counters['stream_restarts'])
+    for seq in (1, 2, 2**64 - 1):
+        event_edge.on_events(EventPacket(encoding='evt3', events=b'', width=34, height=34,
+                                         seq=seq))
+    assert event_edge.counters['packets_missed'] - missed <= 1  # (1 after an earlier seq)
+    assert event_edge.counters['stream_restarts'] - restarts >= 1
+
+
+def test_bytes_received_beyond_uint32_saturate(cloud: CloudNode) -> None:
+    """A sample's byte count outgrowing ExitSignal.bytes_received does not end the handler."""
+    spikes = np.random.default_rng(0).random(SHAPE) < 0.2
+
+    def timestep(t: int) -> PackedSpikes:
+        return PackedSpikes(source_id='big', sample_id=2**62, timestep=t, num_timesteps=4,
+                            channels=SHAPE[0], height=SHAPE[1], width=SHAPE[2],
+                            encoding=codec.WIRE_IDS['bitpack'], flags=PackedSpikes.FLAG_VERDICT,
+                            model_id=MODEL_ID, data=codec.encode(spikes, 'bitpack', None))
+
+    sent: list[ExitSignal] = []
+    publish, cloud.exit_pub.publish = cloud.exit_pub.publish, sent.append
+    alpha = cloud.get_parameter('alpha').value
+    cloud.set_parameters([Parameter('alpha', value=1.0)])  # undecided until T
+    try:
+        cloud.on_spikes(timestep(0))
+        cloud.sessions[('big', 2**62)].state.bytes_received = 2**32 + 5
+        cloud.on_spikes(timestep(1))
+    finally:
+        cloud.exit_pub.publish = publish
+        cloud.set_parameters([Parameter('alpha', value=alpha)])
+    assert [m.reason for m in sent] == [ExitSignal.REASON_CONTINUE] * 2
+    assert sent[-1].bytes_received == 2**32 - 1

@@ -16,7 +16,23 @@ from neucodex_ros.core.errors import EventError
 
 EVENT_DTYPE = np.dtype([('x', '<u2'), ('y', '<u2'), ('p', 'u1'), ('t', '<i8')])
 SPLIT_BY = ('time', 'count')
+#: A forward `seq` jump of more packets than this is a new stream, not packets missed (a
+#: driver at 1 kHz sends this many in about a minute).
+MAX_SEQ_GAP = 1 << 16
 FIT_MODES = ('pool', 'area', 'crop')
+
+
+def packets_missed(last_seq: int | None, seq: int) -> int | None:
+    """Packets missed between a stream's last `seq` and this one; None: a new stream.
+
+    A `seq` that goes back, or jumps ahead by more than MAX_SEQ_GAP, starts a new stream
+    (the driver restarted, a bag started over, or a peer sent nonsense): decoding starts
+    afresh and nothing counts as missed.
+    """
+    if last_seq is None:
+        return 0
+    gap = seq - last_seq - 1
+    return gap if 0 <= gap <= MAX_SEQ_GAP else None
 
 
 def make_events(x: np.ndarray, y: np.ndarray, p: np.ndarray, t: np.ndarray) -> np.ndarray:

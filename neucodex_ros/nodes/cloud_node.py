@@ -44,6 +44,7 @@ from neucodex_ros.nodes.common import (
     load_model,
     model_fingerprint,
     publish_stats,
+    saturated_uint32,
     spin,
 )
 
@@ -240,7 +241,8 @@ class CloudNode(Node):
         """Tell the edge the sample is undecided and needs its next timestep."""
         so_far = session.state.early_exit.finish()
         self.exit_pub.publish(ExitSignal(
-            sample_id=key[1], source_id=key[0], bytes_received=session.state.bytes_received,
+            sample_id=key[1], source_id=key[0],
+            bytes_received=saturated_uint32(session.state.bytes_received),
             confidence=0.0 if so_far is None else so_far.confidence,
             label=-1 if so_far is None else so_far.label,
             timesteps_used=session.state.early_exit.timesteps,
@@ -254,7 +256,8 @@ class CloudNode(Node):
         lost = session.order.lost + session.undecodable
         self.counters['timesteps_lost'] += lost
         answer = ExitSignal(
-            sample_id=key[1], source_id=key[0], bytes_received=session.state.bytes_received,
+            sample_id=key[1], source_id=key[0],
+            bytes_received=saturated_uint32(session.state.bytes_received),
             confidence=0.0 if decision is None else decision.confidence,
             label=-1 if decision is None else decision.label,
             timesteps_used=session.state.early_exit.timesteps, timesteps_lost=lost,

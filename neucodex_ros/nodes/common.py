@@ -26,6 +26,11 @@ STATUS_NAMES = {ExitSignal.STATUS_OK: 'ok', ExitSignal.STATUS_TIMEOUT: 'timeout'
                 ExitSignal.STATUS_EVICTED: 'evicted', ExitSignal.STATUS_LOST: 'lost'}
 
 
+def saturated_uint32(value: int) -> int:
+    """A count for a uint32 message field: capped at its largest value rather than raising."""
+    return min(value, 2**32 - 1)
+
+
 def declare(node: Node, name: str, default: Any, description: str, *,
             low: float | None = None, high: float | None = None,
             read_only: bool = False) -> Any:

@@ -6,8 +6,9 @@ sensor_msgs/Image on `image`. Every Image becomes one sample, fed as the same fr
 timestep (direct encoding). Events are decoded (evt3, libcaer, libcaer_cmp, mono), cut into
 windows (fixed duration on the event clock, or fixed count) and every window becomes one
 sample of T frames, one per timestep; a packet that cannot be decoded is counted and logged,
-and the stream goes on. A packet `seq` that goes back marks a new stream (driver restart,
-bag replayed again): decoding starts afresh.
+and the stream goes on. A packet `seq` that goes back, or leaps far ahead, marks a new
+stream (driver restart, bag replayed again; core/events.packets_missed): decoding starts
+afresh.
 `layers` says what the node runs: `split` (head + encoder; spikes out), `head` (a split
 without bottleneck: the head's features out), or `all`: the whole network here, no cloud
 (edge-only, with its own early exit at `alpha`; fed the raw input on a server, cloud-only).
@@ -54,7 +55,7 @@ from std_msgs.msg import Header
 from neucodex_ros.core import codec
 from neucodex_ros.core.errors import ConfigError, EventError, ImageError
 from neucodex_ros.core.event_codecs import make_decoder
-from neucodex_ros.core.events import FIT_MODES, SPLIT_BY
+from neucodex_ros.core.events import FIT_MODES, SPLIT_BY, packets_missed
 from neucodex_ros.core.exit_policy import EarlyExit
 from neucodex_ros.core.image import compressed_to_input, image_to_input
 from neucodex_ros.core.inference import EDGE_LAYERS, EdgeRunner
@@ -339,10 +340,10 @@ class EdgeNode(Node):
         """Decode a packet and turn every window it completes into a queued sample."""
         self.counters['packets_received'] += 1
         self.flush_timer.reset()
-        if self.last_seq is not None and msg.seq > self.last_seq + 1:
-            self.counters['packets_missed'] += msg.seq - self.last_seq - 1
-        elif self.last_seq is not None and msg.seq <= self.last_seq:
-            # the driver restarted or a bag started over: a new clock, so fresh decoders
+        missed = packets_missed(self.last_seq, msg.seq)
+        if missed is not None:
+            self.counters['packets_missed'] += missed
+        else:  # a new stream: a new clock, so fresh decoders
             self.counters['stream_restarts'] += 1
             self.decoders.clear()
             for window in self.windower.flush():

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from neucodex_ros.core.errors import EventError
-from neucodex_ros.core.events import events_to_frames, fit_frames, make_events
+from neucodex_ros.core.events import (
+    MAX_SEQ_GAP,
+    events_to_frames,
+    fit_frames,
+    make_events,
+    packets_missed,
+)
 
 
 def test_split_by_time_and_by_count() -> None:
@@ -48,3 +54,13 @@ def test_fit_modes() -> None:
     np.testing.assert_array_equal(padded[:, 1:5], frames)
     with pytest.raises(EventError, match='pool needs one integer factor'):
         fit_frames(frames, (3, 3), 'pool')
+
+
+def test_packets_missed_counts_gaps_and_calls_leaps_a_new_stream() -> None:
+    assert packets_missed(None, 7) == 0  # the first packet
+    assert packets_missed(7, 8) == 0
+    assert packets_missed(7, 10) == 2
+    assert packets_missed(7, 7 + MAX_SEQ_GAP + 1) == MAX_SEQ_GAP
+    assert packets_missed(7, 7) is None  # repeated: a new stream
+    assert packets_missed(7, 3) is None  # back: the driver restarted
+    assert packets_missed(0, 2**64 - 1) is None  # a leap no driver makes
