@@ -201,3 +201,16 @@ def test_bytes_received_beyond_uint32_saturate(cloud: CloudNode) -> None:
         cloud.set_parameters([Parameter('alpha', value=alpha)])
     assert [m.reason for m in sent] == [ExitSignal.REASON_CONTINUE] * 2
     assert sent[-1].bytes_received == 2**32 - 1
+
+
+def test_event_time_going_back_is_binned_in_order_and_counted(event_edge: EdgeNode) -> None:
+    """evt3 TIME_LOW decreasing inside one packet (issue 15): counted, never raised."""
+    n = 30  # more than window_events: a window completes inside the packet
+    words = [0x8 << 12]  # TIME_HIGH 0; then per event TIME_LOW (falling), ADDR_Y, ADDR_X
+    for i in range(n):
+        words += [0x6 << 12 | (3000 - 100 * i), i % 34, 0x2 << 12 | (i % 2) << 11 | i % 34]
+    before = event_edge.counters['windows_out_of_order']
+    event_edge.on_events(EventPacket(encoding='evt3', events=np.array(words, '<u2').tobytes(),
+                                     width=34, height=34, seq=10**9))
+    event_edge.flush()
+    assert event_edge.counters['windows_out_of_order'] > before

@@ -52,12 +52,22 @@ def split_at_multiples(events: np.ndarray, period_us: int) -> list[np.ndarray]:
     return np.split(events, np.flatnonzero(np.diff(events['t'] // period_us)) + 1)
 
 
+def in_time_order(events: np.ndarray) -> bool:
+    """Whether no event is earlier than the one before it."""
+    t = events['t']
+    return bool(np.all(t[1:] >= t[:-1]))
+
+
 def events_to_frames(events: np.ndarray, sensor_size: tuple[int, int], num_frames: int,
                      split_by: str = 'time') -> np.ndarray:
     """Bin events into float32 frames [num_frames, 2, height, width] of event counts.
 
+    Events out of time order (a camera whose clock went back, a stream reordered, a peer
+    sending nonsense) are put back in order first, by a stable sort: the frames are those of
+    the events as they happened, whatever order they came in.
+
     Args:
-        events: EVENT_DTYPE array, in time order.
+        events: EVENT_DTYPE array.
         sensor_size: (height, width) of the sensor area the coordinates live in.
         num_frames: T.
         split_by: 'time' (equal durations between the first and last event) or 'count'
@@ -72,6 +82,8 @@ def events_to_frames(events: np.ndarray, sensor_size: tuple[int, int], num_frame
         raise EventError(f'split_by must be one of {SPLIT_BY}, got {split_by!r}')
     if len(events) == 0:
         return frames
+    if not in_time_order(events):
+        events = events[np.argsort(events['t'], kind='stable')]
     x, y = events['x'].astype(np.int64), events['y'].astype(np.int64)
     outside = (x >= width) | (y >= height)
     if outside.any():

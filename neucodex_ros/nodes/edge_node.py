@@ -55,7 +55,7 @@ from std_msgs.msg import Header
 from neucodex_ros.core import codec
 from neucodex_ros.core.errors import ConfigError, EventError, ImageError
 from neucodex_ros.core.event_codecs import make_decoder
-from neucodex_ros.core.events import FIT_MODES, SPLIT_BY, packets_missed
+from neucodex_ros.core.events import FIT_MODES, SPLIT_BY, in_time_order, packets_missed
 from neucodex_ros.core.exit_policy import EarlyExit
 from neucodex_ros.core.image import compressed_to_input, image_to_input
 from neucodex_ros.core.inference import EDGE_LAYERS, EdgeRunner
@@ -368,6 +368,8 @@ class EdgeNode(Node):
 
     def _enqueue_window(self, window: Any, frame_id: str) -> None:
         self.counters['windows'] += 1
+        if not in_time_order(window.events):  # binned in time order all the same
+            self.counters['windows_out_of_order'] += 1
         try:
             pixels = window_frames(window, self.frame_spec)
         except EventError as err:  # e.g. `fit: pool` and a sensor it does not divide

@@ -10,6 +10,7 @@ from neucodex_ros.core.events import (
     MAX_SEQ_GAP,
     events_to_frames,
     fit_frames,
+    in_time_order,
     make_events,
     packets_missed,
 )
@@ -64,3 +65,12 @@ def test_packets_missed_counts_gaps_and_calls_leaps_a_new_stream() -> None:
     assert packets_missed(7, 7) is None  # repeated: a new stream
     assert packets_missed(7, 3) is None  # back: the driver restarted
     assert packets_missed(0, 2**64 - 1) is None  # a leap no driver makes
+
+
+def test_events_out_of_time_order_are_binned_as_they_happened() -> None:
+    ordered = make_events([0, 1, 2, 3], [0, 1, 2, 3], [1, 0, 1, 1], [0, 10, 20, 90])
+    shuffled = ordered[[3, 1, 0, 2]]
+    assert not in_time_order(shuffled) and in_time_order(ordered)
+    for split_by in ('time', 'count'):
+        np.testing.assert_array_equal(events_to_frames(shuffled, (4, 4), 2, split_by),
+                                      events_to_frames(ordered, (4, 4), 2, split_by))
