@@ -214,3 +214,15 @@ def test_event_time_going_back_is_binned_in_order_and_counted(event_edge: EdgeNo
                                      width=34, height=34, seq=10**9))
     event_edge.flush()
     assert event_edge.counters['windows_out_of_order'] > before
+
+
+def test_a_huge_claimed_sensor_is_rejected_before_any_work(event_edge: EdgeNode) -> None:
+    """A packet claiming a 65535x65535 sensor (issue 15) is rejected and counted."""
+    words = [0x8 << 12] + [w for i in range(30) for w in (0x6 << 12 | i, i, 0x2 << 12 | i)]
+    before = event_edge.counters['packets_rejected_sensor_too_large']
+    windows = event_edge.counters['windows']
+    event_edge.on_events(EventPacket(encoding='evt3', events=np.array(words, '<u2').tobytes(),
+                                     width=65535, height=65535, seq=2 * 10**9))
+    event_edge.flush()
+    assert event_edge.counters['packets_rejected_sensor_too_large'] == before + 1
+    assert event_edge.counters['windows'] == windows

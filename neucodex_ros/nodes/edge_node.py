@@ -304,6 +304,11 @@ class EdgeNode(Node):
         roi: list[int] = declare(self, 'roi', [0, 0, 0, 0], 'Region of interest x, y, '
                                  'width, height in sensor pixels; zeros: the whole sensor',
                                  read_only=True)
+        self.max_sensor_pixels: int = declare(
+            self, 'max_sensor_pixels', 1280 * 1024, 'Packets claiming a larger sensor (width '
+            '× height) are rejected (counted): frames are binned at sensor resolution, so '
+            'this bounds the memory and time one packet can cost', low=1, high=2**31 - 1,
+            read_only=True)
         if mode not in WINDOW_MODES or split_by not in SPLIT_BY or fit not in FIT_MODES:
             raise ConfigError(f'window_mode must be in {WINDOW_MODES}, frames_by in {SPLIT_BY}, '
                               f'fit in {FIT_MODES}; got {mode!r}, {split_by!r}, {fit!r}')
@@ -349,6 +354,13 @@ class EdgeNode(Node):
             for window in self.windower.flush():
                 self._enqueue_window(window, self.frame_id)
         self.last_seq = msg.seq
+        if msg.width * msg.height > self.max_sensor_pixels:
+            self.counters['packets_rejected_sensor_too_large'] += 1
+            self.get_logger().warning(
+                f'event packet rejected: a {msg.width}x{msg.height} sensor is more than '
+                f'max_sensor_pixels ({self.max_sensor_pixels}); raise it for such a camera',
+                throttle_duration_sec=5.0)
+            return
         try:
             decoder = self.decoders.get(msg.encoding)
             if decoder is None:
