@@ -305,6 +305,28 @@ def is_temporal(encoding: str) -> bool:
     return _codec(encoding).temporal
 
 
+def max_payload_size(encoding: str, n: int) -> int:
+    """The most bytes a decodable payload of `n` neurons can take in this encoding.
+
+    Rice: every gap costs at most (gap >> k) + 1 + k bits, k ≤ 15, and the gaps of a stream
+    sum to at most n; zstd: the compressor's bound on the bit-packed bytes (ZSTD_COMPRESSBOUND).
+    `decode` rejects anything longer before reading it, so a payload's cost is bounded by its
+    shape, whatever a peer sends.
+    """
+    codec = _codec(encoding)
+    packed = (n + 7) // 8
+    if codec.name == BITPACK:
+        return packed
+    if codec.name == FLOAT32:
+        return 4 * n
+    if codec.name in (RICE, RICE_TEMPORAL):
+        streams = 2 if codec.temporal else 1
+        bits = streams * _K_BITS + n + (1 + (1 << _K_BITS) - 1) * (n + streams)
+        return (bits + 7) // 8 + 1  # + the CRC
+    window = 128 << 10
+    return packed + (packed >> 8) + (max(window - packed, 0) >> 11) + 1  # + the CRC
+
+
 def packed_size(shape: tuple[int, ...]) -> int:
     """Bytes of a bitpack payload for a tensor of this shape."""
     return (int(np.prod(shape, dtype=np.int64)) + 7) // 8
@@ -352,6 +374,10 @@ def decode(payload: bytes | bytearray | memoryview, shape: tuple[int, ...],
     if any(int(size) < 0 for size in shape):
         raise CodecError(f'negative size in shape {shape}')
     n = int(np.prod(shape, dtype=np.int64))
+    most = max_payload_size(codec.name, n)
+    if len(payload) > most:
+        raise CodecError(f'{len(payload)} bytes is more than a {codec.name} payload of {n} '
+                         f'neurons can take ({most})')
     return codec.decode(bytes(payload), n, _reference(codec, previous, n)).reshape(shape)
 
 

@@ -139,7 +139,7 @@ def test_accepts_0_1_numbers_and_rejects_other_values() -> None:
 def test_bitpack_length_mismatch_is_a_clear_error(delta: int) -> None:
     payload = codec.encode(np.ones((3, 5, 7), dtype=bool))
     wrong = payload + bytes(delta) if delta > 0 else payload[:delta]
-    with pytest.raises(CodecError, match='does not fit 105 neurons'):
+    with pytest.raises(CodecError, match='105 neurons'):
         codec.decode(wrong, (3, 5, 7))
 
 
@@ -205,3 +205,32 @@ def test_float32_carries_only_exact_zeros_and_ones() -> None:
         codec.decode(bytes(payload), shape, codec.FLOAT32)
     with pytest.raises(CodecError, match='does not fit 18 neurons'):
         codec.decode(bytes(payload[:-1]), shape, codec.FLOAT32)
+
+
+@pytest.mark.parametrize('encoding', codec.ENCODINGS)
+@pytest.mark.parametrize('density', [0.0, 0.05, 0.5, 1.0])
+def test_every_payload_fits_the_most_its_shape_can_take(encoding: str, density: float) -> None:
+    rng = np.random.default_rng(3)
+    for shape in [(1, 1, 1), (4, 7, 7), (2, 17, 17), (4, 14, 14)]:
+        spikes, previous = rng.random(shape) < density, rng.random(shape) < 0.5
+        payload = codec.encode(spikes, encoding,
+                               previous if codec.is_temporal(encoding) else None)
+        assert len(payload) <= codec.max_payload_size(encoding, int(np.prod(shape)))
+
+
+def test_the_longest_valid_rice_stream_decodes() -> None:
+    """Every neuron firing, coded with k = 15: 16 bits per gap, the most Rice can take."""
+    n = 196
+    bits = format(15, '04b') + '0' * 16 * (n + 1)
+    body = int(bits + '0' * (-len(bits) % 8), 2).to_bytes((len(bits) + 7) // 8, 'big')
+    payload = body + bytes([codec.crc8(body)])
+    assert len(payload) <= codec.max_payload_size('rice', n)
+    assert codec.decode(payload, (n,), 'rice').all()
+
+
+def test_a_payload_longer_than_its_shape_allows_is_rejected_unread() -> None:
+    """10 MiB for 196 neurons (issue 15): rejected by its length, before any decoding."""
+    for encoding in codec.ENCODINGS:
+        with pytest.raises(CodecError, match='more than'):
+            codec.decode(bytes(10 << 20), (4, 7, 7), encoding,
+                         np.zeros((4, 7, 7), bool) if codec.is_temporal(encoding) else None)
