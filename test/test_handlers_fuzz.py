@@ -226,3 +226,16 @@ def test_a_huge_claimed_sensor_is_rejected_before_any_work(event_edge: EdgeNode)
     event_edge.flush()
     assert event_edge.counters['packets_rejected_sensor_too_large'] == before + 1
     assert event_edge.counters['windows'] == windows
+
+
+def test_forged_answers_are_rejected_and_counted(edge: EdgeNode) -> None:
+    """Answers no cloud of this model sends (issue 15): never published as a Prediction."""
+    forged = [dict(label=-1, status=ExitSignal.STATUS_OK, timesteps_used=1),
+              dict(label=3, confidence=float('nan'), timesteps_used=1),
+              dict(label=3, confidence=0.9, probabilities=[0.5] * 2_000_000, timesteps_used=1),
+              dict(label=3, confidence=0.9, timesteps_used=edge.num_timesteps + 1)]
+    before = edge.counters['answers_rejected']
+    for fields in forged:
+        edge.on_exit(ExitSignal(source_id=edge.source_id, sample_id=7,
+                                reason=ExitSignal.REASON_CONFIDENT, **fields))
+    assert edge.counters['answers_rejected'] == before + len(forged)

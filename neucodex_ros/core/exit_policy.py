@@ -9,6 +9,8 @@ When some timesteps never arrive, `finish` decides on those that did.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +43,32 @@ class Decision:
     probabilities: np.ndarray
     timesteps_used: int
     confident: bool  # stopped by α rather than by reaching T
+
+
+def answer_problem(label: int, confidence: float, probabilities: Sequence[float], ok: bool,
+                   timesteps_used: int, timesteps_lost: int, num_classes: int,
+                   num_timesteps: int) -> str | None:
+    """Why a final answer that came over the network cannot be this model's; None if it can.
+
+    A decided answer (`ok`) names one of the classes after at least one timestep, a failed one
+    has label −1; the confidence is a number in [0, 1]; the probabilities are none or one per
+    class, each in [0, 1]; the timesteps used and lost add up to at most T. What passes is
+    consistent, not authentic: anyone on the DDS domain can still forge a consistent answer
+    (the README's threat model says how to close that).
+    """
+    if ok and not (0 <= label < num_classes and timesteps_used >= 1):
+        return f'a decided answer with label {label} after {timesteps_used} timesteps'
+    if not ok and label != -1:
+        return f'a failed answer with label {label} (not -1)'
+    if not (math.isfinite(confidence) and 0.0 <= confidence <= 1.0):
+        return f'confidence {confidence}'
+    if len(probabilities) not in (0, num_classes):
+        return f'{len(probabilities)} probabilities for {num_classes} classes'
+    if probabilities and not all(0.0 <= p <= 1.0 for p in probabilities):  # NaN fails too
+        return 'probabilities outside [0, 1]'
+    if timesteps_used + timesteps_lost > num_timesteps:
+        return f'{timesteps_used} + {timesteps_lost} timesteps of {num_timesteps}'
+    return None
 
 
 @dataclass

@@ -56,7 +56,7 @@ from neucodex_ros.core import codec
 from neucodex_ros.core.errors import ConfigError, EventError, ImageError
 from neucodex_ros.core.event_codecs import make_decoder
 from neucodex_ros.core.events import FIT_MODES, SPLIT_BY, in_time_order, packets_missed
-from neucodex_ros.core.exit_policy import EarlyExit
+from neucodex_ros.core.exit_policy import EarlyExit, answer_problem
 from neucodex_ros.core.image import compressed_to_input, image_to_input
 from neucodex_ros.core.inference import EDGE_LAYERS, EdgeRunner
 from neucodex_ros.core.pacing import (
@@ -542,12 +542,14 @@ class EdgeNode(Node):
             self._on_continue(msg, now)
             return
         self.counters['exit_signals'] += 1
-        if not -1 <= msg.label < len(self.class_names) or msg.status not in STATUS_NAMES:
+        problem = f'unknown status {msg.status}' if msg.status not in STATUS_NAMES else \
+            answer_problem(msg.label, msg.confidence, msg.probabilities,
+                           msg.status == ExitSignal.STATUS_OK, msg.timesteps_used,
+                           msg.timesteps_lost, len(self.class_names), self.num_timesteps)
+        if problem is not None:
             self.counters['answers_rejected'] += 1
-            self.get_logger().warning(f'answer for sample {msg.sample_id} rejected: label '
-                                      f'{msg.label} or status {msg.status} is not one this '
-                                      f'model ({len(self.class_names)} classes) can have',
-                                      throttle_duration_sec=5.0)
+            self.get_logger().warning(f'answer for sample {msg.sample_id} rejected: {problem} '
+                                      f'cannot come from this model', throttle_duration_sec=5.0)
             return
         sample = self.pending.pop(msg.sample_id, None)
         self._arm_deadline(now)

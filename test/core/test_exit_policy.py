@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neucodex_ros.core.exit_policy import EarlyExit, exit_points, softmax
+from neucodex_ros.core.exit_policy import EarlyExit, answer_problem, exit_points, softmax
 
 CONFIDENT = np.array([9.0, 0.0, 0.0])  # softmax max ≈ 0.9998
 UNSURE = np.array([0.1, 0.0, 0.0])     # ≈ 0.355
@@ -69,3 +69,17 @@ def test_vectorised_exit_points_agree_with_the_incremental_policy(alpha: float) 
     for n in range(logits.shape[1]):
         decision = run(alpha, list(logits[:, n]), num_timesteps=5)
         assert (used[n], labels[n]) == (decision.timesteps_used, decision.label)
+
+
+def test_answer_problem_names_what_no_model_answer_can_be() -> None:
+    def problem(**changes: object) -> str | None:
+        answer = dict(label=3, confidence=0.9, probabilities=[0.1] * 10, ok=True,
+                      timesteps_used=2, timesteps_lost=0, num_classes=10, num_timesteps=4)
+        return answer_problem(**(answer | changes))  # type: ignore[arg-type]
+
+    assert problem() is None
+    assert problem(ok=False, label=-1, confidence=0.0, probabilities=[]) is None
+    assert problem(label=-1) and problem(label=10) and problem(timesteps_used=0)
+    assert problem(ok=False) and problem(confidence=float('nan'))
+    assert problem(confidence=1.5) and problem(probabilities=[0.1] * 2_000_000)
+    assert problem(probabilities=[float('nan')] * 10) and problem(timesteps_lost=3)
