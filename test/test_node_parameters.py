@@ -10,6 +10,7 @@ from rosutil import harness
 
 from neucodex_ros.core.codec import is_temporal
 from neucodex_ros.core.errors import ConfigError
+from neucodex_ros.core.pacing import AdaptivePacing
 from neucodex_ros.nodes.cloud_node import CloudNode
 from neucodex_ros.nodes.edge_node import EdgeNode
 
@@ -69,6 +70,6 @@ def test_edge_pacing_setting(pacing: str, accepted: bool) -> None:
             return
         node = EdgeNode(context=h.context, cli_args=args)
         try:
-            assert node.asks_verdicts == (pacing == 'adaptive')
+            assert isinstance(node.pacing, AdaptivePacing) == (pacing == 'adaptive')
         finally:
             node.destroy_node()

@@ -89,13 +89,15 @@ def per_window(records: list[LinkRecord], windows: list[list[float]]) -> dict[st
     span = (windows[0][0], windows[-1][1]) if windows else (0.0, 0.0)
     inside = ordered[bisect_left(times, span[0]):bisect_left(times, span[1])]
     seconds = max(span[1] - span[0], 1e-9)
+
+    def discovery(parts: list[LinkRecord], way: str) -> int:
+        return sum(r[4] for r in parts
+                   if r[1] == way and r[2] in (DISCOVERY, NETWORK) and r[3] != 'dropped')
+
     return {'samples': samples,
-            'discovery_bytes_per_s': {
-                way: sum(r[4] for r in inside if r[1] == way and r[2] in (DISCOVERY, NETWORK)
-                         and r[3] != 'dropped') / seconds for way in ('up', 'down')},
-            'discovery_bytes': {
-                way: sum(r[4] for r in ordered if r[1] == way and r[2] in (DISCOVERY, NETWORK)
-                         and r[3] != 'dropped') for way in ('up', 'down')},
+            'discovery_bytes_per_s': {way: discovery(inside, way) / seconds
+                                      for way in ('up', 'down')},
+            'discovery_bytes': {way: discovery(ordered, way) for way in ('up', 'down')},
             'dropped_bytes': sum(r[4] for r in inside if r[3] == 'dropped')}
 
 

@@ -213,9 +213,9 @@ class EdgeNode(Node):
         self.next_sample_id = time.time_ns() // 1000
         self.round_trip = RoundTrip()
         self.continue_rates = ContinueRates(self.num_timesteps)
-        self.asks_verdicts = pacing == 'adaptive'
+        adaptive = pacing == 'adaptive'
         self.pacing: Pacing = AdaptivePacing(cost, self.round_trip, self.continue_rates) \
-            if self.asks_verdicts else ClockPacing(period)
+            if adaptive else ClockPacing(period)
         self.counters = Counters()
         publish_stats(self, self.counters, common['stats_period'],
                       lambda: {'pending_samples': len(self.pending),
@@ -261,13 +261,13 @@ class EdgeNode(Node):
         self.deadline_timer = self.create_timer(self.deadline, self.on_deadline,
                                                 autostart=False)
         self.retry_timer = self.create_timer(RETRY_PERIOD, self.wake, autostart=False)
-        if self.layers != 'all' and not self.asks_verdicts \
+        if self.layers != 'all' and not adaptive \
                 and self.deadline <= self.num_timesteps * period:
             self.get_logger().warning(
                 f'deadline {self.deadline:g} s is not longer than T x timestep_period = '
                 f'{self.num_timesteps * period:g} s: samples the cloud does not stop early '
                 'will be reported as cloud_unavailable')
-        paced = f'paced adaptively (timestep_cost {cost:g} s)' if self.asks_verdicts else \
+        paced = f'paced adaptively (timestep_cost {cost:g} s)' if adaptive else \
             f'one every {period * 1e3:g} ms'
         sends = (f'a Prediction, early exit at alpha {self.alpha:g}' if self.layers == 'all'
                  else f'{"head features" if self.layers == "head" else "spikes"} of shape '
