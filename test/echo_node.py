@@ -7,7 +7,7 @@ import sys
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 
 def main() -> None:
@@ -15,7 +15,8 @@ def main() -> None:
     type_path, in_topic, out_topic = sys.argv[1:4]
     module_name, type_name = type_path.rsplit('.', 1)
     msg_type = getattr(importlib.import_module(module_name), type_name)
-    qos = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
+    qos = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
     try:
         with rclpy.init():
             node = rclpy.create_node('echo')

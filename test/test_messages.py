@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 from event_camera_msgs.msg import EventPacket
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import serialize_message
 from rosutil import child, harness, python_command
 
@@ -99,7 +99,10 @@ def event_packets() -> list[EventPacket]:
 def test_round_trip_between_processes(msg_type, make) -> None:
     sent = make()
     type_path = f'{msg_type.__module__.split(".")[0]}.msg.{msg_type.__name__}'
-    qos = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE)
+    # transient local: a message published before the other side's reader has matched this
+    # writer (seeing a subscriber is not that) is delivered on matching instead of lost
+    qos = QoSProfile(history=HistoryPolicy.KEEP_ALL, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
     received: list = []
     with harness() as h, child(python_command('echo_node.py', type_path, 'out', 'back')):
         publisher = h.node.create_publisher(msg_type, 'out', qos)
