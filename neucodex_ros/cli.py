@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from neucodex_ros import commands
+from neucodex_ros.resources import use_large_data_profile
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen subcommand."""
     args = build_parser().parse_args(argv)
+    # Before any rclpy: this process (demo and bench cameras, replays) and the nodes it starts.
+    use_large_data_profile(os.environ)
     try:
         return int(args.run(args))
     except KeyboardInterrupt:

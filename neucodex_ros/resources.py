@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 
 PACKAGE = 'neucodex_ros'
@@ -42,6 +43,25 @@ def default_parameter(node: str, name: str) -> object:
 
     with default_params_file().open() as file:
         return yaml.safe_load(file)[node]['ros__parameters'][name]
+
+
+def large_data_profile() -> Path:
+    """The Fast DDS profile for camera-sized messages (config/fastdds_large_data.xml)."""
+    return package_share() / 'config' / 'fastdds_large_data.xml'
+
+
+#: Where Fast DDS looks for a default profile (the second is its older name, still read).
+PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
+
+
+def use_large_data_profile(environ: MutableMapping[str, str]) -> None:
+    """Point Fast DDS at large_data_profile() in `environ`, unless it names a profile already.
+
+    Set before rclpy starts in a process and inherited by its children: the camera-sized
+    frames a process sends need it in that process (config/fastdds_large_data.xml says why).
+    """
+    if not any(environ.get(name) for name in PROFILE_VARIABLES):
+        environ[PROFILE_VARIABLES[0]] = str(large_data_profile())
 
 
 def events_params_file() -> Path:

@@ -75,3 +75,12 @@ def test_launch_file(path: Path) -> None:
         assert file.is_file(), f'{path.name} references {file.relative_to(ROOT)}'
     starts = calls(tree, 'Node') or calls(tree, 'IncludeLaunchDescription')
     assert starts, f'{path.name} starts nothing'
+    for call in calls(tree, 'Node'):
+        assert keyword(call, 'respawn') is True, 'a node that dies is started again'
+        assert keyword(call, 'respawn_delay') > 0, '... after a delay, not in a tight loop'
+    if calls(tree, 'Node'):
+        assert ROOT / 'config' / 'fastdds_large_data.xml' in referenced
+        profile = [call for call in calls(tree, 'SetEnvironmentVariable')
+                   if call.args and getattr(call.args[0], 'value', None)
+                   == 'FASTDDS_DEFAULT_PROFILES_FILE']
+        assert profile, 'nodes start with the large-data Fast DDS profile'

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 from builtin_interfaces.msg import Time
 from event_camera_msgs.msg import EventPacket
+from rclpy.event_handler import QoSMessageLostInfo, SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.timer import Timer
@@ -82,6 +83,7 @@ from neucodex_ros.nodes.common import (
     publish_stats,
     spin,
 )
+from neucodex_ros.resources import large_data_profile
 
 
 @dataclass
@@ -232,6 +234,9 @@ class EdgeNode(Node):
         input_qos = QoSProfile(depth=input_depth, history=HistoryPolicy.KEEP_LAST,
                                reliability=ReliabilityPolicy.RELIABLE if input_reliable
                                else ReliabilityPolicy.BEST_EFFORT)
+        # Input the middleware lost on the way (a frame too big for the sender's transport
+        # settings never arrives): counted and explained, not silent.
+        lost = SubscriptionEventCallbacks(message_lost=self.on_input_lost)
         if input_kind == 'auto':
             input_kind = 'events' if self.config.in_channels == 2 else 'image'
         self.windower: EventWindower | None = None
@@ -242,13 +247,14 @@ class EdgeNode(Node):
             self._declare_events(checkpoint.data)
             topic = events_topic
             self.input_sub = self.create_subscription(EventPacket, topic, self.on_events,
-                                                      input_qos)
+                                                      input_qos, event_callbacks=lost)
         elif input_kind == 'image':
-            self.input_sub = self.create_subscription(Image, topic, self.on_image, input_qos)
+            self.input_sub = self.create_subscription(Image, topic, self.on_image, input_qos,
+                                                      event_callbacks=lost)
         elif input_kind == 'compressed':
             topic += '/compressed'
-            self.input_sub = self.create_subscription(CompressedImage, topic,
-                                                      self.on_image, input_qos)
+            self.input_sub = self.create_subscription(CompressedImage, topic, self.on_image,
+                                                      input_qos, event_callbacks=lost)
         else:
             raise ConfigError("input must be 'image', 'compressed', 'events' or 'auto', got "
                               f'{input_kind!r}')
@@ -322,6 +328,16 @@ class EdgeNode(Node):
         self.frame_id = ''
         # Restarted by every packet: fires once `flush_after` passed without one.
         self.flush_timer = self.create_timer(self.flush_after, self.flush, autostart=False)
+
+    def on_input_lost(self, info: QoSMessageLostInfo) -> None:
+        """The middleware reports input messages lost in transport."""
+        self.counters['input_lost'] += info.total_count_change
+        self.get_logger().warning(
+            f'{info.total_count} input messages lost in transport so far. Camera-sized frames '
+            'need the sending process (the camera driver) started with '
+            f'FASTDDS_DEFAULT_PROFILES_FILE={large_data_profile()} (README: "Camera-sized '
+            'frames"); a reliable camera can also be read with input_reliable: true',
+            throttle_duration_sec=10.0)
 
     def on_image(self, msg: Image | CompressedImage) -> None:
         """Convert a frame to model input and queue it (the queue policy applies)."""

@@ -54,8 +54,11 @@ class SplitClient(Node):
     def __init__(self, name: str = 'neucodex_client', image_topics: Sequence[str] = ('image',),
                  reliable: bool = True, depth: int = 64, events_topic: str | None = None,
                  jpeg_quality: int | None = None, watch_exits: bool = True,
-                 **kwargs: Any) -> None:
+                 image_qos: QoSProfile | int = 10, **kwargs: Any) -> None:
         """`jpeg_quality`: publish frames as JPEG CompressedImage on `<topic>/compressed`.
+
+        `image_qos`: of the frame publishers, as a camera driver would choose it (the
+        default, a depth of 10, is reliable).
 
         `watch_exits: False` leaves the ExitSignals alone: on a benchmark's edge host a
         subscription to them would make the cloud send each one across the link twice.
@@ -63,10 +66,10 @@ class SplitClient(Node):
         super().__init__(name, **kwargs)
         link = link_qos(reliable, depth)
         self.jpeg_quality = jpeg_quality
-        self.image_pubs = [self.create_publisher(Image, topic, 10) for topic in image_topics] \
-            if jpeg_quality is None else [
-                self.create_publisher(CompressedImage, f'{topic}/compressed', 10)
-                for topic in image_topics]
+        self.image_pubs = [self.create_publisher(Image, topic, image_qos)
+                           for topic in image_topics] if jpeg_quality is None else [
+            self.create_publisher(CompressedImage, f'{topic}/compressed', image_qos)
+            for topic in image_topics]
         if events_topic:  # then samples are events, on this topic alone
             self.image_pubs = [self.create_publisher(EventPacket, events_topic, QoSProfile(
                 history=HistoryPolicy.KEEP_LAST, depth=1000,
@@ -90,17 +93,24 @@ class SplitClient(Node):
 
     def publish_frame(self, pixels: np.ndarray, label: int | None = None,
                       topic: int = 0) -> Observed:
-        """Publish an [H, W] mono8 frame with a fresh capture stamp; return its record."""
-        height, width = pixels.shape
+        """Publish an [H, W] mono8 or [H, W, 3] rgb8 frame with a fresh capture stamp.
+
+        Returns its record.
+        """
+        height, width = pixels.shape[:2]
+        channels = 1 if pixels.ndim == 2 else pixels.shape[2]
         stamp = max(time.time_ns(), self._last_stamp + 1)
         self._last_stamp = stamp
         pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
         if self.jpeg_quality is None:
-            msg = Image(height=height, width=width, encoding='mono8', step=width,
-                        data=pixels.tobytes())
+            msg = Image(height=height, width=width, encoding='mono8' if channels == 1
+                        else 'rgb8', step=width * channels, data=pixels.tobytes())
         else:  # as image_transport's compressed transport sends it
-            _, jpeg = cv2.imencode('.jpg', pixels, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
-            msg = CompressedImage(format='mono8; jpeg compressed mono8', data=jpeg.tobytes())
+            coded = pixels if channels == 1 else cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+            _, jpeg = cv2.imencode('.jpg', coded, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+            kind = 'mono8; jpeg compressed mono8' if channels == 1 else \
+                'rgb8; jpeg compressed bgr8'
+            msg = CompressedImage(format=kind, data=jpeg.tobytes())
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp, 10**9)
         msg.header.frame_id = 'neucodex_client'
         observed = self.observed[divmod(stamp, 10**9)] = Observed(label, time.monotonic())
