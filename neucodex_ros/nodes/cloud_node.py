@@ -14,7 +14,9 @@ fails (status "evicted"), which bounds the state one robot can hold. A timestep 
 for a verdict (FLAG_VERDICT) and leaves the sample undecided is answered with
 REASON_CONTINUE, on which the edge paces its next timestep. A timestep the edge sent again
 (FLAG_RESENT: no verdict reached it in time) is answered with the latest verdict on its
-sample, the final answer included, since the first may have been lost. Messages that do not
+sample, the final answer included, since the first may have been lost. A FLAG_HELLO (no
+spikes) for this cloud's model is answered with REASON_READY: the edge starts samples only
+then. Messages that do not
 fit (another model, wrong shape, unknown codec, bad timestep, repeats, late arrivals after
 the decision) are rejected, counted by reason, and logged at most every few seconds.
 """
@@ -119,6 +121,9 @@ class CloudNode(Node):
     def on_spikes(self, msg: PackedSpikes) -> None:
         """Take one timestep of a sample; run those now in order; answer once decided."""
         key = (msg.source_id, msg.sample_id)
+        if msg.flags & PackedSpikes.FLAG_HELLO:
+            self._hello(key, msg)
+            return
         if key in self.finished:
             self.counters['late_timesteps'] += 1  # sent before our ExitSignal reached the edge
             if msg.flags & PackedSpikes.FLAG_RESENT:  # the answer may have been lost
@@ -140,6 +145,22 @@ class CloudNode(Node):
         session.state.bytes_received += len(msg.data)
         session.last_update = now
         self._advance(key, session, now)
+
+    def _hello(self, key: SampleKey, msg: PackedSpikes) -> None:
+        """An edge asks whether we take its model's samples: say so, if we do.
+
+        The answer also proves the link both ways (our reader has its writer, its reader
+        ours), which seeing a subscriber does not.
+        """
+        if msg.model_id != self.wire_model_id:
+            self._reject(key, SampleError('model_mismatch', f'hello for model '
+                                          f'{msg.model_id:016x}, not this cloud\'s '
+                                          f'{self.model_id}'))
+            return
+        self.exit_pub.publish(ExitSignal(sample_id=key[1], source_id=key[0], label=-1,
+                                         reason=ExitSignal.REASON_READY,
+                                         status=ExitSignal.STATUS_OK))
+        self.counters['hellos_answered'] += 1
 
     def _advance(self, key: SampleKey, session: Session, now: float,
                  give_up: bool = False) -> None:

@@ -31,8 +31,14 @@ after the deadline, or twice, are counted and dropped.
 
 Frames that arrive while a sample is in flight wait in a queue of `queue_size` frames; when
 the queue is full the oldest waiting frame is dropped, so the edge always works on recent
-frames. `queue_size: 0` drops every frame that arrives while a sample is in flight. Samples
-start only while a cloud subscribes to the spikes topic; until then frames queue the same way.
+frames. `queue_size: 0` drops every frame that arrives while a sample is in flight.
+
+Samples start only once a cloud said it takes them: the edge sends a hello (PackedSpikes
+FLAG_HELLO, no spikes, every HELLO_PERIOD while none is answered) and the cloud of its model
+answers REASON_READY. Seeing a subscriber is not enough: a reader that the edge sees may not
+have matched the edge's writer yet, and what is sent meanwhile is lost even over reliable
+QoS. The edge asks again whenever the set of spikes subscribers changes (a cloud restarted)
+and after a sample missed its deadline; until a cloud answers, frames queue the same way.
 """
 
 from __future__ import annotations
@@ -46,7 +52,12 @@ from typing import Any
 import numpy as np
 from builtin_interfaces.msg import Time
 from event_camera_msgs.msg import EventPacket
-from rclpy.event_handler import QoSMessageLostInfo, SubscriptionEventCallbacks
+from rclpy.event_handler import (
+    PublisherEventCallbacks,
+    QoSMessageLostInfo,
+    QoSPublisherMatchedInfo,
+    SubscriptionEventCallbacks,
+)
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.timer import Timer
@@ -97,6 +108,7 @@ class Frame:
 
 ANSWERED_MEMORY = 4096  # answered samples remembered, to tell repeated answers from unknown
 RETRY_PERIOD = 0.1  # seconds between looks for a cloud while frames wait for one
+HELLO_PERIOD = 0.5  # seconds between hellos while none is answered
 
 
 def arm(timer: Timer, seconds: float) -> None:
@@ -213,6 +225,9 @@ class EdgeNode(Node):
         self.answered: OrderedDict[int, str] = OrderedDict()  # sample_id → status
         # Increasing across restarts, so a restarted edge never reuses a sample id.
         self.next_sample_id = time.time_ns() // 1000
+        self.cloud_ready = False  # a cloud answered our hello (see the module docstring)
+        self.hellos_from: int | None = None  # the first sample id of this round of hellos
+        self.last_hello = -math.inf  # time.monotonic() of the last hello sent
         self.round_trip = RoundTrip()
         self.continue_rates = ContinueRates(self.num_timesteps)
         adaptive = pacing == 'adaptive'
@@ -228,7 +243,9 @@ class EdgeNode(Node):
         if self.layers == 'all':
             self.spikes_pub = None
         else:
-            self.spikes_pub = self.create_publisher(PackedSpikes, common['spikes_topic'], qos)
+            self.spikes_pub = self.create_publisher(
+                PackedSpikes, common['spikes_topic'], qos,
+                event_callbacks=PublisherEventCallbacks(matched=self.on_spikes_matched))
             self.exit_sub = self.create_subscription(ExitSignal, common['exit_topic'],
                                                      self.on_exit, qos)
         input_qos = QoSProfile(depth=input_depth, history=HistoryPolicy.KEEP_LAST,
@@ -487,8 +504,8 @@ class EdgeNode(Node):
         """Make the oldest queued frame the current sample; False if there is none to start."""
         if not self.queue:
             return False
-        if self.spikes_pub is not None and self.spikes_pub.get_subscription_count() == 0:
-            arm(self.retry_timer, RETRY_PERIOD)  # no cloud listens yet
+        if self.spikes_pub is not None and not self.cloud_ready:
+            self._ask_for_cloud(now)
             return False
         self.current = Sample(sample_id=self.next_sample_id, frame=self.queue.popleft(),
                               started=now, timesteps=SampleTimesteps(self.num_timesteps))
@@ -503,6 +520,48 @@ class EdgeNode(Node):
         self.runner.start(self.current.frame.pixels)
         self.counters['samples_started'] += 1
         return True
+
+    def _ask_for_cloud(self, now: float) -> None:
+        """Say hello to the clouds listening (if due), and look again in a while."""
+        if self.spikes_pub.get_subscription_count() > 0 \
+                and now - self.last_hello >= HELLO_PERIOD:
+            if self.hellos_from is None:
+                self.hellos_from = self.next_sample_id
+                self.get_logger().info(f'asking for a cloud of model {self.model_id}')
+            self.spikes_pub.publish(PackedSpikes(
+                sample_id=self.next_sample_id, model_id=self.wire_model_id,
+                source_id=self.source_id, num_timesteps=self.num_timesteps,
+                flags=PackedSpikes.FLAG_HELLO))
+            self.next_sample_id += 1
+            self.last_hello = now
+            self.counters['hellos_sent'] += 1
+        arm(self.retry_timer, RETRY_PERIOD)
+
+    def _cloud_lost(self, why: str) -> None:
+        """Start no sample before a cloud answers a hello again."""
+        if self.cloud_ready:
+            self.get_logger().info(f'{why}: asking for a cloud again before the next sample')
+        self.cloud_ready = False
+        self.hellos_from = None
+        self.last_hello = -math.inf
+
+    def on_spikes_matched(self, info: QoSPublisherMatchedInfo) -> None:
+        """Spikes subscribers came or went: a cloud (re)started, or stopped."""
+        if info.current_count_change:
+            self._cloud_lost(f'spikes subscribers now {info.current_count}')
+            if self.queue and self.current is None:
+                self.step()
+
+    def _on_ready(self, msg: ExitSignal) -> None:
+        """A cloud answered a hello of this round: samples may start."""
+        if self.hellos_from is None \
+                or not self.hellos_from <= msg.sample_id < self.next_sample_id:
+            self.counters['ready_unknown'] += 1  # an old round's, or not ours
+            return
+        self.cloud_ready = True
+        self.hellos_from = None
+        self.get_logger().info(f'a cloud of model {self.model_id} takes samples')
+        self.step()
 
     def _send_next(self, sample: Sample) -> None:
         """Compute, code and publish the sample's next timestep."""
@@ -557,6 +616,9 @@ class EdgeNode(Node):
         if msg.reason == ExitSignal.REASON_CONTINUE:
             self._on_continue(msg, now)
             return
+        if msg.reason == ExitSignal.REASON_READY:
+            self._on_ready(msg)
+            return
         self.counters['exit_signals'] += 1
         problem = f'unknown status {msg.status}' if msg.status not in STATUS_NAMES else \
             answer_problem(msg.label, msg.confidence, msg.probabilities,
@@ -606,6 +668,7 @@ class EdgeNode(Node):
     def _cloud_unavailable(self, sample: Sample) -> None:
         """The fallback when the cloud did not answer in time: stop, report the failure."""
         del self.pending[sample.sample_id]
+        self._cloud_lost('a sample missed its deadline')
         if sample is self.current:
             self._finished_sending()
         self.get_logger().warning(f'no answer from the cloud within {self.deadline:g} s for '

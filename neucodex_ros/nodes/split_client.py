@@ -170,8 +170,9 @@ class SplitClient(Node):
 
         Discovery is not enough: a volatile message published before the remote writer has
         matched our reader is lost. So probe samples (blank frames, or what `probe` publishes)
-        go out until each comes back as a Prediction, with its spikes seen too (unless not
-        `split`: one node runs the whole network); the probes are then forgotten.
+        go out until each comes back as a Prediction with status ok (which the edge gives only
+        after the cloud answered its hello), with its spikes seen too (unless not `split`: one
+        node runs the whole network); the probes are then forgotten.
         """
         watchers = self.watchers if split else self.watchers[:1]
         self.spin_until(lambda: all(p.get_subscription_count() > 0 for p in self.image_pubs)
@@ -191,8 +192,9 @@ class SplitClient(Node):
         """Send probe samples until one makes the round trip."""
         probes: list[Observed] = []
 
-        def round_trip() -> bool:
-            return any(p.prediction is not None and (p.spikes or not split) for p in probes)
+        def round_trip() -> bool:  # an answer from the cloud, not the edge's fallback
+            return any(p.prediction is not None and p.prediction.status == 'ok'
+                       and (p.spikes or not split) for p in probes)
 
         while not round_trip():
             if time.monotonic() > deadline:
