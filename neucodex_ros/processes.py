@@ -9,6 +9,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+CONFIG_ERROR = 2  # exit status of a node that cannot start as configured: restarting won't help
+
 #: Node executable → module; setup.cfg's console scripts name the same executables.
 NODE_MODULES = {
     'edge_node': 'neucodex_ros.nodes.edge_node',
@@ -43,18 +45,24 @@ def _yaml(value: object) -> str:
     return str(value)
 
 
+def start(command: Sequence[str]) -> subprocess.Popen[bytes]:
+    """Start one child in a session of its own (see running())."""
+    return subprocess.Popen(list(command), start_new_session=True)
+
+
 @contextmanager
 def running(commands: Sequence[Sequence[str]], *,
             stop_timeout: float = 30.0) -> Iterator[list[subprocess.Popen[bytes]]]:
     """Run commands as child processes; on exit send each one SIGINT (Ctrl-C) and wait.
 
     Each child gets its own session, so a Ctrl-C in the terminal reaches only this process,
-    which then stops every child exactly once.
+    which then stops every child exactly once. A child replaced in the yielded list (started
+    again with start()) is stopped in its place.
     """
     processes: list[subprocess.Popen[bytes]] = []
     try:
         for command in commands:
-            processes.append(subprocess.Popen(list(command), start_new_session=True))
+            processes.append(start(command))
         yield processes
     finally:
         for process in processes:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,18 +18,46 @@ pytestmark = pytest.mark.ros
 STARTED = ('sends spikes of shape', 'expects spikes of shape')
 
 
-def test_split_starts_both_nodes_and_stops_them_on_ctrl_c() -> None:
+def wait_for(lines: list[str], runner: subprocess.Popen, condition, what: str) -> None:
+    """Poll the runner's output until condition(text) holds (60 s, or the runner exits)."""
+    deadline = time.monotonic() + 60
+    while not condition(''.join(list(lines))):
+        assert time.monotonic() < deadline, f'no {what}:\n' + ''.join(lines)
+        assert runner.poll() is None, 'the runner exited:\n' + ''.join(lines)
+        time.sleep(0.05)
+
+
+def node_pids(runner: subprocess.Popen) -> dict[str, int]:
+    """The runner's children by node executable."""
+    children = Path(f'/proc/{runner.pid}/task/{runner.pid}/children').read_text().split()
+    pids = {}
+    for pid in map(int, children):
+        command = Path(f'/proc/{pid}/cmdline').read_bytes().decode(errors='replace')
+        for node in ('edge_node', 'cloud_node'):
+            if f'nodes.{node}' in command:
+                pids[node] = pid
+    return pids
+
+
+def started(mark: str, times: int = 1):
+    return lambda text: text.count(mark) >= times
+
+
+def test_split_starts_both_nodes_restarts_a_dead_one_and_stops_them_on_ctrl_c() -> None:
     runner = subprocess.Popen([sys.executable, '-m', 'neucodex_ros.cli', 'split'],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(runner.stdout), daemon=True)
     reader.start()
     try:
-        deadline = time.monotonic() + 60
-        while not all(any(mark in line for line in list(lines)) for mark in STARTED):
-            assert time.monotonic() < deadline, 'the nodes did not start:\n' + ''.join(lines)
-            assert runner.poll() is None, 'the runner exited:\n' + ''.join(lines)
-            time.sleep(0.05)
+        wait_for(lines, runner, lambda text: all(mark in text for mark in STARTED),
+                 'start of both nodes')
+        before = node_pids(runner)
+        os.kill(before['edge_node'], signal.SIGKILL)  # dies without a word
+        wait_for(lines, runner, started(STARTED[0], 2), 'restarted edge')
+        after = node_pids(runner)
+        assert after['cloud_node'] == before['cloud_node'], 'the cloud went on'
+        assert after['edge_node'] != before['edge_node']
         runner.send_signal(signal.SIGINT)
         try:  # the runner gives each node 30 s to stop before it kills it
             runner.wait(timeout=90)
@@ -39,8 +69,20 @@ def test_split_starts_both_nodes_and_stops_them_on_ctrl_c() -> None:
             runner.kill()
     output = ''.join(lines)
     assert runner.returncode == 0, output
+    assert 'edge_node exited with code -9; starting it again' in output, output
     assert 'edge summary' in output and 'cloud summary' in output, output  # clean shutdown
     assert 'Traceback' not in output, output
+
+
+def test_split_stops_when_a_node_cannot_start_as_configured(tmp_path) -> None:
+    params = tmp_path / 'bad.yaml'
+    params.write_text('cloud_node:\n  ros__parameters: {}\n'
+                      'edge_node:\n  ros__parameters: {layers: everything}\n')
+    result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', 'split', '--params-file',
+                             str(params)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert 'edge_node cannot start' in result.stderr, result.stderr
+    assert 'starting it again' not in result.stderr, 'a configuration error is not retried'
 
 
 def test_split_refuses_unknown_sections(tmp_path) -> None:

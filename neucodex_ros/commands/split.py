@@ -2,7 +2,9 @@
 
 The pip stand-in for `ros2 launch neucodex_ros split.launch.py`: every section of the YAML
 that names a neucodex_ros node (edge_node, cloud_node) starts that node with the file as its
---params-file. Ctrl-C stops them all cleanly.
+--params-file. A node that dies is started again after RESPAWN_DELAY, as the launch files'
+respawn does, and the others go on; one that cannot start as configured stops them all.
+Ctrl-C stops them all cleanly.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from pathlib import Path
 
 HELP = 'start the nodes of a parameters file as separate processes (no ros2 launch needed)'
+RESPAWN_DELAY = 2.0  # seconds before a node that died is started again (as the launch files)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,10 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the nodes, wait for Ctrl-C or for one of them to exit, stop the others."""
+    """Start the nodes; restart one that dies; stop them all on Ctrl-C."""
     import yaml
 
-    from neucodex_ros.processes import NODE_MODULES, node_command, running
+    from neucodex_ros.processes import CONFIG_ERROR, NODE_MODULES, node_command, running, start
 
     # Ctrl-C must stop us even if we inherited an ignored SIGINT (a background job's lot)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -44,13 +47,27 @@ def run(args: argparse.Namespace) -> int:
     print(f'neucodex-ros split: starting {", ".join(names)} from {params_file} '
           '(Ctrl-C stops them)', flush=True)
     with running(commands) as processes:
+        restart_at: dict[int, float] = {}  # index → when a dead node starts again
         try:
-            while all(process.poll() is None for process in processes):
+            while True:
+                now = time.monotonic()
+                for index, process in enumerate(processes):
+                    if index in restart_at:
+                        if now >= restart_at[index]:
+                            del restart_at[index]
+                            processes[index] = start(commands[index])
+                        continue
+                    if (code := process.poll()) is None:
+                        continue
+                    if code == CONFIG_ERROR:  # it cannot start as configured: again won't help
+                        print(f'neucodex-ros split: {names[index]} cannot start with '
+                              f'{params_file} (see its error above); stopping the others',
+                              file=sys.stderr)
+                        return 1
+                    print(f'neucodex-ros split: {names[index]} exited with code {code}; '
+                          f'starting it again in {RESPAWN_DELAY:g} s', file=sys.stderr,
+                          flush=True)
+                    restart_at[index] = now + RESPAWN_DELAY
                 time.sleep(0.2)
         except KeyboardInterrupt:
             return 0
-        for name, process in zip(names, processes, strict=True):
-            if process.returncode is not None:
-                print(f'neucodex-ros split: {name} exited with code {process.returncode}; '
-                      'stopping the others', file=sys.stderr)
-        return 1

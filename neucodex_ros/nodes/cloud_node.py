@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from rclpy.node import Node
 
 from neucodex_ros.core import codec
 from neucodex_ros.core.errors import CodecError, SampleError
@@ -39,7 +38,7 @@ from neucodex_ros.core.reorder import TimestepOrder
 from neucodex_ros.msg import ExitSignal, PackedSpikes
 from neucodex_ros.nodes.common import (
     STATUS_NAMES,
-    Counters,
+    GuardedNode,
     declare,
     declare_common,
     link_qos,
@@ -68,7 +67,7 @@ class Session:
     undecodable: int = 0  # timesteps that arrived but could not be decoded (count as lost)
 
 
-class CloudNode(Node):
+class CloudNode(GuardedNode):
     """Finishes the network on the edge's spikes and decides each sample as early as it can."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -103,7 +102,6 @@ class CloudNode(Node):
                         self.split_shape: CloudRunner(checkpoint.model)}
         self.sessions: dict[SampleKey, Session] = {}
         self.finished: OrderedDict[SampleKey, ExitSignal] = OrderedDict()
-        self.counters = Counters()
         publish_stats(self, self.counters, common['stats_period'],
                       lambda: {'open_samples': len(self.sessions)})
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import signal
+import time
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +24,7 @@ from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
 from neucodex_ros.core.errors import NeucodexError
 from neucodex_ros.core.training import pick_device
 from neucodex_ros.msg import ExitSignal
+from neucodex_ros.processes import CONFIG_ERROR
 
 #: ExitSignal.status on the link → Prediction.status, the robot-facing name of the outcome.
 STATUS_NAMES = {ExitSignal.STATUS_OK: 'ok', ExitSignal.STATUS_TIMEOUT: 'timeout',
@@ -102,6 +107,61 @@ class Counters(Counter[str]):
         return ', '.join(f'{key}={value}' for key, value in sorted(self.items())) or 'nothing'
 
 
+ERROR_LOG_PERIOD = 5.0  # seconds between log lines of one failing callback
+
+
+class GuardedNode(Node):
+    """A node no callback can end: whatever one message or tick raises is counted and logged.
+
+    The handlers reject the bad input they know of with their own counters; this boundary is
+    for the rest (a bug, an input nobody foresaw). The exception is counted
+    (`callback_errors`) and logged with its traceback at most every ERROR_LOG_PERIOD per
+    callback; the node goes on with the next message. Every subscription, timer and guard
+    condition made through this class has it; event callbacks are wrapped with guarded().
+    """
+
+    def __init__(self, name: str, **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+        self.counters = Counters()
+        self._error_logged: dict[str, float] = {}
+
+    def guarded(self, callback: Callable[..., Any]) -> Callable[..., Any]:
+        """`callback` inside the boundary."""
+        name = getattr(callback, '__name__', repr(callback))
+
+        @functools.wraps(callback)
+        def run(*args: Any) -> Any:
+            try:
+                return callback(*args)
+            except Exception:  # the boundary: anything one message or tick raises
+                self.counters['callback_errors'] += 1
+                now = time.monotonic()
+                if now - self._error_logged.get(name, -math.inf) >= ERROR_LOG_PERIOD:
+                    self._error_logged[name] = now
+                    self.get_logger().error(
+                        f'{name} failed and was skipped (callback_errors='
+                        f'{self.counters["callback_errors"]}; the node goes on):\n'
+                        + traceback.format_exc())
+                return None
+        return run
+
+    def create_subscription(self, msg_type: Any, topic: str, callback: Callable[..., Any],
+                            *args: Any, **kwargs: Any) -> Any:
+        """Node.create_subscription, the callback inside the boundary."""
+        return super().create_subscription(msg_type, topic, self.guarded(callback), *args,
+                                           **kwargs)
+
+    def create_timer(self, timer_period_sec: float, callback: Callable[..., Any],
+                     *args: Any, **kwargs: Any) -> Any:
+        """Node.create_timer, the callback inside the boundary."""
+        return super().create_timer(timer_period_sec, self.guarded(callback), *args, **kwargs)
+
+    def create_guard_condition(self, callback: Callable[..., Any], *args: Any,
+                               **kwargs: Any) -> Any:
+        """Node.create_guard_condition, the callback inside the boundary."""
+        return super().create_guard_condition(self.guarded(callback), *args, **kwargs)
+
+
 def publish_stats(node: Node, counters: Counters, period: float,
                   gauges: Callable[[], dict[str, int]] = dict) -> None:
     """Publish the node's counters and `gauges()` on ~/stats every `period` s (none if 0).
@@ -139,7 +199,8 @@ def spin(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     """Run one node until Ctrl-C or SIGTERM, then log its summary and shut down cleanly.
 
     rclpy's own signal handler is off so that the context is still valid while the node
-    logs its summary; a NeucodexError while starting (e.g. a bad checkpoint) exits with 1.
+    logs its summary. A NeucodexError while starting (a bad checkpoint or parameter) exits
+    with CONFIG_ERROR, which tells a supervisor that starting it again will not help.
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     # SIGINT too: a process started from a non-interactive shell's background job inherits
@@ -149,19 +210,12 @@ def spin(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     node: Node | None = None
     try:
         node = make_node()
-        import os
-        if os.environ.get('NX_EVENTS'):
-            from rclpy.experimental import EventsExecutor
-            executor = EventsExecutor()
-            executor.add_node(node)
-            executor.spin()
-        else:
-            rclpy.spin(node)
+        rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except NeucodexError as err:
         rclpy.logging.get_logger('neucodex_ros').fatal(str(err))
-        return 1
+        return CONFIG_ERROR
     finally:
         if node is not None:
             summary = getattr(node, 'summary', None)

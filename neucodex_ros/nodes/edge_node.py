@@ -58,7 +58,6 @@ from rclpy.event_handler import (
     QoSPublisherMatchedInfo,
     SubscriptionEventCallbacks,
 )
-from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.timer import Timer
 from sensor_msgs.msg import CompressedImage, Image
@@ -85,7 +84,7 @@ from neucodex_ros.core.windows import WINDOW_MODES, EventWindower, FrameSpec, wi
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
 from neucodex_ros.nodes.common import (
     STATUS_NAMES,
-    Counters,
+    GuardedNode,
     declare,
     declare_common,
     link_qos,
@@ -135,7 +134,7 @@ class Sample:
         return Header(stamp=self.frame.stamp, frame_id=self.frame.frame_id)
 
 
-class EdgeNode(Node):
+class EdgeNode(GuardedNode):
     """Runs the head and the spike encoder on camera frames or event windows; streams spikes."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -233,7 +232,6 @@ class EdgeNode(Node):
         adaptive = pacing == 'adaptive'
         self.pacing: Pacing = AdaptivePacing(cost, self.round_trip, self.continue_rates) \
             if adaptive else ClockPacing(period)
-        self.counters = Counters()
         publish_stats(self, self.counters, common['stats_period'],
                       lambda: {'pending_samples': len(self.pending),
                                'round_trip_us': round(self.round_trip.estimate * 1e6)})
@@ -245,7 +243,8 @@ class EdgeNode(Node):
         else:
             self.spikes_pub = self.create_publisher(
                 PackedSpikes, common['spikes_topic'], qos,
-                event_callbacks=PublisherEventCallbacks(matched=self.on_spikes_matched))
+                event_callbacks=PublisherEventCallbacks(
+                    matched=self.guarded(self.on_spikes_matched)))
             self.exit_sub = self.create_subscription(ExitSignal, common['exit_topic'],
                                                      self.on_exit, qos)
         input_qos = QoSProfile(depth=input_depth, history=HistoryPolicy.KEEP_LAST,
@@ -253,7 +252,7 @@ class EdgeNode(Node):
                                else ReliabilityPolicy.BEST_EFFORT)
         # Input the middleware lost on the way (a frame too big for the sender's transport
         # settings never arrives): counted and explained, not silent.
-        lost = SubscriptionEventCallbacks(message_lost=self.on_input_lost)
+        lost = SubscriptionEventCallbacks(message_lost=self.guarded(self.on_input_lost))
         if input_kind == 'auto':
             input_kind = 'events' if self.config.in_channels == 2 else 'image'
         self.windower: EventWindower | None = None

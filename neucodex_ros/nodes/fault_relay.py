@@ -14,14 +14,12 @@ import random
 import time
 from typing import Any
 
-from rclpy.node import Node
-
 from neucodex_ros.core.faults import FaultRules
 from neucodex_ros.msg import ExitSignal, PackedSpikes
-from neucodex_ros.nodes.common import Counters, declare, link_qos, publish_stats, spin
+from neucodex_ros.nodes.common import GuardedNode, declare, link_qos, publish_stats, spin
 
 
-class FaultRelay(Node):
+class FaultRelay(GuardedNode):
     """Forwards PackedSpikes edge → cloud and ExitSignal cloud → edge through FaultRules."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -56,7 +54,6 @@ class FaultRelay(Node):
                    declare(self, 'exit_out', 'edge/exit_signal', 'ExitSignal to the edge',
                            read_only=True))]
         self.rules = rules
-        self.counters = Counters()
         publish_stats(self, self.counters, stats_period, lambda: {'held': len(self.held)})
         qos = link_qos(reliable, depth)
         self.held: list[tuple[float, int, Any, bytes]] = []  # (due, order, publisher, message)
