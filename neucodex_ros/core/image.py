@@ -18,16 +18,26 @@ ENCODINGS: dict[str, tuple[int, np.dtype, str]] = {
     '32FC1': (1, np.dtype(np.float32), 'mono'),  # intensities in [0, 1]; outside is clipped
 }
 MAX_SIDE = 16384  # pixels; anything larger is a corrupt header, not a camera
+MAX_PIXELS = 4096 * 4096  # default bound on width x height: a 12 MP camera fits
+
+
+def check_size(width: int, height: int, max_pixels: int) -> None:
+    """ImageError unless a width x height image is plausible and within max_pixels."""
+    if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE):
+        raise ImageError(f'image size {width}x{height} is empty or absurd')
+    if width * height > max_pixels:
+        raise ImageError(f'a {width}x{height} image is more than max_image_pixels '
+                         f'({max_pixels}); raise it for such a camera')
 
 
 def image_array(data: bytes | bytearray | memoryview, encoding: str, height: int, width: int,
-                step: int, is_bigendian: bool = False) -> np.ndarray:
+                step: int, is_bigendian: bool = False,
+                max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """View the raw bytes of an Image as [H, W, channels] pixels, validating every field."""
     if encoding not in ENCODINGS:
         raise ImageError(f'unsupported image encoding {encoding!r}; supported: '
                          f'{sorted(ENCODINGS)}')
-    if not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE):
-        raise ImageError(f'image size {width}x{height} is empty or absurd')
+    check_size(width, height, max_pixels)
     channels, dtype, _ = ENCODINGS[encoding]
     row_bytes = width * channels * dtype.itemsize
     if step < row_bytes:
@@ -78,16 +88,62 @@ def model_input(pixels: np.ndarray, encoding: str, in_channels: int,
 
 def image_to_input(data: bytes | bytearray | memoryview, encoding: str, height: int,
                    width: int, step: int, in_channels: int, input_size: tuple[int, int],
-                   is_bigendian: bool = False) -> np.ndarray:
+                   is_bigendian: bool = False, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """The fields of a sensor_msgs/Image → float32 model input [C, H, W] in [0, 1]."""
-    pixels = image_array(data, encoding, height, width, step, is_bigendian)
+    pixels = image_array(data, encoding, height, width, step, is_bigendian, max_pixels)
     return model_input(pixels, encoding, in_channels, input_size)
 
 
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+#: JPEG start-of-frame markers (baseline, progressive, lossless, arithmetic): they carry the size.
+JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def compressed_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a JPEG or PNG from its header, without decoding it.
+
+    Read first so that a small file claiming a huge image is refused before it is decoded.
+    """
+    if data[:8] == PNG_SIGNATURE:
+        if len(data) < 24 or data[12:16] != b'IHDR':
+            raise ImageError('PNG without an IHDR header')
+        return int.from_bytes(data[16:20], 'big'), int.from_bytes(data[20:24], 'big')
+    if data[:2] != b'\xff\xd8':
+        raise ImageError('compressed image is neither JPEG nor PNG')
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            raise ImageError(f'JPEG marker expected at byte {at}')
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # no length
+            at += 2
+            continue
+        length = int.from_bytes(data[at + 2:at + 4], 'big')
+        if marker in JPEG_FRAME_MARKERS:
+            if length < 7 or at + 9 > len(data):
+                raise ImageError('truncated JPEG frame header')
+            return (int.from_bytes(data[at + 7:at + 9], 'big'),
+                    int.from_bytes(data[at + 5:at + 7], 'big'))
+        if marker in (0xD9, 0xDA) or length < 2:  # end, or scan data before any frame header
+            break
+        at += 2 + length
+    raise ImageError('JPEG without a frame header (SOF)')
+
+
 def compressed_to_input(data: bytes | bytearray | memoryview, in_channels: int,
-                        input_size: tuple[int, int]) -> np.ndarray:
-    """A sensor_msgs/CompressedImage payload (JPEG, PNG) → float32 model input [C, H, W]."""
-    buffer = np.frombuffer(bytes(data), dtype=np.uint8)
+                        input_size: tuple[int, int],
+                        max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """A sensor_msgs/CompressedImage payload (JPEG, PNG) → float32 model input [C, H, W].
+
+    The size its header claims is checked against `max_pixels` before anything is decoded.
+    """
+    data = bytes(data)
+    width, height = compressed_size(data)
+    check_size(width, height, max_pixels)
+    buffer = np.frombuffer(data, dtype=np.uint8)
     pixels = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
     if pixels is None:
         raise ImageError(f'compressed image of {buffer.size} bytes does not decode')

@@ -19,12 +19,16 @@ spikes) for this cloud's model is answered with REASON_READY: the edge starts sa
 then. Messages that do not
 fit (another model, wrong shape, unknown codec, bad timestep, repeats, late arrivals after
 the decision) are rejected, counted by reason, and logged at most every few seconds.
+
+Sources are served in turn, one message each, from an inbox per source of `qos_depth`
+messages (a full one drops its oldest, counted): a robot that floods the cloud delays itself,
+not the others.
 """
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +51,7 @@ from neucodex_ros.nodes.common import (
     publish_stats,
     saturated_uint32,
     spin,
+    take_waiting,
 )
 
 SampleKey = tuple[str, int]
@@ -106,8 +111,13 @@ class CloudNode(GuardedNode):
                       lambda: {'open_samples': len(self.sessions)})
 
         qos = link_qos(common['reliable'], common['qos_depth'])
+        # Messages are served by source in turn (serve), from one inbox per source: a source
+        # that floods the cloud waits behind its own messages, not the other robots'.
+        self.inbox: dict[str, deque[PackedSpikes]] = {}
+        self.inbox_depth: int = common['qos_depth']
         self.spikes_sub = self.create_subscription(PackedSpikes, common['spikes_topic'],
-                                                   self.on_spikes, qos)
+                                                   self.receive, qos)
+        self.serve_guard = self.create_guard_condition(self.serve)
         self.exit_pub = self.create_publisher(ExitSignal, common['exit_topic'], qos)
         periods = [1.0, self.sample_timeout / 2] + [self.reorder_wait / 2] * (self.reorder_wait > 0)
         self.housekeeping_timer = self.create_timer(max(min(periods), 0.005), self.housekeeping)
@@ -115,6 +125,35 @@ class CloudNode(GuardedNode):
             f'model {self.model_id} ({checkpoint.config.backbone}, '
             f'{len(self.class_names)} classes), expects spikes of shape {self.split_shape}, '
             f'alpha {self.get_parameter("alpha").value}')
+
+    def receive(self, msg: PackedSpikes) -> None:
+        """Put this message, and every other one waiting, in its source's inbox."""
+        for message in [msg, *take_waiting(self.spikes_sub)]:
+            self._admit(message)
+        self.serve_guard.trigger()
+
+    def _admit(self, msg: PackedSpikes) -> None:
+        """Into the source's inbox; a full inbox drops that source's oldest message."""
+        inbox = self.inbox.setdefault(msg.source_id, deque())
+        if len(inbox) >= self.inbox_depth:
+            inbox.popleft()
+            self.counters['dropped_source_backlog'] += 1
+            self.get_logger().warning(f'{msg.source_id} sends faster than the cloud serves it: '
+                                      f'its oldest waiting message was dropped',
+                                      throttle_duration_sec=5.0)
+        inbox.append(msg)
+
+    def serve(self) -> None:
+        """One message of every source with messages waiting; again after the other callbacks."""
+        for message in take_waiting(self.spikes_sub):
+            self._admit(message)
+        for source in list(self.inbox):
+            inbox = self.inbox[source]
+            self.on_spikes(inbox.popleft())
+            if not inbox:
+                del self.inbox[source]
+        if self.inbox:
+            self.serve_guard.trigger()
 
     def on_spikes(self, msg: PackedSpikes) -> None:
         """Take one timestep of a sample; run those now in order; answer once decided."""

@@ -99,6 +99,21 @@ def link_qos(reliable: bool, depth: int) -> QoSProfile:
                       durability=DurabilityPolicy.VOLATILE)
 
 
+def take_waiting(subscription: Any) -> list[Any]:
+    """Every message waiting in a subscription's history, taken now.
+
+    rclpy's executor takes one message per subscription per wait; a node that must see the
+    whole backlog at once (to serve its sources in turn) takes the rest itself, as the
+    executor does.
+    """
+    messages = []
+    with subscription.handle:
+        while (taken := subscription.handle.take_message(subscription.msg_type,
+                                                         subscription.raw)) is not None:
+            messages.append(taken[0])
+    return messages
+
+
 class Counters(Counter[str]):
     """Event counts of a node, printed as one line."""
 

@@ -68,7 +68,7 @@ from neucodex_ros.core.errors import ConfigError, EventError, ImageError
 from neucodex_ros.core.event_codecs import make_decoder
 from neucodex_ros.core.events import FIT_MODES, SPLIT_BY, in_time_order, packets_missed
 from neucodex_ros.core.exit_policy import EarlyExit, answer_problem
-from neucodex_ros.core.image import compressed_to_input, image_to_input
+from neucodex_ros.core.image import MAX_PIXELS, compressed_to_input, image_to_input
 from neucodex_ros.core.inference import EDGE_LAYERS, EdgeRunner
 from neucodex_ros.core.pacing import (
     PACINGS,
@@ -188,6 +188,11 @@ class EdgeNode(GuardedNode):
         input_reliable: bool = declare(self, 'input_reliable', False, 'Subscribe to the input '
                                        '(images or events) reliably; best effort (default) '
                                        'also matches reliable publishers', read_only=True)
+        self.max_image_pixels: int = declare(
+            self, 'max_image_pixels', MAX_PIXELS, 'Frames larger than this (width × height; '
+            'for compressed frames as their header says, before decoding) are rejected '
+            '(counted): it bounds the memory and time one frame can cost', low=1,
+            high=2**31 - 1, read_only=True)
         input_depth: int = declare(self, 'input_qos_depth', 20, 'DDS history of the input '
                                    'subscription. Messages leave it at once for the queue '
                                    'above; it only has to outlast a busy moment of this process',
@@ -361,11 +366,12 @@ class EdgeNode(GuardedNode):
         try:
             if isinstance(msg, CompressedImage):
                 pixels = compressed_to_input(msg.data, self.config.in_channels,
-                                             self.config.input_size)
+                                             self.config.input_size, self.max_image_pixels)
             else:
                 pixels = image_to_input(msg.data, msg.encoding, msg.height, msg.width,
                                         msg.step, self.config.in_channels,
-                                        self.config.input_size, bool(msg.is_bigendian))
+                                        self.config.input_size, bool(msg.is_bigendian),
+                                        self.max_image_pixels)
         except ImageError as err:
             self.counters['frames_rejected'] += 1
             self.get_logger().warning(f'image rejected: {err}', throttle_duration_sec=5.0)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from neucodex_ros.core.errors import ImageError
-from neucodex_ros.core.image import compressed_to_input, image_to_input
+from neucodex_ros.core.image import compressed_size, compressed_to_input, image_to_input
 
 RNG = np.random.default_rng(0)
 
@@ -102,5 +102,39 @@ def test_compressed_images_decode_like_raw_ones(extension: str) -> None:
 
 def test_undecodable_compressed_images_are_clear_errors() -> None:
     for data in (b'', b'not an image', bytes(100)):
-        with pytest.raises(ImageError, match='does not decode'):
+        with pytest.raises(ImageError, match='neither JPEG nor PNG'):
             compressed_to_input(data, 1, (28, 28))
+    _, jpeg = cv2.imencode('.jpg', np.full((40, 40), 128, np.uint8))
+    header_only = jpeg.tobytes()[:200]  # the size is there, the scan is cut off
+    with pytest.raises(ImageError, match='does not decode'):
+        compressed_to_input(header_only[:len(header_only) // 2 * 2], 1, (28, 28))
+
+
+def test_compressed_size_is_read_from_the_header() -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    for extension in ('.png', '.jpg'):
+        _, data = cv2.imencode(extension, pixels)
+        assert compressed_size(data.tobytes()) == (50, 30)
+    _, progressive = cv2.imencode('.jpg', pixels, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    assert compressed_size(progressive.tobytes()) == (50, 30)
+
+
+def test_a_small_file_claiming_a_huge_image_is_refused_before_decoding() -> None:
+    _, png = cv2.imencode('.png', np.zeros((8, 8), np.uint8))
+    claims_huge = bytearray(png.tobytes())
+    claims_huge[16:24] = (16000).to_bytes(4, 'big') + (16000).to_bytes(4, 'big')  # IHDR
+    with pytest.raises(ImageError, match='max_image_pixels'):
+        compressed_to_input(bytes(claims_huge), 1, (28, 28))
+    _, jpeg = cv2.imencode('.jpg', np.zeros((5000, 4000), np.uint8))  # 20 MP, a few kB
+    with pytest.raises(ImageError, match='max_image_pixels'):
+        compressed_to_input(jpeg.tobytes(), 1, (28, 28))
+    assert compressed_to_input(jpeg.tobytes(), 1, (28, 28), max_pixels=20_000_000).shape == \
+        (1, 28, 28)
+
+
+@pytest.mark.parametrize('data', [b'', b'GIF89a' + bytes(20), b'\x89PNG\r\n\x1a\n' + bytes(4),
+                                  b'\xff\xd8\xff\xe0\x00', b'\xff\xd8\xff\xda\x00\x08' + bytes(8),
+                                  b'\xff\xd8\x00\x00\x00\x00'])
+def test_compressed_headers_that_say_nothing_are_refused(data: bytes) -> None:
+    with pytest.raises(ImageError):
+        compressed_size(data)
