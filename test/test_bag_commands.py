@@ -112,6 +112,15 @@ def test_event_datasets_convert(tmp_path: Path, dataset: str, suffix: str,
         assert label.t_last_us - label.t_first_us == np.ptp(written[Path(label.source)]['t'])
 
 
+def test_convert_limit_draws_every_class_in_turn(tmp_path: Path) -> None:
+    """A quick bag of a part sorted by class holds every class, not only zeros."""
+    bag = tmp_path / 'bag'
+    cli('convert', '--dataset', 'digits_dvs', '--part', 'test', '--limit', '10', '--out',
+        str(bag))
+    _, labels = read_bag(bag)
+    assert sorted(label.label for label in labels) == list(range(10))
+
+
 @pytest.mark.ros
 def test_replay_publishes_every_message_unchanged_in_order(tmp_path: Path) -> None:
     """Simulated digits (no ../shared needed) → bag → replay → received as recorded."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--part', choices=['train', 'val', 'test', 'all'], default='test',
                         help='dataset part to convert (default: %(default)s)')
     parser.add_argument('--limit', type=int, default=None, metavar='N',
-                        help='the first N samples of the part only')
+                        help='N samples only, every class in turn (a class-balanced draw)')
     parser.add_argument('--out', type=Path, required=True, help='bag folder to create')
     parser.add_argument('--storage', choices=['mcap', 'sqlite3'], default='mcap')
     parser.add_argument('--encoding', choices=['evt3', 'mono'], default='evt3')
@@ -109,7 +110,7 @@ Sample = tuple[np.ndarray, tuple[int, int], int | None, str, str]
 
 def _samples(args: argparse.Namespace) -> Iterator[Sample]:
     """(events, sensor (h, w), label, label name, source) per sample, in order."""
-    from neucodex_ros.core.datasets import DataOptions, load_dataset
+    from neucodex_ros.core.datasets import DataOptions, classes_in_turn, load_dataset
 
     if args.aedat4 is not None:
         from neucodex_ros.core.datasets.aedat4 import read_aedat4
@@ -118,20 +119,24 @@ def _samples(args: argparse.Namespace) -> Iterator[Sample]:
         yield events, sensor, None, '', str(args.aedat4)
         return
     parts = ['train', 'val', 'test'] if args.part == 'all' else [args.part]
-    count = 0
+    entries = []  # (part, dataset, class names, index) of every sample, in order
     for part in parts:
         dataset, spec = load_dataset(args.dataset, args.data_dir, part, DataOptions(cache=False))
-        for index in range(len(dataset)):  # type: ignore[arg-type]
-            if args.limit is not None and count >= args.limit:
-                return
-            source = dataset.files[index]  # type: ignore[attr-defined]
-            events = dataset.read(source)  # type: ignore[attr-defined]
-            label = int(dataset.labels[index])  # type: ignore[attr-defined]
-            sensor = dataset.sensor_size  # type: ignore[attr-defined]
-            inside = (events['x'] < sensor[1]) & (events['y'] < sensor[0])
-            yield (events[inside], sensor, label, spec.class_names[label],
-                   str(source) if isinstance(source, Path) else f'{args.dataset}/{part}/{source}')
-            count += 1
+        entries += [(part, dataset, spec.class_names, index)
+                    for index in range(len(dataset))]  # type: ignore[arg-type]
+    order: Any = range(len(entries))
+    if args.limit is not None:  # parts are sorted by class: take every class in turn
+        labels = np.array([int(d.labels[i]) for _, d, _, i in entries])  # type: ignore[attr-defined]
+        order = classes_in_turn(labels)[:args.limit]
+    for position in order:
+        part, dataset, class_names, index = entries[position]
+        source = dataset.files[index]  # type: ignore[attr-defined]
+        events = dataset.read(source)  # type: ignore[attr-defined]
+        label = int(dataset.labels[index])  # type: ignore[attr-defined]
+        sensor = dataset.sensor_size  # type: ignore[attr-defined]
+        inside = (events['x'] < sensor[1]) & (events['y'] < sensor[0])
+        yield (events[inside], sensor, label, class_names[label],
+               str(source) if isinstance(source, Path) else f'{args.dataset}/{part}/{source}')
 
 
 def _encode(events: np.ndarray, encoding: str, t0_us: int) -> bytes:

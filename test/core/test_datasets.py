@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 from tiny_data import make_all, make_cifar10, make_event_folder, make_image_folder, random_events
 
-from neucodex_ros.core.datasets import PARTS, DataOptions, load_dataset, stratified_split
+from neucodex_ros.core.datasets import (
+    PARTS,
+    DataOptions,
+    classes_in_turn,
+    load_dataset,
+    stratified_split,
+)
 from neucodex_ros.core.datasets.aedat3 import read_aedat3, write_aedat3
 from neucodex_ros.core.datasets.atis import read_atis_bin, write_atis_bin
 from neucodex_ros.core.datasets.cifar10 import read_cifar10
@@ -169,3 +175,12 @@ def test_missing_and_unknown(tmp_path: Path) -> None:
     make_event_folder(tmp_path / 'e', '.bin', ['a'], 1, 10, 10)
     with pytest.raises(DatasetError, match='unknown part'):
         load_dataset('ncaltech101', tmp_path / 'e', 'holdout')
+
+
+def test_classes_in_turn_is_a_class_balanced_permutation() -> None:
+    labels = np.array([0] * 5 + [1] * 3 + [2] * 4)  # sorted by class, as dataset parts are
+    order = classes_in_turn(labels)
+    assert sorted(order) == list(range(12))
+    assert list(labels[order[:6]]) == [0, 1, 2, 0, 1, 2]
+    assert list(order[:3]) == [0, 5, 8]  # each class in its own order
+    assert list(labels[order[-3:]]) == [0, 2, 0]  # then the classes with samples left

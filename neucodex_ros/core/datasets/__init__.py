@@ -85,6 +85,20 @@ def stratified_split(labels: np.ndarray, fractions: dict[str, float],
     return {part: np.sort(np.concatenate(chunks)) for part, chunks in parts.items()}
 
 
+def classes_in_turn(labels: np.ndarray) -> np.ndarray:
+    """Indices of every sample, one of each class in turn, each class in its own order.
+
+    The first N are a class-balanced draw, which a quick look at a part sorted by class needs
+    (`convert --limit N`); all of them are a permutation.
+    """
+    labels = np.asarray(labels)
+    rank = np.empty(len(labels), np.int64)  # the sample's place within its class
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rank[members] = np.arange(len(members))
+    return np.lexsort((labels, rank))  # by place within the class, then by class
+
+
 class ImageSet(Dataset[tuple[torch.Tensor, int]]):
     """Images held in memory as uint8 [N, H, W, C]."""
 
