@@ -20,7 +20,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosutil import counter, watch_stats
 
 from neucodex_ros.commands.demo import DvsRecordings
-from neucodex_ros.core import codec
+from neucodex_ros.core import codec, topics
 from neucodex_ros.core.checkpoint import load_checkpoint
 from neucodex_ros.core.digits import held_out_digits
 from neucodex_ros.core.event_codecs import encode_evt3, encode_mono
@@ -138,13 +138,13 @@ def test_fuzzed_event_packets_do_not_end_a_real_edge() -> None:
                              parameters={'input_reliable': True, 'queue_size': 1000,
                                          'min_events': 1})]
     period_us = 350_000
-    with running(commands) as processes, client(events_topic='events') as robot:
+    with running(commands) as processes, client(events_topic=topics.EVENTS) as robot:
         def alive() -> bool:
             return all(p.poll() is None for p in processes)
 
         recordings = DvsRecordings(held_out_digits(3, seed=9)[0])
         stats = watch_stats(robot, ('edge_node',))
-        hostile = robot.create_publisher(EventPacket, 'events', RELIABLE)
+        hostile = robot.create_publisher(EventPacket, topics.EVENTS, RELIABLE)
         robot.wait_ready(90.0, alive, probe=lambda: robot.publish_events(
             recordings[0], recordings.sensor_size, period_us))
         received = counter(stats, 'edge_node', 'packets_received')

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from neucodex_ros.resources import events_params_file
+
 pytestmark = pytest.mark.ros
 
 # The last lines each node logs at the end of its constructor: the node is fully up.
@@ -91,3 +93,22 @@ def test_split_refuses_unknown_sections(tmp_path) -> None:
     result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', 'split', '--params-file',
                              str(params)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and 'camera_node' in result.stderr
+
+
+def test_an_edge_without_input_says_where_it_listens() -> None:
+    """The events config listens where drivers and `convert` publish, and says so when quiet."""
+    runner = subprocess.Popen([sys.executable, '-m', 'neucodex_ros.cli', 'split',
+                               '--params-file', str(events_params_file())],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(runner.stdout), daemon=True)
+    reader.start()
+    try:
+        wait_for(lines, runner, lambda text: 'no input on' in text, 'warning about no input')
+    finally:
+        runner.send_signal(signal.SIGINT)
+        runner.wait(timeout=90)
+        reader.join(timeout=10)
+    warning = next(line for line in lines if 'no input on' in line)
+    assert '/event_camera/events (EventPacket)' in warning, warning
+    assert ''.join(lines).count('no input on') == 1, 'said once'

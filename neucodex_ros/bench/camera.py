@@ -36,6 +36,7 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
     import rclpy
 
     from neucodex_ros.commands.demo import DvsRecordings
+    from neucodex_ros.core import topics
     from neucodex_ros.core.digits import held_out_digits
     from neucodex_ros.nodes.split_client import Observed, SplitClient
 
@@ -43,7 +44,7 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
     events = spec['input'] == 'events'
     recordings = DvsRecordings(images) if events else None
     with rclpy.init():
-        client = SplitClient('neucodex_bench', events_topic='events' if events else None,
+        client = SplitClient('neucodex_bench', events_topic=topics.EVENTS if events else None,
                              jpeg_quality=spec.get('jpeg_quality'), watch_exits=False)
 
         def publish(index: int, label: int | None = None) -> Observed:

@@ -221,6 +221,7 @@ def run_mode(bench: Run, mode: Mode, link: Any | None, samples: int) -> dict[str
     carried in each sample's time window.
     """
     from neucodex_ros.bench.link import TwoHosts, per_window
+    from neucodex_ros.core import topics
     from neucodex_ros.processes import node_command, running
 
     args = bench.args
@@ -231,8 +232,8 @@ def run_mode(bench: Run, mode: Mode, link: Any | None, samples: int) -> dict[str
         edge |= bench.edge_overrides
     if mode.edge['layers'] == 'all':
         edge['alpha'] = alpha
-    if args.input == 'events':
-        edge['flush_after'] = FLUSH_AFTER
+    if args.input == 'events':  # the camera publishes where the drivers do
+        edge |= {'flush_after': FLUSH_AFTER, 'events_topic': topics.EVENTS}
     elif mode.edge_node_host == 'cloud':
         edge['input'] = 'compressed'
     where = 'loopback' if link is None else \

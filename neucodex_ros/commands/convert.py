@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from neucodex_ros.core import topics
+
 HELP = 'write event datasets or AEDAT4 recordings as rosbag2 files of EventPacket'
 EPOCH_NS = 1_700_000_000 * 10**9  # bag time and header stamps of event time 0
 
@@ -42,8 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='seconds of event time per dataset sample (default: %(default)s)')
     parser.add_argument('--packet-ms', type=float, default=10.0,
                         help='event time per EventPacket, ms (default: %(default)s)')
-    parser.add_argument('--topic', default='/event_camera/events')
-    parser.add_argument('--label-topic', default='/event_camera/labels')
+    parser.add_argument('--topic', default=topics.EVENTS,
+                        help='EventPacket topic, where the drivers publish (default: %(default)s)')
+    parser.add_argument('--label-topic', default=topics.LABELS,
+                        help='SampleLabel topic (default: %(default)s)')
     parser.add_argument('--frame-id', default='event_camera')
 
 

@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     import yaml
     from tqdm import tqdm
 
+    from neucodex_ros.core import topics
     from neucodex_ros.core.checkpoint import load_checkpoint
     from neucodex_ros.core.digits import held_out_digits
     from neucodex_ros.nodes.split_client import SplitClient
@@ -76,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     with rclpy.init(), running(commands) as processes:
         client = SplitClient('neucodex_demo', reliable=cloud_params.get('reliable', True),
                              depth=cloud_params.get('qos_depth', 64),
-                             events_topic='events' if args.events else None)
+                             events_topic=sections['edge_node']['ros__parameters'].get(
+                                 'events_topic', topics.EVENTS) if args.events else None)
         recordings = DvsRecordings(images) if args.events else None
 
         def alive() -> bool:

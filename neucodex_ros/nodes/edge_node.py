@@ -63,7 +63,7 @@ from rclpy.timer import Timer
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from neucodex_ros.core import codec
+from neucodex_ros.core import codec, topics
 from neucodex_ros.core.errors import ConfigError, EventError, ImageError
 from neucodex_ros.core.event_codecs import make_decoder
 from neucodex_ros.core.events import FIT_MODES, SPLIT_BY, in_time_order, packets_missed
@@ -108,6 +108,7 @@ class Frame:
 ANSWERED_MEMORY = 4096  # answered samples remembered, to tell repeated answers from unknown
 RETRY_PERIOD = 0.1  # seconds between looks for a cloud while frames wait for one
 HELLO_PERIOD = 0.5  # seconds between hellos while none is answered
+QUIET_INPUT_WARNING = 5.0  # seconds after the start without any input before saying so
 
 
 def arm(timer: Timer, seconds: float) -> None:
@@ -183,7 +184,7 @@ class EdgeNode(GuardedNode):
                                   'polarity channels, else image', read_only=True)
         topic: str = declare(self, 'image_topic', 'image', 'sensor_msgs/Image input',
                              read_only=True)
-        events_topic: str = declare(self, 'events_topic', 'events',
+        events_topic: str = declare(self, 'events_topic', topics.EVENTS,
                                     'event_camera_msgs/EventPacket input', read_only=True)
         input_reliable: bool = declare(self, 'input_reliable', False, 'Subscribe to the input '
                                        '(images or events) reliably; best effort (default) '
@@ -232,6 +233,7 @@ class EdgeNode(GuardedNode):
         self.cloud_ready = False  # a cloud answered our hello (see the module docstring)
         self.hellos_from: int | None = None  # the first sample id of this round of hellos
         self.last_hello = -math.inf  # time.monotonic() of the last hello sent
+        self.last_input = time.monotonic()  # of the last input message (or of the start)
         self.round_trip = RoundTrip()
         self.continue_rates = ContinueRates(self.num_timesteps)
         adaptive = pacing == 'adaptive'
@@ -239,7 +241,8 @@ class EdgeNode(GuardedNode):
             if adaptive else ClockPacing(period)
         publish_stats(self, self.counters, common['stats_period'],
                       lambda: {'pending_samples': len(self.pending),
-                               'round_trip_us': round(self.round_trip.estimate * 1e6)})
+                               'round_trip_us': round(self.round_trip.estimate * 1e6),
+                               'seconds_since_input': int(time.monotonic() - self.last_input)})
 
         qos = link_qos(common['reliable'], common['qos_depth'])
         self.prediction_pub = self.create_publisher(Prediction, prediction_topic, qos)
@@ -288,6 +291,8 @@ class EdgeNode(GuardedNode):
         self.deadline_timer = self.create_timer(self.deadline, self.on_deadline,
                                                 autostart=False)
         self.retry_timer = self.create_timer(RETRY_PERIOD, self.wake, autostart=False)
+        self.input_topic = f'{self.input_sub.topic_name} ({self.input_sub.msg_type.__name__})'
+        self.quiet_timer = self.create_timer(QUIET_INPUT_WARNING, self.check_input)
         if self.layers != 'all' and not adaptive \
                 and self.deadline <= self.num_timesteps * period:
             self.get_logger().warning(
@@ -350,6 +355,15 @@ class EdgeNode(GuardedNode):
         # Restarted by every packet: fires once `flush_after` passed without one.
         self.flush_timer = self.create_timer(self.flush_after, self.flush, autostart=False)
 
+    def check_input(self) -> None:
+        """Once, a while after the start: say so if no input came at all."""
+        self.quiet_timer.cancel()
+        if self.counters['frames_received'] + self.counters['packets_received'] == 0:
+            self.get_logger().warning(
+                f'no input on {self.input_topic} in {QUIET_INPUT_WARNING:g} s since the start: '
+                'is the camera publishing there? Set image_topic / events_topic (or remap) to '
+                'its topic; ~/stats counts seconds_since_input')
+
     def on_input_lost(self, info: QoSMessageLostInfo) -> None:
         """The middleware reports input messages lost in transport."""
         self.counters['input_lost'] += info.total_count_change
@@ -363,6 +377,7 @@ class EdgeNode(GuardedNode):
     def on_image(self, msg: Image | CompressedImage) -> None:
         """Convert a frame to model input and queue it (the queue policy applies)."""
         self.counters['frames_received'] += 1
+        self.last_input = time.monotonic()
         try:
             if isinstance(msg, CompressedImage):
                 pixels = compressed_to_input(msg.data, self.config.in_channels,
@@ -382,6 +397,7 @@ class EdgeNode(GuardedNode):
     def on_events(self, msg: EventPacket) -> None:
         """Decode a packet and turn every window it completes into a queued sample."""
         self.counters['packets_received'] += 1
+        self.last_input = time.monotonic()
         self.flush_timer.reset()
         missed = packets_missed(self.last_seq, msg.seq)
         if missed is not None:
