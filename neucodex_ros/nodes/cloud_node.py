@@ -147,13 +147,16 @@ class CloudNode(GuardedNode):
         """One message of every source with messages waiting; again after the other callbacks."""
         for message in take_waiting(self.spikes_sub):
             self._admit(message)
-        for source in list(self.inbox):
-            inbox = self.inbox[source]
-            self.on_spikes(inbox.popleft())
-            if not inbox:
-                del self.inbox[source]
-        if self.inbox:
-            self.serve_guard.trigger()
+        try:
+            for source in list(self.inbox):
+                inbox = self.inbox[source]
+                message = inbox.popleft()
+                if not inbox:
+                    del self.inbox[source]
+                self.on_spikes(message)
+        finally:  # (even if a message raised: the others still get served)
+            if self.inbox:
+                self.serve_guard.trigger()
 
     def on_spikes(self, msg: PackedSpikes) -> None:
         """Take one timestep of a sample; run those now in order; answer once decided."""
