@@ -60,9 +60,12 @@ def test_evaluate_the_shipped_model_meets_its_targets(tmp_path: Path) -> None:
 def test_calibrate_writes_csv_plot_and_the_chosen_alpha(tmp_path: Path) -> None:
     params = tmp_path / 'split.yaml'
     params.write_text((ROOT / 'config' / 'split.yaml').read_text())
+    original = params.read_text()
     result = cli('calibrate', '--out', str(tmp_path / 'cal'), '--max-drop', '0.005',
                  '--params-file', str(params))
     assert result.returncode == 0, result.stdout + result.stderr
+    assert params.read_text() == original, 'the params file is left alone without --in-place'
+    params = tmp_path / 'cal.yaml'  # ... and a new one written beside the CSV
     with (tmp_path / 'cal.csv').open() as file:
         rows = list(csv.DictReader(file))
     assert {'alpha', 'accuracy', 'mean_timesteps', 'p95_timesteps',
@@ -78,6 +81,11 @@ def test_calibrate_writes_csv_plot_and_the_chosen_alpha(tmp_path: Path) -> None:
     after = params.read_text().splitlines()
     changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
     assert len(changed) <= 1  # only cloud_node's alpha line, comment and all kept
+    in_place = tmp_path / 'split.yaml'
+    result = cli('calibrate', '--out', str(tmp_path / 'again'), '--max-drop', '0.005',
+                 '--params-file', str(in_place), '--in-place')
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert in_place.read_text() == params.read_text()
     for old, new in changed:
         assert 'alpha:' in old and new.split('#')[1] == old.split('#')[1]
 

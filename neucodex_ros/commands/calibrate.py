@@ -2,8 +2,10 @@
 
 Sweeps α, writes <out>.csv (alpha, accuracy, mean and p95 timesteps, edge energy per
 sample) and <out>.png (accuracy vs mean timesteps, and vs α). With --max-drop D it picks the
-α of smallest edge energy whose accuracy is at most D below full T, and writes it into the
-cloud_node section of the params file (the line is replaced in place; comments are kept).
+α of smallest edge energy whose accuracy is at most D below full T, and writes <out>.yaml: the
+params file with that α in its cloud_node section (only that line changes; comments are
+kept). --in-place changes the params file itself instead: never the default, because the
+shipped config/split.yaml is tracked (and on a colcon install, rewritten by every build).
 """
 
 from __future__ import annotations
@@ -30,9 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='writes OUT.csv and OUT.png (default: %(default)s)')
     parser.add_argument('--max-drop', type=float, default=None,
                         help='pick the cheapest alpha within this accuracy drop of full T '
-                             '(e.g. 0.01) and write it into the params file')
+                             '(e.g. 0.01) and write OUT.yaml: the params file with that alpha')
     parser.add_argument('--params-file', type=Path, default=None,
-                        help='where --max-drop writes alpha (default: config/split.yaml)')
+                        help='the params file OUT.yaml is made from (default: '
+                             'config/split.yaml)')
+    parser.add_argument('--in-place', action='store_true',
+                        help='set alpha in --params-file itself instead of writing OUT.yaml')
 
 
 def pick(rows: list[dict[str, float]], max_drop: float) -> dict[str, float]:
@@ -42,8 +47,8 @@ def pick(rows: list[dict[str, float]], max_drop: float) -> dict[str, float]:
     return min(good, key=lambda r: (r['edge_energy_j'], r['mean_timesteps'], -r['alpha']))
 
 
-def write_alpha(params_file: Path, alpha: float) -> None:
-    """Set cloud_node's alpha in a params file, keeping the rest of the file as it is."""
+def write_alpha(params_file: Path, alpha: float, out: Path) -> None:
+    """Write params_file to `out` with cloud_node's alpha set; the rest of it as it is."""
     text = params_file.read_text()
     section = re.search(r'^cloud_node:\n(?:[ \t]+.*\n|\n)*', text, re.MULTILINE)
     if section is None or not re.search(r'^\s+alpha:', section.group(0), re.MULTILINE):
@@ -53,7 +58,7 @@ def write_alpha(params_file: Path, alpha: float) -> None:
 
     updated = re.sub(r'^(\s+alpha:\s*)([^\s#]+\s*)', replace, section.group(0), count=1,
                      flags=re.MULTILINE)
-    params_file.write_text(text[:section.start()] + updated + text[section.end():])
+    out.write_text(text[:section.start()] + updated + text[section.end():])
 
 
 def plot(rows: list[dict[str, float]], chosen: dict[str, float] | None, path: Path,
@@ -105,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
     print(f'wrote {args.out.with_suffix(".csv")} and {args.out.with_suffix(".png")}')
     if chosen is not None:
         params_file = args.params_file or default_params_file()
-        write_alpha(params_file, chosen['alpha'])
+        out = params_file if args.in_place else args.out.with_suffix('.yaml')
+        write_alpha(params_file, chosen['alpha'], out)
         print(f'chose alpha {chosen["alpha"]:g}: validation accuracy {chosen["accuracy"]:.2%} '
-              f'at {chosen["mean_timesteps"]:.2f} mean timesteps; written to {params_file}')
+              f'at {chosen["mean_timesteps"]:.2f} mean timesteps; written to {out}'
+              + ('' if args.in_place else f' (run the split with --params-file {out})'))
     return 0
