@@ -32,6 +32,17 @@ def installed_share_dirs(package: str) -> list[Path]:
     return [Path(prefix) / 'share' / package for prefix in [*prefixes, sys.prefix]]
 
 
+def shown_path(path: Path) -> str:
+    """A path as a report shows it: relative to the package's share folder when inside it.
+
+    So a result file says `config/split.yaml`, not where this machine keeps it.
+    """
+    try:
+        return str(path.resolve().relative_to(package_share().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def default_params_file() -> Path:
     """The parameters of the split (config/split.yaml)."""
     return package_share() / 'config' / 'split.yaml'

@@ -445,6 +445,7 @@ def summarise(results: dict[str, dict[str, Any]], sweeps: dict[str, Any], bench:
 
     from neucodex_ros.core.checkpoint import load_checkpoint
     from neucodex_ros.core.energy import EnergyConfig
+    from neucodex_ros.resources import shown_path
 
     args = bench.args
     params = yaml.safe_load(bench.params_file.read_text())
@@ -473,7 +474,7 @@ def summarise(results: dict[str, dict[str, Any]], sweeps: dict[str, Any], bench:
         'config': {
             'input': args.input, 'samples': args.samples, 'model_id': checkpoint.model_id,
             'model': checkpoint.path.stem, 'backbone': checkpoint.config.backbone,
-            'num_timesteps': steps, 'params_file': str(bench.params_file),
+            'num_timesteps': steps, 'params_file': shown_path(bench.params_file),
             'alpha': bench.alpha, 'encoding': edge_params.get('encoding'),
             'pacing': edge_params.get('pacing', 'adaptive'),
             'timestep_cost': edge_params.get('timestep_cost'),
