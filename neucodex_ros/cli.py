@@ -11,22 +11,28 @@ from neucodex_ros import commands
 from neucodex_ros.resources import use_large_data_profile
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser, one subcommand per module in neucodex_ros.commands."""
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser, one subcommand per module in neucodex_ros.commands.
+
+    Only the subcommand named in `argv` gets its options (None: every one): some options'
+    defaults come from modules that import torch, which `--help` should not wait for.
+    """
     parser = argparse.ArgumentParser(prog='neucodex-ros', description=(
         'Split spiking neural network inference (NeuCODEX) on ROS 2.'))
     subparsers = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     for name in commands.__all__:
         module = importlib.import_module(f'neucodex_ros.commands.{name}')
         subparser = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(subparser)
+        if argv is None or name in argv:
+            module.add_arguments(subparser)
         subparser.set_defaults(run=module.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen subcommand."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     # Before any rclpy: this process (demo and bench cameras, replays) and the nodes it starts.
     use_large_data_profile(os.environ)
     try:

@@ -120,3 +120,26 @@ def test_the_shipped_resnet18_is_the_papers_backbone_split_after_its_stem() -> N
     images, labels = held_out_digits(40, seed=9)
     logits, _ = predict_logits(checkpoint.model, torch.as_tensor(images[:, None] / np.float32(255)))
     assert (logits.mean(0).argmax(-1) == labels).mean() >= 0.9  # the weights load right
+
+
+def test_help_needs_no_torch() -> None:
+    """`--help` of every subcommand answers without importing torch (seconds here)."""
+    from neucodex_ros import commands
+
+    for name in ['', *commands.__all__]:
+        code = ('import sys; from neucodex_ros.cli import build_parser; '
+                f'build_parser({[name] if name else []!r}).format_help(); '
+                "print(sorted(m for m in ('torch', 'cv2', 'rclpy') if m in sys.modules))")
+        result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == '[]', (name, result.stdout)
+
+
+def test_light_name_lists_match_what_they_name() -> None:
+    from neucodex_ros.core.configs import BACKBONE_NAMES
+    from neucodex_ros.core.datasets import DATASET_NAMES, DATASETS
+    from neucodex_ros.core.model import BACKBONES
+
+    assert tuple(DATASETS) == DATASET_NAMES
+    assert tuple(BACKBONES) == BACKBONE_NAMES

@@ -81,6 +81,8 @@ FLUSH_AFTER = 0.25
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `bench`."""
+    from neucodex_ros.core.radio import DEFAULT_RADIO, RADIO_HELP
+
     parser.add_argument('--input', choices=('images', 'events'), default='images',
                         help='held-out digits as camera images, or their simulated DVS '
                              'recordings (default %(default)s)')
@@ -117,8 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='samples per mode and point of every sweep (default %(default)s)')
     parser.add_argument('--loopback', action='store_true',
                         help='one host, no link emulation or CPU limit (also without root)')
-    parser.add_argument('--radio', default='low-power-2.4ghz',
-                        help='radio energy per bit: a preset of core/energy.py or nJ/bit')
+    parser.add_argument('--radio', default=DEFAULT_RADIO, help=RADIO_HELP)
     parser.add_argument('--params-file', type=Path, default=None,
                         help='node parameters (default: config/split.yaml, or '
                              'config/events.yaml for events)')

@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared with `calibrate`: model, data, energy."""
-    from neucodex_ros.core.energy import DEFAULT_RADIO, RADIO_NJ_PER_BIT
+    from neucodex_ros.core.radio import DEFAULT_RADIO, RADIO_HELP
 
     parser.add_argument('--checkpoint', type=Path, default=None,
                         help='checkpoint (default: the shipped digits model)')
@@ -50,9 +50,7 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--reference', type=Path, default=None,
                         help='the network an edge-only deployment runs (e.g. the '
                              '.uncompressed.pt of the same training); default: the checkpoint')
-    parser.add_argument('--radio', default=DEFAULT_RADIO,
-                        help=f'radio energy: a preset ({", ".join(RADIO_NJ_PER_BIT)}) or nJ '
-                             'per bit (default: %(default)s)')
+    parser.add_argument('--radio', default=DEFAULT_RADIO, help=RADIO_HELP)
 
 
 def measure(args: argparse.Namespace, part: str) -> tuple[Any, Any, Any]:
@@ -60,8 +58,9 @@ def measure(args: argparse.Namespace, part: str) -> tuple[Any, Any, Any]:
     from neucodex_ros.commands.options import options_from_record
     from neucodex_ros.core.checkpoint import load_checkpoint
     from neucodex_ros.core.datasets import load_dataset
-    from neucodex_ros.core.energy import RADIO_NJ_PER_BIT, EnergyConfig
+    from neucodex_ros.core.energy import EnergyConfig
     from neucodex_ros.core.evaluation import evaluate
+    from neucodex_ros.core.radio import RADIO_NJ_PER_BIT
 
     checkpoint = load_checkpoint(args.checkpoint)
     options = options_from_record(checkpoint.data, checkpoint.config.num_timesteps)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from neucodex_ros.core.datasets import DATASETS, DataOptions
+from neucodex_ros.core.datasets import DATASET_NAMES, DataOptions
 
 
 def size(text: str) -> tuple[int, int]:
@@ -21,7 +21,7 @@ def size(text: str) -> tuple[int, int]:
 def add_data_arguments(parser: argparse.ArgumentParser, dataset_default: str | None) -> None:
     """--dataset, --data-dir and how event samples become frames."""
     parser.add_argument('--dataset', default=dataset_default, metavar='NAME',
-                        help=f'dataset: {", ".join(sorted(DATASETS))}; join datasets of the '
+                        help=f'dataset: {", ".join(sorted(DATASET_NAMES))}; join datasets of the '
                              "same classes with '+' and weight one's training part with '*k' "
                              "(e.g. nmnist*3+digits_dvs) (default: %(default)s)")
     parser.add_argument('--data-dir', type=Path, default=None,

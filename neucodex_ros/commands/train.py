@@ -28,14 +28,13 @@ LOG_FIELDS = ['phase', 'epoch', 'train_loss', 'train_accuracy', 'val_accuracy',
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `train`."""
-    from neucodex_ros.core.model import BACKBONES, ModelConfig
-    from neucodex_ros.core.training import TrainConfig
+    from neucodex_ros.core.configs import BACKBONE_NAMES, ModelConfig, TrainConfig
 
     model, train = ModelConfig(), TrainConfig()
     parser.add_argument('--out', type=Path, default=Path('digits_snn.pt'),
                         help='checkpoint to write (default: %(default)s)')
     add_data_arguments(parser, 'digits')
-    parser.add_argument('--backbone', choices=sorted(BACKBONES), default=model.backbone)
+    parser.add_argument('--backbone', choices=sorted(BACKBONE_NAMES), default=model.backbone)
     parser.add_argument('--width', type=float, default=model.width,
                         help='multiplier of every backbone channel count')
     parser.add_argument('--timesteps', type=int, default=model.num_timesteps, help='T')

@@ -32,19 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neucodex_ros.core.radio import DEFAULT_RADIO, RADIO_NJ_PER_BIT, RADIO_RX_NJ_PER_BIT
+
 E_MAC_PJ = 4.6
 E_AC_PJ = 0.9
-RADIO_NJ_PER_BIT = {  # transmitting
-    'low-power-2.4ghz': 16.95,  # nRF24L01: 11.3 mA × 3.0 V / 2 Mbit/s
-    'wifi-phone': 645.0,  # AAU measurement, smartphone 802.11b/g
-    'none': 0.0,  # compute only
-}
-RADIO_RX_NJ_PER_BIT = {  # receiving
-    'low-power-2.4ghz': 20.25,  # nRF24L01: 13.5 mA × 3.0 V / 2 Mbit/s
-    'wifi-phone': 645.0,
-    'none': 0.0,
-}
-DEFAULT_RADIO = 'low-power-2.4ghz'
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from spikingjelly.activation_based import functional
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from neucodex_ros.core.configs import TrainConfig
 from neucodex_ros.core.exit_policy import exit_points
 from neucodex_ros.core.model import SplitSNN
 
@@ -35,20 +36,6 @@ def pick_device(requested: str = 'auto') -> torch.device:
     if requested == 'auto':
         return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     return torch.device(requested)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings of one training phase (the model's own live in ModelConfig)."""
-
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    augment: bool = True
-    seed: int = 0
-    device: str = 'auto'
-    workers: int = 0  # DataLoader worker processes
 
 
 def direct_encoding(images: torch.Tensor, num_timesteps: int) -> torch.Tensor:

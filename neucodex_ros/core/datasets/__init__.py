@@ -18,23 +18,15 @@ per class, for validation. Items are (input float32 tensor, label): images [C, H
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch.utils.data import ConcatDataset, Dataset
 
-from neucodex_ros.core.datasets.aedat3 import read_aedat3
-from neucodex_ros.core.datasets.atis import read_atis_bin
-from neucodex_ros.core.datasets.cifar10 import read_cifar10
-from neucodex_ros.core.datasets.image_folder import class_files, read_image
-from neucodex_ros.core.errors import DatasetError
-from neucodex_ros.core.events import events_to_frames, fit_frames
-
+#: What `--dataset` accepts; core/datasets/loading.py reads each (torch is imported only
+#: there, on first use of load_dataset, so that option parsers stay fast).
+DATASET_NAMES = ('digits', 'digits_dvs', 'cifar10', 'caltech101', 'nmnist', 'ncaltech101',
+                 'cifar10dvs')
 PARTS = ('train', 'val', 'test')
 SPLIT = {'train': 0.7, 'val': 0.1, 'test': 0.2}
 VAL_OF_TRAIN = {'train': 0.9, 'val': 0.1}
@@ -99,217 +91,13 @@ def classes_in_turn(labels: np.ndarray) -> np.ndarray:
     return np.lexsort((labels, rank))  # by place within the class, then by class
 
 
-class ImageSet(Dataset[tuple[torch.Tensor, int]]):
-    """Images held in memory as uint8 [N, H, W, C]."""
-
-    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        image = torch.from_numpy(self.images[index]).permute(2, 0, 1)
-        return image.float() / 255, int(self.labels[index])
+_LOADING = ('DATASETS', 'EventFileSet', 'EventFormat', 'ImageSet', 'NMNIST', 'load_dataset')
 
 
-class EventFileSet(Dataset[tuple[torch.Tensor, int]]):
-    """Event recordings, binned into frames when first read (and cached if asked).
+def __getattr__(name: str) -> Any:
+    """The readers themselves, from core/datasets/loading.py, imported on first use."""
+    if name in _LOADING:
+        from neucodex_ros.core.datasets import loading
 
-    A recording is a file, or anything else `read` takes (the simulator takes an index).
-    """
-
-    def __init__(self, files: Sequence[Any], labels: np.ndarray,
-                 read: Callable[[Any], np.ndarray], sensor_size: tuple[int, int],
-                 spec: DataSpec, options: DataOptions) -> None:
-        self.files, self.labels, self.read = files, labels, read
-        self.sensor_size, self.spec, self.options = sensor_size, spec, options
-        self._cache: dict[int, torch.Tensor] = {}
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def frames(self, index: int) -> torch.Tensor:
-        """The sample's event frames [T, 2, H, W]."""
-        if index in self._cache:
-            return self._cache[index]
-        events = self.read(self.files[index])
-        in_sensor = (events['x'] < self.sensor_size[1]) & (events['y'] < self.sensor_size[0])
-        frames = events_to_frames(events[in_sensor], self.sensor_size,
-                                  self.options.num_timesteps, self.options.split_by)
-        tensor = torch.from_numpy(fit_frames(frames, self.spec.input_size, self.options.fit))
-        if self.options.cache:
-            self._cache[index] = tensor
-        return tensor
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return self.frames(index), int(self.labels[index])
-
-
-Loader = Callable[[Path, str, DataOptions], tuple[Dataset[tuple[torch.Tensor, int]], DataSpec]]
-
-
-def _part_indices(labels: np.ndarray, part: str, seed: int, official_test: bool) -> np.ndarray:
-    """A part's indices: the official test part whole, else a stratified share."""
-    if official_test:
-        if part == 'test':
-            return np.arange(len(labels))
-        return stratified_split(labels, VAL_OF_TRAIN, seed)[part]
-    return stratified_split(labels, SPLIT, seed)[part]
-
-
-def _native_size(name: str, size: tuple[int, int], options: DataOptions) -> tuple[int, int]:
-    if options.input_size not in (None, size):
-        raise DatasetError(f'{name} images are {size[0]}x{size[1]}; other sizes are not offered')
-    return size
-
-
-def _digits(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, DataSpec]:
-    from neucodex_ros.core.digits import CLASS_NAMES, load_digits
-    images, labels = load_digits(part)
-    spec = DataSpec('digits', 'image', 1, _native_size('digits', (28, 28), options),
-                    tuple(CLASS_NAMES), 'affine')
-    return ImageSet(images[..., None], labels), spec
-
-
-def _cifar10(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, DataSpec]:
-    images, labels, names = read_cifar10(root, train=part != 'test')
-    keep = _part_indices(labels, part, options.seed, official_test=True)
-    spec = DataSpec('cifar10', 'image', 3, _native_size('cifar10', (32, 32), options),
-                    tuple(names), 'crop_flip')
-    return ImageSet(images[keep], labels[keep]), spec
-
-
-def _caltech101(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, DataSpec]:
-    folder = _first_existing(root, ['101_ObjectCategories', 'caltech101/101_ObjectCategories'])
-    files, labels, names = class_files(folder, {'.jpg', '.jpeg', '.png'})
-    size = options.input_size or (64, 64)
-    keep = _part_indices(labels, part, options.seed, official_test=False)
-    images = np.stack([read_image(files[i], size) for i in keep])
-    return ImageSet(images, labels[keep]), DataSpec('caltech101', 'image', 3, size,
-                                                    tuple(names), 'crop_flip')
-
-
-@dataclass(frozen=True)
-class EventFormat:
-    """How one event dataset's files are read."""
-
-    name: str
-    read: Callable[[Path], np.ndarray]
-    sensor_size: tuple[int, int]  # (height, width)
-    default_size: tuple[int, int]  # model input (height, width)
-
-
-NMNIST = EventFormat('nmnist', read_atis_bin, (34, 34), (34, 34))
-NCALTECH101 = EventFormat('ncaltech101', read_atis_bin, (180, 240), (90, 120))
-CIFAR10DVS = EventFormat('cifar10dvs', read_aedat3, (128, 128), (64, 64))
-
-
-def _event_set(fmt: EventFormat, files: list[Path], labels: np.ndarray, names: list[str],
-               part: str, options: DataOptions,
-               official_test: bool = False) -> tuple[EventFileSet, DataSpec]:
-    keep = _part_indices(labels, part, options.seed, official_test)
-    spec = DataSpec(fmt.name, 'events', 2, options.input_size or fmt.default_size,
-                    tuple(names), 'shift')
-    return EventFileSet([files[i] for i in keep], labels[keep], fmt.read, fmt.sensor_size,
-                        spec, options), spec
-
-
-def _nmnist(root: Path, part: str, options: DataOptions) -> tuple[EventFileSet, DataSpec]:
-    if (root / 'Train').is_dir() and (root / 'Test').is_dir():
-        folder = root / ('Test' if part == 'test' else 'Train')
-        files, labels, names = class_files(folder, {'.bin'})
-        return _event_set(NMNIST, files, labels, names, part, options, official_test=True)
-    table = root / 'labels.csv'
-    if not table.is_file():
-        raise DatasetError(f'{root}: expected Train/ and Test/ class folders, or *.bin files '
-                           'with a labels.csv (file,label)')
-    with table.open() as file:
-        rows = list(csv.DictReader(file))
-    files = [root / row['file'] for row in rows]
-    labels = np.asarray([int(row['label']) for row in rows], np.int64)
-    return _event_set(NMNIST, files, labels, [str(d) for d in range(10)], part, options)
-
-
-def _ncaltech101(root: Path, part: str, options: DataOptions) -> tuple[EventFileSet, DataSpec]:
-    files, labels, names = class_files(_first_existing(root, ['Caltech101']), {'.bin'})
-    return _event_set(NCALTECH101, files, labels, names, part, options)
-
-
-def _cifar10dvs(root: Path, part: str, options: DataOptions) -> tuple[EventFileSet, DataSpec]:
-    files, labels, names = class_files(root, {'.aedat'})
-    return _event_set(CIFAR10DVS, files, labels, names, part, options)
-
-
-def _digits_dvs(root: Path, part: str, options: DataOptions) -> tuple[EventFileSet, DataSpec]:
-    from neucodex_ros.core.digits import CLASS_NAMES, load_digits
-    from neucodex_ros.core.dvs import DvsConfig, simulate
-
-    images, labels = load_digits(part)
-    fmt = EventFormat('digits_dvs', lambda i: simulate(images[i], np.random.default_rng(
-        [options.seed, PARTS.index(part), i])), DvsConfig().sensor_size, DvsConfig().sensor_size)
-    spec = DataSpec(fmt.name, 'events', 2, options.input_size or fmt.default_size,
-                    tuple(CLASS_NAMES), 'shift')
-    return EventFileSet(list(range(len(labels))), labels, fmt.read, fmt.sensor_size, spec,
-                        options), spec
-
-
-def _first_existing(root: Path, candidates: list[str]) -> Path:
-    """root/<candidate> for the first candidate that exists, else root itself."""
-    for candidate in candidates:
-        if (root / candidate).is_dir():
-            return root / candidate
-    return root
-
-
-#: Dataset name → loader(root, part, options) → (torch Dataset, DataSpec).
-DATASETS: dict[str, Loader] = {
-    'digits': _digits,
-    'digits_dvs': _digits_dvs,
-    'cifar10': _cifar10,
-    'caltech101': _caltech101,
-    'nmnist': _nmnist,
-    'ncaltech101': _ncaltech101,
-    'cifar10dvs': _cifar10dvs,
-}
-
-
-def load_dataset(name: str, root: Path | None, part: str,
-                 options: DataOptions = DataOptions()
-                 ) -> tuple[Dataset[tuple[torch.Tensor, int]], DataSpec]:
-    """One part ('train', 'val' or 'test') of a dataset, read from root.
-
-    `name` may join datasets of the same classes and input with '+', and repeat one's
-    training part k times with '*k': `nmnist*3+digits_dvs` trains on real N-MNIST, weighted
-    3:1, beside the simulated digits; its validation and test parts are the first dataset's.
-    """
-    if part not in PARTS:
-        raise DatasetError(f'unknown part {part!r}; choose from {PARTS}')
-    members = [_dataset_term(term) for term in name.split('+')]
-    if part != 'train':
-        members = members[:1]
-    loaded = [(_load_one(member, root, part, options), repeat) for member, repeat in members]
-    (first, spec), _ = loaded[0]
-    for (_, other), _ in loaded[1:]:
-        if (other.class_names, other.input_size, other.in_channels) != \
-                (spec.class_names, spec.input_size, spec.in_channels):
-            raise DatasetError(f'{name}: {spec.name} and {other.name} differ in classes or input')
-    if len(loaded) == 1 and loaded[0][1] == 1:
-        return first, spec
-    return ConcatDataset([data for (data, _), repeat in loaded for _ in range(repeat)]), spec
-
-
-def _dataset_term(term: str) -> tuple[str, int]:
-    """'name*k' → (name, k)."""
-    name, _, repeat = term.partition('*')
-    if name not in DATASETS or (repeat and not repeat.isdigit()):
-        raise DatasetError(f'unknown dataset {term!r}; known: {sorted(DATASETS)} (join with '
-                           "'+', repeat with '*k')")
-    return name, int(repeat or 1)
-
-
-def _load_one(name: str, root: Path | None, part: str,
-              options: DataOptions) -> tuple[Dataset[tuple[torch.Tensor, int]], DataSpec]:
-    if root is None and name not in ('digits', 'digits_dvs'):
-        raise DatasetError(f'{name} is read from a local folder: give its path (--data-dir)')
-    return DATASETS[name](Path(root or '.'), part, options)
+        return getattr(loading, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
