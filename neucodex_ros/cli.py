@@ -8,6 +8,7 @@ import os
 import sys
 
 from neucodex_ros import commands
+from neucodex_ros.core.errors import NeucodexError
 from neucodex_ros.resources import use_large_data_profile
 
 
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.run(args))
     except KeyboardInterrupt:
         return 130
+    except (NeucodexError, OSError) as err:  # a user's mistake (a path, an option): one line
+        print(f'neucodex-ros {args.command}: {err}', file=sys.stderr)
+        return 2
 
 
 if __name__ == '__main__':

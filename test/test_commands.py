@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from neucodex_ros.core.checkpoint import load_checkpoint
@@ -143,3 +144,16 @@ def test_light_name_lists_match_what_they_name() -> None:
 
     assert tuple(DATASETS) == DATASET_NAMES
     assert tuple(BACKBONES) == BACKBONE_NAMES
+
+
+@pytest.mark.parametrize('args', [
+    ['inspect', '/nonexistent/bag'], ['replay', '/nonexistent/bag'],
+    ['split', '--params-file', '/nonexistent/split.yaml'],
+    ['evaluate', '--checkpoint', 'nmnist_events']])  # an event dataset needs --data-dir
+def test_user_mistakes_end_in_one_line(args: list[str]) -> None:
+    result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', *args],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert 'Traceback' not in result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
+    assert result.stderr.startswith(f'neucodex-ros {args[0]}: '), result.stderr

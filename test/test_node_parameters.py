@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from neucodex_ros.core.errors import ConfigError
 from neucodex_ros.core.pacing import AdaptivePacing
 from neucodex_ros.nodes.cloud_node import CloudNode
 from neucodex_ros.nodes.edge_node import EdgeNode
+from neucodex_ros.processes import CONFIG_ERROR, node_command
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS_FILES = [ROOT / 'config' / name for name in ('split.yaml', 'resnet18.yaml', 'events.yaml')]
@@ -73,3 +76,34 @@ def test_edge_pacing_setting(pacing: str, accepted: bool) -> None:
             assert isinstance(node.pacing, AdaptivePacing) == (pacing == 'adaptive')
         finally:
             node.destroy_node()
+
+
+def node_output(*ros_args: str, until: str) -> tuple[int | None, str]:
+    """Run an edge node process with ROS arguments until it prints `until` or exits."""
+    command = node_command('edge_node', name='edge_node')[:3] + ['--ros-args', *ros_args]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    lines = []
+    try:
+        for line in process.stdout:  # ends when the process exits
+            lines.append(line)
+            if until in line:
+                break
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    return process.returncode, ''.join(lines)
+
+
+@pytest.mark.ros
+def test_a_value_out_of_range_is_one_line_and_a_configuration_error() -> None:
+    code, output = node_output('-p', 'alpha:=1.5', until='\x00')
+    assert code == CONFIG_ERROR, output
+    assert 'alpha out of range' in output and 'Traceback' not in output, output
+
+
+@pytest.mark.ros
+def test_misspelt_parameters_are_named() -> None:
+    code, output = node_output('-p', 'image_topc:=/cam', until='ignoring parameters')
+    assert 'ignoring parameters this node does not have: image_topc' in output, output

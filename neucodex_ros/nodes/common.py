@@ -15,6 +15,7 @@ import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -206,6 +207,20 @@ def publish_stats(node: Node, counters: Counters, period: float,
     node.create_timer(period, tick)
 
 
+def warn_unknown_parameters(node: Node) -> None:
+    """Name every parameter given to the node (params file, -p) that it does not declare.
+
+    rclpy ignores them silently, so a misspelt `image_topc:=/cam` would just not apply.
+    (rclpy keeps what was given in Node._parameter_overrides; there is no public accessor.)
+    """
+    given = getattr(node, '_parameter_overrides', {})
+    unknown = sorted(name for name in given if not node.has_parameter(name))
+    if unknown:
+        node.get_logger().warning(
+            f'ignoring parameters this node does not have: {", ".join(unknown)} (misspelt? '
+            '`ros2 param list` or the parameters file of this package lists the real ones)')
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -225,10 +240,11 @@ def spin(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     node: Node | None = None
     try:
         node = make_node()
+        warn_unknown_parameters(node)
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except NeucodexError as err:
+    except (NeucodexError, ParameterException) as err:  # a setting that cannot work
         rclpy.logging.get_logger('neucodex_ros').fatal(str(err))
         return CONFIG_ERROR
     finally:
