@@ -518,6 +518,8 @@ def _where(c: dict[str, Any]) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     """The tables: modes; bytes; and the sweeps that were run."""
+    from neucodex_ros.core.evaluation import saving_text
+
     c, modes = report['config'], report['modes']
     pacing = c['pacing'] if c['pacing'] == 'clock' else \
         f'adaptive pacing, timestep_cost {c["timestep_cost"]:g} s'
@@ -532,7 +534,8 @@ def markdown(report: dict[str, Any]) -> str:
     for name, m in modes.items():
         def saving(base: str, m: dict[str, Any] = m) -> str:
             s = m.get(f'energy_saving_vs_{base}')
-            return '–' if s is None else f'{s["compute_only"]:+.1%} / {s["with_radio"]:+.1%}'
+            return '–' if s is None else \
+                f'{saving_text(s["compute_only"])} / {saving_text(s["with_radio"])}'
         lines.append(
             f'| {name} | {m["accuracy"]:.1%} | {_fmt(m["mean_timesteps"], ".2f")} | '
             f'{m["mean_timesteps_computed_on_edge"]:.2f} | '

@@ -74,13 +74,15 @@ def measure(args: argparse.Namespace, part: str) -> tuple[Any, Any, Any]:
 
 def print_rows(rows: list[tuple[str, dict[str, float]]], num_timesteps: int) -> None:
     """The table of accuracy, timesteps, compression and energy."""
+    from neucodex_ros.core.evaluation import saving_text
+
     print(f'{"":>12}  {"accuracy":>8}  {"timesteps":>13}  {"bits/sample":>11}  '
-          f'{"compression":>11}  {"edge energy":>11}  {"saving":>6}')
+          f'{"compression":>11}  {"edge energy":>11}  {"vs edge-only":>12}')
     for name, row in rows:
         share = row['mean_timesteps'] / num_timesteps
         print(f'{name:>12}  {row["accuracy"]:8.2%}  {row["mean_timesteps"]:5.2f}/{num_timesteps} '
               f'({share:4.0%})  {row["bits_per_sample"]:11.1f}  {row["compression"]:10.0f}x  '
-              f'{row["edge_energy_j"] * 1e6:8.3f} uJ  {row["energy_saving"]:6.1%}')
+              f'{row["edge_energy_j"] * 1e6:8.3f} uJ  {saving_text(row["energy_saving"]):>12}')
 
 
 def run(args: argparse.Namespace) -> int:

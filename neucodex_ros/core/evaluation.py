@@ -84,3 +84,13 @@ def evaluate(model: SplitSNN, samples: Samples, reference: SplitSNN | None = Non
                       edge_ops=edge.counts(), edge_only_ops=edge_only.counts(),
                       spike_bits=int(np.prod(model.split_shape)),
                       feature_bits=32 * int(np.prod(model.head_shape)))
+
+
+def saving_text(saving: float) -> str:
+    """A fraction saved (1 - ours / baseline) as people read it: '97.1% less' or '12.3× more'.
+
+    A percentage stops meaning anything once ours costs more (−127994.2% is 1,280.9× more).
+    """
+    if saving >= 0:
+        return f'{saving:.1%} less'
+    return f'{1 - saving:,.1f}× more'

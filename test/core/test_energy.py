@@ -112,3 +112,11 @@ def test_radio_energy_counts_both_ways() -> None:
     config = EnergyConfig(radio_nj_per_bit=2.0, radio_rx_nj_per_bit=3.0)
     assert radio_energy_j(100, config) == pytest.approx(200e-9)
     assert radio_energy_j(100, config, bits_received=10) == pytest.approx(230e-9)
+
+
+def test_savings_read_as_less_or_as_times_more() -> None:
+    from neucodex_ros.core.evaluation import saving_text
+
+    assert saving_text(0.971) == '97.1% less'
+    assert saving_text(0.0) == '0.0% less'
+    assert saving_text(-1279.942) == '1,280.9× more'  # was printed as −127994.2%
