@@ -144,7 +144,7 @@ def compressed_to_input(data: bytes | bytearray | memoryview, in_channels: int,
     width, height = compressed_size(data)
     check_size(width, height, max_pixels)
     buffer = np.frombuffer(data, dtype=np.uint8)
-    pixels = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
+    pixels = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)  # (compressed_size refused empty data)
     if pixels is None:
         raise ImageError(f'compressed image of {buffer.size} bytes does not decode')
     pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)  # OpenCV: BGR(A) order

@@ -127,9 +127,8 @@ class CloudNode(GuardedNode):
             f'alpha {self.get_parameter("alpha").value}')
 
     def receive(self, msg: PackedSpikes) -> None:
-        """Put this message, and every other one waiting, in its source's inbox."""
-        for message in [msg, *take_waiting(self.spikes_sub)]:
-            self._admit(message)
+        """Put this message in its source's inbox; serve() takes the others waiting."""
+        self._admit(msg)
         self.serve_guard.trigger()
 
     def _admit(self, msg: PackedSpikes) -> None:
@@ -139,7 +138,7 @@ class CloudNode(GuardedNode):
             inbox.popleft()
             self.counters['dropped_source_backlog'] += 1
             self.get_logger().warning(f'{msg.source_id} sends faster than the cloud serves it: '
-                                      f'its oldest waiting message was dropped',
+                                      'its oldest waiting message was dropped',
                                       throttle_duration_sec=5.0)
         inbox.append(msg)
 
