@@ -21,19 +21,25 @@ NODE_MODULES = {
 
 def node_command(executable: str, *, name: str | None = None,
                  params_file: Path | None = None,
-                 parameters: Mapping[str, object] | None = None) -> list[str]:
-    """The command line that runs one node with ROS arguments, as `ros2 run` would."""
+                 parameters: Mapping[str, object] | None = None,
+                 ros_args: Sequence[str] = ()) -> list[str]:
+    """The command line that runs one node with ROS arguments, as `ros2 run` would.
+
+    `parameters` are Python values; `ros_args` (such as `-p name:=yaml`, `-r from:=to`) are
+    passed as they are, after them.
+    """
     if executable not in NODE_MODULES:
         raise ValueError(f'unknown node executable {executable!r}; known: {sorted(NODE_MODULES)}')
-    ros_args: list[str] = []
+    arguments: list[str] = []
     if name:
-        ros_args += ['-r', f'__node:={name}']
+        arguments += ['-r', f'__node:={name}']
     if params_file:
-        ros_args += ['--params-file', str(params_file)]
+        arguments += ['--params-file', str(params_file)]
     for key, value in (parameters or {}).items():
-        ros_args += ['-p', f'{key}:={_yaml(value)}']
+        arguments += ['-p', f'{key}:={_yaml(value)}']
+    arguments += ros_args
     command = [sys.executable, '-m', NODE_MODULES[executable]]
-    return command + (['--ros-args', *ros_args] if ros_args else [])
+    return command + (['--ros-args', *arguments] if arguments else [])
 
 
 def _yaml(value: object) -> str:

@@ -149,6 +149,11 @@ def test_light_name_lists_match_what_they_name() -> None:
 @pytest.mark.parametrize('args', [
     ['inspect', '/nonexistent/bag'], ['replay', '/nonexistent/bag'],
     ['split', '--params-file', '/nonexistent/split.yaml'],
+    ['split', '-p', 'image_topic:=/cam'],  # whose parameter?
+    ['split', '-p', 'camera_node.image_topic:=/cam'],
+    ['split', '-r', 'image=/cam'],
+    ['replay', '/nonexistent/bag', '--score', '--loop'],
+    ['replay', '/nonexistent/bag', '-r', 'events'],
     ['evaluate', '--checkpoint', 'nmnist_events']])  # an event dataset needs --data-dir
 def test_user_mistakes_end_in_one_line(args: list[str]) -> None:
     result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', *args],
@@ -157,3 +162,24 @@ def test_user_mistakes_end_in_one_line(args: list[str]) -> None:
     assert 'Traceback' not in result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr
     assert result.stderr.startswith(f'neucodex-ros {args[0]}: '), result.stderr
+
+
+def test_split_overrides_go_to_their_node_and_remaps_resolve_per_node() -> None:
+    from neucodex_ros.commands.split import node_overrides, resolved_topic
+
+    nodes = ['cloud_node', 'edge_node']
+    assert node_overrides(['edge_node.image_topic:=/cam', 'cloud_node.alpha:=0.9',
+                           'edge_node.roi:=[1, 2, 3, 4]'], nodes) == {
+        'cloud_node': {'alpha': '0.9'},
+        'edge_node': {'image_topic': '/cam', 'roi': '[1, 2, 3, 4]'}}
+    rules = ['cloud_node:prediction:=/b', 'prediction:=/a', 'edge_node:prediction:=/c']
+    assert resolved_topic('prediction', 'edge_node', rules) == '/a'  # the first match wins
+    assert resolved_topic('prediction', 'cloud_node', rules) == '/b'
+    assert resolved_topic('other', 'edge_node', rules) == '/other'
+
+
+def test_replay_remaps_are_absolute() -> None:
+    from neucodex_ros.commands.replay import remaps
+
+    assert remaps(['event_camera/events:=/cam/events']) == {
+        '/event_camera/events': '/cam/events'}

@@ -1,4 +1,4 @@
 """The `neucodex-ros` subcommands, one module each: HELP, add_arguments(parser), run(args)."""
 
 __all__ = ['bench', 'calibrate', 'convert', 'demo', 'evaluate', 'inspect', 'models', 'replay',
-           'split', 'train']
+           'split', 'train', 'watch']

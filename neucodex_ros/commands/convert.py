@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from neucodex_ros.core import topics
+from neucodex_ros.core.errors import ConfigError
 
 HELP = 'write event datasets or AEDAT4 recordings as rosbag2 files of EventPacket'
 EPOCH_NS = 1_700_000_000 * 10**9  # bag time and header stamps of event time 0
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     period_us, packet_us = round(args.period * 1e6), round(args.packet_ms * 1e3)
     if period_us < 1 or packet_us < 1:
-        raise SystemExit('convert: --period and --packet-ms must be positive')
+        raise ConfigError('--period and --packet-ms must be positive')
     packet_class, label_class = message_class(EVENT_PACKET), message_class(SAMPLE_LABEL)
     samples = list(_samples(args))
     # dataset time starts at 0: stamp it from a fixed epoch; AEDAT4 time is the epoch's own

@@ -1,4 +1,4 @@
-"""Command-line options shared by the commands that read datasets."""
+"""Command-line options shared by the commands that read datasets or listen to a split."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from neucodex_ros.core import topics
 from neucodex_ros.core.datasets import DATASET_NAMES, DataOptions
 
 
@@ -16,6 +17,15 @@ def size(text: str) -> tuple[int, int]:
     except ValueError as err:
         raise argparse.ArgumentTypeError(f'expected HEIGHTxWIDTH, got {text!r}') from err
     return height, width
+
+
+def add_scorer_arguments(parser: argparse.ArgumentParser | Any) -> None:
+    """--prediction-topic and --label-topic: where a scorer (nodes/scorer.py) listens."""
+    parser.add_argument('--prediction-topic', default='/prediction',
+                        help='the edge\'s Prediction topic (default %(default)s)')
+    parser.add_argument('--label-topic', default=topics.LABELS,
+                        help='SampleLabels, as a converted bag publishes them '
+                             '(default %(default)s)')
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, dataset_default: str | None) -> None:

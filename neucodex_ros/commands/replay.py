@@ -3,19 +3,29 @@
 The pip stand-in for `ros2 bag play`: every topic whose message type this environment can
 import (EventPacket, the neucodex_ros messages, the standard ones) is published as the
 recorded CDR bytes, unchanged, at the recorded times scaled by `--rate`, optionally from
-`--start-offset` seconds in and in a `--loop`. Topics of types it cannot import are skipped
-(said at the start), and so is a message whose bytes do not deserialize as its type (counted
-at the end): a subscriber cannot take it either. Publishers are reliable with a deep history,
-so they match reliable and best-effort subscribers alike.
+`--start-offset` seconds in and in a `--loop`, with topics renamed by `--remap`. Topics of
+types it cannot import are skipped (said at the start), and so is a message whose bytes do not
+deserialize as its type (counted at the end): a subscriber cannot take it either. Publishers
+are reliable with a deep history, so they match reliable and best-effort subscribers alike.
+
+`--score` also listens to the split's Predictions and matches them to the bag's SampleLabels
+by stamp (core/scoring.py): after the last message it waits for the answers still due, then
+prints accuracy, timesteps, bytes and latency (from the sample's last event being played to
+its Prediction).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from neucodex_ros.commands.options import add_scorer_arguments
+from neucodex_ros.core.errors import ConfigError
 
 HELP = 'publish the messages of a bag through rclpy with their recorded timing'
 
@@ -30,10 +40,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--loop', action='store_true', help='play again and again (Ctrl-C)')
     parser.add_argument('--topics', nargs='+', default=None, help='only these topics')
     parser.add_argument('--wait-for-subscribers', type=float, default=0.0, metavar='SECONDS',
-                        help='before playing, wait up to this long until every topic has a '
-                             'subscriber (default: start at once)')
+                        help='before playing, wait up to this long until every topic but the '
+                             'labels has a subscriber (default: start at once)')
     parser.add_argument('--qos-depth', type=int, default=1000,
                         help='history depth of the publishers (default %(default)s)')
+    parser.add_argument('--remap', '-r', nargs='+', default=[], metavar='FROM:=TO',
+                        help='publish a topic of the bag under another name, as ros2 bag '
+                             'play --remap (e.g. /event_camera/events:=/cam/events)')
+    score = parser.add_argument_group('scoring (the bag needs SampleLabels, as from convert)')
+    score.add_argument('--score', action='store_true',
+                       help='match the Predictions to the bag\'s labels and print the score')
+    add_scorer_arguments(score)
+    score.add_argument('--answer-wait', type=float, default=10.0, metavar='SECONDS',
+                       help='after the last message, wait this long for answers still due '
+                            '(default %(default)s)')
+    score.add_argument('--json', type=Path, default=None, metavar='FILE',
+                       help='also write the score to FILE as JSON')
+
+
+def remaps(rules: list[str]) -> dict[str, str]:
+    """`FROM:=TO` rules as a dict; a topic named without a leading / is taken as absolute."""
+    table = {}
+    for rule in rules:
+        source, sep, target = rule.partition(':=')
+        if not sep or not source or not target:
+            raise ConfigError(f'--remap {rule!r} is not FROM:=TO')
+        table['/' + source.lstrip('/')] = '/' + target.lstrip('/')
+    return table
 
 
 def message_type(name: str) -> Any | None:
@@ -48,20 +81,28 @@ def message_type(name: str) -> Any | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Play the bag."""
+    """Play the bag (and score it)."""
     import rclpy
     from rclpy.duration import Duration
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from rclpy.serialization import deserialize_message
 
     from neucodex_ros.core.bags import open_bag
+    from neucodex_ros.core.scoring import Truth
+    from neucodex_ros.nodes.scorer import stamp_ns
 
     if args.rate <= 0:
-        raise SystemExit('replay: --rate must be positive')
+        raise ConfigError('--rate must be positive')
+    if args.score and args.loop:
+        raise ConfigError('--score plays the bag once; drop --loop')
+    renamed = remaps(args.remap)
     qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=args.qos_depth,
                      reliability=ReliabilityPolicy.RELIABLE)
     with rclpy.init(), open_bag(args.bag) as reader:
         node = rclpy.create_node('neucodex_replay')
+        scorer = _scorer(args) if args.score else None
+        pause: Callable[[float], None] = time.sleep if scorer is None else (
+            lambda seconds: _spin_for(scorer, seconds))
         publishers, classes, connections = {}, {}, []
         for connection in reader.connections:
             if args.topics and connection.topic not in args.topics:
@@ -73,19 +114,24 @@ def run(args: argparse.Namespace) -> int:
             connections.append(connection)
             classes[connection.id] = msg_class
             if connection.topic not in publishers:
-                publishers[connection.topic] = node.create_publisher(msg_class,
-                                                                     connection.topic, qos)
+                publishers[connection.topic] = node.create_publisher(
+                    msg_class, renamed.get(connection.topic, connection.topic), qos)
         if not publishers:
             print(f'replay: nothing to play in {args.bag}')
             return 1
+        if scorer is not None and args.label_topic not in publishers:
+            raise ConfigError(f'--score needs SampleLabels on {args.label_topic}; '
+                             f'{args.bag} has none (topics: {sorted(publishers)})')
         deadline = time.monotonic() + args.wait_for_subscribers
+        # the nodes' inputs: the labels are for a scorer, which may not be there yet
+        awaited = [p for p in publishers.values() if p.msg_type.__name__ != 'SampleLabel']
         while time.monotonic() < deadline and not all(
-                p.get_subscription_count() > 0 for p in publishers.values()):
+                p.get_subscription_count() > 0 for p in awaited):
             rclpy.spin_once(node, timeout_sec=0.05)
         if args.wait_for_subscribers:
             # Discovery is asymmetric: a subscriber drops what arrives before it has matched
             # us in turn, so give it a moment after we have matched it.
-            time.sleep(1.0)
+            pause(1.0)
         start_ns = reader.start_time + round(args.start_offset * 1e9)
         print(f'replay: {args.bag} — {len(publishers)} topic(s), '
               f'{sum(c.msgcount for c in connections):,} messages recorded, rate {args.rate:g}'
@@ -98,14 +144,18 @@ def run(args: argparse.Namespace) -> int:
                                                                   start=start_ns):
                     due = wall_start + (timestamp - start_ns) / 1e9 / args.rate
                     if (delay := due - time.monotonic()) > 0:
-                        time.sleep(delay)
+                        pause(delay)
                     try:
-                        deserialize_message(bytes(raw), classes[connection.id])
+                        msg = deserialize_message(bytes(raw), classes[connection.id])
                     except RuntimeError:  # rclpy's RMWError: not a valid CDR message
                         corrupt += 1
                         continue
                     publishers[connection.topic].publish(bytes(raw))
                     played += 1
+                    if scorer is not None and connection.topic == args.label_topic:
+                        # due when its last event plays: the span of its events after this
+                        ended = due + (msg.t_last_us - msg.t_first_us) / 1e6 / args.rate
+                        scorer.board.expect(Truth(stamp_ns(msg.header.stamp), msg.label, ended))
                 if not args.loop:
                     break
         except KeyboardInterrupt:
@@ -116,5 +166,43 @@ def run(args: argparse.Namespace) -> int:
         print(f'replay: published {played:,} messages'
               + (f'; skipped {corrupt:,} that do not deserialize' if corrupt else '')
               + (f'; not acknowledged on {unacked}' if unacked else ''), flush=True)
+        code = 0 if scorer is None else _report(scorer, args)
         node.destroy_node()
-    return 0
+    return code
+
+
+def _scorer(args: argparse.Namespace) -> Any:
+    from neucodex_ros.nodes.scorer import Scorer
+
+    # the labels come from the bag itself, with the times they were played
+    return Scorer(args.prediction_topic, None, time.monotonic)
+
+
+def _spin_for(node: Any, seconds: float) -> None:
+    import rclpy
+
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        rclpy.spin_once(node, timeout_sec=left)
+
+
+def _report(scorer: Any, args: argparse.Namespace) -> int:
+    """Wait for the answers still due, print the score; 1 if no sample was answered."""
+    end = time.monotonic() + args.answer_wait
+    while scorer.board.unanswered() and time.monotonic() < end:
+        _spin_for(scorer, 0.1)
+    score = scorer.board.score()
+    report = score.report()
+    print(f'replay: score of {args.bag}: {score.line()}')
+    if score.latency_p50 is not None:
+        print(f'replay: latency from a sample\'s last event to its Prediction: '
+              f'p50 {score.latency_p50 * 1e3:.0f} ms, p95 {score.latency_p95 * 1e3:.0f} ms')
+    if unanswered := report['unanswered']:
+        print(f'replay: {unanswered} of {score.labels} labelled samples got no Prediction on '
+              f'{args.prediction_topic} within {args.answer_wait:g} s'
+              + (' — is a split running, listening where this bag publishes?'
+                 if not score.answered else ''))
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + '\n')
+    scorer.destroy_node()
+    return 0 if score.answered else 1

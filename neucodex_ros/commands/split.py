@@ -2,9 +2,13 @@
 
 The pip stand-in for `ros2 launch neucodex_ros split.launch.py`: every section of the YAML
 that names a neucodex_ros node (edge_node, cloud_node) starts that node with the file as its
---params-file. A node that dies is started again after RESPAWN_DELAY, as the launch files'
-respawn does, and the others go on; one that cannot start as configured stops them all.
-Ctrl-C stops them all cleanly.
+--params-file, then its `-p NODE.name:=value` overrides; `-r` remaps go to every node as ROS
+takes them (`from:=to`, or `NODE:from:=to` for one node). A node that dies is started again
+after RESPAWN_DELAY, as the launch files' respawn does, and the others go on; one that cannot
+start as configured stops them all. Ctrl-C stops them all cleanly.
+
+While it runs, a status line every `--status-period` says what the edge's Predictions say
+(answers, accuracy against the SampleLabels of a replayed bag, timesteps, bytes, failures).
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+from neucodex_ros.core import topics
+from neucodex_ros.core.errors import ConfigError
 
 HELP = 'start the nodes of a parameters file as separate processes (no ros2 launch needed)'
 RESPAWN_DELAY = 2.0  # seconds before a node that died is started again (as the launch files)
@@ -23,10 +31,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `split`."""
     parser.add_argument('--params-file', type=Path, default=None,
                         help='YAML keyed by node name (default: config/split.yaml)')
+    parser.add_argument('-p', '--param', action='append', default=[], metavar='NODE.NAME:=VALUE',
+                        help='override one node\'s parameter (repeatable), e.g. '
+                             '-p edge_node.image_topic:=/camera/image_raw')
+    parser.add_argument('-r', '--remap', action='append', default=[], metavar='FROM:=TO',
+                        help='remap a name in every node, or in one as NODE:FROM:=TO '
+                             '(repeatable), e.g. -r image:=/camera/image_raw')
+    parser.add_argument('--ros-args', action='store_true',
+                        help='accepted and ignored, so that ROS-style "--ros-args -p ... -r '
+                             '..." lines work as they are')
+    parser.add_argument('--status-period', type=float, default=5.0, metavar='SECONDS',
+                        help='seconds between status lines; 0: none (default %(default)s)')
+    parser.add_argument('--label-topic', default=topics.LABELS,
+                        help='SampleLabels that the status line scores against, as a '
+                             'converted bag publishes them (default %(default)s)')
+
+
+def node_overrides(rules: list[str], nodes: list[str]) -> dict[str, dict[str, str]]:
+    """`NODE.name:=value` rules as {node: {name: value}}, the value as written (YAML)."""
+    overrides: dict[str, dict[str, str]] = {node: {} for node in nodes}
+    for rule in rules:
+        target, sep, value = rule.partition(':=')
+        node, dot, name = target.partition('.')
+        if not sep or not dot or not name:
+            raise ConfigError(f'-p {rule!r} is not NODE.NAME:=VALUE (NODE one of '
+                             f'{", ".join(nodes)})')
+        if node not in overrides:
+            raise ConfigError(f'-p {rule!r}: no node {node!r} in the parameters file '
+                             f'(it has {", ".join(nodes)})')
+        overrides[node][name] = value
+    return overrides
+
+
+def resolved_topic(topic: str, node: str, remaps: list[str]) -> str:
+    """The absolute name of a node's topic after the `-r` rules: the first match wins (rcl)."""
+    absolute = '/' + topic.lstrip('/')
+    for rule in remaps:
+        source, _, target = rule.partition(':=')
+        only, colon, name = source.rpartition(':')
+        if (not colon or only == node) and '/' + name.lstrip('/') == absolute:
+            return '/' + target.lstrip('/')
+    return absolute
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the nodes; restart one that dies; stop them all on Ctrl-C."""
+    """Start the nodes; restart one that dies; print the status; stop them all on Ctrl-C."""
     import yaml
 
     from neucodex_ros.processes import CONFIG_ERROR, NODE_MODULES, node_command, running, start
@@ -43,12 +92,19 @@ def run(args: argparse.Namespace) -> int:
               f'{sorted(NODE_MODULES)}; unknown: {unknown}', file=sys.stderr)
         return 2
     names = sorted(sections, key=lambda name: name != 'cloud_node')  # the cloud first
-    commands = [node_command(name, name=name, params_file=params_file) for name in names]
+    overrides = node_overrides(args.param, names)
+    if bad := [rule for rule in args.remap if not all(rule.partition(':=')[::2])]:
+        raise ConfigError(f'-r {bad[0]!r} is not FROM:=TO or NODE:FROM:=TO')
+    commands = [node_command(name, name=name, params_file=params_file, ros_args=[
+        *(arg for key, value in overrides[name].items() for arg in ('-p', f'{key}:={value}')),
+        *(arg for rule in args.remap for arg in ('-r', rule))]) for name in names]
     print(f'neucodex-ros split: starting {", ".join(names)} from {params_file} '
           '(Ctrl-C stops them)', flush=True)
-    with running(commands) as processes:
-        restart_at: dict[int, float] = {}  # index → when a dead node starts again
-        try:
+    status = _status(args, sections, overrides) if args.status_period > 0 else None
+    wait = time.sleep if status is None else status.wait
+    try:
+        with running(commands) as processes:
+            restart_at: dict[int, float] = {}  # index → when a dead node starts again
             while True:
                 now = time.monotonic()
                 for index, process in enumerate(processes):
@@ -68,6 +124,63 @@ def run(args: argparse.Namespace) -> int:
                           f'starting it again in {RESPAWN_DELAY:g} s', file=sys.stderr,
                           flush=True)
                     restart_at[index] = now + RESPAWN_DELAY
-                time.sleep(0.2)
-        except KeyboardInterrupt:
-            return 0
+                wait(0.2)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if status is not None:
+            status.close()
+
+
+class _Status:
+    """Prints the scorer's line every period, when there is something new to say."""
+
+    def __init__(self, scorer: Any, period: float) -> None:
+        import rclpy
+
+        self.scorer, self.period = scorer, period
+        self._spin = rclpy.spin_once
+        self._next = time.monotonic() + period
+        self._said = (0, 0)  # (answers, labels) in the last line
+        self._counted = 0  # answers at the last tick, for the rate
+
+    def wait(self, seconds: float) -> None:
+        """Hear the topics for `seconds`; print the line when it is due and has news."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            self._spin(self.scorer, timeout_sec=left)
+        if time.monotonic() >= self._next:
+            self._next += self.period
+            board = self.scorer.board
+            rate = (len(board.answers) - self._counted) / self.period
+            self._counted = len(board.answers)
+            if (news := (len(board.answers), len(board.truths))) != self._said:
+                self._said = news
+                print(f'neucodex-ros split: {rate:.1f} samples/s · {board.score().line()}',
+                      flush=True)
+
+    def close(self) -> None:
+        import rclpy
+
+        self.scorer.destroy_node()
+        rclpy.try_shutdown()
+
+
+def _status(args: argparse.Namespace, sections: dict[str, Any],
+            overrides: dict[str, dict[str, str]]) -> _Status | None:
+    """A scorer on the edge's Prediction topic (None without an edge)."""
+    import rclpy
+    import yaml
+    from rclpy.signals import SignalHandlerOptions
+
+    from neucodex_ros.nodes.scorer import Scorer
+
+    if 'edge_node' not in sections:
+        return None
+    params = (sections['edge_node'] or {}).get('ros__parameters', {})
+    topic = overrides['edge_node'].get('prediction_topic')
+    topic = yaml.safe_load(topic) if topic else params.get('prediction_topic', 'prediction')
+    prediction_topic = resolved_topic(str(topic), 'edge_node', args.remap)
+    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)  # Ctrl-C stays ours
+    return _Status(Scorer(prediction_topic, args.label_topic, time.monotonic,
+                          name='neucodex_split_status'), args.status_period)

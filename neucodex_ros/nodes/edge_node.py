@@ -39,6 +39,8 @@ answers REASON_READY. Seeing a subscriber is not enough: a reader that the edge 
 have matched the edge's writer yet, and what is sent meanwhile is lost even over reliable
 QoS. The edge asks again whenever the set of spikes subscribers changes (a cloud restarted)
 and after a sample missed its deadline; until a cloud answers, frames queue the same way.
+It asks as soon as it sees a subscriber, so "takes samples" in its log says the split is
+ready before the first frame.
 """
 
 from __future__ import annotations
@@ -523,10 +525,10 @@ class EdgeNode(GuardedNode):
 
     def _start(self, now: float) -> bool:
         """Make the oldest queued frame the current sample; False if there is none to start."""
-        if not self.queue:
-            return False
         if self.spikes_pub is not None and not self.cloud_ready:
             self._ask_for_cloud(now)
+            return False
+        if not self.queue:
             return False
         self.current = Sample(sample_id=self.next_sample_id, frame=self.queue.popleft(),
                               started=now, timesteps=SampleTimesteps(self.num_timesteps))
@@ -556,7 +558,8 @@ class EdgeNode(GuardedNode):
             self.next_sample_id += 1
             self.last_hello = now
             self.counters['hellos_sent'] += 1
-        arm(self.retry_timer, RETRY_PERIOD)
+        if self.queue or self.spikes_pub.get_subscription_count() > 0:
+            arm(self.retry_timer, RETRY_PERIOD)  # (else a subscriber's arrival wakes us)
 
     def _cloud_lost(self, why: str) -> None:
         """Start no sample before a cloud answers a hello again."""
@@ -570,8 +573,8 @@ class EdgeNode(GuardedNode):
         """Spikes subscribers came or went: a cloud (re)started, or stopped."""
         if info.current_count_change:
             self._cloud_lost(f'spikes subscribers now {info.current_count}')
-            if self.queue and self.current is None:
-                self.step()
+            if self.current is None:
+                self.step()  # ask at once, so that the first frame need not wait for it
 
     def _on_ready(self, msg: ExitSignal) -> None:
         """A cloud answered a hello of this round: samples may start."""

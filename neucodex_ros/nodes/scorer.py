@@ -1,0 +1,69 @@
+"""Listens to a running split and scores it: Predictions and SampleLabels into a Scoreboard.
+
+Not a node of the split but its audience, for pip users without `ros2 topic echo`:
+`neucodex-ros watch` prints what it hears, `neucodex-ros split` prints a status line from it,
+and `neucodex-ros replay --score` scores a bag with it. Matching and figures are in
+core/scoring.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from neucodex_ros.core.scoring import Answer, Scoreboard, Truth
+from neucodex_ros.msg import Prediction, SampleLabel
+
+#: Deep and reliable, like the edge's default: the scorer must not lose answers to a burst.
+QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
+                 reliability=ReliabilityPolicy.RELIABLE)
+
+
+def stamp_ns(stamp: object) -> int:
+    """A builtin_interfaces/Time as integer nanoseconds."""
+    return stamp.sec * 10**9 + stamp.nanosec  # type: ignore[attr-defined]
+
+
+class Scorer(Node):
+    """Fills `board` from the Prediction topic and, if given, the SampleLabel topic.
+
+    `clock` stamps arrivals (the caller's clock for Truth.ended); `on_prediction` and
+    `on_label` see each message after it was recorded.
+    """
+
+    def __init__(self, prediction_topic: str, label_topic: str | None,
+                 clock: Callable[[], float],
+                 on_prediction: Callable[[Prediction], None] = lambda msg: None,
+                 on_label: Callable[[SampleLabel], None] = lambda msg: None,
+                 name: str = 'neucodex_scorer') -> None:
+        super().__init__(name)
+        self.board = Scoreboard()
+        self._clock = clock
+        self._on_prediction, self._on_label = on_prediction, on_label
+        self.incompatible: list[str] = []  # topics whose publishers our QoS cannot match
+        self.create_subscription(Prediction, prediction_topic, self._prediction, QOS,
+                                 event_callbacks=self._events(prediction_topic))
+        if label_topic:
+            self.create_subscription(SampleLabel, label_topic, self._label, QOS,
+                                     event_callbacks=self._events(label_topic))
+
+    def _events(self, topic: str) -> SubscriptionEventCallbacks:
+        def incompatible(info: QoSRequestedIncompatibleQoSInfo) -> None:
+            self.incompatible.append(topic)
+            self.get_logger().warning(
+                f'a publisher on {topic} is best effort and cannot be heard reliably; set its '
+                'node\'s reliable: true to score it')
+        return SubscriptionEventCallbacks(incompatible_qos=incompatible)
+
+    def _prediction(self, msg: Prediction) -> None:
+        self.board.answer(Answer(stamp_ns(msg.header.stamp), msg.label, msg.status,
+                                 msg.timesteps_used, msg.num_timesteps, msg.bytes_received,
+                                 self._clock()))
+        self._on_prediction(msg)
+
+    def _label(self, msg: SampleLabel) -> None:
+        self.board.expect(Truth(stamp_ns(msg.header.stamp), msg.label))
+        self._on_label(msg)
