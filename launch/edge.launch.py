@@ -1,6 +1,10 @@
 """Launch the edge node (robot side): camera images in, spike tensors out.
 
 Usage: ros2 launch neucodex_ros edge.launch.py [params_file:=/path/to/split.yaml]
+    [image_topic:=/camera/image_raw] [events_topic:=/camera/events]
+
+The two topic arguments remap the edge's default input names (`image` and its `/compressed`,
+`/event_camera/events`), so a camera plugs in without a parameters file of one's own.
 """
 
 import os
@@ -22,9 +26,18 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
         DeclareLaunchArgument('params_file', default_value=default_params,
                               description='YAML with an edge_node section'),
+        DeclareLaunchArgument('image_topic', default_value='image',
+                              description='sensor_msgs/Image input (CompressedImage: '
+                                          'this topic + /compressed)'),
+        DeclareLaunchArgument('events_topic', default_value='/event_camera/events',
+                              description='event_camera_msgs/EventPacket input'),
         SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', EnvironmentVariable(
             'FASTDDS_DEFAULT_PROFILES_FILE', default_value=profile)),
         Node(package='neucodex_ros', executable='edge_node', name='edge_node',
              parameters=[LaunchConfiguration('params_file')], output='screen',
+             remappings=[
+                 ('image', LaunchConfiguration('image_topic')),
+                 ('image/compressed', [LaunchConfiguration('image_topic'), '/compressed']),
+                 ('/event_camera/events', LaunchConfiguration('events_topic'))],
              respawn=True, respawn_delay=2.0),  # a node that dies comes back
     ])

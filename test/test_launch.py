@@ -84,3 +84,27 @@ def test_launch_file(path: Path) -> None:
                    if call.args and getattr(call.args[0], 'value', None)
                    == 'FASTDDS_DEFAULT_PROFILES_FILE']
         assert profile, 'nodes start with the large-data Fast DDS profile'
+
+
+def declared(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {call.args[0].value for call in calls(tree, 'DeclareLaunchArgument')}
+
+
+def test_the_edge_inputs_are_launch_arguments_that_remap_its_default_topics() -> None:
+    """`image_topic:=` / `events_topic:=` remap the names the edge listens on by default."""
+    from neucodex_ros.core import topics
+
+    edge = ROOT / 'launch' / 'edge.launch.py'
+    tree = ast.parse(edge.read_text())
+    (node,) = calls(tree, 'Node')
+    remapped = {pair.elts[0].value for pair in keyword(node, 'remappings').elts}
+    defaults = yaml.safe_load((ROOT / 'config' / 'split.yaml').read_text())[
+        'edge_node']['ros__parameters']
+    assert remapped == {defaults['image_topic'], f'{defaults["image_topic"]}/compressed',
+                        topics.EVENTS}
+    assert {'image_topic', 'events_topic'} <= declared(edge)
+    # split.launch.py declares and forwards every argument of edge.launch.py
+    assert declared(edge) <= declared(ROOT / 'launch' / 'split.launch.py')
+    split_text = (ROOT / 'launch' / 'split.launch.py').read_text()
+    assert all(f"'{name}'" in split_text for name in declared(edge))
