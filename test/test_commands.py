@@ -183,3 +183,28 @@ def test_replay_remaps_are_absolute() -> None:
 
     assert remaps(['event_camera/events:=/cam/events']) == {
         '/event_camera/events': '/cam/events'}
+
+
+def test_calibrate_names_the_calibrated_model_in_the_file_it_writes(tmp_path: Path) -> None:
+    """An α belongs to its model: a file that loads another one gets the calibrated one."""
+    from neucodex_ros.commands.calibrate import settings_for, write_settings
+    from neucodex_ros.core.checkpoint import checkpoint_file
+
+    source = ROOT / 'config' / 'split.yaml'  # loads the digits model
+    out = tmp_path / 'events_alpha.yaml'
+    write_settings(source, settings_for(source, checkpoint_file('nmnist_events'), 0.9), out)
+    written = yaml.safe_load(out.read_text())
+    assert written['cloud_node']['ros__parameters']['alpha'] == 0.9
+    assert written['edge_node']['ros__parameters']['checkpoint'] == 'nmnist_events'
+    assert written['cloud_node']['ros__parameters']['checkpoint'] == 'nmnist_events'
+    changed = [(a, b) for a, b in zip(source.read_text().splitlines(),
+                                      out.read_text().splitlines(), strict=True) if a != b]
+    assert len(changed) == 3 and all(a.split('#')[1:] == b.split('#')[1:] for a, b in changed)
+    own = tmp_path / 'a model with a long name.pt'
+    own.write_bytes(b'')  # a file of one's own: named by its absolute path, quoted
+    write_settings(source, settings_for(source, own, 0.5), out)
+    assert yaml.safe_load(out.read_text())['edge_node']['ros__parameters'][
+        'checkpoint'] == str(own.resolve())
+    same = settings_for(source, checkpoint_file(None), 0.5)  # the model it loads already
+    assert same == {'cloud_node': {'alpha': '0.5'}}
+    assert settings_for(source, checkpoint_file(None), 0)['cloud_node']['alpha'] == '0.0'

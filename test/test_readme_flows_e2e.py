@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.ros
 
@@ -147,3 +148,58 @@ def test_split_overrides_and_remaps_reach_the_nodes_and_watch_shows_the_answers(
     assert labelled is not None and verdicts == int(labelled.group(1)) >= 1, seen
     assert '[/edge_node] ' in seen and 'samples_answered=' in seen, seen  # ~/stats found
     assert 'ignoring parameters' not in log, log
+
+
+OWN_DATA_MARK = '<!-- test/test_readme_flows_e2e.py runs this block (own data) as written -->'
+
+
+def test_the_readme_own_data_flow_trains_calibrates_and_serves_named_classes(
+        workdir: Path) -> None:
+    """Class folders of one's own → train → evaluate → calibrate → split: answers by name."""
+    import cv2
+    import numpy as np
+    from rclpy.qos import QoSProfile
+    from rosutil import harness
+    from sensor_msgs.msg import Image
+
+    rng = np.random.default_rng(0)
+    classes = ['cup', 'mug', 'pen']
+    for index, name in enumerate(classes):  # one bright stripe per class, in noise
+        (workdir / 'my_data' / name).mkdir(parents=True)
+        for number in range(12):
+            image = rng.integers(0, 60, (48, 48, 3), dtype=np.uint8)
+            image[:, 16 * index:16 * index + 16] = 255
+            cv2.imwrite(str(workdir / 'my_data' / name / f'{number:04}.png'), image)
+    train, evaluate, calibrate, split_words = readme_block(OWN_DATA_MARK)
+    run(command(train) + ['--epochs', '2'], workdir)  # (fewer epochs than a real run)
+    assert '%' in run(command(evaluate), workdir)
+    run(command(calibrate), workdir)
+    written = yaml.safe_load((workdir / 'mine.yaml').read_text())
+    for node in ('edge_node', 'cloud_node'):
+        assert written[node]['ros__parameters']['checkpoint'] == str(workdir / 'mine.pt')
+    split = Background(command(split_words), workdir)
+    watch = Background(CLI + ['watch', '--count', '1', '--stats-period', '0'], workdir)
+    try:
+        split.wait_for('takes samples')  # the edge found a cloud of its model
+        watch.wait_for('watch: Predictions on')
+        frame = np.zeros((64, 64, 3), np.uint8)
+        frame[:, 21:42] = 255
+        with harness('camera') as camera:
+            publisher = camera.node.create_publisher(Image, 'image', QoSProfile(depth=10))
+            camera.spin_until(lambda: publisher.get_subscription_count() > 0, 60, 'the edge')
+            message = Image(height=64, width=64, encoding='rgb8', step=64 * 3,
+                            data=frame.tobytes())
+            deadline = time.monotonic() + 120
+            # a frame sent before the edge has matched us may be lost: send until answered
+            while 'watch: 1 answered' not in watch.text:
+                assert time.monotonic() < deadline, watch.text
+                message.header.stamp = camera.node.get_clock().now().to_msg()
+                publisher.publish(message)
+                time.sleep(1.0)
+        seen = watch.stop()
+    finally:
+        watch.stop()
+        log = split.stop()
+    answer = next(line for line in seen.splitlines() if line.startswith('robot0 #'))
+    assert re.search(r": \d '(cup|mug|pen)' ", answer), answer  # the class name came along
+    assert 'Traceback' not in log, log

@@ -3,9 +3,10 @@
 Sweeps α, writes <out>.csv (alpha, accuracy, mean and p95 timesteps, edge energy per
 sample) and <out>.png (accuracy vs mean timesteps, and vs α). With --max-drop D it picks the
 α of smallest edge energy whose accuracy is at most D below full T, and writes <out>.yaml: the
-params file with that α in its cloud_node section (only that line changes; comments are
-kept). --in-place changes the params file itself instead: never the default, because the
-shipped config/split.yaml is tracked (and on a colcon install, rewritten by every build).
+params file with that α in its cloud_node section, and the calibrated checkpoint in both
+sections if the file loads another (only those lines change; comments are kept). --in-place
+changes the params file itself instead: never the default, because the shipped
+config/split.yaml is tracked (and on a colcon install, rewritten by every build).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from neucodex_ros.commands.evaluate import add_evaluation_arguments, measure
+from neucodex_ros.core.errors import ConfigError
 
 HELP = 'sweep the exit threshold on validation data; pick and write the cheapest good one'
 ALPHAS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96, 0.97, 0.98, 0.99, 0.995,
@@ -47,18 +49,47 @@ def pick(rows: list[dict[str, float]], max_drop: float) -> dict[str, float]:
     return min(good, key=lambda r: (r['edge_energy_j'], r['mean_timesteps'], -r['alpha']))
 
 
-def write_alpha(params_file: Path, alpha: float, out: Path) -> None:
-    """Write params_file to `out` with cloud_node's alpha set; the rest of it as it is."""
-    text = params_file.read_text()
-    section = re.search(r'^cloud_node:\n(?:[ \t]+.*\n|\n)*', text, re.MULTILINE)
-    if section is None or not re.search(r'^\s+alpha:', section.group(0), re.MULTILINE):
-        raise ValueError(f'{params_file} has no cloud_node alpha parameter to set')
-    def replace(match: re.Match[str]) -> str:  # keep the width, so comments stay aligned
-        return match.group(1) + f'{alpha:g}'.ljust(len(match.group(2)))
+def write_settings(params_file: Path, settings: dict[str, dict[str, str]], out: Path) -> None:
+    """Write params_file to `out` with {node: {parameter: YAML value}} set; the rest as it is.
 
-    updated = re.sub(r'^(\s+alpha:\s*)([^\s#]+\s*)', replace, section.group(0), count=1,
-                     flags=re.MULTILINE)
-    out.write_text(text[:section.start()] + updated + text[section.end():])
+    Each value replaces the one on its parameter's line in that node's section, padded to the
+    old width so that the comments stay aligned.
+    """
+    text = params_file.read_text()
+    for node, values in settings.items():
+        section = re.search(rf'^{node}:\n(?:[ \t]+.*\n|\n)*', text, re.MULTILINE)
+        updated = section.group(0) if section is not None else ''
+        for name, value in values.items():
+            def replace(match: re.Match[str], value: str = value) -> str:
+                old = match.group(2)  # the value and the spaces before a comment
+                return match.group(1) + (value.ljust(len(old) - 1) + ' ' if old != old.rstrip()
+                                         else value)
+
+            updated, found = re.subn(rf'^(\s+{name}:\s*)((?:\'[^\']*\'|[^\s#]+)\s*)', replace,
+                                     updated, count=1, flags=re.MULTILINE)
+            if not found:
+                raise ConfigError(f'{params_file} has no {node} {name} parameter to set')
+        text = text[:section.start()] + updated + text[section.end():]  # type: ignore[union-attr]
+    out.write_text(text)
+
+
+def settings_for(params_file: Path, checkpoint: Path, alpha: float) -> dict[str, dict[str, str]]:
+    """cloud_node's alpha and, where the file loads another model, both nodes' checkpoint.
+
+    An α belongs to the model it was chosen for.
+    """
+    import yaml
+
+    from neucodex_ros.core.checkpoint import checkpoint_file, checkpoint_setting
+
+    sections = yaml.safe_load(params_file.read_text()) or {}
+    settings: dict[str, dict[str, str]] = {'cloud_node': {'alpha': repr(float(alpha))}}  # a double
+    for node in ('edge_node', 'cloud_node'):
+        loaded = ((sections.get(node) or {}).get('ros__parameters') or {}).get('checkpoint')
+        if node in sections and checkpoint_file(loaded).resolve() != checkpoint.resolve():
+            quoted = "'" + checkpoint_setting(checkpoint).replace("'", "''") + "'"
+            settings.setdefault(node, {})['checkpoint'] = quoted
+    return settings
 
 
 def plot(rows: list[dict[str, float]], chosen: dict[str, float] | None, path: Path,
@@ -111,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
     if chosen is not None:
         params_file = args.params_file or default_params_file()
         out = params_file if args.in_place else args.out.with_suffix('.yaml')
-        write_alpha(params_file, chosen['alpha'], out)
+        write_settings(params_file, settings_for(params_file, checkpoint.path, chosen['alpha']),
+                       out)
         print(f'chose alpha {chosen["alpha"]:g}: validation accuracy {chosen["accuracy"]:.2%} '
               f'at {chosen["mean_timesteps"]:.2f} mean timesteps; written to {out}'
               + ('' if args.in_place else f' (run the split with --params-file {out})'))

@@ -93,15 +93,27 @@ def shipped_models() -> list[Path]:
     return sorted(SHIPPED_MODELS.glob('*.pt'))
 
 
-def load_checkpoint(path: Path | str | None = None, device: str = 'cpu') -> Checkpoint:
-    """Load a checkpoint for inference.
+def checkpoint_file(path: Path | str | None) -> Path:
+    """The file a checkpoint setting names.
 
-    `path` is a file, the name of a shipped model (`digits_snn`, `nmnist_events`,
-    `resnet18_digits`), or None for the shipped digits model.
+    A file, the name of a shipped model (`digits_snn`, `nmnist_events`, `resnet18_digits`),
+    or None / '' for the shipped digits model.
     """
     path = Path(path) if path else DEFAULT_CHECKPOINT
     if not path.is_file() and (SHIPPED_MODELS / f'{path}.pt').is_file() and path.name == str(path):
         path = SHIPPED_MODELS / f'{path}.pt'
+    return path
+
+
+def checkpoint_setting(path: Path) -> str:
+    """How a params file names the checkpoint file `path`: a shipped model by name."""
+    path = path.resolve()
+    return path.stem if path.parent == SHIPPED_MODELS else str(path)
+
+
+def load_checkpoint(path: Path | str | None = None, device: str = 'cpu') -> Checkpoint:
+    """Load a checkpoint for inference; `path` as checkpoint_file() takes it."""
+    path = checkpoint_file(path)
     if not path.is_file():
         raise ModelError(f'checkpoint not found: {path}')
     try:

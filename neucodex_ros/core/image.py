@@ -2,10 +2,75 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
-from neucodex_ros.core.errors import ImageError
+from neucodex_ros.core.errors import ConfigError, ImageError
+
+#: How a frame's shape meets the model's input shape: `stretch` to it (aspect lost), `crop`
+#: the centre of the model's aspect, or `pad` (letterbox: the whole frame, black bars).
+IMAGE_FITS = ('stretch', 'crop', 'pad')
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """How a camera frame is made to look like what the model was trained on.
+
+    Applied in this order: the `roi` (x, y, width, height in frame pixels; zeros: the whole
+    frame) is cut out, `invert`ed (dark on light → the light-on-dark the digits models
+    learned), fitted to the model's aspect (`fit`, IMAGE_FITS) and resized.
+    """
+
+    roi: tuple[int, int, int, int] = (0, 0, 0, 0)
+    fit: str = 'stretch'
+    invert: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.roi) != 4 or min(self.roi) < 0 or (any(self.roi[2:]) and 0 in self.roi[2:]):
+            raise ConfigError(f'roi is [x, y, width, height] >= 0 (width and height both 0: '
+                              f'the whole frame), got {list(self.roi)}')
+        if self.fit not in IMAGE_FITS:
+            raise ConfigError(f'image fit must be one of {", ".join(IMAGE_FITS)}, '
+                              f'got {self.fit!r}')
+
+    def apply(self, image: np.ndarray, input_size: tuple[int, int],
+              white: float) -> np.ndarray:
+        """[H, W, C] pixels → [height, width, C] of `input_size`; `white` is full scale."""
+        x, y, width, height = self.roi
+        if width:
+            if x + width > image.shape[1] or y + height > image.shape[0]:
+                raise ImageError(f'roi {list(self.roi)} reaches outside the '
+                                 f'{image.shape[1]}x{image.shape[0]} frame')
+            image = image[y:y + height, x:x + width]
+        if self.invert:
+            image = (white - image).astype(image.dtype)
+        rows, cols = image.shape[:2]
+        out_h, out_w = input_size
+        if self.fit == 'crop':  # the largest centred window of the model's aspect
+            keep_h = min(rows, round(cols * out_h / out_w))
+            keep_w = min(cols, round(rows * out_w / out_h))
+            top, left = (rows - keep_h) // 2, (cols - keep_w) // 2
+            return _resized(image[top:top + keep_h, left:left + keep_w], out_h, out_w)
+        if self.fit == 'pad':  # the whole frame inside the model's aspect, black around it
+            scale = min(out_h / rows, out_w / cols)
+            inner_h, inner_w = max(1, round(rows * scale)), max(1, round(cols * scale))
+            canvas = np.zeros((out_h, out_w, image.shape[2]), image.dtype)
+            top, left = (out_h - inner_h) // 2, (out_w - inner_w) // 2
+            canvas[top:top + inner_h, left:left + inner_w] = _resized(image, inner_h, inner_w)
+            return canvas
+        return _resized(image, out_h, out_w)
+
+
+def _resized(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Area averaging when shrinking, bilinear interpolation when growing; [H, W, C] kept."""
+    if image.shape[:2] == (height, width):
+        return image
+    shrinking = image.shape[0] >= height and image.shape[1] >= width
+    resized = cv2.resize(np.ascontiguousarray(image), (width, height),
+                         interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return resized.reshape(height, width, -1)
 
 #: Supported encodings → (channels, dtype, colour order).
 ENCODINGS: dict[str, tuple[int, np.dtype, str]] = {
@@ -53,11 +118,12 @@ def image_array(data: bytes | bytearray | memoryview, encoding: str, height: int
 
 
 def model_input(pixels: np.ndarray, encoding: str, in_channels: int,
-                input_size: tuple[int, int]) -> np.ndarray:
+                input_size: tuple[int, int],
+                options: ImageOptions = ImageOptions()) -> np.ndarray:
     """[H, W, channels] pixels → float32 [in_channels, height, width] in [0, 1].
 
     Colour becomes grey for 1-channel models; grey is repeated for 3-channel (RGB) models.
-    Resizing uses area averaging when shrinking and bilinear interpolation when growing.
+    Then `options` cut, invert and fit it (ImageOptions).
     """
     channels, dtype, order = ENCODINGS[encoding]
     if dtype.kind == 'f':
@@ -76,22 +142,18 @@ def model_input(pixels: np.ndarray, encoding: str, in_channels: int,
         image = image[..., ::-1]
     elif in_channels not in (1, 3):
         raise ImageError(f'a {in_channels}-channel model cannot take camera images')
-    image = image.reshape(image.shape[0], image.shape[1], -1)
-    height, width = input_size
-    if image.shape[:2] != (height, width):
-        shrinking = image.shape[0] >= height and image.shape[1] >= width
-        image = cv2.resize(np.ascontiguousarray(image), (width, height),
-                           interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-        image = image.reshape(height, width, -1)
+    image = options.apply(image.reshape(image.shape[0], image.shape[1], -1), input_size,
+                          scale)
     return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32) / np.float32(scale)
 
 
 def image_to_input(data: bytes | bytearray | memoryview, encoding: str, height: int,
                    width: int, step: int, in_channels: int, input_size: tuple[int, int],
-                   is_bigendian: bool = False, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+                   is_bigendian: bool = False, max_pixels: int = MAX_PIXELS,
+                   options: ImageOptions = ImageOptions()) -> np.ndarray:
     """The fields of a sensor_msgs/Image → float32 model input [C, H, W] in [0, 1]."""
     pixels = image_array(data, encoding, height, width, step, is_bigendian, max_pixels)
-    return model_input(pixels, encoding, in_channels, input_size)
+    return model_input(pixels, encoding, in_channels, input_size, options)
 
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
@@ -134,8 +196,8 @@ def compressed_size(data: bytes) -> tuple[int, int]:
 
 
 def compressed_to_input(data: bytes | bytearray | memoryview, in_channels: int,
-                        input_size: tuple[int, int],
-                        max_pixels: int = MAX_PIXELS) -> np.ndarray:
+                        input_size: tuple[int, int], max_pixels: int = MAX_PIXELS,
+                        options: ImageOptions = ImageOptions()) -> np.ndarray:
     """A sensor_msgs/CompressedImage payload (JPEG, PNG) → float32 model input [C, H, W].
 
     The size its header claims is checked against `max_pixels` before anything is decoded.
@@ -153,4 +215,4 @@ def compressed_to_input(data: bytes | bytearray | memoryview, in_channels: int,
     if encoding is None:
         raise ImageError(f'compressed image of {pixels.shape[2]} channels of {pixels.dtype} '
                          'is not supported')
-    return model_input(pixels, encoding, in_channels, input_size)
+    return model_input(pixels, encoding, in_channels, input_size, options)

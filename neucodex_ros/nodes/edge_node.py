@@ -70,7 +70,12 @@ from neucodex_ros.core.errors import ConfigError, EventError, ImageError
 from neucodex_ros.core.event_codecs import make_decoder
 from neucodex_ros.core.events import FIT_MODES, SPLIT_BY, in_time_order, packets_missed
 from neucodex_ros.core.exit_policy import EarlyExit, answer_problem
-from neucodex_ros.core.image import MAX_PIXELS, compressed_to_input, image_to_input
+from neucodex_ros.core.image import (
+    MAX_PIXELS,
+    ImageOptions,
+    compressed_to_input,
+    image_to_input,
+)
 from neucodex_ros.core.inference import EDGE_LAYERS, EdgeRunner
 from neucodex_ros.core.pacing import (
     PACINGS,
@@ -196,6 +201,16 @@ class EdgeNode(GuardedNode):
             'for compressed frames as their header says, before decoding) are rejected '
             '(counted): it bounds the memory and time one frame can cost', low=1,
             high=2**31 - 1, read_only=True)
+        roi: list[int] = declare(self, 'roi', [0, 0, 0, 0], 'Region of interest x, y, '
+                                 'width, height in frame or sensor pixels; zeros: all of it',
+                                 read_only=True)
+        image_fit: str = declare(self, 'image_fit', 'stretch', "Image input: a frame's aspect "
+                                 "→ the model's: 'stretch', 'crop' (centre, aspect kept) or "
+                                 "'pad' (whole frame, aspect kept, black bars)", read_only=True)
+        invert: bool = declare(self, 'invert', False, 'Image input: invert intensities, for '
+                               'dark objects on a light background when the model learned '
+                               'light on dark (the digits models)', read_only=True)
+        self.image_options = ImageOptions(tuple(roi), image_fit, invert)  # type: ignore[arg-type]
         input_depth: int = declare(self, 'input_qos_depth', 20, 'DDS history of the input '
                                    'subscription. Messages leave it at once for the queue '
                                    'above; it only has to outlast a busy moment of this process',
@@ -335,9 +350,6 @@ class EdgeNode(GuardedNode):
         fit: str = declare(self, 'fit', data.get('fit', 'area'), 'Sensor area → model input: '
                            "'area' resize, 'pool' (sum k×k) or 'crop' (centre) (default: as "
                            'the model was trained)', read_only=True)
-        roi: list[int] = declare(self, 'roi', [0, 0, 0, 0], 'Region of interest x, y, '
-                                 'width, height in sensor pixels; zeros: the whole sensor',
-                                 read_only=True)
         self.max_sensor_pixels: int = declare(
             self, 'max_sensor_pixels', 1280 * 1024, 'Packets claiming a larger sensor (width '
             '× height) are rejected (counted): frames are binned at sensor resolution, so '
@@ -346,11 +358,9 @@ class EdgeNode(GuardedNode):
         if mode not in WINDOW_MODES or split_by not in SPLIT_BY or fit not in FIT_MODES:
             raise ConfigError(f'window_mode must be in {WINDOW_MODES}, frames_by in {SPLIT_BY}, '
                               f'fit in {FIT_MODES}; got {mode!r}, {split_by!r}, {fit!r}')
-        if len(roi) != 4 or min(roi) < 0:
-            raise ConfigError(f'roi is [x, y, width, height] >= 0, got {list(roi)}')
         self.windower = EventWindower(mode, round(duration * 1e6), count, min_events)
         self.frame_spec = FrameSpec(self.num_timesteps, self.config.input_size, split_by, fit,
-                                    tuple(roi))  # type: ignore[arg-type]
+                                    self.image_options.roi)
         self.decoders: dict[str, Any] = {}
         self.last_seq: int | None = None
         self.frame_id = ''
@@ -383,12 +393,13 @@ class EdgeNode(GuardedNode):
         try:
             if isinstance(msg, CompressedImage):
                 pixels = compressed_to_input(msg.data, self.config.in_channels,
-                                             self.config.input_size, self.max_image_pixels)
+                                             self.config.input_size, self.max_image_pixels,
+                                             self.image_options)
             else:
                 pixels = image_to_input(msg.data, msg.encoding, msg.height, msg.width,
                                         msg.step, self.config.in_channels,
                                         self.config.input_size, bool(msg.is_bigendian),
-                                        self.max_image_pixels)
+                                        self.max_image_pixels, self.image_options)
         except ImageError as err:
             self.counters['frames_rejected'] += 1
             self.get_logger().warning(f'image rejected: {err}', throttle_duration_sec=5.0)

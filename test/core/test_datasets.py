@@ -136,7 +136,8 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.mark.parametrize('name, shape, classes', [
     ('cifar10', (3, 32, 32), 10), ('caltech101', (3, 64, 64), 3),
-    ('nmnist', (4, 2, 34, 34), 3), ('ncaltech101', (4, 2, 90, 120), 3),
+    ('image_folder', (3, 64, 64), 2), ('nmnist', (4, 2, 34, 34), 3),
+    ('ncaltech101', (4, 2, 90, 120), 3),
     ('cifar10dvs', (4, 2, 64, 64), 3)])
 def test_every_dataset_loads_every_part(tiny: dict[str, Path], name: str, shape: tuple,
                                         classes: int) -> None:

@@ -138,3 +138,88 @@ def test_a_small_file_claiming_a_huge_image_is_refused_before_decoding() -> None
 def test_compressed_headers_that_say_nothing_are_refused(data: bytes) -> None:
     with pytest.raises(ImageError):
         compressed_size(data)
+
+
+# --- ImageOptions: roi, invert, and keeping the aspect -------------------------------------
+
+def test_roi_cuts_out_the_region_before_anything_else() -> None:
+    from neucodex_ros.core.image import ImageOptions
+
+    frame = np.zeros((60, 80), np.uint8)
+    frame[10:38, 20:48] = RNG.integers(0, 256, (28, 28), dtype=np.uint8)
+    data, step = as_message(frame)
+    x = image_to_input(data, 'mono8', 60, 80, step, 1, (28, 28),
+                       options=ImageOptions(roi=(20, 10, 28, 28)))
+    np.testing.assert_array_equal(x[0], frame[10:38, 20:48].astype(np.float32) / 255)
+    with pytest.raises(ImageError, match='outside'):
+        image_to_input(data, 'mono8', 60, 80, step, 1, (28, 28),
+                       options=ImageOptions(roi=(60, 10, 28, 28)))
+
+
+def test_invert_turns_dark_on_light_into_light_on_dark() -> None:
+    from neucodex_ros.core.image import ImageOptions
+
+    pixels = RNG.integers(0, 256, (28, 28), dtype=np.uint8)
+    data, step = as_message(pixels)
+    x = image_to_input(data, 'mono8', 28, 28, step, 1, (28, 28),
+                       options=ImageOptions(invert=True))
+    np.testing.assert_allclose(x[0], 1 - pixels.astype(np.float32) / 255, atol=1e-6)
+
+
+def test_crop_keeps_the_centre_and_pad_keeps_the_whole_frame() -> None:
+    from neucodex_ros.core.image import ImageOptions
+
+    frame = np.full((40, 80), 255, np.uint8)  # a 2:1 frame, a square in the middle
+    frame[:, 20:60] = np.arange(40, dtype=np.uint8)[:, None] * 6
+    data, step = as_message(frame)
+    crop = image_to_input(data, 'mono8', 40, 80, step, 1, (20, 20),
+                          options=ImageOptions(fit='crop'))
+    expected = cv2.resize(frame[:, 20:60], (20, 20), interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(crop[0], expected / 255, atol=1e-6)
+    pad = image_to_input(data, 'mono8', 40, 80, step, 1, (20, 20),
+                         options=ImageOptions(fit='pad'))
+    assert (pad[0, :5] == 0).all() and (pad[0, 15:] == 0).all()  # black bars above, below
+    np.testing.assert_allclose(pad[0, 5:15], cv2.resize(frame, (20, 10),
+                                                        interpolation=cv2.INTER_AREA) / 255,
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize('options', [dict(roi=(0, 0, 10, 0)), dict(roi=(-1, 0, 5, 5)),
+                                     dict(roi=(0, 0, 5)), dict(fit='letterbox')])
+def test_image_options_that_cannot_work_are_refused(options: dict) -> None:
+    from neucodex_ros.core.errors import ConfigError
+    from neucodex_ros.core.image import ImageOptions
+
+    with pytest.raises(ConfigError):
+        ImageOptions(**options)
+
+
+def test_a_camera_like_frame_classifies_once_inverted_and_cropped() -> None:
+    """Dark digits on white paper in a 4:3 frame, read by the shipped digits model.
+
+    It learned white digits on black filling a square: it reads these with invert + crop,
+    and not without.
+    """
+    import torch
+
+    from neucodex_ros.core.checkpoint import load_checkpoint
+    from neucodex_ros.core.digits import held_out_digits
+    from neucodex_ros.core.image import ImageOptions
+    from neucodex_ros.core.training import predict_logits
+
+    model = load_checkpoint('digits_snn').model
+    images, labels = held_out_digits(100, seed=3)
+
+    def accuracy(options: ImageOptions) -> float:
+        inputs = []
+        for digit in images:
+            frame = np.full((120, 160), 255, np.uint8)  # white paper, 4:3
+            frame[4:116, 24:136] = 255 - cv2.resize(digit, (112, 112))  # a dark digit
+            data, step = as_message(frame)
+            inputs.append(image_to_input(data, 'mono8', 120, 160, step, 1, (28, 28),
+                                         options=options))
+        logits, _ = predict_logits(model, torch.as_tensor(np.stack(inputs)))
+        return float((logits.mean(0).argmax(-1) == labels).mean())
+
+    assert accuracy(ImageOptions(fit='crop', invert=True)) >= 0.9
+    assert accuracy(ImageOptions()) < 0.5  # as it came from the camera

@@ -69,5 +69,6 @@ def make_all(root: Path) -> dict[str, Path]:
         make_event_folder(root / 'nmnist' / part, '.bin', ['0', '1', '2'], 5, 34, 34)
     make_event_folder(root / 'ncaltech101', '.bin', ['ant', 'bee', 'cat'], 5, 180, 240)
     make_event_folder(root / 'cifar10dvs', '.aedat', ['airplane', 'cat', 'ship'], 5, 128, 128)
-    return {name: root / name for name in ('cifar10', 'caltech101', 'nmnist', 'ncaltech101',
-                                           'cifar10dvs')}
+    make_image_folder(root / 'image_folder', ['mug', 'pen'], 5, 30)  # your own images
+    return {name: root / name for name in ('cifar10', 'caltech101', 'image_folder', 'nmnist',
+                                           'ncaltech101', 'cifar10dvs')}

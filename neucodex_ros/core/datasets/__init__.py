@@ -25,8 +25,8 @@ import numpy as np
 
 #: What `--dataset` accepts; core/datasets/loading.py reads each (torch is imported only
 #: there, on first use of load_dataset, so that option parsers stay fast).
-DATASET_NAMES = ('digits', 'digits_dvs', 'cifar10', 'caltech101', 'nmnist', 'ncaltech101',
-                 'cifar10dvs')
+DATASET_NAMES = ('digits', 'digits_dvs', 'cifar10', 'caltech101', 'image_folder', 'nmnist',
+                 'ncaltech101', 'cifar10dvs')
 PARTS = ('train', 'val', 'test')
 SPLIT = {'train': 0.7, 'val': 0.1, 'test': 0.2}
 VAL_OF_TRAIN = {'train': 0.9, 'val': 0.1}

@@ -23,7 +23,7 @@ from neucodex_ros.core.datasets import (
 from neucodex_ros.core.datasets.aedat3 import read_aedat3
 from neucodex_ros.core.datasets.atis import read_atis_bin
 from neucodex_ros.core.datasets.cifar10 import read_cifar10
-from neucodex_ros.core.datasets.image_folder import class_files, read_image
+from neucodex_ros.core.datasets.image_folder import IMAGE_SUFFIXES, class_files, read_image
 from neucodex_ros.core.errors import DatasetError
 from neucodex_ros.core.events import events_to_frames, fit_frames
 
@@ -119,6 +119,16 @@ def _caltech101(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, 
                                                     tuple(names), 'crop_flip')
 
 
+def _image_folder(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, DataSpec]:
+    """Your own images: root/<class name>/*.jpg|png|..., the class names sorted."""
+    files, labels, names = class_files(root, IMAGE_SUFFIXES, exclude=())
+    size = options.input_size or (64, 64)
+    keep = _part_indices(labels, part, options.seed, official_test=False)
+    images = np.stack([read_image(files[i], size) for i in keep])
+    return ImageSet(images, labels[keep]), DataSpec('image_folder', 'image', 3, size,
+                                                    tuple(names), 'crop_flip')
+
+
 @dataclass(frozen=True)
 class EventFormat:
     """How one event dataset's files are read."""
@@ -197,6 +207,7 @@ DATASETS: dict[str, Loader] = {
     'digits_dvs': _digits_dvs,
     'cifar10': _cifar10,
     'caltech101': _caltech101,
+    'image_folder': _image_folder,
     'nmnist': _nmnist,
     'ncaltech101': _ncaltech101,
     'cifar10dvs': _cifar10dvs,
