@@ -20,7 +20,8 @@ def test_demo_reports_every_sample(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(out.read_text())
     assert {'accuracy', 'mean_timesteps', 'num_timesteps', 'bytes_per_sample',
-            'compression_ratio', 'alpha', 'samples'} <= set(report)
+            'compression_per_timestep', 'compression_per_sample', 'alpha',
+            'samples'} <= set(report)
     assert report['samples'] == 30 and report['lost'] == 0 and report['failed'] == 0
     assert report['accuracy'] >= 0.9
     assert 1 <= report['mean_timesteps'] <= report['num_timesteps'] == 4
@@ -32,10 +33,13 @@ def test_demo_reports_every_sample(tmp_path: Path) -> None:
     assert report['bytes_per_sample'] < 0.8 * report['bitpack_bytes_per_sample']
     assert sum(report['codec_mix'].values()) == pytest.approx(1.0)
     assert report['mean_timesteps'] <= report['mean_timesteps_sent'] <= report['mean_timesteps'] + 1
-    assert report['compression_ratio'] == pytest.approx(
+    # core/figures.py: float32 features at the split (32x7x7) ÷ spike bits, one timestep
+    # bit-packed (4x7x7), and ÷ the payload bits actually sent for the sample
+    assert report['compression_per_timestep'] == 32 * 7 * 7 * 32 / (4 * 7 * 7)
+    assert report['compression_per_sample'] == pytest.approx(
         32 * 7 * 7 * 32 / (8 * report['bytes_per_sample']))
     for line in ('accuracy', 'mean timesteps used', 'bytes sent per sample', 'codec mix',
-                 'compression vs float32', 'raw input', 'alpha'):
+                 'x per timestep', 'x per sample', 'raw input', 'alpha'):
         assert line in result.stdout
 
 
@@ -49,7 +53,7 @@ def test_events_demo_reports_every_sample_with_the_same_keys(tmp_path: Path) -> 
     report = json.loads(out.read_text())
     camera_keys = {'accuracy', 'mean_timesteps', 'num_timesteps', 'mean_timesteps_sent',
                    'bytes_per_sample', 'bitpack_bytes_per_sample', 'codec_mix',
-                   'wire_bytes_per_sample', 'compression_ratio',
+                   'wire_bytes_per_sample', 'compression_per_timestep', 'compression_per_sample',
                    'split_features_float32_bits', 'raw_image_bytes', 'alpha', 'lost', 'failed',
                    'model_id', 'per_sample', 'samples', 'input'}
     assert set(report) == camera_keys and report['input'] == 'events'

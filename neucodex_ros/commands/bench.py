@@ -446,6 +446,7 @@ def summarise(results: dict[str, dict[str, Any]], sweeps: dict[str, Any], bench:
 
     from neucodex_ros.core.checkpoint import load_checkpoint
     from neucodex_ros.core.energy import EnergyConfig
+    from neucodex_ros.core.figures import wire_reduction
     from neucodex_ros.resources import shown_path
 
     args = bench.args
@@ -467,8 +468,8 @@ def summarise(results: dict[str, dict[str, Any]], sweeps: dict[str, Any], bench:
     if 'split_float' in modes:
         for mode in modes.values():
             up = mode['message_bytes_per_sample']['up']
-            mode['compression_vs_split_float'] = \
-                modes['split_float']['message_bytes_per_sample']['up'] / up if up else None
+            mode['wire_reduction_vs_split_float'] = wire_reduction(
+                modes['split_float']['message_bytes_per_sample']['up'], up)
     two_hosts = loopback_reason is None
     edge_params = params['edge_node']['ros__parameters'] | bench.edge_overrides
     return {
@@ -518,7 +519,7 @@ def _where(c: dict[str, Any]) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     """The tables: modes; bytes; and the sweeps that were run."""
-    from neucodex_ros.core.evaluation import saving_text
+    from neucodex_ros.core.figures import saving_text
 
     c, modes = report['config'], report['modes']
     pacing = c['pacing'] if c['pacing'] == 'clock' else \

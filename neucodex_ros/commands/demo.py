@@ -160,12 +160,12 @@ def summarise(records: list[Observed], checkpoint: Checkpoint, alpha: float,
     import numpy as np
 
     from neucodex_ros.core.codec import ENCODINGS, packed_size
+    from neucodex_ros.core.figures import compression_per_sample, feature_bits
 
     answered = [r for r in records if r.prediction is not None]
     ok = [r for r in answered if r.prediction.status == 'ok']
     payloads = [sum(len(m.data) for m in r.spikes) for r in records]
-    channels, height, width = checkpoint.model.head_shape
-    float_bits = channels * height * width * 32
+    head_neurons = int(np.prod(checkpoint.model.head_shape))
     payload = float(np.mean(payloads))
     mix = Counter(ENCODINGS[m.encoding] for r in records for m in r.spikes)
     messages = sum(mix.values())
@@ -182,8 +182,9 @@ def summarise(records: list[Observed], checkpoint: Checkpoint, alpha: float,
         'bitpack_bytes_per_sample': bitpack,
         'codec_mix': {name: count / messages for name, count in mix.most_common()},
         'wire_bytes_per_sample': float(np.mean([r.spike_wire_bytes for r in records])),
-        'compression_ratio': float_bits / (payload * 8) if payload else float('inf'),
-        'split_features_float32_bits': float_bits,
+        'compression_per_timestep': checkpoint.model.compression,
+        'compression_per_sample': compression_per_sample(head_neurons, payload * 8),
+        'split_features_float32_bits': feature_bits(head_neurons),
         'raw_image_bytes': raw_image_bytes,
         'input': input_kind,
         'alpha': alpha,
@@ -214,9 +215,9 @@ def print_table(results: dict[str, Any]) -> None:
                                 for name, share in results['codec_mix'].items())
          + f' ({results["bitpack_bytes_per_sample"] / max(results["bytes_per_sample"], 1e-9):.2f}x'
          ' smaller than bitpack)'),
-        ('compression vs float32', f'{results["compression_ratio"]:.0f}x (float32 features '
-                                   f'at the split: {results["split_features_float32_bits"]:,} '
-                                   'bits)'),
+        ('compression', f'{results["compression_per_timestep"]:,.0f}x per timestep, '
+                        f'{results["compression_per_sample"]:,.0f}x per sample (float32 features '
+                        f'at the split: {results["split_features_float32_bits"]:,} bits)'),
         ('raw input', f'{results["raw_image_bytes"]:.0f} bytes ' + (
             '(the events, evt3)' if results['input'] == 'events' else '(mono8 28x28)')),
         ('alpha', f'{results["alpha"]:g}'),

@@ -73,16 +73,17 @@ def measure(args: argparse.Namespace, part: str) -> tuple[Any, Any, Any]:
 
 
 def print_rows(rows: list[tuple[str, dict[str, float]]], num_timesteps: int) -> None:
-    """The table of accuracy, timesteps, compression and energy."""
-    from neucodex_ros.core.evaluation import saving_text
+    """The table of accuracy, timesteps, compression per sample and energy (core/figures)."""
+    from neucodex_ros.core.figures import saving_text
 
     print(f'{"":>12}  {"accuracy":>8}  {"timesteps":>13}  {"bits/sample":>11}  '
-          f'{"compression":>11}  {"edge energy":>11}  {"vs edge-only":>12}')
+          f'{"compression/sample":>18}  {"edge energy":>11}  vs edge-only')
     for name, row in rows:
         share = row['mean_timesteps'] / num_timesteps
         print(f'{name:>12}  {row["accuracy"]:8.2%}  {row["mean_timesteps"]:5.2f}/{num_timesteps} '
-              f'({share:4.0%})  {row["bits_per_sample"]:11.1f}  {row["compression"]:10.0f}x  '
-              f'{row["edge_energy_j"] * 1e6:8.3f} uJ  {saving_text(row["energy_saving"]):>12}')
+              f'({share:4.0%})  {row["bits_per_sample"]:11.1f}  '
+              f'{row["compression_per_sample"]:17,.0f}x  '
+              f'{row["edge_energy_j"] * 1e6:8.3f} uJ  {saving_text(row["energy_saving"])}')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,8 +98,10 @@ def run(args: argparse.Namespace) -> int:
     dataset = args.dataset or checkpoint.data['dataset']
     print(f'{len(evaluation.labels)} samples ({dataset}, {args.part} part), '
           f'{checkpoint.path.name} (model {checkpoint.model_id}, {checkpoint.config.backbone}, '
-          f'T={num_timesteps}); edge energy with {energy.radio_nj_per_bit:g} nJ/bit radio, '
-          'saving vs the whole network on the edge for all T')
+          f'T={num_timesteps}, compression per timestep '
+          f'{checkpoint.model.compression:,.0f}x); bits bit-packed; edge energy with '
+          f'{energy.radio_nj_per_bit:g} nJ/bit radio, saving vs the whole network on the edge '
+          'for all T')
     print_rows([('full T', full)] + [(f'alpha {r["alpha"]:g}', r) for r in rows], num_timesteps)
     checks: dict[str, bool] = {}
     if args.min_accuracy is not None:

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 
 from neucodex_ros.core.energy import EnergyConfig, OpCounter, OpCounts, sample_energy_j
 from neucodex_ros.core.exit_policy import exit_points
+from neucodex_ros.core.figures import compression_per_sample
 from neucodex_ros.core.model import SplitSNN
 from neucodex_ros.core.training import Samples, as_sequence
 
@@ -29,7 +30,7 @@ class Evaluation:
     edge_ops: OpCounts  # head + encoder, per timestep and sample
     edge_only_ops: OpCounts  # the reference network entirely on the edge
     spike_bits: int  # payload bits sent per timestep (bitpack)
-    feature_bits: int  # float32 features at the split, one tensor
+    head_neurons: int  # the features at the split (core/figures.py)
 
     def at(self, alpha: float, energy: EnergyConfig) -> dict[str, float]:
         """Accuracy, timesteps, compression and energy when exiting at α."""
@@ -45,7 +46,7 @@ class Evaluation:
             'mean_timesteps': float(used.mean()),
             'p95_timesteps': float(np.percentile(used, 95)),
             'bits_per_sample': float(bits),
-            'compression': self.feature_bits / bits,
+            'compression_per_sample': compression_per_sample(self.head_neurons, bits),
             'edge_energy_j': float(edge.mean()),
             'edge_only_energy_j': float(edge_only.mean()),
             'energy_saving': 1.0 - float(edge.mean() / edge_only.mean()),
@@ -83,14 +84,4 @@ def evaluate(model: SplitSNN, samples: Samples, reference: SplitSNN | None = Non
     return Evaluation(logits=torch.cat(logits, 1).numpy(), labels=torch.cat(labels).numpy(),
                       edge_ops=edge.counts(), edge_only_ops=edge_only.counts(),
                       spike_bits=int(np.prod(model.split_shape)),
-                      feature_bits=32 * int(np.prod(model.head_shape)))
-
-
-def saving_text(saving: float) -> str:
-    """A fraction saved (1 - ours / baseline) as people read it: '97.1% less' or '12.3× more'.
-
-    A percentage stops meaning anything once ours costs more (−127994.2% is 1,280.9× more).
-    """
-    if saving >= 0:
-        return f'{saving:.1%} less'
-    return f'{1 - saving:,.1f}× more'
+                      head_neurons=int(np.prod(model.head_shape)))

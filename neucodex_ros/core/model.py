@@ -21,6 +21,7 @@ from torch import nn
 
 from neucodex_ros.core.configs import ModelConfig
 from neucodex_ros.core.errors import ModelError
+from neucodex_ros.core.figures import compression_per_timestep
 
 
 def lif(config: ModelConfig) -> neuron.LIFNode:
@@ -199,9 +200,9 @@ class SplitSNN(nn.Module):
 
     @property
     def compression(self) -> float:
-        """Float32 features at the split ÷ spike bits sent, per timestep."""
-        float_bits = 32 * torch.Size(self.head_shape).numel()
-        return float_bits / torch.Size(self.split_shape).numel()
+        """Compression per timestep (core/figures.py)."""
+        return compression_per_timestep(torch.Size(self.head_shape).numel(),
+                                        torch.Size(self.split_shape).numel())
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         """Input [T, N, C, H, W] → logits [T, N, num_classes]."""

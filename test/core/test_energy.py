@@ -115,8 +115,10 @@ def test_radio_energy_counts_both_ways() -> None:
 
 
 def test_savings_read_as_less_or_as_times_more() -> None:
-    from neucodex_ros.core.evaluation import saving_text
+    from neucodex_ros.core.figures import saving_text
 
-    assert saving_text(0.971) == '97.1% less'
-    assert saving_text(0.0) == '0.0% less'
+    assert saving_text(0.971) == '34.5× less (97% saved)'
+    assert saving_text(0.04) == '1.04× less (4% saved)'
+    assert saving_text(0.0) == 'the same'
+    assert saving_text(1.0) == 'nothing spent'
     assert saving_text(-1279.942) == '1,280.9× more'  # was printed as −127994.2%
