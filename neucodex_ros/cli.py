@@ -12,6 +12,17 @@ from neucodex_ros.core.errors import NeucodexError
 from neucodex_ros.resources import use_large_data_profile
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Says every option's default, unless its help already does or it has none to say."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ''
+        if 'default' in text or action.default in (None, False, argparse.SUPPRESS, [], '') \
+                or not action.option_strings:
+            return text
+        return f'{text} (default: %(default)s)'
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser, one subcommand per module in neucodex_ros.commands.
 
@@ -23,7 +34,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
     for name in commands.__all__:
         module = importlib.import_module(f'neucodex_ros.commands.{name}')
-        subparser = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
+        subparser = subparsers.add_parser(name, help=module.HELP, description=module.HELP,
+                                          formatter_class=HelpFormatter)
         if argv is None or name in argv:
             module.add_arguments(subparser)
         subparser.set_defaults(run=module.run)

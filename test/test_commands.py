@@ -208,3 +208,21 @@ def test_calibrate_names_the_calibrated_model_in_the_file_it_writes(tmp_path: Pa
     same = settings_for(source, checkpoint_file(None), 0.5)  # the model it loads already
     assert same == {'cloud_node': {'alpha': '0.5'}}
     assert settings_for(source, checkpoint_file(None), 0)['cloud_node']['alpha'] == '0.0'
+
+
+def test_every_option_has_help_and_says_its_default() -> None:
+    import argparse
+
+    from neucodex_ros.cli import build_parser
+
+    parser = build_parser()
+    (choices,) = [a.choices for a in parser._actions
+                  if isinstance(a, argparse._SubParsersAction)]
+    for name, subparser in choices.items():
+        for action in subparser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f'{name} {action.option_strings} has no help'
+            if action.option_strings and action.default not in (None, False, [], ''):
+                text = ' '.join(subparser._get_formatter()._format_action(action).split())
+                assert 'default' in text, (name, action.option_strings, text)

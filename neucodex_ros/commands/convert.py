@@ -39,8 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--limit', type=int, default=None, metavar='N',
                         help='N samples only, every class in turn (a class-balanced draw)')
     parser.add_argument('--out', type=Path, required=True, help='bag folder to create')
-    parser.add_argument('--storage', choices=['mcap', 'sqlite3'], default='mcap')
-    parser.add_argument('--encoding', choices=['evt3', 'mono'], default='evt3')
+    parser.add_argument('--storage', choices=['mcap', 'sqlite3'], default='mcap',
+                        help='rosbag2 storage format; both play with replay and ros2 bag play')
+    parser.add_argument('--encoding', choices=['evt3', 'mono'], default='evt3',
+                        help='EventPacket encoding: evt3 as metavision_driver publishes, or '
+                             'mono (64-bit words, one per event)')
     parser.add_argument('--period', type=float, default=0.35,
                         help='seconds of event time per dataset sample (default: %(default)s)')
     parser.add_argument('--packet-ms', type=float, default=10.0,
@@ -49,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='EventPacket topic, where the drivers publish (default: %(default)s)')
     parser.add_argument('--label-topic', default=topics.LABELS,
                         help='SampleLabel topic (default: %(default)s)')
-    parser.add_argument('--frame-id', default='event_camera')
+    parser.add_argument('--frame-id', default='event_camera',
+                        help='header.frame_id of the packets and labels')
 
 
 def run(args: argparse.Namespace) -> int:

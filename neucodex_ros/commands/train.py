@@ -34,7 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', type=Path, default=Path('digits_snn.pt'),
                         help='checkpoint to write (default: %(default)s)')
     add_data_arguments(parser, 'digits')
-    parser.add_argument('--backbone', choices=sorted(BACKBONE_NAMES), default=model.backbone)
+    parser.add_argument('--backbone', choices=sorted(BACKBONE_NAMES), default=model.backbone,
+                        help='the spiking network that is split (README: "Training your own '
+                             'models")')
     parser.add_argument('--width', type=float, default=model.width,
                         help='multiplier of every backbone channel count')
     parser.add_argument('--timesteps', type=int, default=model.num_timesteps, help='T')
@@ -53,9 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='(b) epochs training only the inserted encoder/decoder')
     parser.add_argument('--epochs', type=int, default=train.epochs,
                         help='(c) epochs of end-to-end training with the bottleneck')
-    parser.add_argument('--batch-size', type=int, default=train.batch_size)
+    parser.add_argument('--batch-size', type=int, default=train.batch_size,
+                        help='samples per optimizer step')
     parser.add_argument('--lr', type=float, default=train.lr, help='peak learning rate')
-    parser.add_argument('--seed', type=int, default=train.seed)
+    parser.add_argument('--seed', type=int, default=train.seed,
+                        help='seed of the weights and of the sample order')
     parser.add_argument('--device', default=train.device,
                         help="'auto' (CUDA when present), 'cpu', 'cuda:1', ...")
     parser.add_argument('--no-augment', action='store_true', help='no random jitter')
