@@ -50,7 +50,7 @@ def build_requirements() -> list[str]:
 
 
 def requirements() -> list[str]:
-    """The Python dependencies from requirements.txt (shared with the colcon path)."""
+    """The Python dependencies from requirements.txt (a colcon install: requirements-ros.txt)."""
     lines = (line.split('#', 1)[0].strip() for line in (ROOT / 'requirements.txt').open())
     return [line for line in lines if line]
 

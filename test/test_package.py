@@ -15,12 +15,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DIR = ROOT / 'neucodex_ros'
-# requirements.txt name -> rosdep key, for those rosdep knows (ros/rosdistro rosdep/python.yaml).
+# requirements.txt name -> rosdep key, for those rosdep knows: each key read in ros/rosdistro
+# rosdep/python.yaml (commit 000730dc5f91, 2025), where python3-zstandard is not one.
 ROSDEP_KEYS = {'numpy': 'python3-numpy', 'opencv-python-headless': 'python3-opencv',
                'tqdm': 'python3-tqdm', 'pyyaml': 'python3-yaml',
-               'matplotlib': 'python3-matplotlib', 'zstandard': 'python3-zstandard'}
-# Requirements with no rosdep key: colcon users install them with pip (README says how).
-PIP_ONLY = {'torch', 'spikingjelly', 'dv-processing', 'rosbags', 'mlxtend'}
+               'matplotlib': 'python3-matplotlib'}
+# Requirements with no rosdep key: colcon users install them from requirements-ros.txt.
+PIP_ONLY = {'torch', 'spikingjelly', 'zstandard', 'dv-processing', 'rosbags', 'mlxtend'}
 NEVER_IMPORT = ('torchvision', 'torchaudio', 'spikingjelly.datasets')
 
 
@@ -33,9 +34,15 @@ def dependencies(kinds: tuple[str, ...]) -> set[str]:
     return {e.text.strip() for kind in kinds for e in root.iter(kind) if e.text}
 
 
-def requirement_names() -> list[str]:
+def requirement_names(file: str = 'requirements.txt', commented: bool = False) -> list[str]:
+    """Distribution names in a requirements file.
+
+    With `commented`, also the commented-out `# name>=version` lines (the optional ones).
+    """
     names = []
-    for line in (ROOT / 'requirements.txt').read_text().splitlines():
+    for line in (ROOT / file).read_text().splitlines():
+        if commented and re.match(r'#\s*[A-Za-z][\w.-]*\s*[<>=]', line):
+            line = line.lstrip('# ')
         line = line.split('#', 1)[0].strip()
         if line:
             names.append(re.split(r'[<>=!~\[; ]', line, maxsplit=1)[0].lower())
@@ -96,16 +103,27 @@ def test_every_message_dependency_is_declared() -> None:
     assert used <= dependencies(('depend',)), 'message field packages need <depend>'
 
 
-def test_every_requirement_has_a_rosdep_key_or_is_documented_as_pip_only() -> None:
+def test_every_requirement_has_a_rosdep_key_or_is_in_the_ros_requirements() -> None:
+    """A ROS install gets each dependency once: from rosdep, or from requirements-ros.txt.
+
+    The latter must not replace what rosdep installs (numpy, OpenCV, ...).
+    """
     declared = dependencies(('depend', 'exec_depend'))
-    readme = (ROOT / 'README.md').read_text()
+    ros_pip = requirement_names('requirements-ros.txt', commented=True)
+    python_keys = {key for key in declared if key.startswith('python3-')}
+    assert python_keys <= set(ROSDEP_KEYS.values()) | {'python3-pytest'}, \
+        'every python3-* key of package.xml is one checked against rosdistro'
     for name in requirement_names():
         if name in ROSDEP_KEYS:
             assert ROSDEP_KEYS[name] in declared, f'package.xml lacks {ROSDEP_KEYS[name]}'
+            assert name not in ros_pip, f'requirements-ros.txt would replace the system {name}'
         else:
             assert name in PIP_ONLY, f'{name}: add its rosdep key, or list it as pip-only'
-            assert name in readme, f'README must tell colcon users to pip-install {name}'
-            assert re.search(r'pip install -r \S*requirements\.txt', readme)
+            assert name in ros_pip, f'requirements-ros.txt lacks {name}'
+    assert not {'numpy', 'opencv-python', 'opencv-python-headless'} & set(
+        requirement_names('requirements-ros.txt', commented=True))
+    readme = (ROOT / 'README.md').read_text()
+    assert re.search(r'pip install -r \S*requirements-ros\.txt', readme)
 
 
 def test_every_third_party_import_is_a_requirement() -> None:
