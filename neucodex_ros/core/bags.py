@@ -70,7 +70,10 @@ def open_bag(path: Path | str) -> Iterator[Reader]:
     path = Path(path)
     metadata_file = path / 'metadata.yaml'
     if not metadata_file.is_file():
-        raise EventError(f'{path} is not a rosbag2 folder (no metadata.yaml)')
+        inside = sorted(str(bag.parent) for bag in path.glob('*/metadata.yaml'))
+        raise EventError(f'{path} is not a rosbag2 folder (no metadata.yaml)' + (
+            f'; it holds {len(inside)}: give one of {", ".join(inside[:5])}'
+            + (', ...' if len(inside) > 5 else '') if inside else ''))
     metadata = yaml.safe_load(metadata_file.read_text())
     info = metadata['rosbag2_bagfile_information']
     if info.get('storage_identifier'):

@@ -74,3 +74,15 @@ def test_events_out_of_time_order_are_binned_as_they_happened() -> None:
     for split_by in ('time', 'count'):
         np.testing.assert_array_equal(events_to_frames(shuffled, (4, 4), 2, split_by),
                                       events_to_frames(ordered, (4, 4), 2, split_by))
+
+
+def test_a_folder_of_bags_is_refused_naming_the_bags_in_it(tmp_path) -> None:
+    from neucodex_ros.core.bags import open_bag
+    from neucodex_ros.core.errors import EventError
+
+    for name in ('run1', 'run2'):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / 'metadata.yaml').write_text('')
+    with pytest.raises(EventError, match=r'holds 2: give one of .*run1, .*run2'), \
+            open_bag(tmp_path):
+        pass
