@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     renamed = remaps(args.remap)
     qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=args.qos_depth,
                      reliability=ReliabilityPolicy.RELIABLE)
-    with rclpy.init(), open_bag(args.bag) as reader:
+    with rclpy.init(args=[]), open_bag(args.bag) as reader:
         node = rclpy.create_node('neucodex_replay')
         scorer = _scorer(args) if args.score else None
         pause: Callable[[float], None] = time.sleep if scorer is None else (
