@@ -41,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--topics', nargs='+', default=None, help='only these topics')
     parser.add_argument('--wait-for-subscribers', type=float, default=0.0, metavar='SECONDS',
                         help='before playing, wait up to this long until every topic but the '
-                             'labels has a subscriber (default: start at once)')
+                             'labels has a subscriber (and, with --score, the Predictions a '
+                             'publisher) (default: start at once)')
     parser.add_argument('--qos-depth', type=int, default=1000,
                         help='history depth of the publishers (default %(default)s)')
     parser.add_argument('--remap', '-r', nargs='+', default=[], metavar='FROM:=TO',
@@ -125,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + args.wait_for_subscribers
         # the nodes' inputs: the labels are for a scorer, which may not be there yet
         awaited = [p for p in publishers.values() if p.msg_type.__name__ != 'SampleLabel']
-        while time.monotonic() < deadline and not all(
-                p.get_subscription_count() > 0 for p in awaited):
+        while time.monotonic() < deadline and not (
+                all(p.get_subscription_count() > 0 for p in awaited)
+                and (scorer is None or scorer.count_publishers(args.prediction_topic) > 0)):
             rclpy.spin_once(node, timeout_sec=0.05)
         if args.wait_for_subscribers:
             # Discovery is asymmetric: a subscriber drops what arrives before it has matched
