@@ -57,9 +57,14 @@ def run(args: argparse.Namespace) -> int:
               + (', ~/stats of every node' if args.stats_period > 0 else '')
               + ' (Ctrl-C ends)', flush=True)
         next_stats = time.monotonic() + args.stats_period
+        heard = 0  # publishers matched on the Prediction topic, as last said
         try:
             while args.count is None or len(scorer.board.answers) < args.count:
                 rclpy.spin_once(scorer, timeout_sec=0.2)
+                if (matched := scorer.matched.get(args.prediction_topic, 0)) != heard:
+                    heard = matched
+                    print(f'watch: hearing {heard} publisher(s) on {args.prediction_topic}',
+                          flush=True)
                 if args.stats_period <= 0 or time.monotonic() < next_stats:
                     continue
                 next_stats += args.stats_period

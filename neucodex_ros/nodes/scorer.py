@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
+from rclpy.event_handler import (
+    QoSRequestedIncompatibleQoSInfo,
+    QoSSubscriptionMatchedInfo,
+    SubscriptionEventCallbacks,
+)
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -30,20 +34,20 @@ def stamp_ns(stamp: object) -> int:
 class Scorer(Node):
     """Fills `board` from the Prediction topic and, if given, the SampleLabel topic.
 
-    `clock` stamps arrivals (the caller's clock for Truth.ended); `on_prediction` and
-    `on_label` see each message after it was recorded.
+    `clock` stamps arrivals (the caller's clock for Truth.ended); `on_prediction` sees each
+    Prediction after it was recorded. `matched` counts the publishers each subscription has
+    matched: what they send before that is lost to it, as to any late subscriber.
     """
 
     def __init__(self, prediction_topic: str, label_topic: str | None,
                  clock: Callable[[], float],
                  on_prediction: Callable[[Prediction], None] = lambda msg: None,
-                 on_label: Callable[[SampleLabel], None] = lambda msg: None,
                  name: str = 'neucodex_scorer') -> None:
         super().__init__(name)
         self.board = Scoreboard()
         self._clock = clock
-        self._on_prediction, self._on_label = on_prediction, on_label
-        self.incompatible: list[str] = []  # topics whose publishers our QoS cannot match
+        self._on_prediction = on_prediction
+        self.matched: dict[str, int] = {}
         self.create_subscription(Prediction, prediction_topic, self._prediction, QOS,
                                  event_callbacks=self._events(prediction_topic))
         if label_topic:
@@ -52,11 +56,13 @@ class Scorer(Node):
 
     def _events(self, topic: str) -> SubscriptionEventCallbacks:
         def incompatible(info: QoSRequestedIncompatibleQoSInfo) -> None:
-            self.incompatible.append(topic)
             self.get_logger().warning(
                 f'a publisher on {topic} is best effort and cannot be heard reliably; set its '
                 'node\'s reliable: true to score it')
-        return SubscriptionEventCallbacks(incompatible_qos=incompatible)
+
+        def matched(info: QoSSubscriptionMatchedInfo) -> None:
+            self.matched[topic] = info.current_count
+        return SubscriptionEventCallbacks(incompatible_qos=incompatible, matched=matched)
 
     def _prediction(self, msg: Prediction) -> None:
         self.board.answer(Answer(stamp_ns(msg.header.stamp), msg.label, msg.status,
@@ -66,4 +72,3 @@ class Scorer(Node):
 
     def _label(self, msg: SampleLabel) -> None:
         self.board.expect(Truth(stamp_ns(msg.header.stamp), msg.label))
-        self._on_label(msg)
