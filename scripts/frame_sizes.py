@@ -128,11 +128,11 @@ def main() -> int:
         print(json.dumps(results))
     else:
         print(f'{"size":>10} {"publisher":>11} {"MB":>5} {"sent":>5} {"ok":>4} {"acc":>6} '
-              f'{"p50 ms":>7} {"p95 ms":>7} {"lost":>5}')
+              f'{"p50 ms":>7} {"p95 ms":>7} {"input lost":>10}')
         for r in results:
             print(f'{r["size"]:>10} {r["reliability"]:>11} {r["megabytes"]:>5} {r["sent"]:>5} '
                   f'{r["answered_ok"]:>4} {r["accuracy"]!s:>6} {r["latency_ms_p50"]!s:>7} '
-                  f'{r["latency_ms_p95"]!s:>7} {r["edge_input_lost"]:>5}')
+                  f'{r["latency_ms_p95"]!s:>7} {r["edge_input_lost"]:>10}')
     return 0 if all(r['answered_ok'] == r['sent'] for r in results) else 1
 
 

@@ -2,7 +2,7 @@
 """Soak: one cloud node and four edge nodes at their input rate, for minutes; nothing lost?
 
 Each edge (its own source_id and image topic) gets held-out real digits at --rate frames per
-second for --minutes. Prints samples sent, answered, lost and failed, the p50 / p99 latency
+second for --minutes. Prints samples sent, answered, unanswered and failed, the p50 / p99 latency
 (capture → Prediction), and each process's resident memory after the warm-up minute and at
 the end: growth must stay under 5%.
 
@@ -26,7 +26,7 @@ def rss_kib(pid: int) -> int:
 
 
 def main() -> int:
-    """Run, measure, print; exit 1 if a sample was lost or memory grew by 5% or more."""
+    """Run, measure, print; exit 1 if a sample went unanswered or memory grew by 5% or more."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--minutes', type=float, default=10.0)
     parser.add_argument('--rate', type=float, default=5.0, help='frames per second per edge')
@@ -39,6 +39,7 @@ def main() -> int:
     import rclpy
 
     from neucodex_ros.core.digits import held_out_digits
+    from neucodex_ros.msg import Prediction
     from neucodex_ros.nodes.split_client import SplitClient
     from neucodex_ros.processes import node_command, running
 
@@ -77,12 +78,13 @@ def main() -> int:
             print(f'stopped waiting: {err}')
         memory_end = [rss_kib(p.pid) for p in processes]
     answered = [o for o in sent if o.prediction is not None]
-    lost = len(sent) - len(answered)
-    failed = sum(o.prediction.status != 'ok' for o in answered)
+    unanswered = len(sent) - len(answered)
+    failed = sum(o.prediction.status != Prediction.STATUS_OK for o in answered)
     duplicates = sum(o.predictions > 1 for o in answered)
     latency = np.array([(o.answered - o.sent) * 1e3 for o in answered])
     print(f'{args.edges} edges x {args.rate:g} frames/s for {args.minutes:g} min: '
-          f'{len(sent)} samples sent, {len(answered)} answered, {lost} lost, {failed} failed, '
+          f'{len(sent)} samples sent, {len(answered)} answered, {unanswered} unanswered, '
+          f'{failed} failed, '
           f'{duplicates} answered more than once')
     if len(latency):
         print(f'latency p50 {np.percentile(latency, 50):.1f} ms, '
@@ -94,7 +96,7 @@ def main() -> int:
         growth_ok &= growth < 0.05
         print(f'  {name:<12} RSS {before / 1024:.1f} MiB after warm-up -> {after / 1024:.1f} MiB '
               f'({growth:+.1%})')
-    return 0 if lost == 0 and duplicates == 0 and growth_ok else 1
+    return 0 if unanswered == 0 and duplicates == 0 and growth_ok else 1
 
 
 if __name__ == '__main__':

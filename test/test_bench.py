@@ -36,7 +36,7 @@ def test_short_loopback_bench(tmp_path: Path) -> None:
                           'spikebottlenet', 'neucodex'}
     for name, mode in modes.items():
         assert MODE_KEYS <= set(mode), name
-        assert mode['lost'] == 0 and mode['failed'] == 0, name
+        assert mode['unanswered'] == 0 and mode['failed'] == 0, name
         assert mode['link_bytes_per_sample'] is None, 'one host: no link to count'
     link = report['config']['link']
     assert {'two_hosts', 'bandwidth_mbit', 'delay_ms'} <= set(link) and not link['two_hosts']

@@ -22,7 +22,7 @@ def test_demo_reports_every_sample(tmp_path: Path) -> None:
     assert {'accuracy', 'mean_timesteps', 'num_timesteps', 'bytes_per_sample',
             'compression_per_timestep', 'compression_per_sample', 'alpha',
             'samples'} <= set(report)
-    assert report['samples'] == 30 and report['lost'] == 0 and report['failed'] == 0
+    assert report['samples'] == 30 and report['unanswered'] == 0 and report['failed'] == 0
     assert report['accuracy'] >= 0.9
     assert 1 <= report['mean_timesteps'] <= report['num_timesteps'] == 4
     # 4x7x7 spikes = 25 bytes per timestep bit-packed; the edge's `auto` codec sends less.
@@ -54,10 +54,10 @@ def test_events_demo_reports_every_sample_with_the_same_keys(tmp_path: Path) -> 
     camera_keys = {'accuracy', 'mean_timesteps', 'num_timesteps', 'mean_timesteps_sent',
                    'bytes_per_sample', 'bitpack_bytes_per_sample', 'codec_mix',
                    'wire_bytes_per_sample', 'compression_per_timestep', 'compression_per_sample',
-                   'split_features_float32_bits', 'raw_image_bytes', 'alpha', 'lost', 'failed',
-                   'model_id', 'per_sample', 'samples', 'input'}
+                   'split_features_float32_bits', 'raw_image_bytes', 'alpha', 'unanswered',
+                   'failed', 'model_id', 'per_sample', 'samples', 'input'}
     assert set(report) == camera_keys and report['input'] == 'events'
-    assert report['samples'] == 20 and report['lost'] == 0 and report['failed'] == 0
+    assert report['samples'] == 20 and report['unanswered'] == 0 and report['failed'] == 0
     assert report['num_timesteps'] == 8 and report['accuracy'] >= 0.8
     # 2x17x17 spikes = 73 bytes per timestep bit-packed
     assert report['bitpack_bytes_per_sample'] == pytest.approx(

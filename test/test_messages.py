@@ -165,3 +165,20 @@ def test_event_packet_type_hash_equals_the_real_drivers(shared_data: Path) -> No
     recorded.discard(None)
     assert recorded, 'no EventPacket topic with a type hash in the recorded bags'
     assert recorded == {type_hash('event_camera_msgs', 'EventPacket')}
+
+
+def test_every_status_is_a_named_constant_and_means_one_thing() -> None:
+    """Prediction.status values are STATUS_* constants, and the cloud's codes map onto them.
+
+    The ROS-free core's OK is the same word, and a client's UNANSWERED is none of them.
+    """
+    from neucodex_ros.core.scoring import OK, UNANSWERED
+    from neucodex_ros.nodes.common import STATUS_NAMES
+
+    statuses = {getattr(Prediction, name) for name in dir(Prediction)
+                if name.startswith('STATUS_')}
+    assert statuses == {'ok', 'cloud_unavailable', 'timeout', 'evicted', 'lost'}
+    assert set(STATUS_NAMES.values()) == statuses - {Prediction.STATUS_CLOUD_UNAVAILABLE}
+    assert {getattr(ExitSignal, name) for name in dir(ExitSignal)
+            if name.startswith('STATUS_')} == set(STATUS_NAMES)
+    assert OK == Prediction.STATUS_OK and UNANSWERED not in statuses

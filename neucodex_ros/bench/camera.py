@@ -112,13 +112,14 @@ def verdicts(out: Path) -> None:
 def record(observed: Any, on_server: bool) -> dict[str, Any]:
     """What one sample did; `on_server`: the node reading the input runs on the server."""
     from neucodex_ros.core.codec import ENCODINGS
+    from neucodex_ros.core.scoring import UNANSWERED
     from neucodex_ros.msg import PackedSpikes
 
     answer = observed.prediction
     return {
         'label': observed.label,
         'predicted': None if answer is None else int(answer.label),
-        'status': 'lost' if answer is None else answer.status,
+        'status': UNANSWERED if answer is None else answer.status,
         'timesteps_used': None if answer is None else int(answer.timesteps_used),
         # computed once each, sent once more for every resend
         'timesteps_sent': len({m.timestep for m in observed.spikes}),

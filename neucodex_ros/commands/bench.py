@@ -364,6 +364,7 @@ def summarise_mode(mode: Mode, result: dict[str, Any], ops: dict[str, Any],
     import numpy as np
 
     from neucodex_ros.core.energy import OpCounts, compute_energy_j, radio_energy_j
+    from neucodex_ros.core.scoring import outcome_counts
 
     records, link = result['records'], result['link']
     n = len(records)
@@ -408,8 +409,7 @@ def summarise_mode(mode: Mode, result: dict[str, Any], ops: dict[str, Any],
         'edge_energy_j': float((compute + radio).mean()),
         'edge_cpu_ms_per_sample': result['edge_cpu_s'] / n * 1e3,
         'codec_mix': {c: k / max(sum(codecs.values()), 1) for c, k in codecs.items()},
-        'lost': sum(r['status'] == 'lost' for r in records),
-        'failed': sum(r['status'] not in ('ok', 'lost') for r in records),
+        **outcome_counts(r['status'] for r in records),
         'predicted': [r['predicted'] for r in records],
     }
     return summary | latency_summary(records)

@@ -110,14 +110,14 @@ def run(args: argparse.Namespace) -> int:
             try:
                 client.spin_until(all_answered, args.timeout, 'the last answers', alive)
             except TimeoutError:
-                pass  # reported as lost below
+                pass  # reported as unanswered below
     raw_bytes = recordings.mean_evt3_bytes() if recordings else 28 * 28
     results = summarise(sent, checkpoint, alpha, raw_image_bytes=raw_bytes,
                         input_kind='events' if args.events else 'image')
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
-    return 0 if results['lost'] == 0 else 1
+    return 0 if results['unanswered'] == 0 else 1
 
 
 def accuracy(records: list[Observed]) -> float:
@@ -161,9 +161,10 @@ def summarise(records: list[Observed], checkpoint: Checkpoint, alpha: float,
 
     from neucodex_ros.core.codec import ENCODINGS, packed_size
     from neucodex_ros.core.figures import compression_per_sample, feature_bits
+    from neucodex_ros.core.scoring import OK, UNANSWERED, outcome_counts
 
-    answered = [r for r in records if r.prediction is not None]
-    ok = [r for r in answered if r.prediction.status == 'ok']
+    statuses = [UNANSWERED if r.prediction is None else r.prediction.status for r in records]
+    ok = [r for r, status in zip(records, statuses, strict=True) if status == OK]
     payloads = [sum(len(m.data) for m in r.spikes) for r in records]
     head_neurons = int(np.prod(checkpoint.model.head_shape))
     payload = float(np.mean(payloads))
@@ -188,15 +189,14 @@ def summarise(records: list[Observed], checkpoint: Checkpoint, alpha: float,
         'raw_image_bytes': raw_image_bytes,
         'input': input_kind,
         'alpha': alpha,
-        'lost': len(records) - len(answered),
-        'failed': len(answered) - len(ok),
+        **outcome_counts(statuses),
         'model_id': checkpoint.model_id,
         'per_sample': [{'label': r.label,
                         'predicted': None if r.prediction is None else r.prediction.label,
                         'timesteps_used': None if r.prediction is None
                         else r.prediction.timesteps_used,
-                        'status': 'lost' if r.prediction is None else r.prediction.status,
-                        'payload_bytes': size} for r, size in zip(records, payloads, strict=True)],
+                        'status': status, 'payload_bytes': size}
+                       for r, status, size in zip(records, statuses, payloads, strict=True)],
     }
 
 
@@ -221,7 +221,7 @@ def print_table(results: dict[str, Any]) -> None:
         ('raw input', f'{results["raw_image_bytes"]:.0f} bytes ' + (
             '(the events, evt3)' if results['input'] == 'events' else '(mono8 28x28)')),
         ('alpha', f'{results["alpha"]:g}'),
-        ('lost / failed', f'{results["lost"]} / {results["failed"]}'),
+        ('unanswered / failed', f'{results["unanswered"]} / {results["failed"]}'),
     ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:

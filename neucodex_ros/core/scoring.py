@@ -11,11 +11,25 @@ ROS-free: `replay --score`, `watch` and the `split` status line feed it from the
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-OK = 'ok'
+OK = 'ok'  # Prediction.STATUS_OK (test_messages holds them equal; the core imports no ROS)
+#: A client's record of a sample no Prediction came for: never a Prediction status.
+UNANSWERED = 'unanswered'
+
+
+def outcome_counts(statuses: Iterable[str]) -> dict[str, int]:
+    """How many samples got no Prediction, and how many a Prediction without a label.
+
+    `unanswered`: no Prediction came (UNANSWERED); `failed`: any status but ok, the cloud's
+    `lost` (every timestep lost) included, which a client must not count as unanswered.
+    """
+    statuses = list(statuses)
+    return {UNANSWERED: statuses.count(UNANSWERED),
+            'failed': sum(s not in (OK, UNANSWERED) for s in statuses)}
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,14 @@ from rclpy.signals import SignalHandlerOptions
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
 from neucodex_ros.core.errors import NeucodexError
 from neucodex_ros.core.training import pick_device
-from neucodex_ros.msg import ExitSignal
+from neucodex_ros.msg import ExitSignal, Prediction
 from neucodex_ros.processes import CONFIG_ERROR
 
 #: ExitSignal.status on the link → Prediction.status, the robot-facing name of the outcome.
-STATUS_NAMES = {ExitSignal.STATUS_OK: 'ok', ExitSignal.STATUS_TIMEOUT: 'timeout',
-                ExitSignal.STATUS_EVICTED: 'evicted', ExitSignal.STATUS_LOST: 'lost'}
+STATUS_NAMES = {ExitSignal.STATUS_OK: Prediction.STATUS_OK,
+                ExitSignal.STATUS_TIMEOUT: Prediction.STATUS_TIMEOUT,
+                ExitSignal.STATUS_EVICTED: Prediction.STATUS_EVICTED,
+                ExitSignal.STATUS_LOST: Prediction.STATUS_LOST}
 
 
 def saturated_uint32(value: int) -> int:

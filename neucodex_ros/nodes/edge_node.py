@@ -640,7 +640,7 @@ class EdgeNode(GuardedNode):
         self.counters['timesteps_computed'] += 1
         self._publish(sample, decision.label, decision.confidence,
                       decision.probabilities.astype('float32').tolist(),
-                      decision.timesteps_used, 0, 0, 'ok')
+                      decision.timesteps_used, 0, 0, Prediction.STATUS_OK)
         self._finished_sending()
 
     def on_exit(self, msg: ExitSignal) -> None:
@@ -668,8 +668,9 @@ class EdgeNode(GuardedNode):
         self._arm_deadline(now)
         if sample is None:
             status = self.answered.get(msg.sample_id)
+            late = status == Prediction.STATUS_CLOUD_UNAVAILABLE
             self.counters['answers_unknown' if status is None else 'answers_after_deadline'
-                          if status == 'cloud_unavailable' else 'answers_repeated'] += 1
+                          if late else 'answers_repeated'] += 1
             return
         timesteps = sample.timesteps
         if msg.status == ExitSignal.STATUS_OK and msg.timesteps_lost == 0 \
@@ -709,7 +710,7 @@ class EdgeNode(GuardedNode):
         self.get_logger().warning(f'no answer from the cloud within {self.deadline:g} s for '
                                   f'sample {sample.sample_id}: reported as cloud_unavailable',
                                   throttle_duration_sec=5.0)
-        self._publish(sample, -1, 0.0, [], 0, 0, 0, 'cloud_unavailable')
+        self._publish(sample, -1, 0.0, [], 0, 0, 0, Prediction.STATUS_CLOUD_UNAVAILABLE)
 
     def _publish(self, sample: Sample, label: int, confidence: float,
                  probabilities: list[float], used: int, lost: int, bytes_received: int,
@@ -722,7 +723,7 @@ class EdgeNode(GuardedNode):
             num_timesteps=self.num_timesteps, timesteps_lost=lost,
             bytes_received=bytes_received, status=status))
         self.counters['samples_answered' if label >= 0 else 'samples_cloud_unavailable'
-                      if status == 'cloud_unavailable' else 'samples_failed'] += 1
+                      if status == Prediction.STATUS_CLOUD_UNAVAILABLE else 'samples_failed'] += 1
         self.answered[sample.sample_id] = status
         while len(self.answered) > ANSWERED_MEMORY:
             self.answered.popitem(last=False)

@@ -193,7 +193,7 @@ class SplitClient(Node):
         probes: list[Observed] = []
 
         def round_trip() -> bool:  # an answer from the cloud, not the edge's fallback
-            return any(p.prediction is not None and p.prediction.status == 'ok'
+            return any(p.prediction is not None and p.prediction.status == Prediction.STATUS_OK
                        and (p.spikes or not split) for p in probes)
 
         while not round_trip():

@@ -54,3 +54,15 @@ def test_without_labels_there_is_no_accuracy_and_no_latency() -> None:
     score = board.score()
     assert score.accuracy is None and score.latency_p50 is None
     assert 'accuracy' not in score.line() and '1 answered' in score.line()
+
+
+def test_a_cloud_lost_sample_is_failed_and_a_missing_answer_unanswered() -> None:
+    """`lost` once meant two things, counted differently by the bench and the demo.
+
+    The bench counted the cloud's status `lost` (every timestep lost) with the samples no
+    Prediction came for; the demo counted it as failed.
+    """
+    from neucodex_ros.core.scoring import UNANSWERED, outcome_counts
+
+    counts = outcome_counts(['ok', 'lost', UNANSWERED, 'cloud_unavailable', 'ok', UNANSWERED])
+    assert counts == {'unanswered': 2, 'failed': 2}
