@@ -35,16 +35,15 @@ def operating_point_messages(name: str, dataset: str, data_dir: Path | None,
     """(spikes, previous) of every message sent at α; float32 feature bits; neurons."""
     from spikingjelly.activation_based import functional
 
-    from neucodex_ros.commands.options import options_from_record
     from neucodex_ros.core.checkpoint import load_checkpoint
-    from neucodex_ros.core.datasets import load_dataset
+    from neucodex_ros.core.datasets import DataOptions, load_dataset
     from neucodex_ros.core.exit_policy import exit_points
     from neucodex_ros.core.training import as_sequence
 
     checkpoint = load_checkpoint(name)
     model = checkpoint.model.eval()
     samples, _ = load_dataset(dataset, data_dir, 'test',
-                              options_from_record(checkpoint.data,
+                              DataOptions.from_record(checkpoint.data,
                                                   checkpoint.config.num_timesteps))
     inputs = torch.stack([samples[i][0] for i in range(len(samples))])
     with torch.no_grad():

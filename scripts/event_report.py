@@ -69,13 +69,12 @@ def decoder_report() -> list[dict]:
 
 def model_report(alpha: float) -> list[dict]:
     """The shipped event model on held-out real N-MNIST and held-out simulated digits."""
-    from neucodex_ros.commands.options import options_from_record
     from neucodex_ros.core.checkpoint import load_checkpoint
-    from neucodex_ros.core.datasets import load_dataset
+    from neucodex_ros.core.datasets import DataOptions, load_dataset
     from neucodex_ros.core.training import exit_summary, predict_logits
 
     checkpoint = load_checkpoint('nmnist_events')
-    options = options_from_record(checkpoint.data, checkpoint.config.num_timesteps)
+    options = DataOptions.from_record(checkpoint.data, checkpoint.config.num_timesteps)
     rows = []
     for name, root in (('nmnist', DATA / 'nmnist_small' / 'train'), ('digits_dvs', None)):
         samples, _ = load_dataset(name, root, 'test', options)

@@ -90,22 +90,20 @@ def train(setting: Setting, work: Path, quick: bool) -> Path:
 
 def measure(setting: Setting, checkpoint_path: Path) -> dict[str, object]:
     """Pick α on validation; evaluate everything on the test part."""
-    from neucodex_ros.commands.calibrate import ALPHAS, pick
-    from neucodex_ros.commands.options import options_from_record
     from neucodex_ros.core.checkpoint import load_checkpoint
-    from neucodex_ros.core.datasets import load_dataset
+    from neucodex_ros.core.datasets import DataOptions, load_dataset
     from neucodex_ros.core.energy import EnergyConfig
-    from neucodex_ros.core.evaluation import evaluate
+    from neucodex_ros.core.evaluation import ALPHAS, cheapest_alpha, evaluate
 
     checkpoint = load_checkpoint(checkpoint_path)
     uncompressed = load_checkpoint(checkpoint_path.with_suffix('.uncompressed.pt'))
-    options = options_from_record(checkpoint.data, checkpoint.config.num_timesteps)
+    options = DataOptions.from_record(checkpoint.data, checkpoint.config.num_timesteps)
     data_dir = NMNIST if setting.dataset == 'nmnist' else None
     val, _ = load_dataset(setting.dataset, data_dir, 'val', options)
     test, _ = load_dataset(setting.dataset, data_dir, 'test', options)
     default = EnergyConfig()
     on_val = evaluate(checkpoint.model, val, uncompressed.model)
-    alpha = pick([on_val.at(a, default) for a in ALPHAS], max_drop=0.005)['alpha']
+    alpha = cheapest_alpha([on_val.at(a, default) for a in ALPHAS], max_drop=0.005)['alpha']
     on_test = evaluate(checkpoint.model, test, uncompressed.model)
     baseline = evaluate(uncompressed.model, test)
     return {

@@ -19,10 +19,10 @@ from rclpy.context import Context
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosutil import counter, watch_stats
 
-from neucodex_ros.commands.demo import DvsRecordings
 from neucodex_ros.core import codec, topics
 from neucodex_ros.core.checkpoint import load_checkpoint
 from neucodex_ros.core.digits import held_out_digits
+from neucodex_ros.core.dvs import DvsRecordings
 from neucodex_ros.core.event_codecs import encode_evt3, encode_mono
 from neucodex_ros.core.events import make_events
 from neucodex_ros.msg import PackedSpikes

@@ -21,8 +21,6 @@ from neucodex_ros.commands.evaluate import add_evaluation_arguments, measure
 from neucodex_ros.core.errors import ConfigError
 
 HELP = 'sweep the exit threshold on validation data; pick and write the cheapest good one'
-ALPHAS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96, 0.97, 0.98, 0.99, 0.995,
-          0.999, 0.9995, 0.9999, 1.0)
 FIELDS = ['alpha', 'accuracy', 'mean_timesteps', 'p95_timesteps', 'edge_energy_j',
           'energy_saving', 'bits_per_sample']
 
@@ -40,13 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'config/split.yaml)')
     parser.add_argument('--in-place', action='store_true',
                         help='set alpha in --params-file itself instead of writing OUT.yaml')
-
-
-def pick(rows: list[dict[str, float]], max_drop: float) -> dict[str, float]:
-    """The row of least edge energy (then fewest timesteps) within max_drop of full T."""
-    full = next(r for r in rows if r['alpha'] >= 1.0)
-    good = [r for r in rows if r['accuracy'] >= full['accuracy'] - max_drop]
-    return min(good, key=lambda r: (r['edge_energy_j'], r['mean_timesteps'], -r['alpha']))
 
 
 def write_settings(params_file: Path, settings: dict[str, dict[str, str]], out: Path) -> None:
@@ -121,6 +112,7 @@ def plot(rows: list[dict[str, float]], chosen: dict[str, float] | None, path: Pa
 
 def run(args: argparse.Namespace) -> int:
     """Sweep, write the CSV and the plot, and with --max-drop the chosen α."""
+    from neucodex_ros.core.evaluation import ALPHAS, cheapest_alpha
     from neucodex_ros.resources import default_params_file
 
     checkpoint, evaluation, energy = measure(args, 'val')
@@ -130,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         writer = csv.DictWriter(file, FIELDS, extrasaction='ignore')
         writer.writeheader()
         writer.writerows(rows)
-    chosen = pick(rows, args.max_drop) if args.max_drop is not None else None
+    chosen = cheapest_alpha(rows, args.max_drop) if args.max_drop is not None else None
     plot(rows, chosen, args.out.with_suffix('.png'),
          f'{checkpoint.path.name} on {checkpoint.data["dataset"]} (validation, '
          f'{len(evaluation.labels)} samples)')

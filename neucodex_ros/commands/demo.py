@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from neucodex_ros.core import topics
     from neucodex_ros.core.checkpoint import load_checkpoint
     from neucodex_ros.core.digits import held_out_digits
+    from neucodex_ros.core.dvs import DvsRecordings
     from neucodex_ros.nodes.split_client import SplitClient
     from neucodex_ros.processes import node_command, running
     from neucodex_ros.resources import default_params_file, events_params_file
@@ -124,32 +125,6 @@ def accuracy(records: list[Observed]) -> float:
     """Share of answered records whose label is right."""
     answered = [r for r in records if r.prediction is not None]
     return sum(r.prediction.label == r.label for r in answered) / max(len(answered), 1)
-
-
-class DvsRecordings:
-    """Simulated DVS recordings of the digits, made when first asked for (fixed seeds)."""
-
-    def __init__(self, images: Any) -> None:
-        from neucodex_ros.core.dvs import DvsConfig
-
-        self.images, self.sensor_size = images, DvsConfig().sensor_size
-        self._made: dict[int, Any] = {}
-
-    def __getitem__(self, index: int) -> Any:
-        import numpy as np
-
-        from neucodex_ros.core.dvs import simulate
-
-        if index not in self._made:
-            self._made[index] = simulate(self.images[index], np.random.default_rng(index))
-        return self._made[index]
-
-    def mean_evt3_bytes(self) -> float:
-        """What the raw events of a sample weigh, evt3-encoded."""
-        from neucodex_ros.core.event_codecs import encode_evt3
-
-        return float(sum(len(encode_evt3(e)) for e in self._made.values())
-                     / max(len(self._made), 1))
 
 
 def summarise(records: list[Observed], checkpoint: Checkpoint, alpha: float,

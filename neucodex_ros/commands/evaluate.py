@@ -55,15 +55,14 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
 
 def measure(args: argparse.Namespace, part: str) -> tuple[Any, Any, Any]:
     """Load the checkpoint and its data, run the evaluation pass: (checkpoint, eval, energy)."""
-    from neucodex_ros.commands.options import options_from_record
     from neucodex_ros.core.checkpoint import load_checkpoint
-    from neucodex_ros.core.datasets import load_dataset
+    from neucodex_ros.core.datasets import DataOptions, load_dataset
     from neucodex_ros.core.energy import EnergyConfig
     from neucodex_ros.core.evaluation import evaluate
     from neucodex_ros.core.radio import RADIO_NJ_PER_BIT
 
     checkpoint = load_checkpoint(args.checkpoint)
-    options = options_from_record(checkpoint.data, checkpoint.config.num_timesteps)
+    options = DataOptions.from_record(checkpoint.data, checkpoint.config.num_timesteps)
     samples, _ = load_dataset(args.dataset or checkpoint.data['dataset'], args.data_dir, part,
                               options)
     reference = load_checkpoint(args.reference).model if args.reference else None

@@ -54,19 +54,3 @@ def data_options(args: argparse.Namespace, num_timesteps: int) -> DataOptions:
     """DataOptions from the parsed arguments."""
     return DataOptions(num_timesteps=num_timesteps, input_size=args.input_size,
                        split_by=args.frames_by, fit=args.fit, seed=args.split_seed)
-
-
-def data_record(dataset: str, options: DataOptions) -> dict[str, Any]:
-    """What a checkpoint keeps about its data, to read the same way again."""
-    return {'dataset': dataset, 'split_by': options.split_by, 'fit': options.fit,
-            'seed': options.seed,
-            'input_size': list(options.input_size) if options.input_size else None}
-
-
-def options_from_record(record: dict[str, Any], num_timesteps: int) -> DataOptions:
-    """The DataOptions a checkpoint was trained with."""
-    size_value = record.get('input_size')
-    return DataOptions(num_timesteps=num_timesteps,
-                       input_size=tuple(size_value) if size_value else None,  # type: ignore[arg-type]
-                       split_by=record.get('split_by', 'time'), fit=record.get('fit', 'area'),
-                       seed=record.get('seed', 0))

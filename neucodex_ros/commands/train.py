@@ -19,7 +19,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from neucodex_ros.commands.options import add_data_arguments, data_options, data_record
+from neucodex_ros.commands.options import add_data_arguments, data_options
 
 HELP = 'train a split SNN: pretrain, insert the bottleneck, fine-tune (the NeuCODEX recipe)'
 LOG_FIELDS = ['phase', 'epoch', 'train_loss', 'train_accuracy', 'val_accuracy',
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     phase('pretrain', args.pretrain_epochs, None)
     if 'pretrain' in done and not run_files.uncompressed.exists():
         save_checkpoint(run_files.uncompressed, model.cpu(), class_names=spec.class_names,
-                        metrics=done['pretrain'], data=data_record(args.dataset, options))
+                        metrics=done['pretrain'], data=options.record(args.dataset))
     # (b) insert the encoder/decoder at the split: head and tail keep their trained weights
     if model.config != config:
         trained = model.state_dict()
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
                'best_epoch': last['best_epoch'], 'val_accuracy': last['val_accuracy'],
                'val_alpha_sweep': sweep}
     save_checkpoint(args.out, model, class_names=spec.class_names, metrics=metrics,
-                    data=data_record(args.dataset, options), weights=args.weights)
+                    data=options.record(args.dataset), weights=args.weights)
     run_files.resume.unlink(missing_ok=True)
     print(f'{config.backbone} on {args.dataset}: validation accuracy '
           f'{last["val_accuracy"]:.2%} at T={config.num_timesteps}; spikes '

@@ -93,6 +93,13 @@ def shipped_models() -> list[Path]:
     return sorted(SHIPPED_MODELS.glob('*.pt'))
 
 
+def pick_device(requested: str = 'auto') -> torch.device:
+    """'auto' → CUDA when present, else CPU; anything else is passed to torch as is."""
+    if requested == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    return torch.device(requested)
+
+
 def checkpoint_file(path: Path | str | None) -> Path:
     """The file a checkpoint setting names.
 

@@ -20,6 +20,10 @@ from neucodex_ros.core.figures import compression_per_sample
 from neucodex_ros.core.model import SplitSNN
 from neucodex_ros.core.training import Samples, as_sequence
 
+#: The thresholds calibrate sweeps.
+ALPHAS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.96, 0.97, 0.98, 0.99, 0.995,
+          0.999, 0.9995, 0.9999, 1.0)
+
 
 @dataclass
 class Evaluation:
@@ -51,6 +55,17 @@ class Evaluation:
             'edge_only_energy_j': float(edge_only.mean()),
             'energy_saving': 1.0 - float(edge.mean() / edge_only.mean()),
         }
+
+
+def cheapest_alpha(rows: list[dict[str, float]], max_drop: float) -> dict[str, float]:
+    """How calibrate chooses α from Evaluation.at rows (one of them at α = 1).
+
+    The row of least edge energy (then fewest timesteps) whose accuracy is within max_drop
+    of full T.
+    """
+    full = next(r for r in rows if r['alpha'] >= 1.0)
+    good = [r for r in rows if r['accuracy'] >= full['accuracy'] - max_drop]
+    return min(good, key=lambda r: (r['edge_energy_j'], r['mean_timesteps'], -r['alpha']))
 
 
 @torch.no_grad()

@@ -24,18 +24,12 @@ from spikingjelly.activation_based import functional
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from neucodex_ros.core.checkpoint import pick_device
 from neucodex_ros.core.configs import TrainConfig
 from neucodex_ros.core.exit_policy import exit_points
 from neucodex_ros.core.model import SplitSNN
 
 Samples = Dataset[tuple[torch.Tensor, int]]
-
-
-def pick_device(requested: str = 'auto') -> torch.device:
-    """'auto' → CUDA when present, else CPU; anything else is passed to torch as is."""
-    if requested == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    return torch.device(requested)
 
 
 def direct_encoding(images: torch.Tensor, num_timesteps: int) -> torch.Tensor:

@@ -21,9 +21,8 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
-from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
+from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint, pick_device
 from neucodex_ros.core.errors import NeucodexError
-from neucodex_ros.core.training import pick_device
 from neucodex_ros.msg import ExitSignal, Prediction
 from neucodex_ros.processes import CONFIG_ERROR
 

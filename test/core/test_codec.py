@@ -159,14 +159,13 @@ def test_unknown_encoding() -> None:
 
 def shipped_model_spikes(name: str, dataset: str, data_dir: Path | None) -> np.ndarray:
     """Spike maps [T, N, C, H, W] of a shipped model on 40 held-out real samples."""
-    from neucodex_ros.commands.options import options_from_record
     from neucodex_ros.core.checkpoint import load_checkpoint
-    from neucodex_ros.core.datasets import load_dataset
+    from neucodex_ros.core.datasets import DataOptions, load_dataset
 
     checkpoint = load_checkpoint(name)
     steps = checkpoint.config.num_timesteps
     samples, _ = load_dataset(dataset, data_dir, 'test',
-                              options_from_record(checkpoint.data, steps))
+                              DataOptions.from_record(checkpoint.data, steps))
     inputs = torch.stack([samples[i][0] for i in range(40)])
     seq = inputs.transpose(0, 1) if inputs.ndim == 5 else inputs[None].repeat(steps, 1, 1, 1, 1)
     model = checkpoint.model.eval()

@@ -55,6 +55,21 @@ class DataOptions:
     seed: int = 0
     cache: bool = True  # keep binned event frames in memory after first use
 
+    def record(self, dataset: str) -> dict[str, Any]:
+        """What a checkpoint keeps about its data, to read it the same way again."""
+        return {'dataset': dataset, 'split_by': self.split_by, 'fit': self.fit,
+                'seed': self.seed,
+                'input_size': list(self.input_size) if self.input_size else None}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], num_timesteps: int) -> DataOptions:
+        """The options a checkpoint's data record (record()) was made with."""
+        size = record.get('input_size')
+        return cls(num_timesteps=num_timesteps,
+                   input_size=(int(size[0]), int(size[1])) if size else None,
+                   split_by=record.get('split_by', 'time'), fit=record.get('fit', 'area'),
+                   seed=record.get('seed', 0))
+
 
 def stratified_split(labels: np.ndarray, fractions: dict[str, float],
                      seed: int) -> dict[str, np.ndarray]:
