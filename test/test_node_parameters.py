@@ -107,3 +107,15 @@ def test_a_value_out_of_range_is_one_line_and_a_configuration_error() -> None:
 def test_misspelt_parameters_are_named() -> None:
     code, output = node_output('-p', 'image_topc:=/cam', until='ignoring parameters')
     assert 'ignoring parameters this node does not have: image_topc' in output, output
+
+
+@pytest.mark.parametrize('params_file', PARAMS_FILES, ids=[p.name for p in PARAMS_FILES])
+def test_the_encoding_comment_lists_every_codec(params_file: Path) -> None:
+    """The YAML's comment on `encoding` names every value the node takes (drift check)."""
+    from neucodex_ros.core import codec
+
+    lines = params_file.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith('encoding:'))
+    comment = ' '.join(lines[start:start + 4])
+    for name in (codec.AUTO, *codec.ENCODINGS):
+        assert f' {name} ' in comment.replace('|', ' ').replace('(', ' '), name

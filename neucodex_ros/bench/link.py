@@ -16,8 +16,9 @@ the benchmark can say what each sample cost on the link (data, heartbeats, ackno
 discovery apart); `TwoHosts.link_records()` reads them once the hosts are torn down.
 
 The edge node can be held to a share of one CPU with a cgroup (v1 `cpu` or v2), standing
-in for an embedded board; the limit is applied once the nodes are up (`cpu_limit`), so that
-what is measured is the board's work, not Python importing torch at a tenth of a core.
+in for an embedded board; the bench writes the limit (`TwoHosts.cpu_limit`: a cgroup file and
+its text) once the nodes are up, so that what is measured is the board's work, not Python
+importing torch at a tenth of a core.
 Everything needs root; `why_unavailable()` says why not otherwise.
 """
 

@@ -14,8 +14,9 @@ from neucodex_ros.core.errors import ModelError
 from neucodex_ros.core.model import ModelConfig, SplitSNN
 
 FORMAT = 'neucodex_ros.checkpoint/1'
-#: The models shipped with the package (`neucodex-ros models` lists them); the default is a
-#: small spiking CNN trained on real MNIST digits.
+#: The models shipped with the package, by file name (`neucodex-ros models` lists them:
+#: digits_snn, nmnist_events, resnet18_digits); the default is digits_snn, a small spiking
+#: CNN trained on real MNIST digits.
 SHIPPED_MODELS = Path(__file__).resolve().parents[1] / 'models'
 DEFAULT_CHECKPOINT = SHIPPED_MODELS / 'digits_snn.pt'
 
