@@ -71,7 +71,8 @@ def model_report(alpha: float) -> list[dict]:
     """The shipped event model on held-out real N-MNIST and held-out simulated digits."""
     from neucodex_ros.core.checkpoint import load_checkpoint
     from neucodex_ros.core.datasets import DataOptions, load_dataset
-    from neucodex_ros.core.training import exit_summary, predict_logits
+    from neucodex_ros.core.exit_policy import exit_summary
+    from neucodex_ros.core.training import predict_logits
 
     checkpoint = load_checkpoint('nmnist_events')
     options = DataOptions.from_record(checkpoint.data, checkpoint.config.num_timesteps)

@@ -24,9 +24,10 @@ from rosutil import watch_stats
 from neucodex_ros.core import codec
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
 from neucodex_ros.core.digits import held_out_digits
+from neucodex_ros.core.exit_policy import exit_summary
 from neucodex_ros.core.image import image_to_input
 from neucodex_ros.core.inference import CloudRunner, EdgeRunner
-from neucodex_ros.core.training import exit_summary, predict_logits
+from neucodex_ros.core.training import predict_logits
 from neucodex_ros.msg import ExitSignal, PackedSpikes
 from neucodex_ros.nodes.common import link_qos, model_fingerprint
 from neucodex_ros.nodes.split_client import Observed, SplitClient

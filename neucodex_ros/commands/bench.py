@@ -81,7 +81,7 @@ FLUSH_AFTER = 0.25
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `bench`."""
-    from neucodex_ros.core.radio import DEFAULT_RADIO, RADIO_HELP
+    from neucodex_ros.core.radio import DEFAULT_RADIO, RADIO_HELP, radio
 
     parser.add_argument('--input', choices=('images', 'events'), default='images',
                         help='held-out digits as camera images, or their simulated DVS '
@@ -119,7 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='samples per mode and point of every sweep (default %(default)s)')
     parser.add_argument('--loopback', action='store_true',
                         help='one host, no link emulation or CPU limit (also without root)')
-    parser.add_argument('--radio', default=DEFAULT_RADIO, help=RADIO_HELP)
+    parser.add_argument('--radio', type=radio, default=DEFAULT_RADIO, help=RADIO_HELP)
     parser.add_argument('--params-file', type=Path, default=None,
                         help='node parameters (default: config/split.yaml, or '
                              'config/events.yaml for events)')
@@ -454,8 +454,7 @@ def summarise(results: dict[str, dict[str, Any]], sweeps: dict[str, Any], bench:
     checkpoint = load_checkpoint(bench.checkpoint or
                                  params['cloud_node']['ros__parameters'].get('checkpoint') or None)
     steps = checkpoint.config.num_timesteps
-    energy = EnergyConfig.with_radio(float(args.radio) if args.radio[0].isdigit()
-                                     else args.radio)
+    energy = EnergyConfig.with_radio(args.radio)
     ops = edge_operations(args.input, max(args.samples, args.sweep_samples), checkpoint)
 
     def modes_of(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

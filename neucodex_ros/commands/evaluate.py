@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared with `calibrate`: model, data, energy."""
-    from neucodex_ros.core.radio import DEFAULT_RADIO, RADIO_HELP
+    from neucodex_ros.core.radio import DEFAULT_RADIO, RADIO_HELP, radio
 
     parser.add_argument('--checkpoint', type=Path, default=None,
                         help='checkpoint (default: the shipped digits model)')
@@ -50,7 +50,7 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--reference', type=Path, default=None,
                         help='the network an edge-only deployment runs (e.g. the '
                              '.uncompressed.pt of the same training); default: the checkpoint')
-    parser.add_argument('--radio', default=DEFAULT_RADIO, help=RADIO_HELP)
+    parser.add_argument('--radio', type=radio, default=DEFAULT_RADIO, help=RADIO_HELP)
 
 
 def measure(args: argparse.Namespace, part: str) -> tuple[Any, Any, Any]:
@@ -59,16 +59,14 @@ def measure(args: argparse.Namespace, part: str) -> tuple[Any, Any, Any]:
     from neucodex_ros.core.datasets import DataOptions, load_dataset
     from neucodex_ros.core.energy import EnergyConfig
     from neucodex_ros.core.evaluation import evaluate
-    from neucodex_ros.core.radio import RADIO_NJ_PER_BIT
 
     checkpoint = load_checkpoint(args.checkpoint)
     options = DataOptions.from_record(checkpoint.data, checkpoint.config.num_timesteps)
     samples, _ = load_dataset(args.dataset or checkpoint.data['dataset'], args.data_dir, part,
                               options)
     reference = load_checkpoint(args.reference).model if args.reference else None
-    radio = args.radio if args.radio in RADIO_NJ_PER_BIT else float(args.radio)
     evaluation = evaluate(checkpoint.model, samples, reference)
-    return checkpoint, evaluation, EnergyConfig.with_radio(radio)
+    return checkpoint, evaluation, EnergyConfig.with_radio(args.radio)
 
 
 def print_rows(rows: list[tuple[str, dict[str, float]]], num_timesteps: int) -> None:

@@ -111,14 +111,9 @@ def run(args: argparse.Namespace) -> int:
     from neucodex_ros.core.checkpoint import load_checkpoint, save_checkpoint
     from neucodex_ros.core.datasets import load_dataset
     from neucodex_ros.core.errors import ModelError
+    from neucodex_ros.core.exit_policy import exit_summary
     from neucodex_ros.core.model import ModelConfig, SplitSNN
-    from neucodex_ros.core.training import (
-        TrainConfig,
-        TrainState,
-        exit_summary,
-        predict_logits,
-        train,
-    )
+    from neucodex_ros.core.training import TrainConfig, TrainState, predict_logits, train
 
     options = data_options(args, args.timesteps)
     train_set, spec = load_dataset(args.dataset, args.data_dir, 'train', options)

@@ -119,3 +119,11 @@ def exit_points(logits: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarra
     first = stop.argmax(axis=0)  # the last timestep always stops, so argmax finds one
     labels = probabilities[first, np.arange(logits.shape[1])].argmax(axis=-1)
     return first + 1, labels
+
+
+def exit_summary(logits: np.ndarray, labels: np.ndarray, alpha: float) -> dict[str, float]:
+    """Accuracy and timesteps used with early exit at α (α = 1: all T), over logits [T, N, K]."""
+    used, predicted = exit_points(logits, alpha)
+    return {'alpha': alpha, 'accuracy': float((predicted == labels).mean()),
+            'mean_timesteps': float(used.mean()),
+            'p95_timesteps': float(np.percentile(used, 95))}

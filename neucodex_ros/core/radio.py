@@ -13,3 +13,13 @@ RADIO_RX_NJ_PER_BIT = {  # receiving
 DEFAULT_RADIO = 'low-power-2.4ghz'
 RADIO_HELP = (f'radio energy: a preset ({", ".join(RADIO_NJ_PER_BIT)}) or nJ per bit '
               '(default: %(default)s)')
+
+
+def radio(text: str) -> str | float:
+    """A `--radio` value: a preset's name, or nJ per bit (≥ 0); ValueError otherwise."""
+    if text in RADIO_NJ_PER_BIT:
+        return text
+    value = float(text)
+    if not value >= 0:
+        raise ValueError(f'radio energy must be >= 0 nJ per bit, got {text}')
+    return value

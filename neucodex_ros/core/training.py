@@ -113,14 +113,6 @@ def predict_logits(model: SplitSNN, samples: Samples | torch.Tensor, batch_size:
     return torch.cat(outputs, dim=1).numpy(), torch.cat(labels).numpy()
 
 
-def exit_summary(logits: np.ndarray, labels: np.ndarray, alpha: float) -> dict[str, float]:
-    """Accuracy and timesteps used with early exit at α (α = 1: all T)."""
-    used, predicted = exit_points(logits, alpha)
-    return {'alpha': alpha, 'accuracy': float((predicted == labels).mean()),
-            'mean_timesteps': float(used.mean()),
-            'p95_timesteps': float(np.percentile(used, 95))}
-
-
 @dataclass
 class TrainState:
     """Everything needed to continue a training phase where it stopped."""

@@ -122,3 +122,29 @@ def test_savings_read_as_less_or_as_times_more() -> None:
     assert saving_text(0.0) == 'the same'
     assert saving_text(1.0) == 'nothing spent'
     assert saving_text(-1279.942) == '1,280.9× more'  # was printed as −127994.2%
+
+
+def test_one_radio_rule_for_every_command() -> None:
+    """`--radio` is a preset or nJ per bit; bench once read '.5' as a preset's name."""
+    from neucodex_ros.core.radio import radio
+
+    assert radio('wifi-phone') == 'wifi-phone' and radio('none') == 'none'
+    assert radio('.5') == 0.5 and radio('16.95') == 16.95
+    for bad in ('-1', 'lora', 'nan'):
+        with pytest.raises(ValueError):
+            radio(bad)
+
+
+def test_the_evaluation_rows_carry_the_exit_summary() -> None:
+    """One exit summary: Evaluation.at extends exit_summary, it does not recompute it."""
+    from neucodex_ros.core.energy import EnergyConfig, OpCounts
+    from neucodex_ros.core.evaluation import Evaluation
+    from neucodex_ros.core.exit_policy import exit_summary
+
+    rng = np.random.default_rng(0)
+    logits, labels = rng.normal(size=(4, 30, 10)) * 3, rng.integers(0, 10, 30)
+    ops = OpCounts(np.ones((4, 30)), np.ones((4, 30)))
+    evaluation = Evaluation(logits, labels, ops, ops, spike_bits=196, head_neurons=1568)
+    for alpha in (0.5, 0.9, 1.0):
+        row = evaluation.at(alpha, EnergyConfig())
+        assert exit_summary(logits, labels, alpha).items() <= row.items()
