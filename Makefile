@@ -2,6 +2,7 @@
 # reinstalled only when a packaging input changed), so both work on a fresh clone.
 #   make demo   the main job: the split edge/cloud demo over real rclpy + Fast DDS
 #   make test   the test suite (.ci/run runs exactly this)
+#   make test-core   only test/core: the ROS-free core, no node processes (about 15 s)
 
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ INSTALL_INPUTS := setup.py setup.cfg pyproject.toml requirements.txt package.xml
 	$(wildcard cmake/*.cmake interfaces/*/msg/*.msg interfaces/*/CMakeLists.txt) \
 	$(wildcard msg/*.msg)
 
-.PHONY: setup demo test
+.PHONY: setup demo test test-core
 
 setup: $(STAMP)
 
@@ -33,3 +34,6 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+test-core: $(STAMP)
+	$(BIN)/python -m pytest test/core

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -94,3 +95,13 @@ def child(command: list[str], timeout: float = 20.0,
 def python_command(script: str, *args: str) -> list[str]:
     """Run a helper script from test/ with this interpreter."""
     return [sys.executable, str(TEST_DIR / script), *args]
+
+
+def type_hash(package: str, name: str) -> str:
+    """The RIHS01 hash rosidl generated for package/msg/name (pip: in sys.prefix/share)."""
+    from neucodex_ros.resources import installed_share_dirs
+
+    description = next(path for share in installed_share_dirs(package)
+                       if (path := share / 'msg' / f'{name}.json').exists())
+    hashes = json.loads(description.read_text())['type_hashes']
+    return next(h['hash_string'] for h in hashes if h['type_name'] == f'{package}/msg/{name}')

@@ -17,7 +17,7 @@ from neucodex_ros.nodes.cloud_node import CloudNode
 from neucodex_ros.nodes.edge_node import EdgeNode
 from neucodex_ros.processes import CONFIG_ERROR, node_command
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PARAMS_FILES = [ROOT / 'config' / name for name in ('split.yaml', 'resnet18.yaml', 'events.yaml')]
 BUILT_IN = {'use_sim_time', 'start_type_description_service'}
 

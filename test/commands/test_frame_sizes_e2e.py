@@ -17,7 +17,7 @@ import pytest
 
 pytestmark = pytest.mark.ros
 
-SCRIPT = Path(__file__).resolve().parents[1] / 'scripts' / 'frame_sizes.py'
+SCRIPT = Path(__file__).resolve().parents[2] / 'scripts' / 'frame_sizes.py'
 
 
 def frame_sizes(*args: str) -> list[dict]:

@@ -13,7 +13,7 @@ import yaml
 
 from neucodex_ros.core.checkpoint import load_checkpoint
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = ROOT / 'neucodex_ros'
 # requirements.txt name -> rosdep key, for those rosdep knows: each key read in ros/rosdistro
 # rosdep/python.yaml (commit 000730dc5f91, 2025), where python3-zstandard is not one.

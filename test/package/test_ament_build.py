@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from rosutil import child, harness
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PYTHON_DIR = f'lib/python{sys.version_info.major}.{sys.version_info.minor}/site-packages'
 
 

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import yaml
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rosutil import child, harness
-from test_messages import type_hash
+from rosutil import child, harness, type_hash
 from tiny_data import make_event_folder
 
 from neucodex_ros.core.bags import (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +10,11 @@ import yaml
 from event_camera_msgs.msg import EventPacket
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import serialize_message
-from rosutil import child, harness, python_command
+from rosutil import child, harness, python_command, type_hash
 
 from neucodex_ros.core import codec
 from neucodex_ros.core.errors import CodecError
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction, SampleLabel
-from neucodex_ros.resources import installed_share_dirs
 
 pytestmark = pytest.mark.ros
 
@@ -144,14 +142,6 @@ def test_wire_ids_are_the_codec_registry() -> None:
         list(codec.ENCODINGS)
     with pytest.raises(CodecError, match='unknown spike encoding number 6'):
         codec.from_wire_id(6)
-
-
-def type_hash(package: str, name: str) -> str:
-    """The RIHS01 hash rosidl generated for package/msg/name (pip: in sys.prefix/share)."""
-    description = next(path for share in installed_share_dirs(package)
-                       if (path := share / 'msg' / f'{name}.json').exists())
-    hashes = json.loads(description.read_text())['type_hashes']
-    return next(h['hash_string'] for h in hashes if h['type_name'] == f'{package}/msg/{name}')
 
 
 def test_event_packet_type_hash_equals_the_real_drivers(shared_data: Path) -> None:

@@ -21,8 +21,8 @@ import yaml
 
 pytestmark = pytest.mark.ros
 
-ROOT = Path(__file__).resolve().parents[1]
-MARK = '<!-- test/test_readme_flows_e2e.py runs this block as written -->'
+ROOT = Path(__file__).resolve().parents[2]
+MARK = '<!-- test/commands/test_readme_flows_e2e.py runs this block as written -->'
 CLI = [sys.executable, '-m', 'neucodex_ros.cli']
 
 
@@ -154,7 +154,8 @@ def test_split_overrides_and_remaps_reach_the_nodes_and_watch_shows_the_answers(
     assert 'ignoring parameters' not in log, log
 
 
-OWN_DATA_MARK = '<!-- test/test_readme_flows_e2e.py runs this block (own data) as written -->'
+OWN_DATA_MARK = ('<!-- test/commands/test_readme_flows_e2e.py runs this block (own data) as '
+                 'written -->')
 
 
 def test_the_readme_own_data_flow_trains_calibrates_and_serves_named_classes(
