@@ -35,7 +35,7 @@ ROS_WHEELS = [
     'ros-kilted-sensor-msgs',
     'ros-kilted-diagnostic-msgs',
 ]
-TEST_REQUIRES = ['pytest>=8', 'hypothesis>=6.100', 'ruff>=0.6']
+TEST_REQUIRES = ['pytest>=8', 'hypothesis>=6.100', 'ruff>=0.6', 'mypy>=1.10']
 
 
 def package_version() -> str:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
@@ -31,7 +31,7 @@ from neucodex_ros.resources import installed_share_dirs
 EVENT_PACKET = 'event_camera_msgs/msg/EventPacket'
 SAMPLE_LABEL = 'neucodex_ros/msg/SampleLabel'
 STORAGES = {'sqlite3': ('.db3', StoragePlugin.SQLITE3), 'mcap': ('.mcap', StoragePlugin.MCAP)}
-BAG_VERSION = 8  # read by rosbag2 on Jazzy, Kilted and later
+BAG_VERSION: Literal[8] = 8  # read by rosbag2 on Jazzy, Kilted and later
 
 
 def _definition(package: str, name: str) -> str:
@@ -165,7 +165,7 @@ class TopicStats:
     @property
     def event_rate(self) -> float:
         """Events per second of recording."""
-        if self.t_first_us is None or self.t_last_us == self.t_first_us:
+        if self.t_first_us is None or self.t_last_us is None or self.t_last_us == self.t_first_us:
             return 0.0
         return self.events / ((self.t_last_us - self.t_first_us) * 1e-6)
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import torch
 
+from neucodex_ros.core.configs import ModelConfig
 from neucodex_ros.core.errors import ModelError
-from neucodex_ros.core.model import ModelConfig, SplitSNN
+from neucodex_ros.core.model import SplitSNN
 
 FORMAT = 'neucodex_ros.checkpoint/1'
 #: The models shipped with the package, by file name (`neucodex-ros models` lists them:

@@ -42,7 +42,7 @@ def _render(image: np.ndarray, offset: tuple[float, float], size: tuple[int, int
     """The sensor's view of the image shifted by offset (x, y), sub-pixel, bilinear."""
     height, width = size
     top, left = (height - image.shape[0]) // 2 - 3, (width - image.shape[1]) // 2 - 3
-    matrix = np.float32([[1, 0, left + offset[0]], [0, 1, top + offset[1]]])
+    matrix = np.array([[1, 0, left + offset[0]], [0, 1, top + offset[1]]], dtype=np.float32)
     view = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
     return cv2.GaussianBlur(view, (0, 0), blur) if blur > 0 else view

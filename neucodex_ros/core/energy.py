@@ -72,7 +72,10 @@ def _is_binary(x: torch.Tensor) -> bool:
     return bool(((x == 0) | (x == 1)).all())
 
 
-def _synaptic_ops(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> np.ndarray:
+Layer = nn.Conv2d | nn.Linear  # the layers whose operations are counted
+
+
+def _synaptic_ops(module: Layer, x: torch.Tensor, out: torch.Tensor) -> np.ndarray:
     """Σ over input spikes of their fan-out, per leading [T, N] position."""
     lead = x.shape[:2]
     flat_x = x.reshape(-1, *x.shape[2:]).to(torch.float64)
@@ -84,7 +87,7 @@ def _synaptic_ops(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> np.n
     return (flat_x.reshape(*lead, -1).sum(-1) * module.out_features).cpu().numpy()
 
 
-def _dense_macs(module: nn.Module, out: torch.Tensor) -> float:
+def _dense_macs(module: Layer, out: torch.Tensor) -> float:
     """MACs of one [T, N] position of a dense layer evaluation."""
     if isinstance(module, nn.Conv2d):
         per_output = module.in_channels // module.groups * int(np.prod(module.kernel_size))
@@ -108,10 +111,11 @@ class OpCounter:
     @contextmanager
     def counting(self) -> Iterator[OpCounter]:
         """Record every forward pass of the layers while the block runs."""
-        layers = [m for m in self.modules.modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+        layers = [m for m in self.modules.modules() if isinstance(m, Layer)]
         per_call: list[tuple[np.ndarray, np.ndarray]] = []
 
         def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+            assert isinstance(module, Layer)  # hooked on those alone
             x = inputs[0]
             lead = x.shape[:2]
             if (module is layers[0] and self.first_is_analog) or not _is_binary(x):
@@ -127,8 +131,8 @@ class OpCounter:
             for handle in handles:
                 handle.remove()
         if per_call:
-            self._macs.append(sum(m for m, _ in per_call))
-            self._sops.append(sum(s for _, s in per_call))
+            self._macs.append(np.sum([m for m, _ in per_call], axis=0))
+            self._sops.append(np.sum([s for _, s in per_call], axis=0))
 
     def counts(self) -> OpCounts:
         """All recorded passes, concatenated along the sample axis: arrays [T, N]."""

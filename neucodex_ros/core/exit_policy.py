@@ -87,7 +87,7 @@ class EarlyExit:
         logits = np.asarray(logits, dtype=np.float64)
         self._logit_sum = logits.copy() if self._logit_sum is None else self._logit_sum + logits
         self.timesteps += 1
-        decision = self.finish()
+        decision = self._decision(self._logit_sum)
         # exits() at t < T is exactly `confident`; at T every sample stops
         return decision if decision.confident or self.timesteps == self.num_timesteps else None
 
@@ -97,9 +97,10 @@ class EarlyExit:
         Used directly when no more will come because some were lost; `confident` only if
         it beat α before T.
         """
-        if self._logit_sum is None:
-            return None
-        probabilities = softmax(self._logit_sum / self.timesteps)
+        return None if self._logit_sum is None else self._decision(self._logit_sum)
+
+    def _decision(self, logit_sum: np.ndarray) -> Decision:
+        probabilities = softmax(logit_sum / self.timesteps)
         confidence = float(probabilities.max())
         return Decision(label=int(probabilities.argmax()), confidence=confidence,
                         probabilities=probabilities, timesteps_used=self.timesteps,

@@ -8,6 +8,7 @@ extract_memories / load_memories).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,11 +36,12 @@ class EdgeRunner:
             raise ValueError(f'layers must be one of {EDGE_LAYERS}, got {layers!r}')
         self.model = model.eval()
         self.layers = layers
-        self._forward, self._modules = {
+        runs: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], nn.Module]] = {
             'split': (model.edge_forward, model.edge_modules()),
             'head': (model.head, model.head),
             'all': (model.forward, model),
-        }[layers]
+        }
+        self._forward, self._modules = runs[layers]
         self._frames: torch.Tensor | None = None  # [T or 1, 1, C, H, W]
         self.timestep = 0
 

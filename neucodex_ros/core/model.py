@@ -170,7 +170,7 @@ class SplitSNN(nn.Module):
                              f'small for {config.backbone} (its poolings shrink it to nothing)'
                              ) from err
         #: The head's output [C, H, W]: the features a split without bottleneck would send.
-        self.head_shape: tuple[int, int, int] = tuple(probe.shape[2:])  # type: ignore[assignment]
+        self.head_shape: tuple[int, int, int] = tuple(probe.shape[2:])
         self.encoder, self.decoder = self._bottleneck(stages[config.split_after - 1][1])
         body = nn.Sequential(*(stage for stage, _ in stages[config.split_after:]),
                              layer.Flatten(step_mode='m'))
@@ -178,7 +178,7 @@ class SplitSNN(nn.Module):
             self.encoder.eval(), self.decoder.eval(), body.eval()  # probe shapes
             spikes = self.encoder(probe)
             #: The encoder's output [C, H, W]: the binary spike tensor sent every timestep.
-            self.split_shape: tuple[int, int, int] = tuple(spikes.shape[2:])  # type: ignore[assignment]
+            self.split_shape: tuple[int, int, int] = tuple(spikes.shape[2:])
             features = body(self.decoder(spikes)).shape[-1]
         self.tail = nn.Sequential(*body, layer.Linear(features, config.num_classes,
                                                       step_mode='m'))

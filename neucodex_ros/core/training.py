@@ -184,7 +184,7 @@ def train(model: SplitSNN, train_set: Samples, val_set: Samples, augment: str,
             logits = model(as_sequence(batch, model.config.num_timesteps))
             loss = per_timestep_loss(logits, target)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # (torch leaves it untyped)
             optimizer.step()
             schedule.step()
             functional.reset_net(model)

@@ -31,7 +31,7 @@ class _ArraysOnly(pickle.Unpickler):
 
 def _load(path: Path) -> dict[bytes, Any]:
     with path.open('rb') as file:
-        return _ArraysOnly(file, encoding='bytes').load()  # type: ignore[no-any-return]
+        return _ArraysOnly(file, encoding='bytes').load()
 
 
 def cifar10_folder(root: Path) -> Path:

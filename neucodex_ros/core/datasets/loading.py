@@ -134,7 +134,7 @@ class EventFormat:
     """How one event dataset's files are read."""
 
     name: str
-    read: Callable[[Path], np.ndarray]
+    read: Callable[[Any], np.ndarray]  # a file (a Path), or an index for a generated set
     sensor_size: tuple[int, int]  # (height, width)
     default_size: tuple[int, int]  # model input (height, width)
 
