@@ -25,7 +25,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 from neucodex_ros.core.errors import EventError
-from neucodex_ros.core.event_codecs import Decoded, make_decoder
+from neucodex_ros.core.event_codecs import Decoded, EventDecoder, make_decoder
 from neucodex_ros.resources import installed_share_dirs
 
 EVENT_PACKET = 'event_camera_msgs/msg/EventPacket'
@@ -177,7 +177,7 @@ def decoded_packets(path: Path | str) -> Iterator[tuple[str, Any, Decoded | Even
     keeps one per stream; a packet that cannot be decoded comes with its EventError instead
     (and as message None if not even its CDR bytes make an EventPacket).
     """
-    decoders: dict[tuple[str, str], Any] = {}
+    decoders: dict[tuple[str, str], EventDecoder] = {}
     with open_bag(path) as reader:
         connections = [c for c in reader.connections if c.msgtype == EVENT_PACKET]
         for connection, _, raw in reader.messages(connections=connections):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -362,12 +363,21 @@ def encode_mono(events: np.ndarray, time_base_ns: int) -> bytes:
     return words.astype('<u8').tobytes()
 
 
+class EventDecoder(Protocol):
+    """What every decoder does: one packet of its stream at a time (it keeps the stream's state)."""
+
+    def decode(self, data: bytes, width: int, height: int, time_base: int = 0,
+               big_endian: bool = False) -> Decoded:
+        """Decode one packet."""
+
+
 #: Encoding name → decoder class; one decoder instance per event stream (they keep state).
-DECODERS = {'evt3': Evt3Decoder, 'libcaer': LibcaerDecoder, 'libcaer_cmp': LibcaerCmpDecoder,
-            'mono': MonoDecoder}
+DECODERS: dict[str, Callable[[], EventDecoder]] = {
+    'evt3': Evt3Decoder, 'libcaer': LibcaerDecoder, 'libcaer_cmp': LibcaerCmpDecoder,
+    'mono': MonoDecoder}
 
 
-def make_decoder(encoding: str) -> Evt3Decoder | LibcaerDecoder | LibcaerCmpDecoder | MonoDecoder:
+def make_decoder(encoding: str) -> EventDecoder:
     """A fresh decoder for an encoding; EventError names an unknown one."""
     if encoding not in DECODERS:
         raise EventError(f'no decoder for event encoding {encoding!r}; known: '

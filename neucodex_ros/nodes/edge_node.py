@@ -67,7 +67,7 @@ from std_msgs.msg import Header
 
 from neucodex_ros.core import codec, topics
 from neucodex_ros.core.errors import ConfigError, EventError, ImageError
-from neucodex_ros.core.event_codecs import make_decoder
+from neucodex_ros.core.event_codecs import EventDecoder, make_decoder
 from neucodex_ros.core.events import FIT_MODES, SPLIT_BY, in_time_order, packets_missed
 from neucodex_ros.core.exit_policy import EarlyExit, answer_problem
 from neucodex_ros.core.image import (
@@ -361,7 +361,7 @@ class EdgeNode(GuardedNode):
         self.windower = EventWindower(mode, round(duration * 1e6), count, min_events)
         self.frame_spec = FrameSpec(self.num_timesteps, self.config.input_size, split_by, fit,
                                     self.image_options.roi)
-        self.decoders: dict[str, Any] = {}
+        self.decoders: dict[str, EventDecoder] = {}
         self.last_seq: int | None = None
         self.frame_id = ''
         # Restarted by every packet: fires once `flush_after` passed without one.
