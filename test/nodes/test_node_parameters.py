@@ -119,3 +119,12 @@ def test_the_encoding_comment_lists_every_codec(params_file: Path) -> None:
     comment = ' '.join(lines[start:start + 4])
     for name in (codec.AUTO, *codec.ENCODINGS):
         assert f' {name} ' in comment.replace('|', ' ').replace('(', ' '), name
+
+
+def test_the_readme_names_every_parameter_of_the_shipped_files() -> None:
+    """README drift check: each parameter of a shipped params file is named in the README."""
+    readme = (ROOT / 'README.md').read_text()
+    for params_file in PARAMS_FILES:
+        for node, section in yaml.safe_load(params_file.read_text()).items():
+            for name in section['ros__parameters']:
+                assert f'`{name}' in readme, f'{params_file.name}: {node}.{name}'
