@@ -66,8 +66,8 @@ def main() -> int:
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+    from neucodex_ros.client import SplitClient
     from neucodex_ros.core.digits import held_out_digits
-    from neucodex_ros.nodes.split_client import SplitClient
     from neucodex_ros.processes import node_command, running
     from neucodex_ros.resources import default_params_file
 

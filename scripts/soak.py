@@ -38,9 +38,9 @@ def main() -> int:
     import numpy as np
     import rclpy
 
+    from neucodex_ros.client import SplitClient
     from neucodex_ros.core.digits import held_out_digits
     from neucodex_ros.msg import Prediction
-    from neucodex_ros.nodes.split_client import SplitClient
     from neucodex_ros.processes import node_command, running
 
     topics = [f'image_{n}' for n in range(args.edges)]

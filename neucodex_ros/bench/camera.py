@@ -35,10 +35,10 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
     """Run the samples of one mode; per-sample records and the edge's CPU time."""
     import rclpy
 
+    from neucodex_ros.client import Observed, SplitClient
     from neucodex_ros.core import topics
     from neucodex_ros.core.digits import held_out_digits
     from neucodex_ros.core.dvs import DvsRecordings
-    from neucodex_ros.nodes.split_client import Observed, SplitClient
 
     images, labels = held_out_digits(spec['samples'])
     events = spec['input'] == 'events'

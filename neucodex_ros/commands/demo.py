@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from neucodex_ros.client import Observed
     from neucodex_ros.core.checkpoint import Checkpoint
-    from neucodex_ros.nodes.split_client import Observed
 
 HELP = 'run edge and cloud nodes on held-out real digits and report accuracy and traffic'
 
@@ -50,11 +50,11 @@ def run(args: argparse.Namespace) -> int:
     import yaml
     from tqdm import tqdm
 
+    from neucodex_ros.client import SplitClient
     from neucodex_ros.core import topics
     from neucodex_ros.core.checkpoint import load_checkpoint
     from neucodex_ros.core.digits import held_out_digits
     from neucodex_ros.core.dvs import DvsRecordings
-    from neucodex_ros.nodes.split_client import SplitClient
     from neucodex_ros.processes import node_command, running
     from neucodex_ros.resources import default_params_file, events_params_file
 

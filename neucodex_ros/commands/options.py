@@ -20,7 +20,7 @@ def size(text: str) -> tuple[int, int]:
 
 
 def add_scorer_arguments(parser: argparse.ArgumentParser | Any) -> None:
-    """--prediction-topic and --label-topic: where a scorer (nodes/scorer.py) listens."""
+    """--prediction-topic and --label-topic: where a scorer (neucodex_ros/scorer.py) listens."""
     parser.add_argument('--prediction-topic', default='/prediction',
                         help='the edge\'s Prediction topic (default %(default)s)')
     parser.add_argument('--label-topic', default=topics.LABELS,

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
     from neucodex_ros.core.bags import open_bag
     from neucodex_ros.core.scoring import Truth
-    from neucodex_ros.nodes.scorer import stamp_ns
+    from neucodex_ros.scorer import stamp_ns
 
     if args.rate <= 0:
         raise ConfigError('--rate must be positive')
@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _scorer(args: argparse.Namespace) -> Any:
-    from neucodex_ros.nodes.scorer import Scorer
+    from neucodex_ros.scorer import Scorer
 
     # the labels come from the bag itself, with the times they were played
     return Scorer(args.prediction_topic, None, time.monotonic)

@@ -173,7 +173,7 @@ def _status(args: argparse.Namespace, sections: dict[str, Any],
     import yaml
     from rclpy.signals import SignalHandlerOptions
 
-    from neucodex_ros.nodes.scorer import Scorer
+    from neucodex_ros.scorer import Scorer
 
     if 'edge_node' not in sections:
         return None

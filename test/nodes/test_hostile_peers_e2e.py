@@ -19,6 +19,7 @@ from rclpy.context import Context
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosutil import counter, watch_stats
 
+from neucodex_ros.client import SplitClient
 from neucodex_ros.core import codec, topics
 from neucodex_ros.core.checkpoint import load_checkpoint
 from neucodex_ros.core.digits import held_out_digits
@@ -27,7 +28,6 @@ from neucodex_ros.core.event_codecs import encode_evt3, encode_mono
 from neucodex_ros.core.events import make_events
 from neucodex_ros.msg import PackedSpikes
 from neucodex_ros.nodes.common import link_qos, model_fingerprint
-from neucodex_ros.nodes.split_client import SplitClient
 from neucodex_ros.processes import node_command, running
 from neucodex_ros.resources import events_params_file
 

@@ -20,10 +20,10 @@ import rclpy
 from rclpy.context import Context
 from rosutil import counter, watch_stats
 
+from neucodex_ros.client import Observed, SplitClient
 from neucodex_ros.core.digits import held_out_digits
 from neucodex_ros.msg import Prediction
 from neucodex_ros.nodes.common import link_qos
-from neucodex_ros.nodes.split_client import Observed, SplitClient
 from neucodex_ros.processes import node_command, running
 
 pytestmark = pytest.mark.ros

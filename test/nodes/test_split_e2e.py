@@ -21,6 +21,7 @@ from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from rosutil import watch_stats
 
+from neucodex_ros.client import Observed, SplitClient
 from neucodex_ros.core import codec
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
 from neucodex_ros.core.digits import held_out_digits
@@ -30,7 +31,6 @@ from neucodex_ros.core.inference import CloudRunner, EdgeRunner
 from neucodex_ros.core.training import predict_logits
 from neucodex_ros.msg import ExitSignal, PackedSpikes
 from neucodex_ros.nodes.common import link_qos, model_fingerprint
-from neucodex_ros.nodes.split_client import Observed, SplitClient
 from neucodex_ros.processes import node_command, running
 
 pytestmark = pytest.mark.ros
