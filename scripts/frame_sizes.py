@@ -67,7 +67,7 @@ def main() -> int:
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
     from neucodex_ros.client import SplitClient
-    from neucodex_ros.core.digits import held_out_digits
+    from neucodex_ros.core.datasets.digits import held_out_digits
     from neucodex_ros.processes import node_command, running
     from neucodex_ros.resources import default_params_file
 

@@ -39,7 +39,7 @@ def main() -> int:
     import rclpy
 
     from neucodex_ros.client import SplitClient
-    from neucodex_ros.core.digits import held_out_digits
+    from neucodex_ros.core.datasets.digits import held_out_digits
     from neucodex_ros.msg import Prediction
     from neucodex_ros.processes import node_command, running
 

@@ -37,7 +37,7 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
 
     from neucodex_ros.client import Observed, SplitClient
     from neucodex_ros.core import topics
-    from neucodex_ros.core.digits import held_out_digits
+    from neucodex_ros.core.datasets.digits import held_out_digits
     from neucodex_ros.core.dvs import DvsRecordings
 
     images, labels = held_out_digits(spec['samples'])

@@ -316,7 +316,7 @@ def edge_operations(input_kind: str, samples: int, checkpoint: Any) -> dict[str,
     import torch
     from spikingjelly.activation_based import functional
 
-    from neucodex_ros.core.digits import held_out_digits
+    from neucodex_ros.core.datasets.digits import held_out_digits
     from neucodex_ros.core.dvs import DvsRecordings
     from neucodex_ros.core.energy import OpCounter
     from neucodex_ros.core.image import image_to_input

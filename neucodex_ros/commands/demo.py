@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from neucodex_ros.client import SplitClient
     from neucodex_ros.core import topics
     from neucodex_ros.core.checkpoint import load_checkpoint
-    from neucodex_ros.core.digits import held_out_digits
+    from neucodex_ros.core.datasets.digits import held_out_digits
     from neucodex_ros.core.dvs import DvsRecordings
     from neucodex_ros.processes import node_command, running
     from neucodex_ros.resources import default_params_file, events_params_file

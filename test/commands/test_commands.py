@@ -109,7 +109,7 @@ def test_the_shipped_resnet18_is_the_papers_backbone_split_after_its_stem() -> N
     import numpy as np
     import torch
 
-    from neucodex_ros.core.digits import held_out_digits
+    from neucodex_ros.core.datasets.digits import held_out_digits
     from neucodex_ros.core.training import predict_logits
 
     checkpoint = load_checkpoint('resnet18_digits')

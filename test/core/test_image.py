@@ -203,7 +203,7 @@ def test_a_camera_like_frame_classifies_once_inverted_and_cropped() -> None:
     import torch
 
     from neucodex_ros.core.checkpoint import load_checkpoint
-    from neucodex_ros.core.digits import held_out_digits
+    from neucodex_ros.core.datasets.digits import held_out_digits
     from neucodex_ros.core.image import ImageOptions
     from neucodex_ros.core.training import predict_logits
 

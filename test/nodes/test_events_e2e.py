@@ -152,7 +152,7 @@ def publish_sample(split: Observer, packets: list[tuple[str, bytes, int]]) -> St
 
 def digit_events(slot: int) -> bytes:
     """A simulated DVS recording of a held-out digit, evt3, in a window slot of its own."""
-    from neucodex_ros.core.digits import held_out_digits
+    from neucodex_ros.core.datasets.digits import held_out_digits
     from neucodex_ros.core.dvs import simulate
     from neucodex_ros.core.event_codecs import encode_evt3
 

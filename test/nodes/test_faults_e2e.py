@@ -23,7 +23,7 @@ from test_split_e2e import offline_reference, pixels_of
 
 from neucodex_ros.client import Observed, SplitClient
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
-from neucodex_ros.core.digits import held_out_digits
+from neucodex_ros.core.datasets.digits import held_out_digits
 from neucodex_ros.msg import Prediction
 from neucodex_ros.nodes.common import link_qos
 from neucodex_ros.processes import node_command, running

@@ -22,7 +22,7 @@ from rosutil import counter, watch_stats
 from neucodex_ros.client import SplitClient
 from neucodex_ros.core import codec, topics
 from neucodex_ros.core.checkpoint import load_checkpoint
-from neucodex_ros.core.digits import held_out_digits
+from neucodex_ros.core.datasets.digits import held_out_digits
 from neucodex_ros.core.dvs import DvsRecordings
 from neucodex_ros.core.event_codecs import encode_evt3, encode_mono
 from neucodex_ros.core.events import make_events

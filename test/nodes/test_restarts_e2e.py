@@ -21,7 +21,7 @@ from rclpy.context import Context
 from rosutil import counter, watch_stats
 
 from neucodex_ros.client import Observed, SplitClient
-from neucodex_ros.core.digits import held_out_digits
+from neucodex_ros.core.datasets.digits import held_out_digits
 from neucodex_ros.msg import Prediction
 from neucodex_ros.nodes.common import link_qos
 from neucodex_ros.processes import node_command, running

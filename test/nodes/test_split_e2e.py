@@ -24,7 +24,7 @@ from rosutil import watch_stats
 from neucodex_ros.client import Observed, SplitClient
 from neucodex_ros.core import codec
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
-from neucodex_ros.core.digits import held_out_digits
+from neucodex_ros.core.datasets.digits import held_out_digits
 from neucodex_ros.core.exit_policy import exit_summary
 from neucodex_ros.core.image import image_to_input
 from neucodex_ros.core.inference import CloudRunner, EdgeRunner

@@ -94,7 +94,7 @@ def _native_size(name: str, size: tuple[int, int], options: DataOptions) -> tupl
 
 
 def _digits(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, DataSpec]:
-    from neucodex_ros.core.digits import CLASS_NAMES, load_digits
+    from neucodex_ros.core.datasets.digits import CLASS_NAMES, load_digits
     images, labels = load_digits(part)
     spec = DataSpec('digits', 'image', 1, _native_size('digits', (28, 28), options),
                     tuple(CLASS_NAMES), 'affine')
@@ -181,7 +181,7 @@ def _cifar10dvs(root: Path, part: str, options: DataOptions) -> tuple[EventFileS
 
 
 def _digits_dvs(root: Path, part: str, options: DataOptions) -> tuple[EventFileSet, DataSpec]:
-    from neucodex_ros.core.digits import CLASS_NAMES, load_digits
+    from neucodex_ros.core.datasets.digits import CLASS_NAMES, load_digits
     from neucodex_ros.core.dvs import DvsConfig, simulate
 
     images, labels = load_digits(part)

