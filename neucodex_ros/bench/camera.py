@@ -37,12 +37,15 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
 
     from neucodex_ros.client import Observed, SplitClient
     from neucodex_ros.core import topics
-    from neucodex_ros.core.datasets.digits import held_out_digits
-    from neucodex_ros.core.dvs import DvsRecordings
+    from neucodex_ros.core.datasets.digits import (
+        DvsRecordings,
+        held_out_digits,
+        held_out_indices,
+    )
 
     images, labels = held_out_digits(spec['samples'])
     events = spec['input'] == 'events'
-    recordings = DvsRecordings(images) if events else None
+    recordings = DvsRecordings(held_out_indices(spec['samples'])) if events else None
     with rclpy.init():
         client = SplitClient('neucodex_bench', events_topic=topics.EVENTS if events else None,
                              jpeg_quality=spec.get('jpeg_quality'), watch_exits=False)

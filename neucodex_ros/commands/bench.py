@@ -316,8 +316,7 @@ def edge_operations(input_kind: str, samples: int, checkpoint: Any) -> dict[str,
     import torch
     from spikingjelly.activation_based import functional
 
-    from neucodex_ros.core.datasets.digits import held_out_digits
-    from neucodex_ros.core.dvs import DvsRecordings
+    from neucodex_ros.core.datasets.digits import DvsRecordings, held_out_digits, held_out_indices
     from neucodex_ros.core.energy import OpCounter
     from neucodex_ros.core.image import image_to_input
     from neucodex_ros.core.training import as_sequence
@@ -329,7 +328,7 @@ def edge_operations(input_kind: str, samples: int, checkpoint: Any) -> dict[str,
         inputs = [image_to_input(image.tobytes(), 'mono8', *image.shape, image.shape[1],
                                  config.in_channels, config.input_size) for image in images]
     else:
-        recordings = DvsRecordings(images)
+        recordings = DvsRecordings(held_out_indices(samples))
         spec = FrameSpec(config.num_timesteps, config.input_size,
                          checkpoint.data.get('split_by', 'time'),
                          checkpoint.data.get('fit', 'area'))

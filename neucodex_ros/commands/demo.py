@@ -53,8 +53,11 @@ def run(args: argparse.Namespace) -> int:
     from neucodex_ros.client import SplitClient
     from neucodex_ros.core import topics
     from neucodex_ros.core.checkpoint import load_checkpoint
-    from neucodex_ros.core.datasets.digits import held_out_digits
-    from neucodex_ros.core.dvs import DvsRecordings
+    from neucodex_ros.core.datasets.digits import (
+        DvsRecordings,
+        held_out_digits,
+        held_out_indices,
+    )
     from neucodex_ros.processes import node_command, running
     from neucodex_ros.resources import default_params_file, events_params_file
 
@@ -80,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
                              depth=cloud_params.get('qos_depth', 64),
                              events_topic=sections['edge_node']['ros__parameters'].get(
                                  'events_topic', topics.EVENTS) if args.events else None)
-        recordings = DvsRecordings(images) if args.events else None
+        recordings = DvsRecordings(held_out_indices(args.samples)) if args.events else None
 
         def alive() -> bool:
             return all(process.poll() is None for process in processes)

@@ -98,29 +98,3 @@ def simulate(image: np.ndarray, rng: np.random.Generator,
                               rng.integers(0, duration, noise_count)))
     events = np.concatenate(chunks) if chunks else np.empty(0, EVENT_DTYPE)
     return events[np.argsort(events['t'], kind='stable')]
-
-
-class DvsRecordings:
-    """Simulated DVS recordings of some digit images, made when first asked for.
-
-    Recording i is simulate(images[i], default_rng(i)): the same events whoever asks (the
-    demo, the bench camera, the tests).
-    """
-
-    def __init__(self, images: np.ndarray, config: DvsConfig = DvsConfig()) -> None:
-        self.images, self.config = images, config
-        self.sensor_size = config.sensor_size
-        self._made: dict[int, np.ndarray] = {}
-
-    def __getitem__(self, index: int) -> np.ndarray:
-        if index not in self._made:
-            self._made[index] = simulate(self.images[index], np.random.default_rng(index),
-                                         self.config)
-        return self._made[index]
-
-    def mean_evt3_bytes(self) -> float:
-        """What the raw events of a recording made so far weigh, evt3-encoded."""
-        from neucodex_ros.core.event_codecs import encode_evt3
-
-        return float(sum(len(encode_evt3(e)) for e in self._made.values())
-                     / max(len(self._made), 1))

@@ -185,3 +185,24 @@ def test_classes_in_turn_is_a_class_balanced_permutation() -> None:
     assert list(labels[order[:6]]) == [0, 1, 2, 0, 1, 2]
     assert list(order[:3]) == [0, 5, 8]  # each class in its own order
     assert list(labels[order[-3:]]) == [0, 2, 0]  # then the classes with samples left
+
+
+def test_the_demo_plays_the_digits_dvs_samples_it_is_measured_on() -> None:
+    """Simulated DVS digits are made one way, whoever asks for them.
+
+    The demo's and bench's recording of a held-out digit is the digits_dvs test sample of that
+    digit; they were seeded differently, so the event report measured other events.
+    """
+    from neucodex_ros.core.datasets.digits import (
+        DvsRecordings,
+        held_out_digits,
+        held_out_indices,
+    )
+
+    dataset, _ = load_dataset('digits_dvs', None, 'test', DataOptions(cache=False))
+    recordings = DvsRecordings(held_out_indices(3, seed=4))
+    _, labels = held_out_digits(3, seed=4)
+    for position, index in enumerate(recordings.indices):
+        np.testing.assert_array_equal(recordings[position],
+                                      dataset.read(dataset.files[index]))
+        assert int(dataset.labels[index]) == labels[position]

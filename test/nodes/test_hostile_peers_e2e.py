@@ -22,8 +22,7 @@ from rosutil import counter, watch_stats
 from neucodex_ros.client import SplitClient
 from neucodex_ros.core import codec, topics
 from neucodex_ros.core.checkpoint import load_checkpoint
-from neucodex_ros.core.datasets.digits import held_out_digits
-from neucodex_ros.core.dvs import DvsRecordings
+from neucodex_ros.core.datasets.digits import DvsRecordings, held_out_digits, held_out_indices
 from neucodex_ros.core.event_codecs import encode_evt3, encode_mono
 from neucodex_ros.core.events import make_events
 from neucodex_ros.msg import PackedSpikes
@@ -142,7 +141,7 @@ def test_fuzzed_event_packets_do_not_end_a_real_edge() -> None:
         def alive() -> bool:
             return all(p.poll() is None for p in processes)
 
-        recordings = DvsRecordings(held_out_digits(3, seed=9)[0])
+        recordings = DvsRecordings(held_out_indices(3, seed=9))
         stats = watch_stats(robot, ('edge_node',))
         hostile = robot.create_publisher(EventPacket, topics.EVENTS, RELIABLE)
         robot.wait_ready(90.0, alive, probe=lambda: robot.publish_events(

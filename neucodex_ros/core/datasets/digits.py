@@ -11,7 +11,7 @@ from functools import cache
 
 import numpy as np
 
-from neucodex_ros.core.datasets import SPLIT, stratified_split
+from neucodex_ros.core.datasets import PARTS, SPLIT, stratified_split
 
 CLASS_NAMES = [str(digit) for digit in range(10)]
 SEED = 20250923  # NeuCODEX's arXiv date; any fixed value gives a fixed split
@@ -34,10 +34,55 @@ def load_digits(part: str) -> tuple[np.ndarray, np.ndarray]:
     return images[keep], labels[keep]
 
 
+def held_out_indices(count: int, seed: int = 0) -> np.ndarray:
+    """Indices of `count` held-out (test part) digits in a fixed shuffled order."""
+    size = len(load_digits('test')[1])
+    if not 1 <= count <= size:
+        raise ValueError(f'count must be 1..{size}, got {count}')
+    return np.random.default_rng(seed).permutation(size)[:count]
+
+
 def held_out_digits(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """`count` held-out (test part) digits in a fixed shuffled order, classes mixed."""
     images, labels = load_digits('test')
-    if not 1 <= count <= len(labels):
-        raise ValueError(f'count must be 1..{len(labels)}, got {count}')
-    order = np.random.default_rng(seed).permutation(len(labels))[:count]
+    order = held_out_indices(count, seed)
     return images[order], labels[order]
+
+
+def simulated_digit(part: str, index: int, seed: int = 0) -> np.ndarray:
+    """The DVS recording of digit `index` of a part (core/dvs.py): the one way they are made.
+
+    Fixed by (seed, part, index), so the digits_dvs dataset, the demo and the benchmark see
+    the same events for the same digit.
+    """
+    from neucodex_ros.core.dvs import simulate
+
+    images, _ = load_digits(part)
+    return simulate(images[index], np.random.default_rng([seed, PARTS.index(part), index]))
+
+
+class DvsRecordings:
+    """Simulated DVS recordings of some held-out digits, made when first asked for.
+
+    Recording k is simulated_digit('test', indices[k]): the digits_dvs test sample of that
+    digit (a sequence of held_out_indices matches held_out_digits).
+    """
+
+    def __init__(self, indices: np.ndarray) -> None:
+        from neucodex_ros.core.dvs import DvsConfig
+
+        self.indices = indices
+        self.sensor_size = DvsConfig().sensor_size
+        self._made: dict[int, np.ndarray] = {}
+
+    def __getitem__(self, position: int) -> np.ndarray:
+        if position not in self._made:
+            self._made[position] = simulated_digit('test', int(self.indices[position]))
+        return self._made[position]
+
+    def mean_evt3_bytes(self) -> float:
+        """What the raw events of a recording made so far weigh, evt3-encoded."""
+        from neucodex_ros.core.event_codecs import encode_evt3
+
+        return float(sum(len(encode_evt3(e)) for e in self._made.values())
+                     / max(len(self._made), 1))

@@ -181,12 +181,12 @@ def _cifar10dvs(root: Path, part: str, options: DataOptions) -> tuple[EventFileS
 
 
 def _digits_dvs(root: Path, part: str, options: DataOptions) -> tuple[EventFileSet, DataSpec]:
-    from neucodex_ros.core.datasets.digits import CLASS_NAMES, load_digits
-    from neucodex_ros.core.dvs import DvsConfig, simulate
+    from neucodex_ros.core.datasets.digits import CLASS_NAMES, load_digits, simulated_digit
+    from neucodex_ros.core.dvs import DvsConfig
 
-    images, labels = load_digits(part)
-    fmt = EventFormat('digits_dvs', lambda i: simulate(images[i], np.random.default_rng(
-        [options.seed, PARTS.index(part), i])), DvsConfig().sensor_size, DvsConfig().sensor_size)
+    _, labels = load_digits(part)
+    fmt = EventFormat('digits_dvs', lambda i: simulated_digit(part, i, options.seed),
+                      DvsConfig().sensor_size, DvsConfig().sensor_size)
     spec = DataSpec(fmt.name, 'events', 2, options.input_size or fmt.default_size,
                     tuple(CLASS_NAMES), 'shift')
     return EventFileSet(list(range(len(labels))), labels, fmt.read, fmt.sensor_size, spec,
