@@ -23,6 +23,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
+from neucodex_ros.core.datasets.digits import DvsRecordings, held_out_digits, held_out_indices
 from neucodex_ros.core.event_codecs import encode_evt3
 from neucodex_ros.core.events import split_at_multiples
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
@@ -239,3 +240,36 @@ class SplitClient(Node):
     def _add_exit(observed: Observed, size: int, msg: ExitSignal) -> None:
         observed.exit_wire_bytes += size
         observed.exits.append(msg)
+
+
+@dataclass
+class Playlist:
+    """Held-out digits as a camera plays them: frames, or their simulated DVS recordings.
+
+    The one source of samples for the demo and the benchmark camera; `events_period_us` is
+    the event time each recording is laid out in (the edge's window_duration).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    recordings: DvsRecordings | None = None
+    events_period_us: int = 350_000
+
+    @classmethod
+    def held_out(cls, count: int, events: bool, events_period_us: int = 350_000) -> Playlist:
+        """The first `count` held-out digits (held_out_digits), as frames or as events."""
+        images, labels = held_out_digits(count)
+        recordings = DvsRecordings(held_out_indices(count)) if events else None
+        return cls(images, labels, recordings, events_period_us)
+
+    def publish(self, client: SplitClient, index: int, label: int | None = None) -> Observed:
+        """Publish sample `index` through the client; its record."""
+        if self.recordings is None:
+            return client.publish_frame(self.images[index], label)
+        return client.publish_events(self.recordings[index], self.recordings.sensor_size,
+                                     self.events_period_us, label)
+
+    def raw_bytes(self) -> float:
+        """What one input weighs raw: the evt3 events of the recordings played, or the frame."""
+        return self.recordings.mean_evt3_bytes() if self.recordings else float(
+            self.images[0].nbytes)

@@ -35,28 +35,16 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
     """Run the samples of one mode; per-sample records and the edge's CPU time."""
     import rclpy
 
-    from neucodex_ros.client import Observed, SplitClient
+    from neucodex_ros.client import Playlist, SplitClient
     from neucodex_ros.core import topics
-    from neucodex_ros.core.datasets.digits import (
-        DvsRecordings,
-        held_out_digits,
-        held_out_indices,
-    )
 
-    images, labels = held_out_digits(spec['samples'])
     events = spec['input'] == 'events'
-    recordings = DvsRecordings(held_out_indices(spec['samples'])) if events else None
+    playlist = Playlist.held_out(spec['samples'], events, spec['period_us'])
     with rclpy.init():
         client = SplitClient('neucodex_bench', events_topic=topics.EVENTS if events else None,
                              jpeg_quality=spec.get('jpeg_quality'), watch_exits=False)
-
-        def publish(index: int, label: int | None = None) -> Observed:
-            if recordings is None:
-                return client.publish_frame(images[index], label)
-            return client.publish_events(recordings[index], recordings.sensor_size,
-                                         spec['period_us'], label)
-
-        client.wait_ready(spec['timeout'], probe=lambda: publish(0), split=spec['split'])
+        client.wait_ready(spec['timeout'], probe=lambda: playlist.publish(client, 0),
+                          split=spec['split'])
         # the edge node and, beside the cloud, the verdict recorder
         client.spin_until(lambda: client.count_subscribers('exit_signal') >= 2 * spec['split'],
                           spec['timeout'], 'the verdict recorder')
@@ -65,13 +53,13 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
             client.spin_until(lambda: Path(spec['go_file']).exists(), spec['timeout'],
                               'the CPU limit')
         cpu_start, records = cpu_seconds(spec.get('edge_pid')), []
-        for index, label in enumerate(labels):
-            observed = publish(index, int(label))
+        for index, label in enumerate(playlist.labels):
+            observed = playlist.publish(client, index, int(label))
             try:
                 client.spin_until(lambda o=observed: o.prediction is not None,
                                   spec['timeout'], 'a Prediction')
             except TimeoutError:
-                pass  # recorded as lost
+                pass  # recorded as unanswered
             client.pause(spec['settle'])  # late spikes and exit signals still count
             records.append(record(observed, spec['on_server']) | {
                 'window': [observed.sent, time.monotonic()]})

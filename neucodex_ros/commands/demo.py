@@ -50,14 +50,9 @@ def run(args: argparse.Namespace) -> int:
     import yaml
     from tqdm import tqdm
 
-    from neucodex_ros.client import SplitClient
+    from neucodex_ros.client import Playlist, SplitClient
     from neucodex_ros.core import topics
     from neucodex_ros.core.checkpoint import load_checkpoint
-    from neucodex_ros.core.datasets.digits import (
-        DvsRecordings,
-        held_out_digits,
-        held_out_indices,
-    )
     from neucodex_ros.processes import node_command, running
     from neucodex_ros.resources import default_params_file, events_params_file
 
@@ -67,14 +62,14 @@ def run(args: argparse.Namespace) -> int:
     cloud_params = sections['cloud_node']['ros__parameters']
     alpha = cloud_params['alpha'] if args.alpha is None else args.alpha
     checkpoint = load_checkpoint(cloud_params.get('checkpoint') or None)
-    images, labels = held_out_digits(args.samples)
     commands = [node_command('cloud_node', name='cloud_node', params_file=params_file,
                              parameters={'alpha': alpha}),
                 # The demo's camera publishes reliably, so the edge may subscribe reliably.
                 node_command('edge_node', name='edge_node', params_file=params_file,
                              parameters={'input_reliable': True})]
-    period_us = round(sections['edge_node']['ros__parameters'].get('window_duration', 0.35)
-                      * 1e6)
+    playlist = Playlist.held_out(args.samples, args.events, round(
+        sections['edge_node']['ros__parameters'].get('window_duration', 0.35) * 1e6))
+    labels = playlist.labels
     print(f'neucodex-ros demo: starting cloud_node and edge_node ({params_file.name}, '
           f'alpha {alpha})', flush=True)
     sent: list[Observed] = []
@@ -83,18 +78,11 @@ def run(args: argparse.Namespace) -> int:
                              depth=cloud_params.get('qos_depth', 64),
                              events_topic=sections['edge_node']['ros__parameters'].get(
                                  'events_topic', topics.EVENTS) if args.events else None)
-        recordings = DvsRecordings(held_out_indices(args.samples)) if args.events else None
 
         def alive() -> bool:
             return all(process.poll() is None for process in processes)
 
-        def publish(index: int, label: int | None = None) -> Observed:
-            if recordings is None:
-                return client.publish_frame(images[index], label)
-            return client.publish_events(recordings[index], recordings.sensor_size, period_us,
-                                         label)
-
-        client.wait_ready(args.timeout, alive, probe=lambda: publish(0))
+        client.wait_ready(args.timeout, alive, probe=lambda: playlist.publish(client, 0))
         with tqdm(total=len(labels), desc='digits', unit='sample', mininterval=0.5) as bar:
             def all_answered() -> bool:
                 done = [o for o in sent if o.prediction is not None]
@@ -107,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
                     len(o.spikes) >= o.prediction.timesteps_used for o in done)
 
             for index, label in enumerate(labels):
-                sent.append(publish(index, int(label)))
+                sent.append(playlist.publish(client, index, int(label)))
                 next_frame = sent[-1].sent + 1.0 / args.rate
                 client.spin_until(lambda t=next_frame: all_answered() or time.monotonic() >= t,
                                   10.0, 'the next frame', alive)
@@ -115,8 +103,7 @@ def run(args: argparse.Namespace) -> int:
                 client.spin_until(all_answered, args.timeout, 'the last answers', alive)
             except TimeoutError:
                 pass  # reported as unanswered below
-    raw_bytes = recordings.mean_evt3_bytes() if recordings else 28 * 28
-    results = summarise(sent, checkpoint, alpha, raw_image_bytes=raw_bytes,
+    results = summarise(sent, checkpoint, alpha, raw_image_bytes=playlist.raw_bytes(),
                         input_kind='events' if args.events else 'image')
     print_table(results)
     if args.json:
