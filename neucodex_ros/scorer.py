@@ -8,8 +8,10 @@ core/scoring.py.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
+import rclpy
 from rclpy.event_handler import (
     QoSRequestedIncompatibleQoSInfo,
     QoSSubscriptionMatchedInfo,
@@ -63,6 +65,12 @@ class Scorer(Node):
         def matched(info: QoSSubscriptionMatchedInfo) -> None:
             self.matched[topic] = info.current_count
         return SubscriptionEventCallbacks(incompatible_qos=incompatible, matched=matched)
+
+    def pause(self, seconds: float) -> None:
+        """Take what arrives for `seconds` (the global executor spins this node alone)."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            rclpy.spin_once(self, timeout_sec=left)
 
     def _prediction(self, msg: Prediction) -> None:
         self.board.answer(Answer(stamp_ns(msg.header.stamp), msg.label, msg.status,

@@ -49,7 +49,9 @@ def write_settings(params_file: Path, settings: dict[str, dict[str, str]], out: 
     text = params_file.read_text()
     for node, values in settings.items():
         section = re.search(rf'^{node}:\n(?:[ \t]+.*\n|\n)*', text, re.MULTILINE)
-        updated = section.group(0) if section is not None else ''
+        if section is None:
+            raise ConfigError(f'{params_file} has no {node} section')
+        updated = section.group(0)
         for name, value in values.items():
             def replace(match: re.Match[str], value: str = value) -> str:
                 old = match.group(2)  # the value and the spaces before a comment
@@ -60,7 +62,7 @@ def write_settings(params_file: Path, settings: dict[str, dict[str, str]], out: 
                                      updated, count=1, flags=re.MULTILINE)
             if not found:
                 raise ConfigError(f'{params_file} has no {node} {name} parameter to set')
-        text = text[:section.start()] + updated + text[section.end():]  # type: ignore[union-attr]
+        text = text[:section.start()] + updated + text[section.end():]
     out.write_text(text)
 
 

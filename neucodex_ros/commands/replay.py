@@ -102,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
     with rclpy.init(args=[]), open_bag(args.bag) as reader:
         node = rclpy.create_node('neucodex_replay')
         scorer = _scorer(args) if args.score else None
-        pause: Callable[[float], None] = time.sleep if scorer is None else (
-            lambda seconds: _spin_for(scorer, seconds))
+        pause: Callable[[float], None] = time.sleep if scorer is None else scorer.pause
         publishers, classes, connections = {}, {}, []
         for connection in reader.connections:
             if args.topics and connection.topic not in args.topics:
@@ -180,19 +179,11 @@ def _scorer(args: argparse.Namespace) -> Any:
     return Scorer(args.prediction_topic, None, time.monotonic)
 
 
-def _spin_for(node: Any, seconds: float) -> None:
-    import rclpy
-
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        rclpy.spin_once(node, timeout_sec=left)
-
-
 def _report(scorer: Any, args: argparse.Namespace) -> int:
     """Wait for the answers still due, print the score; 1 if no sample was answered."""
     end = time.monotonic() + args.answer_wait
     while scorer.board.unanswered() and time.monotonic() < end:
-        _spin_for(scorer, 0.1)
+        scorer.pause(0.1)
     score = scorer.board.score()
     report = score.report()
     print(f'replay: score of {args.bag}: {score.line()}')

@@ -136,19 +136,14 @@ class _Status:
     """Prints the scorer's line every period, when there is something new to say."""
 
     def __init__(self, scorer: Any, period: float) -> None:
-        import rclpy
-
         self.scorer, self.period = scorer, period
-        self._spin = rclpy.spin_once
         self._next = time.monotonic() + period
         self._said = (0, 0)  # (answers, labels) in the last line
         self._counted = 0  # answers at the last tick, for the rate
 
     def wait(self, seconds: float) -> None:
         """Hear the topics for `seconds`; print the line when it is due and has news."""
-        end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            self._spin(self.scorer, timeout_sec=left)
+        self.scorer.pause(seconds)
         if time.monotonic() >= self._next:
             self._next += self.period
             board = self.scorer.board
