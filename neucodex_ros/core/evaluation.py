@@ -15,7 +15,7 @@ from spikingjelly.activation_based import functional
 from torch.utils.data import DataLoader
 
 from neucodex_ros.core.energy import EnergyConfig, OpCounter, OpCounts, sample_energy_j
-from neucodex_ros.core.exit_policy import exit_points, exit_summary
+from neucodex_ros.core.exit_policy import exit_points, summarise_exits
 from neucodex_ros.core.figures import compression_per_sample
 from neucodex_ros.core.model import SplitSNN
 from neucodex_ros.core.training import Samples, as_sequence
@@ -38,13 +38,13 @@ class Evaluation:
 
     def at(self, alpha: float, energy: EnergyConfig) -> dict[str, float]:
         """exit_summary at α, plus bits, compression and energy."""
-        used, _ = exit_points(self.logits, alpha)
+        used, predicted = exit_points(self.logits, alpha)
         num_timesteps = self.logits.shape[0]
         edge = sample_energy_j(self.edge_ops, used, self.spike_bits, energy)
         edge_only = sample_energy_j(self.edge_only_ops,
                                     np.full(len(used), num_timesteps), 0, energy)
         bits = self.spike_bits * used.mean()
-        return exit_summary(self.logits, self.labels, alpha) | {
+        return summarise_exits(used, predicted, self.labels, alpha) | {
             'bits_per_sample': float(bits),
             'compression_per_sample': compression_per_sample(self.head_neurons, bits),
             'edge_energy_j': float(edge.mean()),

@@ -124,7 +124,12 @@ def exit_points(logits: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarra
 
 def exit_summary(logits: np.ndarray, labels: np.ndarray, alpha: float) -> dict[str, float]:
     """Accuracy and timesteps used with early exit at α (α = 1: all T), over logits [T, N, K]."""
-    used, predicted = exit_points(logits, alpha)
+    return summarise_exits(*exit_points(logits, alpha), labels, alpha)
+
+
+def summarise_exits(used: np.ndarray, predicted: np.ndarray, labels: np.ndarray,
+                    alpha: float) -> dict[str, float]:
+    """exit_summary of exit_points already taken (for a caller that needs them too)."""
     return {'alpha': alpha, 'accuracy': float((predicted == labels).mean()),
             'mean_timesteps': float(used.mean()),
             'p95_timesteps': float(np.percentile(used, 95))}

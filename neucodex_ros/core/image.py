@@ -72,6 +72,7 @@ def _resized(image: np.ndarray, height: int, width: int) -> np.ndarray:
                          interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     return resized.reshape(height, width, -1)
 
+
 #: Supported encodings → (channels, dtype, colour order).
 ENCODINGS: dict[str, tuple[int, np.dtype, str]] = {
     'mono8': (1, np.dtype(np.uint8), 'mono'),
