@@ -9,6 +9,7 @@ on the same window, and the converted bag's SampleLabels score the predictions.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -25,10 +26,10 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosutil import RosHarness
 from test_split_e2e import offline_reference
 
-from neucodex_ros.core.bags import decoded_packets
+from neucodex_ros.core.bags import SAMPLE_LABEL, decoded_packets, deserialize, open_bag
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
 from neucodex_ros.core.windows import EventWindower, FrameSpec, window_frames
-from neucodex_ros.msg import Prediction, SampleLabel
+from neucodex_ros.msg import Prediction
 from neucodex_ros.nodes.common import link_qos
 from neucodex_ros.processes import node_command, running
 from neucodex_ros.resources import events_params_file
@@ -45,26 +46,17 @@ def edge_parameters() -> dict[str, Any]:
 
 
 class Observer:
-    """The test's node: collects Predictions and SampleLabels by stamp."""
+    """The test's node: collects Predictions by stamp."""
 
     def __init__(self, alive: Any) -> None:
         self.ros = RosHarness('event_observer')
         self.alive = alive
         self.predictions: dict[Stamp, list[Prediction]] = defaultdict(list)
-        self.labels: dict[Stamp, SampleLabel] = {}
-        reliable = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
-                              reliability=ReliabilityPolicy.RELIABLE)
-        self.subs = [
-            self.ros.node.create_subscription(Prediction, 'prediction', self._on_prediction,
-                                              link_qos(True, 64)),
-            self.ros.node.create_subscription(SampleLabel, '/event_camera/labels',
-                                              self._on_label, reliable)]
+        self.sub = self.ros.node.create_subscription(Prediction, 'prediction',
+                                                     self._on_prediction, link_qos(True, 64))
 
     def _on_prediction(self, msg: Prediction) -> None:
         self.predictions[(msg.header.stamp.sec, msg.header.stamp.nanosec)].append(msg)
-
-    def _on_label(self, msg: SampleLabel) -> None:
-        self.labels[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
 
     def replay(self, bag: Path, *args: str) -> None:
         """Play a bag with `neucodex-ros replay` and wait for it to finish."""
@@ -95,8 +87,8 @@ def started(edge: dict[str, Any]) -> Iterator[Observer]:
     with running(commands) as processes:
         observer = Observer(lambda: all(p.poll() is None for p in processes))
         try:
-            observer.ros.spin_until(lambda: all(s.get_publisher_count() for s in
-                                                observer.subs[:1]), 60.0, 'the cloud node')
+            observer.ros.spin_until(lambda: observer.sub.get_publisher_count() > 0, 60.0,
+                                    'the cloud node')
             yield observer
         finally:
             observer.ros.close()
@@ -200,6 +192,14 @@ def test_real_evt3_bag_gives_a_prediction_for_every_window(split: Observer, shar
     check_predictions(split, expected)
 
 
+def bag_labels(bag: Path) -> dict[Stamp, int]:
+    """The SampleLabels `convert` wrote, by stamp."""
+    with open_bag(bag) as reader:
+        return {(m.header.stamp.sec, m.header.stamp.nanosec): m.label
+                for m in (deserialize(raw, SAMPLE_LABEL) for _, _, raw in reader.messages(
+                    connections=[c for c in reader.connections if c.msgtype == SAMPLE_LABEL]))}
+
+
 def test_nmnist_bin_to_bag_to_replay_is_scored(split: Observer, shared_data: Path,
                                                checkpoint: Checkpoint, tmp_path: Path) -> None:
     bag = tmp_path / 'nmnist'
@@ -207,11 +207,14 @@ def test_nmnist_bin_to_bag_to_replay_is_scored(split: Observer, shared_data: Pat
                     '--data-dir', str(shared_data / 'nmnist_small' / 'train'), '--part', 'test',
                     '--limit', '30', '--out', str(bag)], check=True, capture_output=True)
     expected = offline_windows(bag, checkpoint)
+    labels = bag_labels(bag)
+    assert len(labels) == 30 and set(labels) == set(expected), 'one window per converted sample'
     split.predictions.clear()
-    split.labels.clear()
-    split.replay(bag, '--rate', '2')
+    score_file = tmp_path / 'score.json'
+    split.replay(bag, '--rate', '2', '--score', '--json', str(score_file))
     check_predictions(split, expected)
-    assert set(split.labels) == set(expected), 'one window per converted sample'
-    correct = [split.predictions[s][0].label == label.label for s, label in split.labels.items()]
-    assert len(correct) == 30
+    score = json.loads(score_file.read_text())
+    assert (score['labels'], score['labelled'], score['repeated_answers']) == (30, 30, 0)
+    correct = [split.predictions[s][0].label == label for s, label in labels.items()]
+    assert score['correct'] == sum(correct)  # replay's scoring agrees with ours
     assert np.mean(correct) >= 0.8  # the shipped model on held-out real recordings
