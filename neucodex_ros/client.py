@@ -24,8 +24,8 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
 from neucodex_ros.core.datasets.digits import DvsRecordings, held_out_digits, held_out_indices
-from neucodex_ros.core.event_codecs import encode_evt3
 from neucodex_ros.core.events import split_at_multiples
+from neucodex_ros.core.events.codecs import encode_evt3
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
 from neucodex_ros.nodes.common import link_qos
 

@@ -30,8 +30,8 @@ def decode_seconds(bag: Path, repeats: int = 5) -> float:
     """Best time of a fresh decoder over all of a bag's packets (read beforehand)."""
     import time
 
-    from neucodex_ros.core.bags import EVENT_PACKET, deserialize, open_bag
-    from neucodex_ros.core.event_codecs import make_decoder
+    from neucodex_ros.core.events.bags import EVENT_PACKET, deserialize, open_bag
+    from neucodex_ros.core.events.codecs import make_decoder
 
     with open_bag(bag) as reader:
         packets = [deserialize(raw, EVENT_PACKET) for c, _, raw in reader.messages()
@@ -48,7 +48,7 @@ def decode_seconds(bag: Path, repeats: int = 5) -> float:
 
 def decoder_report() -> list[dict]:
     """Decode every bag: the counts, and the decoder's speed (CDR reading excluded)."""
-    from neucodex_ros.core.bags import event_topic_stats
+    from neucodex_ros.core.events.bags import event_topic_stats
 
     rows = []
     for bag in sorted((DATA / 'bags').iterdir()):

@@ -318,9 +318,9 @@ def edge_operations(input_kind: str, samples: int, checkpoint: Any) -> dict[str,
 
     from neucodex_ros.core.datasets.digits import DvsRecordings, held_out_digits, held_out_indices
     from neucodex_ros.core.energy import OpCounter
+    from neucodex_ros.core.events.frames import FrameSpec, event_frames
     from neucodex_ros.core.image import image_to_input
     from neucodex_ros.core.training import as_sequence
-    from neucodex_ros.core.windows import FrameSpec, Window, window_frames
 
     model, config = checkpoint.model.eval(), checkpoint.config
     images, _ = held_out_digits(samples)
@@ -329,10 +329,8 @@ def edge_operations(input_kind: str, samples: int, checkpoint: Any) -> dict[str,
                                  config.in_channels, config.input_size) for image in images]
     else:
         recordings = DvsRecordings(held_out_indices(samples))
-        spec = FrameSpec(config.num_timesteps, config.input_size,
-                         checkpoint.data.get('split_by', 'time'),
-                         checkpoint.data.get('fit', 'area'))
-        inputs = [window_frames(Window(recordings[i], None, recordings.sensor_size), spec)
+        spec = FrameSpec.from_record(checkpoint.data, config.num_timesteps, config.input_size)
+        inputs = [event_frames(recordings[i], recordings.sensor_size, spec)
                   for i in range(samples)]
     counters = {'all': OpCounter(model), 'split': OpCounter(model.edge_modules()),
                 'head': OpCounter(model.head)}

@@ -60,9 +60,9 @@ def run(args: argparse.Namespace) -> int:
     """Read the samples, write the bag, print what was written."""
     from tqdm import tqdm
 
-    from neucodex_ros.core.bags import EVENT_PACKET, SAMPLE_LABEL, BagWriter, message_class
     from neucodex_ros.core.errors import EventError
     from neucodex_ros.core.events import split_at_multiples
+    from neucodex_ros.core.events.bags import EVENT_PACKET, SAMPLE_LABEL, BagWriter, message_class
 
     period_us, packet_us = round(args.period * 1e6), round(args.packet_ms * 1e3)
     if period_us < 1 or packet_us < 1:
@@ -140,28 +140,26 @@ def _samples(args: argparse.Namespace) -> Iterator[Sample]:
     for position in order:
         part, dataset, class_names, index = entries[position]
         source = dataset.files[index]  # type: ignore[attr-defined]
-        events = dataset.read(source)  # type: ignore[attr-defined]
         label = int(dataset.labels[index])  # type: ignore[attr-defined]
-        sensor = dataset.sensor_size  # type: ignore[attr-defined]
-        inside = (events['x'] < sensor[1]) & (events['y'] < sensor[0])
-        yield (events[inside], sensor, label, class_names[label],
+        yield (dataset.events(index), dataset.sensor_size,  # type: ignore[attr-defined]
+               label, class_names[label],
                str(source) if isinstance(source, Path) else f'{args.dataset}/{part}/{source}')
 
 
 def _encode(events: np.ndarray, encoding: str, t0_us: int) -> bytes:
-    from neucodex_ros.core.event_codecs import encode_evt3, encode_mono
+    from neucodex_ros.core.events.codecs import encode_evt3, encode_mono
 
     return encode_evt3(events) if encoding == 'evt3' else encode_mono(events, t0_us * 1000)
 
 
 def _time(ns: int):  # noqa: ANN202 - a rosbags builtin_interfaces/Time
-    from neucodex_ros.core.bags import message_class
+    from neucodex_ros.core.events.bags import message_class
 
     sec, nanosec = divmod(ns, 10**9)
     return message_class('builtin_interfaces/msg/Time')(sec=sec, nanosec=nanosec)
 
 
 def _header(stamp, frame_id: str):  # noqa: ANN001, ANN202 - rosbags message objects
-    from neucodex_ros.core.bags import message_class
+    from neucodex_ros.core.events.bags import message_class
 
     return message_class('std_msgs/msg/Header')(stamp=stamp, frame_id=frame_id)

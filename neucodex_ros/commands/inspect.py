@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Decode and print."""
-    from neucodex_ros.core.bags import event_topic_stats
+    from neucodex_ros.core.events.bags import event_topic_stats
 
     stats = event_topic_stats(args.bag)
     if args.json:

@@ -8,6 +8,7 @@ from typing import Any
 
 from neucodex_ros.core import topics
 from neucodex_ros.core.datasets import DATASET_NAMES, DataOptions
+from neucodex_ros.core.events.frames import FIT_MODES, SPLIT_BY, FrameSpec
 
 
 def size(text: str) -> tuple[int, int]:
@@ -39,10 +40,10 @@ def add_data_arguments(parser: argparse.ArgumentParser, dataset_default: str | N
                              'for digits); nothing is downloaded')
     parser.add_argument('--input-size', type=size, default=None, metavar='HxW',
                         help="model input size (default: the dataset's)")
-    parser.add_argument('--frames-by', choices=['time', 'count'], default='time',
+    parser.add_argument('--frames-by', choices=SPLIT_BY, default='time',
                         help='event samples: split into T frames of equal duration or equal '
                              'event count (default: %(default)s)')
-    parser.add_argument('--fit', choices=['area', 'pool', 'crop'], default='area',
+    parser.add_argument('--fit', choices=FIT_MODES, default='area',
                         help='event frames to the input size: area resize, sum pooling or '
                              'centre crop (default: %(default)s)')
     parser.add_argument('--split-seed', type=int, default=0,
@@ -52,5 +53,5 @@ def add_data_arguments(parser: argparse.ArgumentParser, dataset_default: str | N
 
 def data_options(args: argparse.Namespace, num_timesteps: int) -> DataOptions:
     """DataOptions from the parsed arguments."""
-    return DataOptions(num_timesteps=num_timesteps, input_size=args.input_size,
-                       split_by=args.frames_by, fit=args.fit, seed=args.split_seed)
+    return DataOptions(FrameSpec(num_timesteps, args.input_size, args.frames_by, args.fit),
+                       seed=args.split_seed)

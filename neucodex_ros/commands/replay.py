@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from rclpy.serialization import deserialize_message
 
-    from neucodex_ros.core.bags import open_bag
+    from neucodex_ros.core.events.bags import open_bag
     from neucodex_ros.core.scoring import Truth
     from neucodex_ros.scorer import stamp_ns
 

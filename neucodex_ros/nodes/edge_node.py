@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -67,8 +67,10 @@ from std_msgs.msg import Header
 
 from neucodex_ros.core import codec, topics
 from neucodex_ros.core.errors import ConfigError, EventError, ImageError
-from neucodex_ros.core.event_codecs import EventDecoder, make_decoder
-from neucodex_ros.core.events import FIT_MODES, SPLIT_BY, in_time_order, packets_missed
+from neucodex_ros.core.events import in_time_order, packets_missed
+from neucodex_ros.core.events.codecs import EventDecoder, make_decoder
+from neucodex_ros.core.events.frames import FIT_MODES, SPLIT_BY, FrameSpec, event_frames
+from neucodex_ros.core.events.windows import WINDOW_MODES, EventWindower, Window
 from neucodex_ros.core.exit_policy import EarlyExit, answer_problem
 from neucodex_ros.core.image import (
     MAX_PIXELS,
@@ -87,7 +89,6 @@ from neucodex_ros.core.pacing import (
     SampleTimesteps,
     Step,
 )
-from neucodex_ros.core.windows import WINDOW_MODES, EventWindower, FrameSpec, window_frames
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
 from neucodex_ros.nodes.common import (
     STATUS_NAMES,
@@ -344,10 +345,11 @@ class EdgeNode(GuardedNode):
                                           'without packets after which the open window is '
                                           'complete (the stream paused or ended)', low=0.01,
                                           high=3600.0, read_only=True)
-        split_by: str = declare(self, 'frames_by', data.get('split_by', 'time'), 'A window '
+        trained = FrameSpec.from_record(data, self.num_timesteps, self.config.input_size)
+        split_by: str = declare(self, 'frames_by', trained.split_by, 'A window '
                                 "into T frames of equal 'time' or equal 'count' of events "
                                 "(default: as the model was trained)", read_only=True)
-        fit: str = declare(self, 'fit', data.get('fit', 'area'), 'Sensor area → model input: '
+        fit: str = declare(self, 'fit', trained.fit, 'Sensor area → model input: '
                            "'area' resize, 'pool' (sum k×k) or 'crop' (centre) (default: as "
                            'the model was trained)', read_only=True)
         self.max_sensor_pixels: int = declare(
@@ -359,8 +361,8 @@ class EdgeNode(GuardedNode):
             raise ConfigError(f'window_mode must be in {WINDOW_MODES}, frames_by in {SPLIT_BY}, '
                               f'fit in {FIT_MODES}; got {mode!r}, {split_by!r}, {fit!r}')
         self.windower = EventWindower(mode, round(duration * 1e6), count, min_events)
-        self.frame_spec = FrameSpec(self.num_timesteps, self.config.input_size, split_by, fit,
-                                    self.image_options.roi)
+        self.frame_spec = replace(trained, split_by=split_by, fit=fit,
+                                  roi=self.image_options.roi)
         self.decoders: dict[str, EventDecoder] = {}
         self.last_seq: int | None = None
         self.frame_id = ''
@@ -445,12 +447,12 @@ class EdgeNode(GuardedNode):
             self._enqueue_window(window, msg.header.frame_id)
         self.frame_id = msg.header.frame_id
 
-    def _enqueue_window(self, window: Any, frame_id: str) -> None:
+    def _enqueue_window(self, window: Window, frame_id: str) -> None:
         self.counters['windows'] += 1
         if not in_time_order(window.events):  # binned in time order all the same
             self.counters['windows_out_of_order'] += 1
         try:
-            pixels = window_frames(window, self.frame_spec)
+            pixels = event_frames(window.events, window.sensor_size, self.frame_spec)
         except EventError as err:  # e.g. `fit: pool` and a sensor it does not divide
             self.counters['windows_rejected'] += 1
             self.get_logger().warning(f'window rejected: {err}', throttle_duration_sec=5.0)

@@ -15,14 +15,14 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosutil import child, harness, type_hash
 from tiny_data import make_event_folder
 
-from neucodex_ros.core.bags import (
+from neucodex_ros.core.datasets.atis import read_atis_bin
+from neucodex_ros.core.events.bags import (
     EVENT_PACKET,
     SAMPLE_LABEL,
     decoded_packets,
     deserialize,
     open_bag,
 )
-from neucodex_ros.core.datasets.atis import read_atis_bin
 
 
 def cli(*args: str) -> str:
@@ -176,9 +176,9 @@ def test_bags_with_unknown_types_and_corrupt_packets(tmp_path: Path) -> None:
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
-    from neucodex_ros.core.bags import BAG_VERSION, message_class, serialize, typestore
-    from neucodex_ros.core.event_codecs import encode_evt3
     from neucodex_ros.core.events import make_events
+    from neucodex_ros.core.events.bags import BAG_VERSION, message_class, serialize, typestore
+    from neucodex_ros.core.events.codecs import encode_evt3
 
     acme = get_typestore(Stores.ROS2_KILTED)
     acme.register(get_types_from_msg('uint8[] data', 'acme_msgs/msg/Blob'))

@@ -12,6 +12,7 @@ from tiny_data import make_all
 from neucodex_ros.core.datasets import DataOptions, load_dataset
 from neucodex_ros.core.energy import EnergyConfig
 from neucodex_ros.core.evaluation import evaluate
+from neucodex_ros.core.events.frames import FrameSpec
 from neucodex_ros.core.model import ModelConfig, SplitSNN
 from neucodex_ros.core.training import TrainConfig, train
 
@@ -28,7 +29,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.mark.parametrize('backbone', sorted(BACKBONES))
 def test_one_training_step_and_an_exit_evaluation(tiny: dict[str, Path], dataset: str,
                                                   backbone: str) -> None:
-    options = DataOptions(num_timesteps=2)
+    options = DataOptions(FrameSpec(2))
     train_set, spec = load_dataset(dataset, tiny.get(dataset), 'train', options)
     val_set, _ = load_dataset(dataset, tiny.get(dataset), 'val', options)
     if backbone == 'vgg16' and min(spec.input_size) < 32:

@@ -22,6 +22,7 @@ from neucodex_ros.core.datasets.cifar10 import read_cifar10
 from neucodex_ros.core.datasets.image_folder import class_files, read_image
 from neucodex_ros.core.errors import DatasetError, EventError
 from neucodex_ros.core.events import make_events
+from neucodex_ros.core.events.frames import FrameSpec
 
 SHARED_NMNIST = Path(__file__).resolve().parents[3] / 'shared/data/nmnist_small/train'
 RNG = np.random.default_rng(5)
@@ -143,7 +144,7 @@ def test_every_dataset_loads_every_part(tiny: dict[str, Path], name: str, shape:
                                         classes: int) -> None:
     sizes = {}
     for part in PARTS:
-        dataset, spec = load_dataset(name, tiny[name], part, DataOptions(num_timesteps=4))
+        dataset, spec = load_dataset(name, tiny[name], part, DataOptions(FrameSpec(4)))
         sizes[part] = len(dataset)
         x, label = dataset[0]
         assert tuple(x.shape) == shape and x.dtype.is_floating_point
@@ -156,7 +157,7 @@ def test_every_dataset_loads_every_part(tiny: dict[str, Path], name: str, shape:
 
 
 def test_event_frames_count_every_event(tiny: dict[str, Path]) -> None:
-    dataset, _ = load_dataset('nmnist', tiny['nmnist'], 'test', DataOptions(num_timesteps=5))
+    dataset, _ = load_dataset('nmnist', tiny['nmnist'], 'test', DataOptions(FrameSpec(5)))
     for index in range(len(dataset)):
         frames, _ = dataset[index]
         events = read_atis_bin(dataset.files[index])

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from tiny_data import random_events
 
-from neucodex_ros.core import event_codecs as ec
-from neucodex_ros.core.bags import decoded_packets, event_topic_stats
 from neucodex_ros.core.errors import EventError
 from neucodex_ros.core.events import EVENT_DTYPE
+from neucodex_ros.core.events import codecs as ec
+from neucodex_ros.core.events.bags import decoded_packets, event_topic_stats
 
 RNG = np.random.default_rng(11)
 

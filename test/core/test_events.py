@@ -5,15 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from neucodex_ros.core.datasets import DataOptions
 from neucodex_ros.core.errors import EventError
-from neucodex_ros.core.events import (
-    MAX_SEQ_GAP,
-    events_to_frames,
-    fit_frames,
-    in_time_order,
-    make_events,
-    packets_missed,
-)
+from neucodex_ros.core.events import MAX_SEQ_GAP, in_time_order, make_events, packets_missed
+from neucodex_ros.core.events.frames import FrameSpec, event_frames, events_to_frames, fit_frames
 
 
 def test_split_by_time_and_by_count() -> None:
@@ -77,8 +72,8 @@ def test_events_out_of_time_order_are_binned_as_they_happened() -> None:
 
 
 def test_a_folder_of_bags_is_refused_naming_the_bags_in_it(tmp_path) -> None:
-    from neucodex_ros.core.bags import open_bag
     from neucodex_ros.core.errors import EventError
+    from neucodex_ros.core.events.bags import open_bag
 
     for name in ('run1', 'run2'):
         (tmp_path / name).mkdir()
@@ -86,3 +81,24 @@ def test_a_folder_of_bags_is_refused_naming_the_bags_in_it(tmp_path) -> None:
     with pytest.raises(EventError, match=r'holds 2: give one of .*run1, .*run2'), \
             open_bag(tmp_path):
         pass
+
+
+def test_event_frames_roi_and_fit() -> None:
+    events = make_events([100, 101, 300], [50, 51, 200], [1, 0, 1], [0, 10, 20])
+    whole = event_frames(events, (480, 640), FrameSpec(2, (48, 64), fit='pool'))
+    assert whole.shape == (2, 2, 48, 64) and whole.sum() == 3
+    roi = event_frames(events, (480, 640), FrameSpec(2, (4, 4), fit='pool', roi=(96, 48, 8, 8)))
+    assert roi.sum() == 2  # the event at (300, 200) lies outside the region
+    assert roi[0, 1, 1, 2] == 1 and roi[1, 0, 1, 2] == 1
+
+
+def test_frame_spec_is_kept_by_a_checkpoint_and_read_back() -> None:
+    options = DataOptions(FrameSpec(6, (28, 28), 'count', 'crop'), seed=3)
+    record = options.record('nmnist')
+    assert record == {'dataset': 'nmnist', 'split_by': 'count', 'fit': 'crop',
+                      'input_size': [28, 28], 'seed': 3}
+    assert DataOptions.from_record(record, 6) == options
+    assert FrameSpec.from_record(record, 6, (34, 34)).input_size == (34, 34)  # the model's
+    assert FrameSpec.from_record({}, 4) == FrameSpec()  # checkpoints from before the record
+    with pytest.raises(EventError, match='input size'):
+        event_frames(make_events([0], [0], [1], [0]), (2, 2), FrameSpec())

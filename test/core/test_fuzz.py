@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from neucodex_ros.core import codec
 from neucodex_ros.core.errors import CodecError, EventError, ImageError
-from neucodex_ros.core.event_codecs import DECODERS, make_decoder
+from neucodex_ros.core.events.codecs import DECODERS, make_decoder
 from neucodex_ros.core.image import ENCODINGS, compressed_to_input, image_to_input
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

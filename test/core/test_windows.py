@@ -8,12 +8,13 @@ import torch
 from spikingjelly.activation_based import functional
 from tiny_data import random_events
 
-from neucodex_ros.core.dvs import DvsConfig, simulate
 from neucodex_ros.core.errors import EventError
-from neucodex_ros.core.events import events_to_frames, make_events
+from neucodex_ros.core.events import make_events
+from neucodex_ros.core.events.dvs import DvsConfig, simulate
+from neucodex_ros.core.events.frames import events_to_frames
+from neucodex_ros.core.events.windows import EventWindower
 from neucodex_ros.core.inference import EdgeRunner
 from neucodex_ros.core.model import ModelConfig, SplitSNN
-from neucodex_ros.core.windows import EventWindower, FrameSpec, Window, window_frames
 
 RNG = np.random.default_rng(3)
 
@@ -60,16 +61,6 @@ def test_bad_window_settings() -> None:
         EventWindower('frames')
     with pytest.raises(EventError, match='positive'):
         EventWindower('duration', duration_us=0)
-
-
-def test_window_frames_roi_and_fit() -> None:
-    events = make_events([100, 101, 300], [50, 51, 200], [1, 0, 1], [0, 10, 20])
-    window = Window(events, None, (480, 640))
-    whole = window_frames(window, FrameSpec(2, (48, 64), fit='pool'))
-    assert whole.shape == (2, 2, 48, 64) and whole.sum() == 3
-    roi = window_frames(window, FrameSpec(2, (4, 4), fit='pool', roi=(96, 48, 8, 8)))
-    assert roi.sum() == 2  # the event at (300, 200) lies outside the region
-    assert roi[0, 1, 1, 2] == 1 and roi[1, 0, 1, 2] == 1
 
 
 def test_edge_runner_feeds_one_frame_per_timestep() -> None:

@@ -26,9 +26,10 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosutil import RosHarness
 from test_split_e2e import offline_reference
 
-from neucodex_ros.core.bags import SAMPLE_LABEL, decoded_packets, deserialize, open_bag
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
-from neucodex_ros.core.windows import EventWindower, FrameSpec, window_frames
+from neucodex_ros.core.events.bags import SAMPLE_LABEL, decoded_packets, deserialize, open_bag
+from neucodex_ros.core.events.frames import FrameSpec, event_frames
+from neucodex_ros.core.events.windows import EventWindower
 from neucodex_ros.msg import Prediction
 from neucodex_ros.nodes.common import link_qos
 from neucodex_ros.processes import node_command, running
@@ -122,7 +123,8 @@ def offline_windows(bag: Path, checkpoint: Checkpoint) -> dict[Stamp, tuple[int,
     windows += windower.flush()
     results = {}
     for window in windows:
-        decision = offline_reference(checkpoint, window_frames(window, spec), alpha)
+        decision = offline_reference(checkpoint,
+                                     event_frames(window.events, window.sensor_size, spec), alpha)
         results[window.stamp] = (decision.label, decision.timesteps_used)
     return results
 
@@ -145,8 +147,8 @@ def publish_sample(split: Observer, packets: list[tuple[str, bytes, int]]) -> St
 def digit_events(slot: int) -> bytes:
     """A simulated DVS recording of a held-out digit, evt3, in a window slot of its own."""
     from neucodex_ros.core.datasets.digits import held_out_digits
-    from neucodex_ros.core.dvs import simulate
-    from neucodex_ros.core.event_codecs import encode_evt3
+    from neucodex_ros.core.events.codecs import encode_evt3
+    from neucodex_ros.core.events.dvs import simulate
 
     images, _ = held_out_digits(1, seed=3)
     events = simulate(images[0], np.random.default_rng(0))

@@ -23,8 +23,8 @@ from neucodex_ros.client import SplitClient
 from neucodex_ros.core import codec, topics
 from neucodex_ros.core.checkpoint import load_checkpoint
 from neucodex_ros.core.datasets.digits import DvsRecordings, held_out_digits, held_out_indices
-from neucodex_ros.core.event_codecs import encode_evt3, encode_mono
 from neucodex_ros.core.events import make_events
+from neucodex_ros.core.events.codecs import encode_evt3, encode_mono
 from neucodex_ros.msg import PackedSpikes
 from neucodex_ros.nodes.common import link_qos, model_fingerprint
 from neucodex_ros.processes import node_command, running

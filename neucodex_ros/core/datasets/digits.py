@@ -50,12 +50,12 @@ def held_out_digits(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def simulated_digit(part: str, index: int, seed: int = 0) -> np.ndarray:
-    """The DVS recording of digit `index` of a part (core/dvs.py): the one way they are made.
+    """The DVS recording of digit `index` of a part (core/events/dvs.py): the one way they are made.
 
     Fixed by (seed, part, index), so the digits_dvs dataset, the demo and the benchmark see
     the same events for the same digit.
     """
-    from neucodex_ros.core.dvs import simulate
+    from neucodex_ros.core.events.dvs import simulate
 
     images, _ = load_digits(part)
     return simulate(images[index], np.random.default_rng([seed, PARTS.index(part), index]))
@@ -69,7 +69,7 @@ class DvsRecordings:
     """
 
     def __init__(self, indices: np.ndarray) -> None:
-        from neucodex_ros.core.dvs import DvsConfig
+        from neucodex_ros.core.events.dvs import DvsConfig
 
         self.indices = indices
         self.sensor_size = DvsConfig().sensor_size
@@ -82,7 +82,7 @@ class DvsRecordings:
 
     def mean_evt3_bytes(self) -> float:
         """What the raw events of a recording made so far weigh, evt3-encoded."""
-        from neucodex_ros.core.event_codecs import encode_evt3
+        from neucodex_ros.core.events.codecs import encode_evt3
 
         return float(sum(len(encode_evt3(e)) for e in self._made.values())
                      / max(len(self._made), 1))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from neucodex_ros.core.datasets.atis import read_atis_bin
 from neucodex_ros.core.datasets.cifar10 import read_cifar10
 from neucodex_ros.core.datasets.image_folder import IMAGE_SUFFIXES, class_files, read_image
 from neucodex_ros.core.errors import DatasetError
-from neucodex_ros.core.events import events_to_frames, fit_frames
+from neucodex_ros.core.events.frames import event_frames, in_sensor
 
 
 class ImageSet(Dataset[tuple[torch.Tensor, int]]):
@@ -53,20 +53,22 @@ class EventFileSet(Dataset[tuple[torch.Tensor, int]]):
                  spec: DataSpec, options: DataOptions) -> None:
         self.files, self.labels, self.read = files, labels, read
         self.sensor_size, self.spec, self.options = sensor_size, spec, options
+        self.frame_spec = replace(options.frames, input_size=spec.input_size)
         self._cache: dict[int, torch.Tensor] = {}
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    def events(self, index: int) -> np.ndarray:
+        """The sample's events that lie on the sensor."""
+        return in_sensor(self.read(self.files[index]), self.sensor_size)
+
     def frames(self, index: int) -> torch.Tensor:
         """The sample's event frames [T, 2, H, W]."""
         if index in self._cache:
             return self._cache[index]
-        events = self.read(self.files[index])
-        in_sensor = (events['x'] < self.sensor_size[1]) & (events['y'] < self.sensor_size[0])
-        frames = events_to_frames(events[in_sensor], self.sensor_size,
-                                  self.options.num_timesteps, self.options.split_by)
-        tensor = torch.from_numpy(fit_frames(frames, self.spec.input_size, self.options.fit))
+        tensor = torch.from_numpy(event_frames(self.read(self.files[index]), self.sensor_size,
+                                               self.frame_spec))
         if self.options.cache:
             self._cache[index] = tensor
         return tensor
@@ -88,7 +90,7 @@ def _part_indices(labels: np.ndarray, part: str, seed: int, official_test: bool)
 
 
 def _native_size(name: str, size: tuple[int, int], options: DataOptions) -> tuple[int, int]:
-    if options.input_size not in (None, size):
+    if options.frames.input_size not in (None, size):
         raise DatasetError(f'{name} images are {size[0]}x{size[1]}; other sizes are not offered')
     return size
 
@@ -112,7 +114,7 @@ def _cifar10(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, Dat
 def _caltech101(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, DataSpec]:
     folder = _first_existing(root, ['101_ObjectCategories', 'caltech101/101_ObjectCategories'])
     files, labels, names = class_files(folder, {'.jpg', '.jpeg', '.png'})
-    size = options.input_size or (64, 64)
+    size = options.frames.input_size or (64, 64)
     keep = _part_indices(labels, part, options.seed, official_test=False)
     images = np.stack([read_image(files[i], size) for i in keep])
     return ImageSet(images, labels[keep]), DataSpec('caltech101', 'image', 3, size,
@@ -122,7 +124,7 @@ def _caltech101(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, 
 def _image_folder(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, DataSpec]:
     """Your own images: root/<class name>/*.jpg|png|..., the class names sorted."""
     files, labels, names = class_files(root, IMAGE_SUFFIXES, exclude=())
-    size = options.input_size or (64, 64)
+    size = options.frames.input_size or (64, 64)
     keep = _part_indices(labels, part, options.seed, official_test=False)
     images = np.stack([read_image(files[i], size) for i in keep])
     return ImageSet(images, labels[keep]), DataSpec('image_folder', 'image', 3, size,
@@ -148,7 +150,7 @@ def _event_set(fmt: EventFormat, files: list[Path], labels: np.ndarray, names: l
                part: str, options: DataOptions,
                official_test: bool = False) -> tuple[EventFileSet, DataSpec]:
     keep = _part_indices(labels, part, options.seed, official_test)
-    spec = DataSpec(fmt.name, 'events', 2, options.input_size or fmt.default_size,
+    spec = DataSpec(fmt.name, 'events', 2, options.frames.input_size or fmt.default_size,
                     tuple(names), 'shift')
     return EventFileSet([files[i] for i in keep], labels[keep], fmt.read, fmt.sensor_size,
                         spec, options), spec
@@ -182,12 +184,12 @@ def _cifar10dvs(root: Path, part: str, options: DataOptions) -> tuple[EventFileS
 
 def _digits_dvs(root: Path, part: str, options: DataOptions) -> tuple[EventFileSet, DataSpec]:
     from neucodex_ros.core.datasets.digits import CLASS_NAMES, load_digits, simulated_digit
-    from neucodex_ros.core.dvs import DvsConfig
+    from neucodex_ros.core.events.dvs import DvsConfig
 
     _, labels = load_digits(part)
     fmt = EventFormat('digits_dvs', lambda i: simulated_digit(part, i, options.seed),
                       DvsConfig().sensor_size, DvsConfig().sensor_size)
-    spec = DataSpec(fmt.name, 'events', 2, options.input_size or fmt.default_size,
+    spec = DataSpec(fmt.name, 'events', 2, options.frames.input_size or fmt.default_size,
                     tuple(CLASS_NAMES), 'shift')
     return EventFileSet(list(range(len(labels))), labels, fmt.read, fmt.sensor_size, spec,
                         options), spec

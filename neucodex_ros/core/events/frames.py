@@ -1,61 +1,84 @@
-"""Event streams → frames: the input of an SNN on event-camera data.
+"""Events → frames: the input of an SNN on event-camera data, made one way everywhere.
 
-Events are a numpy structured array of EVENT_DTYPE: `x`, `y` (pixels), `p` (polarity, 1 = ON,
-0 = OFF) and `t` (µs, int64). A sample of events becomes T frames of 2 polarity channels
-(OFF, ON), each pixel counting its events, split by time (equal durations) or by count
-(equal numbers of events); the frames are then fitted to the model input by pooling,
-area resizing or cropping. Everything is vectorised numpy: no per-event Python loop.
+A sample of events becomes T frames of 2 polarity channels (OFF, ON), each pixel counting its
+events, split by time (equal durations) or by count (equal numbers of events); the frames are
+then fitted to the model input by pooling, area resizing or cropping. `FrameSpec` is the one
+record of those settings: datasets read with it, the edge bins its windows with it, and a
+checkpoint keeps it (`record`) so that both do what the model was trained on.
 """
 
 from __future__ import annotations
 
-import cv2
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from neucodex_ros.core.errors import EventError
+from neucodex_ros.core.events import EVENT_DTYPE, in_time_order
 
-EVENT_DTYPE = np.dtype([('x', '<u2'), ('y', '<u2'), ('p', 'u1'), ('t', '<i8')])
 SPLIT_BY = ('time', 'count')
-#: A forward `seq` jump of more packets than this is a new stream, not packets missed (a
-#: driver at 1 kHz sends this many in about a minute).
-MAX_SEQ_GAP = 1 << 16
 FIT_MODES = ('pool', 'area', 'crop')
 
 
-def packets_missed(last_seq: int | None, seq: int) -> int | None:
-    """Packets missed between a stream's last `seq` and this one; None: a new stream.
+@dataclass(frozen=True)
+class FrameSpec:
+    """How events become model input: T frames [T, 2, H, W]."""
 
-    A `seq` that goes back, or jumps ahead by more than MAX_SEQ_GAP, starts a new stream
-    (the driver restarted, a bag started over, or a peer sent nonsense): decoding starts
-    afresh and nothing counts as missed.
+    num_timesteps: int = 4
+    input_size: tuple[int, int] | None = None  # (height, width); None: the dataset's default
+    split_by: str = 'time'  # 'time' or 'count'
+    fit: str = 'area'  # to the input size: 'area', 'pool' or 'crop'
+    roi: tuple[int, int, int, int] = (0, 0, 0, 0)  # x, y, width, height; zeros: whole sensor
+
+    def record(self) -> dict[str, Any]:
+        """What a checkpoint keeps of it (the model's config holds T and the input size)."""
+        return {'split_by': self.split_by, 'fit': self.fit,
+                'input_size': list(self.input_size) if self.input_size else None}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], num_timesteps: int,
+                    input_size: tuple[int, int] | None = None) -> FrameSpec:
+        """The spec a checkpoint's data record was made with; input_size overrides its own."""
+        size = input_size or record.get('input_size')
+        return cls(num_timesteps, (int(size[0]), int(size[1])) if size else None,
+                   record.get('split_by', 'time'), record.get('fit', 'area'))
+
+
+def in_sensor(events: np.ndarray, sensor_size: tuple[int, int]) -> np.ndarray:
+    """The events that lie on the sensor (height, width).
+
+    Recordings carry a few beyond it (N-MNIST's saccades reach x = 34 on a 34-wide sensor):
+    they are dropped, the same way for training, conversion and the edge.
     """
-    if last_seq is None:
-        return 0
-    gap = seq - last_seq - 1
-    return gap if 0 <= gap <= MAX_SEQ_GAP else None
+    height, width = sensor_size
+    return events[(events['x'] < width) & (events['y'] < height)]
 
 
-def make_events(x: np.ndarray, y: np.ndarray, p: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Assemble an EVENT_DTYPE array from its columns."""
-    events = np.empty(len(x), dtype=EVENT_DTYPE)
-    events['x'], events['y'], events['p'], events['t'] = x, y, p, t
-    return events
+def event_frames(events: np.ndarray, sensor_size: tuple[int, int],
+                 spec: FrameSpec) -> np.ndarray:
+    """A sample's events → float32 frames [T, 2, H, W], the one way for every caller.
 
+    Region of interest, then what lies outside the sensor dropped, binned, fitted to
+    spec.input_size.
 
-def split_at_multiples(events: np.ndarray, period_us: int) -> list[np.ndarray]:
-    """Events (in time order) cut where their time crosses a multiple of period_us.
-
-    That is how a driver cuts its stream into packets; no piece is empty.
+    Raises:
+        EventError: no input size, or settings events_to_frames / fit_frames refuse.
     """
-    if not len(events):
-        return []
-    return np.split(events, np.flatnonzero(np.diff(events['t'] // period_us)) + 1)
-
-
-def in_time_order(events: np.ndarray) -> bool:
-    """Whether no event is earlier than the one before it."""
-    t = events['t']
-    return bool(np.all(t[1:] >= t[:-1]))
+    if spec.input_size is None:
+        raise EventError('event_frames needs the model input size')
+    x0, y0, roi_w, roi_h = spec.roi
+    if roi_w and roi_h:
+        keep = ((events['x'] >= x0) & (events['x'] < x0 + roi_w)
+                & (events['y'] >= y0) & (events['y'] < y0 + roi_h))
+        shifted = np.empty(int(keep.sum()), EVENT_DTYPE)
+        shifted[:] = events[keep]
+        shifted['x'] -= x0
+        shifted['y'] -= y0
+        events, sensor_size = shifted, (roi_h, roi_w)
+    frames = events_to_frames(in_sensor(events, sensor_size), sensor_size, spec.num_timesteps,
+                              spec.split_by)
+    return fit_frames(frames, spec.input_size, spec.fit)
 
 
 def events_to_frames(events: np.ndarray, sensor_size: tuple[int, int], num_frames: int,
@@ -117,6 +140,8 @@ def fit_frames(frames: np.ndarray, output_size: tuple[int, int], mode: str = 'ar
         k = height // out_h
         return frames.reshape(*frames.shape[:-2], out_h, k, out_w, k).sum(axis=(-3, -1))
     if mode == 'area':
+        import cv2  # here: option parsers import FrameSpec, and should answer at once
+
         flat = frames.reshape(-1, height, width)
         # OpenCV's area resize takes at most 4 channels at a time
         resized = np.concatenate([

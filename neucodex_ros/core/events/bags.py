@@ -25,7 +25,7 @@ from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 from neucodex_ros.core.errors import EventError
-from neucodex_ros.core.event_codecs import Decoded, EventDecoder, make_decoder
+from neucodex_ros.core.events.codecs import Decoded, EventDecoder, make_decoder
 from neucodex_ros.resources import installed_share_dirs
 
 EVENT_PACKET = 'event_camera_msgs/msg/EventPacket'

@@ -1,4 +1,4 @@
-"""An event stream → samples: windows of events, each made into the model's T frames.
+"""An event stream → samples: windows of events (frames.event_frames bins each one).
 
 Windows are either fixed durations aligned to multiples of the duration on the event
 timeline (so a converted dataset's samples, laid out on that grid, come back exactly), or
@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from neucodex_ros.core.errors import EventError
-from neucodex_ros.core.events import EVENT_DTYPE, events_to_frames, fit_frames
 
 WINDOW_MODES = ('duration', 'count')
 
@@ -95,32 +94,3 @@ class EventWindower:
             self.dropped += 1
             return []
         return [window]
-
-
-@dataclass(frozen=True)
-class FrameSpec:
-    """How a window becomes model input: T frames [T, 2, H, W]."""
-
-    num_timesteps: int
-    input_size: tuple[int, int]  # (height, width)
-    split_by: str = 'time'
-    fit: str = 'area'
-    roi: tuple[int, int, int, int] = (0, 0, 0, 0)  # x, y, width, height; zeros: whole sensor
-
-
-def window_frames(window: Window, spec: FrameSpec) -> np.ndarray:
-    """The window's events → float32 frames [T, 2, H, W] (region of interest, binning, fit)."""
-    events, (height, width) = window.events, window.sensor_size
-    x0, y0, roi_w, roi_h = spec.roi
-    if roi_w and roi_h:
-        keep = ((events['x'] >= x0) & (events['x'] < x0 + roi_w)
-                & (events['y'] >= y0) & (events['y'] < y0 + roi_h))
-        shifted = np.empty(int(keep.sum()), EVENT_DTYPE)
-        shifted[:] = events[keep]
-        shifted['x'] -= x0
-        shifted['y'] -= y0
-        events, height, width = shifted, roi_h, roi_w
-    inside = (events['x'] < width) & (events['y'] < height)
-    frames = events_to_frames(events[inside], (height, width), spec.num_timesteps,
-                              spec.split_by)
-    return fit_frames(frames, spec.input_size, spec.fit)
