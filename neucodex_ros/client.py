@@ -3,19 +3,23 @@
 Publishes frames as sensor_msgs/Image, or samples of events as event_camera_msgs/EventPacket
 (evt3, like metavision_driver), and matches the PackedSpikes and the Prediction of every
 sample to it by the capture stamp (each sample gets a unique one), and its ExitSignals by
-the (source_id, sample_id) that its spikes carried. The demo, the benchmarks and the tests
-drive the nodes through it.
+the (source_id, sample_id) that its spikes carried. The demo, the benchmarks, the scripts and
+the tests drive the nodes through it: `session` starts them and waits until they answer,
+`SplitClient.play` plays samples at a rate (or one at a time) and collects the answers.
 """
 
 from __future__ import annotations
 
+import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
 import numpy as np
+import rclpy
 from event_camera_msgs.msg import EventPacket
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -28,6 +32,7 @@ from neucodex_ros.core.events import split_at_multiples
 from neucodex_ros.core.events.codecs import encode_evt3
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
 from neucodex_ros.nodes.common import link_qos
+from neucodex_ros.processes import running
 
 StampKey = tuple[int, int]
 
@@ -47,6 +52,18 @@ class Observed:
     input_wire_bytes: int = 0  # the serialized input message(s) published
     exit_wire_bytes: int = 0  # serialized ExitSignals seen
     prediction_wire_bytes: int = 0  # serialized Predictions seen
+
+    def answered_at_all(self) -> bool:
+        """Whether its Prediction arrived."""
+        return self.prediction is not None
+
+    def answered_with_spikes(self) -> bool:
+        """Whether its Prediction and the spikes it was made from arrived.
+
+        Nothing orders a Prediction against its spikes (different writers send them), so a
+        count of the spikes sent waits for both.
+        """
+        return self.prediction is not None and len(self.spikes) >= self.prediction.timesteps_used
 
 
 class SplitClient(Node):
@@ -159,10 +176,11 @@ class SplitClient(Node):
                 raise TimeoutError(f'timed out after {timeout:.1f} s waiting for {what}')
             self._spinner.spin_once(timeout_sec=0.005)
 
-    def pause(self, seconds: float) -> None:
-        """Keep processing callbacks for `seconds`."""
+    def pause(self, seconds: float, alive: Callable[[], bool] = lambda: True) -> None:
+        """Keep processing callbacks for `seconds` (none if not positive)."""
         end = time.monotonic() + seconds
-        self.spin_until(lambda: time.monotonic() >= end, seconds + 1.0, 'a pause')
+        self.spin_until(lambda: time.monotonic() >= end, max(seconds, 0.0) + 1.0, 'a pause',
+                        alive)
 
     def wait_ready(self, timeout: float = 60.0, alive: Callable[[], bool] = lambda: True,
                    frame_shape: tuple[int, int] = (28, 28),
@@ -187,6 +205,53 @@ class SplitClient(Node):
         self.observed.clear()
         self.by_sample.clear()
         self._early_exits.clear()
+
+    def play(self, publish: Callable[[int], Observed], count: int, *, rate: float | None,
+             timeout: float, alive: Callable[[], bool] = lambda: True, settle: float = 0.0,
+             answered: Callable[[Observed], bool] = Observed.answered_at_all,
+             progress: Callable[[list[Observed]], None] | None = None,
+             after: Callable[[Observed], None] | None = None) -> list[Observed]:
+        """Publish samples 0 … count-1 with `publish` and collect what comes back.
+
+        At `rate` samples per second on a fixed schedule, whatever the answers, then up to
+        `timeout` for the answers still due; or, with `rate` None, one at a time: each waits
+        for its answer (up to `timeout`), then `settle` seconds for late messages, then
+        `after` sees it. A sample never answered keeps `prediction` None. `progress` sees the
+        answered samples, in the order sent, as they grow.
+        """
+        sent: list[Observed] = []
+        done = 0  # sent[:done] are answered
+
+        def all_answered() -> bool:
+            nonlocal done
+            before = done
+            while done < len(sent) and answered(sent[done]):
+                done += 1
+            if progress is not None and done > before:
+                progress(sent[:done])
+            return done == len(sent)
+
+        start = time.monotonic()
+        for index in range(count):
+            observed = publish(index)
+            sent.append(observed)
+            if rate is not None:
+                self.pause(start + (index + 1) / rate - time.monotonic(), alive)
+            else:
+                try:
+                    self.spin_until(lambda o=observed: answered(o), timeout, 'an answer', alive)
+                except TimeoutError:
+                    pass  # unanswered
+                self.pause(settle, alive)
+                if after is not None:
+                    after(observed)
+            all_answered()
+        if rate is not None:
+            try:
+                self.spin_until(all_answered, timeout, 'the last answers', alive)
+            except TimeoutError:
+                pass  # unanswered: the caller counts them
+        return sent
 
     def _probe(self, publish: Callable[[], Observed], deadline: float,
                alive: Callable[[], bool], split: bool) -> None:
@@ -273,3 +338,36 @@ class Playlist:
         """What one input weighs raw: the evt3 events of the recordings played, or the frame."""
         return self.recordings.mean_evt3_bytes() if self.recordings else float(
             self.images[0].nbytes)
+
+
+@dataclass
+class Session:
+    """A client of node processes that have answered it (see `session`)."""
+
+    client: SplitClient
+    processes: list[subprocess.Popen[bytes]]
+
+    def alive(self) -> bool:
+        """Whether every node process this session started still runs."""
+        return all(process.poll() is None for process in self.processes)
+
+
+@contextmanager
+def session(name: str, commands: Sequence[Sequence[str]] = (), timeout: float = 60.0,
+            probe: Callable[[SplitClient], Observed] | None = None, split: bool = True,
+            **options: Any) -> Iterator[Session]:
+    """Node processes and a client that they have answered.
+
+    rclpy, the processes `commands` (none: they run elsewhere) and a SplitClient (`options`),
+    yielded once a sample has made the round trip (`SplitClient.wait_ready`). On leaving, the
+    client goes, then the processes get Ctrl-C.
+    """
+    with rclpy.init(), running(commands) as processes:
+        client = SplitClient(name, **options)
+        current = Session(client, processes)
+        try:
+            client.wait_ready(timeout, current.alive, split=split,
+                              probe=None if probe is None else (lambda: probe(client)))
+            yield current
+        finally:
+            client.destroy_node()

@@ -15,6 +15,10 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from neucodex_ros.client import Observed
 
 
 def rss_kib(pid: int) -> int:
@@ -36,12 +40,11 @@ def main() -> int:
     args = parser.parse_args()
 
     import numpy as np
-    import rclpy
 
-    from neucodex_ros.client import SplitClient
+    from neucodex_ros.client import session
     from neucodex_ros.core.datasets.digits import held_out_digits
     from neucodex_ros.msg import Prediction
-    from neucodex_ros.processes import node_command, running
+    from neucodex_ros.processes import node_command
 
     topics = [f'image_{n}' for n in range(args.edges)]
     commands = [node_command('cloud_node', name='cloud_node')] + [
@@ -50,33 +53,25 @@ def main() -> int:
                                  'input_reliable': True})
         for n, topic in enumerate(topics)]
     images, labels = held_out_digits(1000)
-    with rclpy.init(), running(commands) as processes:
-        client = SplitClient('soak', image_topics=topics)
-
-        def alive() -> bool:
-            return all(p.poll() is None for p in processes)
-
-        client.wait_ready(60.0, alive)
+    memory_start: list[int] | None = None
+    with session('soak', commands, 60.0, image_topics=topics) as running:
         start = time.monotonic()
-        end = start + args.minutes * 60
-        period = 1.0 / args.rate
-        sent, memory_start, index, next_frame = [], None, 0, start
-        while time.monotonic() < end:
-            for topic in range(args.edges):
-                sent.append(client.publish_frame(images[index % 1000],
-                                                 int(labels[index % 1000]), topic))
-                index += 1
-            next_frame += period
-            client.spin_until(lambda t=next_frame: time.monotonic() >= t, 10.0, 'the next frame',
-                              alive)
+
+        def publish(index: int) -> Observed:  # the edges in turn
+            nonlocal memory_start
             if memory_start is None and time.monotonic() - start >= args.warmup:
-                memory_start = [rss_kib(p.pid) for p in processes]
+                memory_start = [rss_kib(p.pid) for p in running.processes]
+            return running.client.publish_frame(images[index % 1000], int(labels[index % 1000]),
+                                                index % args.edges)
+
+        rate = args.rate * args.edges
         try:
-            client.spin_until(lambda: all(o.prediction is not None for o in sent), 30.0,
-                              'the last answers', alive)
-        except (TimeoutError, RuntimeError) as err:
-            print(f'stopped waiting: {err}')
-        memory_end = [rss_kib(p.pid) for p in processes]
+            sent = running.client.play(publish, round(args.minutes * 60 * rate), rate=rate,
+                                       timeout=30.0, alive=running.alive)
+        except RuntimeError as err:  # a node process exited
+            print(f'stopped: {err}')
+            return 1
+        memory_end = [rss_kib(p.pid) for p in running.processes]
     answered = [o for o in sent if o.prediction is not None]
     unanswered = len(sent) - len(answered)
     failed = sum(o.prediction.status != Prediction.STATUS_OK for o in answered)

@@ -33,18 +33,22 @@ def cpu_seconds(pid: int | None) -> float:
 
 def play(spec: dict[str, Any]) -> dict[str, Any]:
     """Run the samples of one mode; per-sample records and the edge's CPU time."""
-    import rclpy
-
-    from neucodex_ros.client import Playlist, SplitClient
+    from neucodex_ros.client import Observed, Playlist, session
     from neucodex_ros.core import topics
 
     events = spec['input'] == 'events'
     playlist = Playlist.held_out(spec['samples'], events, spec['period_us'])
-    with rclpy.init():
-        client = SplitClient('neucodex_bench', events_topic=topics.EVENTS if events else None,
-                             jpeg_quality=spec.get('jpeg_quality'), watch_exits=False)
-        client.wait_ready(spec['timeout'], probe=lambda: playlist.publish(client, 0),
-                          split=spec['split'])
+    records: list[dict[str, Any]] = []
+
+    def after(observed: Observed) -> None:  # once its late spikes and exit signals are in
+        records.append(record(observed, spec['on_server'])
+                       | {'window': [observed.sent, time.monotonic()]})
+
+    with session('neucodex_bench', timeout=spec['timeout'], split=spec['split'],
+                 probe=lambda client: playlist.publish(client, 0),
+                 events_topic=topics.EVENTS if events else None,
+                 jpeg_quality=spec.get('jpeg_quality'), watch_exits=False) as running:
+        client = running.client
         # the edge node and, beside the cloud, the verdict recorder
         client.spin_until(lambda: client.count_subscribers('exit_signal') >= 2 * spec['split'],
                           spec['timeout'], 'the verdict recorder')
@@ -52,19 +56,11 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
             Path(spec['ready_file']).touch()
             client.spin_until(lambda: Path(spec['go_file']).exists(), spec['timeout'],
                               'the CPU limit')
-        cpu_start, records = cpu_seconds(spec.get('edge_pid')), []
-        for index, label in enumerate(playlist.labels):
-            observed = playlist.publish(client, index, int(label))
-            try:
-                client.spin_until(lambda o=observed: o.prediction is not None,
-                                  spec['timeout'], 'a Prediction')
-            except TimeoutError:
-                pass  # recorded as unanswered
-            client.pause(spec['settle'])  # late spikes and exit signals still count
-            records.append(record(observed, spec['on_server']) | {
-                'window': [observed.sent, time.monotonic()]})
+        cpu_start = cpu_seconds(spec.get('edge_pid'))
+        client.play(lambda i: playlist.publish(client, i, int(playlist.labels[i])),
+                    len(playlist.labels), rate=None, timeout=spec['timeout'],
+                    settle=spec['settle'], after=after)
         cpu = cpu_seconds(spec.get('edge_pid')) - cpu_start
-        client.destroy_node()
     return {'records': records, 'edge_cpu_s': cpu}
 
 

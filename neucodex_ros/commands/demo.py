@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,20 +45,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the nodes, send the digits, collect the answers, report."""
-    import rclpy
     import yaml
     from tqdm import tqdm
 
-    from neucodex_ros.client import Playlist, SplitClient
+    from neucodex_ros.client import Observed, Playlist, session
     from neucodex_ros.core import topics
     from neucodex_ros.core.checkpoint import load_checkpoint
-    from neucodex_ros.processes import node_command, running
+    from neucodex_ros.processes import node_command
     from neucodex_ros.resources import default_params_file, events_params_file
 
     params_file = (args.params_file or (events_params_file() if args.events
                                         else default_params_file())).resolve()
     sections = yaml.safe_load(params_file.read_text())
     cloud_params = sections['cloud_node']['ros__parameters']
+    edge_params = sections['edge_node']['ros__parameters']
     alpha = cloud_params['alpha'] if args.alpha is None else args.alpha
     checkpoint = load_checkpoint(cloud_params.get('checkpoint') or None)
     commands = [node_command('cloud_node', name='cloud_node', params_file=params_file,
@@ -67,42 +66,27 @@ def run(args: argparse.Namespace) -> int:
                 # The demo's camera publishes reliably, so the edge may subscribe reliably.
                 node_command('edge_node', name='edge_node', params_file=params_file,
                              parameters={'input_reliable': True})]
-    playlist = Playlist.held_out(args.samples, args.events, round(
-        sections['edge_node']['ros__parameters'].get('window_duration', 0.35) * 1e6))
-    labels = playlist.labels
+    playlist = Playlist.held_out(args.samples, args.events,
+                                 round(edge_params.get('window_duration', 0.35) * 1e6))
     print(f'neucodex-ros demo: starting cloud_node and edge_node ({params_file.name}, '
           f'alpha {alpha})', flush=True)
-    sent: list[Observed] = []
-    with rclpy.init(), running(commands) as processes:
-        client = SplitClient('neucodex_demo', reliable=cloud_params.get('reliable', True),
-                             depth=cloud_params.get('qos_depth', 64),
-                             events_topic=sections['edge_node']['ros__parameters'].get(
-                                 'events_topic', topics.EVENTS) if args.events else None)
+    with session('neucodex_demo', commands, args.timeout,
+                 probe=lambda client: playlist.publish(client, 0),
+                 reliable=cloud_params.get('reliable', True),
+                 depth=cloud_params.get('qos_depth', 64),
+                 events_topic=edge_params.get('events_topic', topics.EVENTS) if args.events
+                 else None) as running, \
+            tqdm(total=len(playlist.labels), desc='digits', unit='sample',
+                 mininterval=0.5) as bar:
+        def progress(done: list[Observed]) -> None:
+            bar.set_postfix(accuracy=f'{accuracy(done):.1%}', refresh=False)
+            bar.update(len(done) - bar.n)
 
-        def alive() -> bool:
-            return all(process.poll() is None for process in processes)
-
-        client.wait_ready(args.timeout, alive, probe=lambda: playlist.publish(client, 0))
-        with tqdm(total=len(labels), desc='digits', unit='sample', mininterval=0.5) as bar:
-            def all_answered() -> bool:
-                done = [o for o in sent if o.prediction is not None]
-                if len(done) > bar.n:
-                    bar.set_postfix(accuracy=f'{accuracy(done):.1%}', refresh=False)
-                    bar.update(len(done) - bar.n)
-                # Nothing orders a Prediction against the spikes it was made from (they come
-                # from different writers), so the spikes are awaited too, not only the answer.
-                return len(done) == len(labels) and all(
-                    len(o.spikes) >= o.prediction.timesteps_used for o in done)
-
-            for index, label in enumerate(labels):
-                sent.append(playlist.publish(client, index, int(label)))
-                next_frame = sent[-1].sent + 1.0 / args.rate
-                client.spin_until(lambda t=next_frame: all_answered() or time.monotonic() >= t,
-                                  10.0, 'the next frame', alive)
-            try:
-                client.spin_until(all_answered, args.timeout, 'the last answers', alive)
-            except TimeoutError:
-                pass  # reported as unanswered below
+        client = running.client
+        sent = client.play(lambda i: playlist.publish(client, i, int(playlist.labels[i])),
+                           len(playlist.labels), rate=args.rate, timeout=args.timeout,
+                           alive=running.alive, answered=Observed.answered_with_spikes,
+                           progress=progress)
     results = summarise(sent, checkpoint, alpha, raw_image_bytes=playlist.raw_bytes(),
                         input_kind='events' if args.events else 'image')
     print_table(results)
