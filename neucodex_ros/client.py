@@ -23,7 +23,7 @@ import rclpy
 from event_camera_msgs.msg import EventPacket
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.qos import QoSProfile
 from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -31,8 +31,8 @@ from neucodex_ros.core.datasets.digits import DvsRecordings, held_out_digits, he
 from neucodex_ros.core.events import split_at_multiples
 from neucodex_ros.core.events.codecs import encode_evt3
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
-from neucodex_ros.nodes.common import link_qos
 from neucodex_ros.processes import running
+from neucodex_ros.qos import stream_qos, tool_qos
 
 StampKey = tuple[int, int]
 
@@ -82,16 +82,14 @@ class SplitClient(Node):
         subscription to them would make the cloud send each one across the link twice.
         """
         super().__init__(name, **kwargs)
-        link = link_qos(reliable, depth)
+        link = stream_qos(reliable, depth)
         self.jpeg_quality = jpeg_quality
         self.image_pubs = [self.create_publisher(Image, topic, image_qos)
                            for topic in image_topics] if jpeg_quality is None else [
             self.create_publisher(CompressedImage, f'{topic}/compressed', image_qos)
             for topic in image_topics]
         if events_topic:  # then samples are events, on this topic alone
-            self.image_pubs = [self.create_publisher(EventPacket, events_topic, QoSProfile(
-                history=HistoryPolicy.KEEP_LAST, depth=1000,
-                reliability=ReliabilityPolicy.RELIABLE))]
+            self.image_pubs = [self.create_publisher(EventPacket, events_topic, tool_qos())]
         self._seq = 0
         self._slot = 0
         self.watchers = [

@@ -18,14 +18,10 @@ from rclpy.event_handler import (
     SubscriptionEventCallbacks,
 )
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from neucodex_ros.core.scoring import Answer, Scoreboard, Truth
 from neucodex_ros.msg import Prediction, SampleLabel
-
-#: Deep and reliable, like the edge's default: the scorer must not lose answers to a burst.
-QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1000,
-                 reliability=ReliabilityPolicy.RELIABLE)
+from neucodex_ros.qos import tool_qos
 
 
 def stamp_ns(stamp: object) -> int:
@@ -50,10 +46,10 @@ class Scorer(Node):
         self._clock = clock
         self._on_prediction = on_prediction
         self.matched: dict[str, int] = {}
-        self.create_subscription(Prediction, prediction_topic, self._prediction, QOS,
+        self.create_subscription(Prediction, prediction_topic, self._prediction, tool_qos(),
                                  event_callbacks=self._events(prediction_topic))
         if label_topic:
-            self.create_subscription(SampleLabel, label_topic, self._label, QOS,
+            self.create_subscription(SampleLabel, label_topic, self._label, tool_qos(),
                                      event_callbacks=self._events(label_topic))
 
     def _events(self, topic: str) -> SubscriptionEventCallbacks:

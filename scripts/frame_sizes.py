@@ -64,11 +64,11 @@ def main() -> int:
     import numpy as np
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
     from neucodex_ros.client import SplitClient
     from neucodex_ros.core.datasets.digits import held_out_digits
     from neucodex_ros.processes import node_command, running
+    from neucodex_ros.qos import stream_qos
     from neucodex_ros.resources import default_params_file
 
     params = default_params_file()
@@ -83,10 +83,8 @@ def main() -> int:
 
         edge_stats: dict[str, str] = {}
         for reliability in reliabilities:
-            qos = QoSProfile(depth=10, history=HistoryPolicy.KEEP_LAST,
-                             reliability=ReliabilityPolicy.RELIABLE if reliability == 'reliable'
-                             else ReliabilityPolicy.BEST_EFFORT)
-            client = SplitClient(f'camera_{reliability}', image_qos=qos)
+            client = SplitClient(f'camera_{reliability}',
+                                 image_qos=stream_qos(reliability == 'reliable', 10))
             client.create_subscription(
                 DiagnosticArray, '/edge_node/stats', lambda m: edge_stats.update(
                     {v.key: v.value for v in m.status[0].values}), 10)

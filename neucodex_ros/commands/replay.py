@@ -43,8 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='before playing, wait up to this long until every topic but the '
                              'labels has a subscriber (and, with --score, the Predictions a '
                              'publisher) (default: start at once)')
-    parser.add_argument('--qos-depth', type=int, default=1000,
-                        help='history depth of the publishers (default %(default)s)')
+    parser.add_argument('--qos-depth', type=int, default=None,
+                        help="history depth of the publishers (default: the package's tools' "
+                             'depth, neucodex_ros.qos.TOOL_DEPTH = 1000)')
     parser.add_argument('--remap', '-r', nargs='+', default=[], metavar='FROM:=TO',
                         help='publish a topic of the bag under another name, as ros2 bag '
                              'play --remap (e.g. /event_camera/events:=/cam/events)')
@@ -85,11 +86,11 @@ def run(args: argparse.Namespace) -> int:
     """Play the bag (and score it)."""
     import rclpy
     from rclpy.duration import Duration
-    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
     from rclpy.serialization import deserialize_message
 
     from neucodex_ros.core.events.bags import open_bag
     from neucodex_ros.core.scoring import Truth
+    from neucodex_ros.qos import stream_qos, tool_qos
     from neucodex_ros.scorer import stamp_ns
 
     if args.rate <= 0:
@@ -97,8 +98,7 @@ def run(args: argparse.Namespace) -> int:
     if args.score and args.loop:
         raise ConfigError('--score plays the bag once; drop --loop')
     renamed = remaps(args.remap)
-    qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=args.qos_depth,
-                     reliability=ReliabilityPolicy.RELIABLE)
+    qos = tool_qos() if args.qos_depth is None else stream_qos(True, args.qos_depth)
     with rclpy.init(args=[]), open_bag(args.bag) as reader:
         node = rclpy.create_node('neucodex_replay')
         scorer = _scorer(args) if args.score else None

@@ -146,6 +146,19 @@ def test_light_name_lists_match_what_they_name() -> None:
     assert tuple(BACKBONES) == BACKBONE_NAMES
 
 
+def test_replay_help_states_the_tools_qos_depth() -> None:
+    """`replay --help` names the depth without importing rclpy, so it must say the same."""
+    import argparse
+
+    from neucodex_ros.cli import build_parser
+    from neucodex_ros.qos import TOOL_DEPTH
+
+    (subparsers,) = [a for a in build_parser(['replay'])._actions
+                     if isinstance(a, argparse._SubParsersAction)]
+    help_text = ' '.join(subparsers.choices['replay'].format_help().split())
+    assert f'TOOL_DEPTH = {TOOL_DEPTH})' in help_text
+
+
 @pytest.mark.parametrize('args', [
     ['inspect', '/nonexistent/bag'], ['replay', '/nonexistent/bag'],
     ['split', '--params-file', '/nonexistent/split.yaml'],

@@ -31,8 +31,8 @@ from neucodex_ros.core.events.bags import SAMPLE_LABEL, decoded_packets, deseria
 from neucodex_ros.core.events.frames import FrameSpec, event_frames
 from neucodex_ros.core.events.windows import EventWindower
 from neucodex_ros.msg import Prediction
-from neucodex_ros.nodes.common import link_qos
 from neucodex_ros.processes import node_command, running
+from neucodex_ros.qos import stream_qos
 from neucodex_ros.resources import events_params_file
 
 pytestmark = pytest.mark.ros
@@ -54,7 +54,7 @@ class Observer:
         self.alive = alive
         self.predictions: dict[Stamp, list[Prediction]] = defaultdict(list)
         self.sub = self.ros.node.create_subscription(Prediction, 'prediction',
-                                                     self._on_prediction, link_qos(True, 64))
+                                                     self._on_prediction, stream_qos(True, 64))
 
     def _on_prediction(self, msg: Prediction) -> None:
         self.predictions[(msg.header.stamp.sec, msg.header.stamp.nanosec)].append(msg)

@@ -25,8 +25,8 @@ from neucodex_ros.client import Observed, SplitClient
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint
 from neucodex_ros.core.datasets.digits import held_out_digits
 from neucodex_ros.msg import Prediction
-from neucodex_ros.nodes.common import link_qos
 from neucodex_ros.processes import node_command, running
+from neucodex_ros.qos import stream_qos
 
 pytestmark = pytest.mark.ros
 
@@ -83,7 +83,7 @@ def link(request: pytest.FixtureRequest) -> Iterator[tuple[str, SplitClient, Any
         client.create_subscription(
             Prediction, 'prediction',
             lambda m: predictions.update([(m.source_id, m.sample_id)]),
-            link_qos(edge['reliable'], 64))
+            stream_qos(edge['reliable'], 64))
 
         def alive() -> bool:
             return all(p.poll() is None for p in processes)

@@ -26,8 +26,9 @@ from neucodex_ros.core.datasets.digits import DvsRecordings, held_out_digits, he
 from neucodex_ros.core.events import make_events
 from neucodex_ros.core.events.codecs import encode_evt3, encode_mono
 from neucodex_ros.msg import PackedSpikes
-from neucodex_ros.nodes.common import link_qos, model_fingerprint
+from neucodex_ros.nodes.common import model_fingerprint
 from neucodex_ros.processes import node_command, running
+from neucodex_ros.qos import stream_qos
 from neucodex_ros.resources import events_params_file
 
 pytestmark = pytest.mark.ros
@@ -65,7 +66,7 @@ def test_a_flood_of_maximal_payloads_does_not_starve_another_robot() -> None:
             return all(p.poll() is None for p in processes)
 
         stats = watch_stats(robot, ('cloud_node',))
-        mallory = robot.create_publisher(PackedSpikes, 'spikes', link_qos(True, 1000))
+        mallory = robot.create_publisher(PackedSpikes, 'spikes', stream_qos(True, 1000))
         robot.wait_ready(90.0, alive)
         rng = np.random.default_rng(0)
         flood = []

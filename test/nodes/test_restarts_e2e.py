@@ -23,8 +23,8 @@ from rosutil import counter, watch_stats
 from neucodex_ros.client import Observed, SplitClient
 from neucodex_ros.core.datasets.digits import held_out_digits
 from neucodex_ros.msg import Prediction
-from neucodex_ros.nodes.common import link_qos
 from neucodex_ros.processes import node_command, running
+from neucodex_ros.qos import stream_qos
 
 pytestmark = pytest.mark.ros
 
@@ -39,7 +39,7 @@ class Robot:
         self.per_sample: Counter[tuple[str, int]] = Counter()
         self.client.create_subscription(
             Prediction, 'prediction',
-            lambda m: self.per_sample.update([(m.source_id, m.sample_id)]), link_qos(True, 64))
+            lambda m: self.per_sample.update([(m.source_id, m.sample_id)]), stream_qos(True, 64))
         self.stats = watch_stats(self.client, ('cloud_node', 'edge_node'))
         self.sent: list[Observed] = []
 

@@ -30,8 +30,9 @@ from neucodex_ros.core.image import image_to_input
 from neucodex_ros.core.inference import CloudRunner, EdgeRunner
 from neucodex_ros.core.training import predict_logits
 from neucodex_ros.msg import ExitSignal, PackedSpikes
-from neucodex_ros.nodes.common import link_qos, model_fingerprint
+from neucodex_ros.nodes.common import model_fingerprint
 from neucodex_ros.processes import node_command, running
+from neucodex_ros.qos import stream_qos
 
 pytestmark = pytest.mark.ros
 
@@ -220,7 +221,7 @@ def test_cloud_keeps_interleaved_samples_apart(split: Camera, checkpoint: Checkp
     split.set_alpha(1.0)
     images, labels = held_out_digits(8, seed=5)
     edge = EdgeRunner(checkpoint.model)
-    link = link_qos(True, 64)
+    link = stream_qos(True, 64)
     publisher = split.client.create_publisher(PackedSpikes, 'spikes', link)
     split.client.spin_until(lambda: publisher.get_subscription_count() >= 1, 30.0, 'the cloud')
     messages, expected = [], {}
@@ -271,7 +272,7 @@ def test_every_node_publishes_its_counters_on_stats(split: Camera) -> None:
 def test_a_source_holds_at_most_max_in_flight_samples(split: Camera,
                                                       checkpoint: Checkpoint) -> None:
     """17 samples opened by one source (timestep 0 only): the oldest is failed as evicted."""
-    link = link_qos(True, 64)
+    link = stream_qos(True, 64)
     publisher = split.client.create_publisher(PackedSpikes, 'spikes', link)
     answers: list[ExitSignal] = []
     split.client.create_subscription(
