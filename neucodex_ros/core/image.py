@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 import cv2
 import numpy as np
@@ -74,14 +75,22 @@ def _resized(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 #: Supported encodings → (channels, dtype, colour order).
-ENCODINGS: dict[str, tuple[int, np.dtype, str]] = {
-    'mono8': (1, np.dtype(np.uint8), 'mono'),
-    'mono16': (1, np.dtype(np.uint16), 'mono'),
-    'rgb8': (3, np.dtype(np.uint8), 'rgb'),
-    'bgr8': (3, np.dtype(np.uint8), 'bgr'),
-    'rgba8': (4, np.dtype(np.uint8), 'rgb'),
-    'bgra8': (4, np.dtype(np.uint8), 'bgr'),
-    '32FC1': (1, np.dtype(np.float32), 'mono'),  # intensities in [0, 1]; outside is clipped
+class ColorOrder(StrEnum):
+    """The channel order of a sensor_msgs/Image encoding."""
+
+    MONO = 'mono'
+    RGB = 'rgb'
+    BGR = 'bgr'
+
+
+ENCODINGS: dict[str, tuple[int, np.dtype, ColorOrder]] = {
+    'mono8': (1, np.dtype(np.uint8), ColorOrder.MONO),
+    'mono16': (1, np.dtype(np.uint16), ColorOrder.MONO),
+    'rgb8': (3, np.dtype(np.uint8), ColorOrder.RGB),
+    'bgr8': (3, np.dtype(np.uint8), ColorOrder.BGR),
+    'rgba8': (4, np.dtype(np.uint8), ColorOrder.RGB),
+    'bgra8': (4, np.dtype(np.uint8), ColorOrder.BGR),
+    '32FC1': (1, np.dtype(np.float32), ColorOrder.MONO),  # in [0, 1]; outside is clipped
 }
 MAX_SIDE = 16384  # pixels; anything larger is a corrupt header, not a camera
 MAX_PIXELS = 4096 * 4096  # default bound on width x height: a 12 MP camera fits
@@ -134,12 +143,12 @@ def model_input(pixels: np.ndarray, encoding: str, in_channels: int,
     else:
         scale = float(np.iinfo(dtype).max)
     image = pixels[..., :3] if channels == 4 else pixels
-    if in_channels == 1 and order != 'mono':
-        code = cv2.COLOR_RGB2GRAY if order == 'rgb' else cv2.COLOR_BGR2GRAY
+    if in_channels == 1 and order != ColorOrder.MONO:
+        code = cv2.COLOR_RGB2GRAY if order == ColorOrder.RGB else cv2.COLOR_BGR2GRAY
         image = cv2.cvtColor(image, code)
-    elif in_channels == 3 and order == 'mono':
+    elif in_channels == 3 and order == ColorOrder.MONO:
         image = np.repeat(image.reshape(*image.shape[:2], 1), 3, axis=2)
-    elif in_channels == 3 and order == 'bgr':
+    elif in_channels == 3 and order == ColorOrder.BGR:
         image = image[..., ::-1]
     elif in_channels not in (1, 3):
         raise ImageError(f'a {in_channels}-channel model cannot take camera images')

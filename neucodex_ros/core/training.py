@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from neucodex_ros.core.checkpoint import pick_device
 from neucodex_ros.core.configs import TrainConfig
+from neucodex_ros.core.datasets import Augment
 from neucodex_ros.core.exit_policy import exit_points
 from neucodex_ros.core.model import SplitSNN
 
@@ -81,11 +82,11 @@ def random_shift(batch: torch.Tensor, generator: torch.Generator, pad: int,
     return out
 
 
-AUGMENTATIONS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
-    'affine': affine_jitter,
-    'crop_flip': lambda x, g: random_shift(x, g, pad=4, flip=True),
-    'shift': lambda x, g: random_shift(x, g, pad=2, flip=False),
-    'none': lambda x, g: x,
+AUGMENTATIONS: dict[Augment, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
+    Augment.AFFINE: affine_jitter,
+    Augment.CROP_FLIP: lambda x, g: random_shift(x, g, pad=4, flip=True),
+    Augment.SHIFT: lambda x, g: random_shift(x, g, pad=2, flip=False),
+    Augment.NONE: lambda x, g: x,
 }
 
 
@@ -127,7 +128,7 @@ class TrainState:
     generator: torch.Tensor
 
 
-def train(model: SplitSNN, train_set: Samples, val_set: Samples, augment: str,
+def train(model: SplitSNN, train_set: Samples, val_set: Samples, augment: Augment,
           config: TrainConfig, *, parameters: Iterable[torch.nn.Parameter] | None = None,
           phase: str = 'train', resume: TrainState | None = None,
           on_epoch: Callable[[TrainState, dict[str, Any]], None] | None = None,
@@ -138,7 +139,7 @@ def train(model: SplitSNN, train_set: Samples, val_set: Samples, augment: str,
         model: The network, trained in place.
         train_set: Training samples (images or event frames, with labels).
         val_set: Validation samples; the best epoch by accuracy at full T is kept.
-        augment: A key of AUGMENTATIONS.
+        augment: How to jitter the training samples (the dataset's DataSpec.augment).
         config: Optimisation settings.
         parameters: What to optimise (default: everything); the rest stays frozen.
         phase: Name of this phase in the records and the progress bar.
@@ -163,7 +164,7 @@ def train(model: SplitSNN, train_set: Samples, val_set: Samples, augment: str,
         optimizer.load_state_dict(resume.optimizer)
         schedule.load_state_dict(resume.schedule)
         generator.set_state(resume.generator)
-    jitter = AUGMENTATIONS[augment if config.augment else 'none']
+    jitter = AUGMENTATIONS[augment if config.augment else Augment.NONE]
     optimised = {id(p) for p in trainable}
     frozen = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)
               and not any(id(p) in optimised for p in m.parameters())]

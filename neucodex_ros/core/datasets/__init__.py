@@ -19,6 +19,7 @@ per class, for validation. Items are (input float32 tensor, label): images [C, H
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -34,16 +35,32 @@ SPLIT = {'train': 0.7, 'val': 0.1, 'test': 0.2}
 VAL_OF_TRAIN = {'train': 0.9, 'val': 0.1}
 
 
+class DataKind(StrEnum):
+    """What a dataset's samples are."""
+
+    IMAGE = 'image'  # [C, H, W] in [0, 1]
+    EVENTS = 'events'  # [T, 2, H, W] event counts
+
+
+class Augment(StrEnum):
+    """How training may jitter a dataset's samples (core/training.py AUGMENTATIONS)."""
+
+    AFFINE = 'affine'  # ±10°, ±10% scale, ±2 px shift (digit images)
+    CROP_FLIP = 'crop_flip'  # ±4 px shift and random mirroring (photos)
+    SHIFT = 'shift'  # ±2 px shift (event recordings of digits)
+    NONE = 'none'
+
+
 @dataclass(frozen=True)
 class DataSpec:
     """What a dataset feeds the model, and how training may augment it."""
 
     name: str
-    kind: str  # 'image' or 'events'
+    kind: DataKind
     in_channels: int
     input_size: tuple[int, int]
     class_names: tuple[str, ...]
-    augment: str  # 'affine', 'crop_flip', 'shift' or 'none'
+    augment: Augment
 
 
 @dataclass(frozen=True)

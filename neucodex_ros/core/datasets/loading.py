@@ -16,6 +16,8 @@ from neucodex_ros.core.datasets import (
     PARTS,
     SPLIT,
     VAL_OF_TRAIN,
+    Augment,
+    DataKind,
     DataOptions,
     DataSpec,
     stratified_split,
@@ -98,16 +100,16 @@ def _native_size(name: str, size: tuple[int, int], options: DataOptions) -> tupl
 def _digits(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, DataSpec]:
     from neucodex_ros.core.datasets.digits import CLASS_NAMES, load_digits
     images, labels = load_digits(part)
-    spec = DataSpec('digits', 'image', 1, _native_size('digits', (28, 28), options),
-                    tuple(CLASS_NAMES), 'affine')
+    spec = DataSpec('digits', DataKind.IMAGE, 1, _native_size('digits', (28, 28), options),
+                    tuple(CLASS_NAMES), Augment.AFFINE)
     return ImageSet(images[..., None], labels), spec
 
 
 def _cifar10(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, DataSpec]:
     images, labels, names = read_cifar10(root, train=part != 'test')
     keep = _part_indices(labels, part, options.seed, official_test=True)
-    spec = DataSpec('cifar10', 'image', 3, _native_size('cifar10', (32, 32), options),
-                    tuple(names), 'crop_flip')
+    spec = DataSpec('cifar10', DataKind.IMAGE, 3, _native_size('cifar10', (32, 32), options),
+                    tuple(names), Augment.CROP_FLIP)
     return ImageSet(images[keep], labels[keep]), spec
 
 
@@ -117,8 +119,8 @@ def _caltech101(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, 
     size = options.frames.input_size or (64, 64)
     keep = _part_indices(labels, part, options.seed, official_test=False)
     images = np.stack([read_image(files[i], size) for i in keep])
-    return ImageSet(images, labels[keep]), DataSpec('caltech101', 'image', 3, size,
-                                                    tuple(names), 'crop_flip')
+    return ImageSet(images, labels[keep]), DataSpec('caltech101', DataKind.IMAGE, 3, size,
+                                                    tuple(names), Augment.CROP_FLIP)
 
 
 def _image_folder(root: Path, part: str, options: DataOptions) -> tuple[ImageSet, DataSpec]:
@@ -127,8 +129,8 @@ def _image_folder(root: Path, part: str, options: DataOptions) -> tuple[ImageSet
     size = options.frames.input_size or (64, 64)
     keep = _part_indices(labels, part, options.seed, official_test=False)
     images = np.stack([read_image(files[i], size) for i in keep])
-    return ImageSet(images, labels[keep]), DataSpec('image_folder', 'image', 3, size,
-                                                    tuple(names), 'crop_flip')
+    return ImageSet(images, labels[keep]), DataSpec('image_folder', DataKind.IMAGE, 3, size,
+                                                    tuple(names), Augment.CROP_FLIP)
 
 
 @dataclass(frozen=True)
@@ -150,8 +152,8 @@ def _event_set(fmt: EventFormat, files: list[Path], labels: np.ndarray, names: l
                part: str, options: DataOptions,
                official_test: bool = False) -> tuple[EventFileSet, DataSpec]:
     keep = _part_indices(labels, part, options.seed, official_test)
-    spec = DataSpec(fmt.name, 'events', 2, options.frames.input_size or fmt.default_size,
-                    tuple(names), 'shift')
+    spec = DataSpec(fmt.name, DataKind.EVENTS, 2, options.frames.input_size or fmt.default_size,
+                    tuple(names), Augment.SHIFT)
     return EventFileSet([files[i] for i in keep], labels[keep], fmt.read, fmt.sensor_size,
                         spec, options), spec
 
@@ -189,8 +191,8 @@ def _digits_dvs(root: Path, part: str, options: DataOptions) -> tuple[EventFileS
     _, labels = load_digits(part)
     fmt = EventFormat('digits_dvs', lambda i: simulated_digit(part, i, options.seed),
                       DvsConfig().sensor_size, DvsConfig().sensor_size)
-    spec = DataSpec(fmt.name, 'events', 2, options.frames.input_size or fmt.default_size,
-                    tuple(CLASS_NAMES), 'shift')
+    spec = DataSpec(fmt.name, DataKind.EVENTS, 2, options.frames.input_size or fmt.default_size,
+                    tuple(CLASS_NAMES), Augment.SHIFT)
     return EventFileSet(list(range(len(labels))), labels, fmt.read, fmt.sensor_size, spec,
                         options), spec
 
