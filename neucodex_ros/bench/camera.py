@@ -1,10 +1,12 @@
 """One benchmark mode seen from the robot: play the samples one at a time and measure.
 
 `python -m neucodex_ros.bench.camera SPEC.json OUT.json`, on the edge host (inside its
-namespace in a two-host run). `python -m neucodex_ros.bench.camera --verdicts OUT.json`
-runs beside the cloud node and records the size of every ExitSignal it sends until stopped
-(SIGINT/SIGTERM): were the camera to subscribe to them on the edge host, DDS would send each
-across the link a second time. Publishes each held-out sample (a digit image, as a raw Image
+namespace in a two-host run). `python -m neucodex_ros.bench.camera --verdicts OUT.json
+HEARD` runs beside the cloud node and records the size of every ExitSignal it sends until
+stopped (SIGINT/SIGTERM), touching HEARD at the first: were the camera to subscribe to them
+on the edge host, DDS would send each across the link a second time. The camera sends probe
+samples until HEARD exists, since the recorder missing the first samples' signals would
+count their answers as free. Publishes each held-out sample (a digit image, as a raw Image
 or a JPEG CompressedImage, or its simulated DVS recording as evt3 EventPackets), waits for
 its Prediction, lets late messages arrive, and records per sample: the answer, the timesteps
 used and sent, the serialized bytes that crossed the link each way, the latency from the
@@ -49,9 +51,11 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
                  events_topic=topics.EVENTS if events else None,
                  jpeg_quality=spec.get('jpeg_quality'), watch_exits=False) as running:
         client = running.client
-        # the edge node and, beside the cloud, the verdict recorder
-        client.spin_until(lambda: client.count_subscribers('exit_signal') >= 2 * spec['split'],
-                          spec['timeout'], 'the verdict recorder')
+        deadline = time.monotonic() + spec['timeout']
+        while spec['split'] and not Path(spec['heard_file']).exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError('the verdict recorder heard no ExitSignal')
+            client.wait_ready(spec['timeout'], probe=lambda: playlist.publish(client, 0))
         if spec.get('ready_file'):  # the bench now holds the edge node to its CPU share
             Path(spec['ready_file']).touch()
             client.spin_until(lambda: Path(spec['go_file']).exists(), spec['timeout'],
@@ -64,18 +68,20 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
     return {'records': records, 'edge_cpu_s': cpu}
 
 
-def verdicts(out: Path) -> None:
+def verdicts(out: Path, heard: Path) -> None:
     """Record (source_id, sample_id, serialized bytes) of every ExitSignal until stopped."""
     import rclpy
     from rclpy.serialization import deserialize_message
 
     from neucodex_ros.msg import ExitSignal
-    from neucodex_ros.nodes.common import link_qos
+    from neucodex_ros.qos import tool_qos
 
     seen: list[tuple[str, int, int]] = []
 
     def on_exit(raw: bytes) -> None:
         msg = deserialize_message(raw, ExitSignal)
+        if not seen:
+            heard.touch()
         seen.append((msg.source_id, msg.sample_id, len(raw)))
 
     def stop(*_: object) -> None:
@@ -85,7 +91,7 @@ def verdicts(out: Path) -> None:
     signal.signal(signal.SIGINT, stop)
     rclpy.init()
     node = rclpy.create_node('neucodex_bench_verdicts')
-    node.create_subscription(ExitSignal, 'exit_signal', on_exit, link_qos(True, 1000), raw=True)
+    node.create_subscription(ExitSignal, 'exit_signal', on_exit, tool_qos(), raw=True)
     try:
         rclpy.spin(node)
     except KeyboardInterrupt:
@@ -125,7 +131,7 @@ def record(observed: Any, on_server: bool) -> dict[str, Any]:
 
 if __name__ == '__main__':
     if sys.argv[1] == '--verdicts':
-        verdicts(Path(sys.argv[2]))
+        verdicts(Path(sys.argv[2]), Path(sys.argv[3]))
     else:
         started = time.monotonic()
         result = play(json.loads(Path(sys.argv[1]).read_text()))

@@ -257,14 +257,15 @@ def run_mode(bench: Run, mode: Mode, link: Any | None, samples: int) -> dict[str
                 'cloud_node', name='cloud_node', params_file=bench.params_file,
                 parameters=common | mode.cloud | {'alpha': alpha})))
         processes = stack.enter_context(running(commands))
-        verdicts_file = Path(tmp) / 'verdicts.json'
+        verdicts_file, heard_file = Path(tmp) / 'verdicts.json', Path(tmp) / 'heard'
         if mode.cloud is not None:  # beside the cloud: its ExitSignals cross nothing to it
             recorder = stack.enter_context(running([on('cloud', [
                 sys.executable, '-m', 'neucodex_ros.bench.camera', '--verdicts',
-                str(verdicts_file)])]))
+                str(verdicts_file), str(heard_file)])]))
             processes = processes + recorder
         spec = {'input': args.input, 'samples': samples, 'timeout': args.timeout,
-                'split': mode.cloud is not None, 'period_us': 350_000,
+                'split': mode.cloud is not None, 'heard_file': str(heard_file),
+                'period_us': 350_000,
                 'jpeg_quality': JPEG_QUALITY if mode.edge_node_host == 'cloud'
                 and args.input == 'images' else None,
                 # then the input and the Prediction cross the link

@@ -45,7 +45,6 @@ from neucodex_ros.nodes.common import (
     GuardedNode,
     declare,
     declare_common,
-    link_qos,
     load_model,
     model_fingerprint,
     publish_stats,
@@ -53,6 +52,7 @@ from neucodex_ros.nodes.common import (
     spin,
     take_waiting,
 )
+from neucodex_ros.qos import OVERRIDES, stream_qos
 
 SampleKey = tuple[str, int]
 FINISHED_MEMORY = 4096  # answers remembered, to recognise late timesteps (and resend)
@@ -76,7 +76,7 @@ class CloudNode(GuardedNode):
     """Finishes the network on the edge's spikes and decides each sample as early as it can."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__('cloud_node', **kwargs)
+        super().__init__('cloud_node', 'cloud', **kwargs)
         common = declare_common(self)
         declare(self, 'alpha', 0.99, 'Exit threshold: a sample stops once the softmax of its '
                 'mean logits reaches alpha (0: after one timestep; 1: always all T); may be '
@@ -110,15 +110,17 @@ class CloudNode(GuardedNode):
         publish_stats(self, self.counters, common['stats_period'],
                       lambda: {'open_samples': len(self.sessions)})
 
-        qos = link_qos(common['reliable'], common['qos_depth'])
+        qos = stream_qos(common['reliable'], common['qos_depth'])
         # Messages are served by source in turn (serve), from one inbox per source: a source
         # that floods the cloud waits behind its own messages, not the other robots'.
         self.inbox: dict[str, deque[PackedSpikes]] = {}
         self.inbox_depth: int = common['qos_depth']
         self.spikes_sub = self.create_subscription(PackedSpikes, common['spikes_topic'],
-                                                   self.receive, qos)
+                                                   self.receive, qos,
+                                                   qos_overriding_options=OVERRIDES)
         self.serve_guard = self.create_guard_condition(self.serve)
-        self.exit_pub = self.create_publisher(ExitSignal, common['exit_topic'], qos)
+        self.exit_pub = self.create_publisher(ExitSignal, common['exit_topic'], qos,
+                                              qos_overriding_options=OVERRIDES)
         periods = [1.0, self.sample_timeout / 2] + [self.reorder_wait / 2] * (self.reorder_wait > 0)
         self.housekeeping_timer = self.create_timer(max(min(periods), 0.005), self.housekeeping)
         self.get_logger().info(
@@ -345,10 +347,6 @@ class CloudNode(GuardedNode):
         open_samples = sorted(key for key in self.sessions if key[0] == source)
         for key in open_samples[:max(len(open_samples) - self.max_in_flight + 1, 0)]:
             self._fail(key, self.sessions[key], ExitSignal.STATUS_EVICTED)
-
-    def summary(self) -> str:
-        """One line of counters, logged at shutdown."""
-        return f'cloud summary: {self.counters.line()}'
 
 
 def main(args: list[str] | None = None) -> int:

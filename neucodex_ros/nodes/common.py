@@ -8,7 +8,7 @@ import signal
 import time
 import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import rclpy
@@ -16,13 +16,13 @@ import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.guard_condition import GuardCondition
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint, pick_device
-from neucodex_ros.core.errors import NeucodexError
+from neucodex_ros.core.errors import ConfigError, NeucodexError
 from neucodex_ros.msg import ExitSignal, Prediction
 from neucodex_ros.processes import CONFIG_ERROR
 
@@ -40,9 +40,15 @@ def saturated_uint32(value: int) -> int:
 
 def declare(node: Node, name: str, default: Any, description: str, *,
             low: float | None = None, high: float | None = None,
-            read_only: bool = False) -> Any:
-    """Declare a parameter with a description (and a range for numbers); return its value."""
+            choices: Sequence[str] | None = None, read_only: bool = False) -> Any:
+    """Declare a parameter with a description; return its value.
+
+    A number may have a range (`low`, `high`), a string its `choices`: both show in
+    `ros2 param describe`, and a value outside them is refused (a ConfigError for choices).
+    """
     descriptor = ParameterDescriptor(description=description, read_only=read_only)
+    if choices is not None:
+        descriptor.additional_constraints = f'one of: {", ".join(choices)}'
     if low is not None and high is not None:
         if isinstance(default, bool) or not isinstance(default, int | float):
             raise TypeError(f'parameter {name}: a range needs a number')
@@ -52,7 +58,10 @@ def declare(node: Node, name: str, default: Any, description: str, *,
         else:
             descriptor.floating_point_range = [FloatingPointRange(from_value=float(low),
                                                                   to_value=float(high))]
-    return node.declare_parameter(name, default, descriptor).value
+    value = node.declare_parameter(name, default, descriptor).value
+    if choices is not None and value not in choices:
+        raise ConfigError(f'{name} must be one of {tuple(choices)}, got {value!r}')
+    return value
 
 
 def declare_common(node: Node) -> dict[str, Any]:
@@ -93,14 +102,6 @@ def model_fingerprint(model_id: str) -> int:
     return int(model_id, 16)
 
 
-def link_qos(reliable: bool, depth: int) -> QoSProfile:
-    """QoS of the edge ⇄ cloud topics (volatile: a late joiner does not want old samples)."""
-    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth,
-                      reliability=ReliabilityPolicy.RELIABLE if reliable
-                      else ReliabilityPolicy.BEST_EFFORT,
-                      durability=DurabilityPolicy.VOLATILE)
-
-
 def take_waiting(subscription: Any) -> list[Any]:
     """Every message waiting in a subscription's history, taken now.
 
@@ -137,8 +138,9 @@ class GuardedNode(Node):
     condition made through this class has it; event callbacks are wrapped with guarded().
     """
 
-    def __init__(self, name: str, **kwargs: Any) -> None:
+    def __init__(self, name: str, role: str, **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
+        self.role = role  # how its summary line at shutdown names it
         self.counters = Counters()
         self._error_logged: dict[str, float] = {}
 
@@ -222,37 +224,56 @@ def warn_unknown_parameters(node: Node) -> None:
             '`ros2 param list` or the parameters file of this package lists the real ones)')
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+class _Stop:
+    """Ctrl-C or SIGTERM heard: a flag, and a wake-up for the executor; nothing raised.
+
+    An exception raised from a signal handler lands wherever the main thread is, inside
+    rclpy's own calls too (where pybind11 reports it as an unrelated RuntimeError while
+    taking a message), so the handler only asks, and the spin loop stops.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.wake: GuardCondition | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if self.wake is not None:
+            self.wake.trigger()
 
 
 def spin(make_node: Callable[[], Node], args: list[str] | None = None) -> int:
     """Run one node until Ctrl-C or SIGTERM, then log its summary and shut down cleanly.
 
     rclpy's own signal handler is off so that the context is still valid while the node
-    logs its summary. A NeucodexError while starting (a bad checkpoint or parameter) exits
-    with CONFIG_ERROR, which tells a supervisor that starting it again will not help.
+    logs its summary; a Ctrl-C while the node starts stops it once started. A NeucodexError
+    while starting (a bad checkpoint or parameter) exits with CONFIG_ERROR, which tells a
+    supervisor that starting it again will not help.
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = _Stop()
     # SIGINT too: a process started from a non-interactive shell's background job inherits
     # an ignored SIGINT, and would then never hear ros2 launch's Ctrl-C
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     node: Node | None = None
     try:
         node = make_node()
         warn_unknown_parameters(node)
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        stop.wake = node.create_guard_condition(lambda: None)
+        while not stop.requested:
+            executor.spin_once()
+    except ExternalShutdownException:
         pass
     except (NeucodexError, ParameterException) as err:  # a setting that cannot work
         rclpy.logging.get_logger('neucodex_ros').fatal(str(err))
         return CONFIG_ERROR
     finally:
         if node is not None:
-            summary = getattr(node, 'summary', None)
-            if summary is not None:
-                node.get_logger().info(summary())
+            if isinstance(node, GuardedNode):
+                node.get_logger().info(f'{node.role} summary: {node.counters.line()}')
             node.destroy_node()
         rclpy.try_shutdown()
     return 0

@@ -60,7 +60,6 @@ from rclpy.event_handler import (
     QoSPublisherMatchedInfo,
     SubscriptionEventCallbacks,
 )
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.timer import Timer
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -73,6 +72,7 @@ from neucodex_ros.core.events.frames import FIT_MODES, SPLIT_BY, FrameSpec, even
 from neucodex_ros.core.events.windows import WINDOW_MODES, EventWindower, Window
 from neucodex_ros.core.exit_policy import EarlyExit, answer_problem
 from neucodex_ros.core.image import (
+    IMAGE_FITS,
     MAX_PIXELS,
     ImageOptions,
     compressed_to_input,
@@ -95,12 +95,12 @@ from neucodex_ros.nodes.common import (
     GuardedNode,
     declare,
     declare_common,
-    link_qos,
     load_model,
     model_fingerprint,
     publish_stats,
     spin,
 )
+from neucodex_ros.qos import OVERRIDES, stream_qos
 from neucodex_ros.resources import large_data_profile
 
 
@@ -117,6 +117,8 @@ ANSWERED_MEMORY = 4096  # answered samples remembered, to tell repeated answers 
 RETRY_PERIOD = 0.1  # seconds between looks for a cloud while frames wait for one
 HELLO_PERIOD = 0.5  # seconds between hellos while none is answered
 QUIET_INPUT_WARNING = 5.0  # seconds after the start without any input before saying so
+#: `input`: auto is events for a model of 2 polarity channels, else image.
+INPUT_KINDS = ('auto', 'image', 'compressed', 'events')
 
 
 def arm(timer: Timer, seconds: float) -> None:
@@ -147,16 +149,17 @@ class EdgeNode(GuardedNode):
     """Runs the head and the spike encoder on camera frames or event windows; streams spikes."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__('edge_node', **kwargs)
+        super().__init__('edge_node', 'edge', **kwargs)
         common = declare_common(self)
         self.source_id: str = declare(self, 'source_id', 'robot0', 'Name of this robot; the '
                                       'cloud keeps separate state per source', read_only=True)
+        self.role = f'{self.source_id} edge'
         num_timesteps: int = declare(self, 'num_timesteps', 0, 'T, timesteps per sample; '
                                      "0: the model's own T", low=0, high=1024, read_only=True)
         pacing: str = declare(self, 'pacing', 'adaptive', "When the next timestep of a sample "
                               "is computed: 'adaptive' (when the cloud asks for it, or earlier "
                               'when the bet pays: see timestep_cost) or \'clock\' (one per '
-                              'timestep_period)', read_only=True)
+                              'timestep_period)', choices=PACINGS, read_only=True)
         cost: float = declare(self, 'timestep_cost', 0.05, 'Adaptive pacing: seconds of latency '
                               'one wasted edge timestep is worth. A timestep the cloud has not '
                               'asked for yet is computed only if P(needed) x (time until the '
@@ -176,9 +179,7 @@ class EdgeNode(GuardedNode):
                                    '(head + encoder, spikes to the cloud), '
                                    "'head' (no bottleneck: the head's features to the cloud), "
                                    "or 'all' (the whole network for all T here, Prediction "
-                                   'out; no cloud)', read_only=True)
-        if self.layers not in EDGE_LAYERS:
-            raise ConfigError(f'layers must be one of {EDGE_LAYERS}, got {self.layers!r}')
+                                   'out; no cloud)', choices=EDGE_LAYERS, read_only=True)
         self.deadline: float = declare(self, 'deadline', 2.0, 'Seconds from a sample\'s '
                                        'start within which the cloud must answer; then the '
                                        'sample is reported failed (status '
@@ -189,7 +190,8 @@ class EdgeNode(GuardedNode):
         input_kind: str = declare(self, 'input', 'auto', "'image', 'compressed' (JPEG/PNG "
                                   "sensor_msgs/CompressedImage on image_topic + '/compressed'), "
                                   "'events', or 'auto': events when the model takes 2 "
-                                  'polarity channels, else image', read_only=True)
+                                  'polarity channels, else image', choices=INPUT_KINDS,
+                                  read_only=True)
         topic: str = declare(self, 'image_topic', 'image', 'sensor_msgs/Image input',
                              read_only=True)
         events_topic: str = declare(self, 'events_topic', topics.EVENTS,
@@ -207,7 +209,8 @@ class EdgeNode(GuardedNode):
                                  read_only=True)
         image_fit: str = declare(self, 'image_fit', 'stretch', "Image input: a frame's aspect "
                                  "→ the model's: 'stretch', 'crop' (centre, aspect kept) or "
-                                 "'pad' (whole frame, aspect kept, black bars)", read_only=True)
+                                 "'pad' (whole frame, aspect kept, black bars)",
+                                 choices=IMAGE_FITS, read_only=True)
         invert: bool = declare(self, 'invert', False, 'Image input: invert intensities, for '
                                'dark objects on a light background when the model learned '
                                'light on dark (the digits models)', read_only=True)
@@ -219,10 +222,8 @@ class EdgeNode(GuardedNode):
         self.encoding: str = declare(self, 'encoding', codec.AUTO, 'Spike payload codec: '
                                      f'{codec.AUTO} (the smallest per message) or one of '
                                      + ', '.join(codec.ENCODINGS) + '. Temporal codecs need '
-                                     'reliable: true', read_only=True)
-        if self.encoding != codec.AUTO and self.encoding not in codec.ENCODINGS:
-            raise ConfigError(f'encoding must be {codec.AUTO} or one of {codec.ENCODINGS}, '
-                              f'got {self.encoding!r}')
+                                     'reliable: true', choices=(codec.AUTO, *codec.ENCODINGS),
+                                     read_only=True)
         # A temporal payload needs the sample's previous timestep at the cloud: only a
         # reliable link delivers every timestep (a best-effort one may lose one).
         self.codecs = tuple(name for name in codec.SPIKE_CODECS if common['reliable']
@@ -231,9 +232,6 @@ class EdgeNode(GuardedNode):
                 and not common['reliable']:
             raise ConfigError(f'encoding {self.encoding} codes against the previous timestep '
                               'and needs reliable: true')
-
-        if pacing not in PACINGS:
-            raise ConfigError(f'pacing must be one of {PACINGS}, got {pacing!r}')
 
         checkpoint = load_model(common)
         self.config = checkpoint.config
@@ -262,20 +260,21 @@ class EdgeNode(GuardedNode):
                                'round_trip_us': round(self.round_trip.estimate * 1e6),
                                'seconds_since_input': int(time.monotonic() - self.last_input)})
 
-        qos = link_qos(common['reliable'], common['qos_depth'])
-        self.prediction_pub = self.create_publisher(Prediction, prediction_topic, qos)
+        qos = stream_qos(common['reliable'], common['qos_depth'])
+        self.prediction_pub = self.create_publisher(Prediction, prediction_topic, qos,
+                                                    qos_overriding_options=OVERRIDES)
         if self.layers == 'all':
             self.spikes_pub = None
         else:
             self.spikes_pub = self.create_publisher(
                 PackedSpikes, common['spikes_topic'], qos,
                 event_callbacks=PublisherEventCallbacks(
-                    matched=self.guarded(self.on_spikes_matched)))
+                    matched=self.guarded(self.on_spikes_matched)),
+                qos_overriding_options=OVERRIDES)
             self.exit_sub = self.create_subscription(ExitSignal, common['exit_topic'],
-                                                     self.on_exit, qos)
-        input_qos = QoSProfile(depth=input_depth, history=HistoryPolicy.KEEP_LAST,
-                               reliability=ReliabilityPolicy.RELIABLE if input_reliable
-                               else ReliabilityPolicy.BEST_EFFORT)
+                                                     self.on_exit, qos,
+                                                     qos_overriding_options=OVERRIDES)
+        input_qos = stream_qos(input_reliable, input_depth)
         # Input the middleware lost on the way (a frame too big for the sender's transport
         # settings never arrives): counted and explained, not silent.
         lost = SubscriptionEventCallbacks(message_lost=self.guarded(self.on_input_lost))
@@ -289,17 +288,17 @@ class EdgeNode(GuardedNode):
             self._declare_events(checkpoint.data)
             topic = events_topic
             self.input_sub = self.create_subscription(EventPacket, topic, self.on_events,
-                                                      input_qos, event_callbacks=lost)
+                                                      input_qos, event_callbacks=lost,
+                                                      qos_overriding_options=OVERRIDES)
         elif input_kind == 'image':
             self.input_sub = self.create_subscription(Image, topic, self.on_image, input_qos,
-                                                      event_callbacks=lost)
-        elif input_kind == 'compressed':
+                                                      event_callbacks=lost,
+                                                      qos_overriding_options=OVERRIDES)
+        else:  # compressed
             topic += '/compressed'
             self.input_sub = self.create_subscription(CompressedImage, topic, self.on_image,
-                                                      input_qos, event_callbacks=lost)
-        else:
-            raise ConfigError("input must be 'image', 'compressed', 'events' or 'auto', got "
-                              f'{input_kind!r}')
+                                                      input_qos, event_callbacks=lost,
+                                                      qos_overriding_options=OVERRIDES)
         # The work runs in callbacks: `step` when there may be a timestep to compute (a frame
         # came, a verdict came, a timestep went out), `wake` when the pacing set a time.
         self.step_guard = self.create_guard_condition(self.step)
@@ -332,7 +331,7 @@ class EdgeNode(GuardedNode):
         mode: str = declare(self, 'window_mode', 'duration', "Samples of 'duration' "
                             "(window_duration seconds of events, aligned to multiples of it on "
                             "the event clock) or 'count' (window_events events)",
-                            read_only=True)
+                            choices=WINDOW_MODES, read_only=True)
         duration: float = declare(self, 'window_duration', 0.35, 'Seconds of events per '
                                   'sample (duration mode); N-MNIST-like saccades take 0.3 s',
                                   low=1e-4, high=60.0, read_only=True)
@@ -348,18 +347,16 @@ class EdgeNode(GuardedNode):
         trained = FrameSpec.from_record(data, self.num_timesteps, self.config.input_size)
         split_by: str = declare(self, 'frames_by', trained.split_by, 'A window '
                                 "into T frames of equal 'time' or equal 'count' of events "
-                                "(default: as the model was trained)", read_only=True)
+                                "(default: as the model was trained)", choices=SPLIT_BY,
+                                read_only=True)
         fit: str = declare(self, 'fit', trained.fit, 'Sensor area → model input: '
                            "'area' resize, 'pool' (sum k×k) or 'crop' (centre) (default: as "
-                           'the model was trained)', read_only=True)
+                           'the model was trained)', choices=FIT_MODES, read_only=True)
         self.max_sensor_pixels: int = declare(
             self, 'max_sensor_pixels', 1280 * 1024, 'Packets claiming a larger sensor (width '
             '× height) are rejected (counted): frames are binned at sensor resolution, so '
             'this bounds the memory and time one packet can cost', low=1, high=2**31 - 1,
             read_only=True)
-        if mode not in WINDOW_MODES or split_by not in SPLIT_BY or fit not in FIT_MODES:
-            raise ConfigError(f'window_mode must be in {WINDOW_MODES}, frames_by in {SPLIT_BY}, '
-                              f'fit in {FIT_MODES}; got {mode!r}, {split_by!r}, {fit!r}')
         self.windower = EventWindower(mode, round(duration * 1e6), count, min_events)
         self.frame_spec = replace(trained, split_by=split_by, fit=fit,
                                   roi=self.image_options.roi)
@@ -729,10 +726,6 @@ class EdgeNode(GuardedNode):
         self.answered[sample.sample_id] = status
         while len(self.answered) > ANSWERED_MEMORY:
             self.answered.popitem(last=False)
-
-    def summary(self) -> str:
-        """One line of counters, logged at shutdown."""
-        return f'{self.source_id} edge summary: {self.counters.line()}'
 
 
 def main(args: list[str] | None = None) -> int:

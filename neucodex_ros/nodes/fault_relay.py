@@ -16,14 +16,15 @@ from typing import Any
 
 from neucodex_ros.core.faults import FaultRules
 from neucodex_ros.msg import ExitSignal, PackedSpikes
-from neucodex_ros.nodes.common import GuardedNode, declare, link_qos, publish_stats, spin
+from neucodex_ros.nodes.common import GuardedNode, declare, publish_stats, spin
+from neucodex_ros.qos import stream_qos
 
 
 class FaultRelay(GuardedNode):
     """Forwards PackedSpikes edge → cloud and ExitSignal cloud → edge through FaultRules."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__('fault_relay', **kwargs)
+        super().__init__('fault_relay', 'fault relay', **kwargs)
         seed: int = declare(self, 'seed', 0, 'Seed of the fault draws (one stream per '
                             'direction)', low=0, high=2**31 - 1, read_only=True)
         rules = FaultRules(
@@ -55,7 +56,7 @@ class FaultRelay(GuardedNode):
                            read_only=True))]
         self.rules = rules
         publish_stats(self, self.counters, stats_period, lambda: {'held': len(self.held)})
-        qos = link_qos(reliable, depth)
+        qos = stream_qos(reliable, depth)
         self.held: list[tuple[float, int, Any, bytes]] = []  # (due, order, publisher, message)
         self._order = itertools.count()
         self.subscribers = []
@@ -90,10 +91,6 @@ class FaultRelay(GuardedNode):
             _, _, publisher, raw = heapq.heappop(self.held)
             publisher.publish(raw)
             self.counters['messages_out'] += 1
-
-    def summary(self) -> str:
-        """One line of counters, logged at shutdown."""
-        return f'fault relay summary: {self.counters.line()}'
 
 
 def main(args: list[str] | None = None) -> int:

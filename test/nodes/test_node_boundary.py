@@ -16,7 +16,7 @@ pytestmark = pytest.mark.ros
 def test_exceptions_in_callbacks_are_counted_and_the_node_goes_on() -> None:
     context = Context()
     rclpy.init(context=context)
-    node = GuardedNode('boundary_test', context=context)
+    node = GuardedNode('boundary_test', 'boundary test', context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     handled: list[int] = []

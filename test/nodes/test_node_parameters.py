@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+from rclpy.qos import ReliabilityPolicy
 from rosutil import harness
 
 from neucodex_ros.core.codec import is_temporal
@@ -33,7 +35,8 @@ def test_params_file_matches_the_declared_parameters(node_class: type, params_fi
         node = node_class(context=h.context,
                           cli_args=['--ros-args', '--params-file', str(params_file)])
         try:
-            declared = {name for name in node._parameters if name not in BUILT_IN}
+            declared = {name for name in node._parameters
+                        if name not in BUILT_IN and not name.startswith('qos_overrides.')}
             assert set(section) == declared, 'the YAML sets exactly the declared parameters'
             for name, value in section.items():
                 assert node.get_parameter(name).value == value, name
@@ -52,7 +55,7 @@ def test_edge_codec_setting(encoding: str, reliable: bool, accepted: bool) -> No
         args = ['--ros-args', '-p', f'encoding:={encoding}', '-p', f'reliable:={reliable}']
         if not accepted:
             with pytest.raises(ConfigError, match='reliable: true' if encoding != 'zip'
-                               else 'encoding must be auto'):
+                               else 'encoding must be one of'):
                 EdgeNode(context=h.context, cli_args=args)
             return
         node = EdgeNode(context=h.context, cli_args=args)
@@ -74,6 +77,24 @@ def test_edge_pacing_setting(pacing: str, accepted: bool) -> None:
         node = EdgeNode(context=h.context, cli_args=args)
         try:
             assert isinstance(node.pacing, AdaptivePacing) == (pacing == 'adaptive')
+        finally:
+            node.destroy_node()
+
+
+def test_qos_is_overridden_the_standard_way() -> None:
+    """`qos_overrides.<topic>.<publisher|subscription>.<policy>`, as in any ROS 2 stack."""
+    overrides = {'/image.subscription.reliability': 'reliable',  # best effort by default
+                 '/image.subscription.depth': '50', '/spikes.publisher.depth': '7'}
+    with harness() as h:
+        node = EdgeNode(context=h.context, cli_args=['--ros-args', *[
+            arg for name, value in overrides.items()
+            for arg in ('-p', f'qos_overrides.{name}:={value}')]])
+        try:
+            assert node.input_sub.qos_profile.reliability == ReliabilityPolicy.RELIABLE
+            assert node.input_sub.qos_profile.depth == 50
+            assert node.spikes_pub.qos_profile.depth == 7
+            assert node.get_parameter('qos_overrides./exit_signal.subscription.reliability'
+                                      ).value == 'reliable'  # the link's own default
         finally:
             node.destroy_node()
 
@@ -109,16 +130,44 @@ def test_misspelt_parameters_are_named() -> None:
     assert 'ignoring parameters this node does not have: image_topc' in output, output
 
 
-@pytest.mark.parametrize('params_file', PARAMS_FILES, ids=[p.name for p in PARAMS_FILES])
-def test_the_encoding_comment_lists_every_codec(params_file: Path) -> None:
-    """The YAML's comment on `encoding` names every value the node takes (drift check)."""
-    from neucodex_ros.core import codec
+def comments(params_file: Path, node: str) -> dict[str, str]:
+    """Each parameter's YAML comment in a node's section, continuation lines included."""
+    found: dict[str, str] = {}
+    section, name = None, None
+    for line in params_file.read_text().splitlines():
+        if line and not line.startswith(' '):  # a node's section
+            section, name = line.rstrip(':'), None
+        elif section == node and (key := re.match(r'\s+(\w+):(?!\s*$)', line)):
+            name = key.group(1)
+            found[name] = line.partition('#')[2]
+        elif section == node and name and line.strip().startswith('#'):
+            found[name] += ' ' + line.strip().lstrip('#')
+    return found
 
-    lines = params_file.read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip().startswith('encoding:'))
-    comment = ' '.join(lines[start:start + 4])
-    for name in (codec.AUTO, *codec.ENCODINGS):
-        assert f' {name} ' in comment.replace('|', ' ').replace('(', ' '), name
+
+@pytest.mark.parametrize('params_file', PARAMS_FILES, ids=[p.name for p in PARAMS_FILES])
+def test_the_comments_list_every_value_a_parameter_takes(params_file: Path) -> None:
+    """Drift check: the params file's comment names every value a parameter can take.
+
+    That is, of the parameters that take one of a set of strings (the constraints
+    `ros2 param describe` shows).
+    """
+    with harness() as h:
+        node = EdgeNode(context=h.context,
+                        cli_args=['--ros-args', '--params-file', str(params_file)])
+        try:
+            constrained = {d.name: d.additional_constraints.removeprefix('one of: ').split(', ')
+                           for d in node.describe_parameters(sorted(node._parameters))
+                           if d.additional_constraints.startswith('one of: ')}
+        finally:
+            node.destroy_node()
+    assert {'encoding', 'pacing', 'layers', 'input', 'image_fit'} <= set(constrained)
+    commented = comments(params_file, 'edge_node')
+    for name, choices in constrained.items():
+        assert name in commented, f'{params_file.name}: {name} has no comment'
+        words = set(re.findall(r'[\w-]+', commented[name]))
+        assert set(choices) <= words, f'{params_file.name}: {name} comment lacks ' \
+            f'{sorted(set(choices) - words)}'
 
 
 def test_the_readme_names_every_parameter_of_the_shipped_files() -> None:

@@ -204,3 +204,17 @@ def test_no_forbidden_imports(path: str) -> None:
             names = [node.module] + [f'{node.module}.{a.name}' for a in node.names]
         for name in names:
             assert not name.startswith(NEVER_IMPORT), f'{path} imports {name}'
+
+
+def test_the_readme_layout_names_every_module_of_the_tree() -> None:
+    """Drift check: README's Layout names each of the package's modules and folders."""
+    readme = (ROOT / 'README.md').read_text()
+    layout = readme[readme.index('## Layout'):readme.index('Tests run on an exclusive')]
+    tracked = {path.name for path in PACKAGE_DIR.iterdir()
+               if (path.suffix == '.py' and path.name != '__init__.py')
+               or (path.is_dir() and (path / '__init__.py').exists())}
+    tracked |= {f'{path.name}/' for path in (PACKAGE_DIR / 'core').iterdir() if path.is_dir()
+                and (path / '__init__.py').exists()}
+    assert tracked >= {'client.py', 'core', 'events/', 'datasets/'}
+    for name in sorted(tracked):
+        assert f'{name}`' in layout or f'{name}/`' in layout, f'README Layout lacks {name}'

@@ -26,7 +26,7 @@ drivers' time_base is ns since the epoch). External triggers (evt3) come as TRIG
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -79,8 +79,8 @@ ROLLOVER_MIN_DISTANCE = 10  # a TIME_HIGH this much below the last one is a roll
 
 
 @dataclass
-class Evt3State:
-    """Decoder state that carries from one evt3 packet to the next."""
+class Evt3Decoder:
+    """Stateful evt3 decoder, one per stream: its fields carry from one packet to the next."""
 
     valid_time: bool = False
     seen_high: bool = False  # a TIME_HIGH came (time turns valid at the next TIME_LOW)
@@ -90,13 +90,6 @@ class Evt3State:
     y: int = 0
     base_x: int = 0
     polarity: int = 0
-
-
-@dataclass
-class Evt3Decoder:
-    """Stateful evt3 decoder (one per stream)."""
-
-    state: Evt3State = field(default_factory=Evt3State)
     _start_high: int = 0  # the clock before the packet being decoded
     _start_low: int = 0
 
@@ -104,7 +97,6 @@ class Evt3Decoder:
                big_endian: bool = False) -> Decoded:
         """Decode one packet."""
         words = _words(data, 2, 'u2', 'evt3', big_endian)
-        s = self.state
         codes, payload = words >> 12, (words & 0xFFF).astype(np.int64)
         known = EVT3_KNOWN[codes]
         if not known.all():
@@ -112,19 +104,19 @@ class Evt3Decoder:
         high_at = np.flatnonzero(codes == EVT3_TIME_HIGH)
         low_at = np.flatnonzero(codes == EVT3_TIME_LOW)
         start = 0
-        if not s.valid_time:  # skip to just after the first TIME_LOW that follows a TIME_HIGH
-            if s.seen_high:
+        if not self.valid_time:  # skip to just after the first TIME_LOW that follows a TIME_HIGH
+            if self.seen_high:
                 later_lows = low_at
             else:
                 later_lows = low_at[low_at > high_at[0]] if high_at.size else low_at[:0]
             if not later_lows.size:
                 self._advance_time(payload[high_at], payload[low_at])  # the clock still runs
-                s.seen_high = s.seen_high or bool(high_at.size)
+                self.seen_high = self.seen_high or bool(high_at.size)
                 return Decoded(np.empty(0, EVENT_DTYPE), np.empty(0, TRIGGER_DTYPE))
             start = int(later_lows[0]) + 1
             self._advance_time(payload[high_at[high_at < start]],
                                payload[low_at[low_at < start]])
-            s.valid_time = True
+            self.valid_time = True
             high_at, low_at = high_at[high_at >= start], low_at[low_at >= start]
         # the clock at each word is the last TIME_HIGH (with rollovers) | the last TIME_LOW
         full_high = self._advance_time(payload[high_at], payload[low_at])
@@ -141,7 +133,7 @@ class Evt3Decoder:
         y_values = payload[y_at] & 0x7FF
         event_at = np.flatnonzero(codes[start:] == EVT3_ADDR_X) + start
         # y of the last ADDR_Y before each word; [0] is the y carried from the last packet
-        y_or_carried = np.concatenate([[s.y], y_values])
+        y_or_carried = np.concatenate([[self.y], y_values])
         ys = y_or_carried[np.searchsorted(y_at, event_at, side='right')]
         xs, ps, ts = payload[event_at] & 0x7FF, payload[event_at] >> 11, clock(event_at)
         vector = (codes[start:] == EVT3_VECT_12) | (codes[start:] == EVT3_VECT_8)
@@ -154,32 +146,27 @@ class Evt3Decoder:
             triggers['t'], triggers['edge'] = clock(trigger_at), payload[trigger_at] & 1
             triggers['id'] = (payload[trigger_at] >> 8) & 0xF
         if len(y_at):
-            s.y = int(y_values[-1])
-        inside = (xs < width) & (ys < height)
-        if inside.all():
-            return Decoded(make_events(xs, ys, ps, ts), triggers)
-        return Decoded(make_events(xs[inside], ys[inside], ps[inside], ts[inside]), triggers,
-                       outside=int((~inside).sum()))
+            self.y = int(y_values[-1])
+        return _decoded_inside(xs, ys, ps, ts, width, height, triggers)
 
     def _with_vectors(self, codes: np.ndarray, payload: np.ndarray, start: int,
                       event_at: np.ndarray, singles: tuple[np.ndarray, ...], y_at: np.ndarray,
                       y_or_carried: np.ndarray, clock: Callable[[np.ndarray], np.ndarray]
                       ) -> tuple[np.ndarray, ...]:
         """Add the events of VECT_12 / VECT_8 words, in word order with the single ones."""
-        s = self.state
         step = np.where(codes == EVT3_VECT_12, 12, 0) + np.where(codes == EVT3_VECT_8, 8, 0)
         taken = np.cumsum(step) - step  # x advance of the vectors before each word
         base_index = _last_index(codes == EVT3_VECT_BASE_X)
         base_x = np.where(base_index >= 0, (payload[base_index] & 0x7FF)
-                          + taken - taken[base_index], s.base_x + taken)
-        polarity = np.where(base_index >= 0, payload[base_index] >> 11, s.polarity)
+                          + taken - taken[base_index], self.base_x + taken)
+        polarity = np.where(base_index >= 0, payload[base_index] >> 11, self.polarity)
         vector = step > 0
         bits = (payload[vector, None] >> np.arange(12)) & 1
         bits[step[vector] == 8, 8:] = 0
         rows, cols = np.nonzero(bits)
         word = np.flatnonzero(vector)[rows] + start
         order = np.argsort(np.concatenate([event_at, word + cols / 16]), kind='stable')
-        s.polarity, s.base_x = int(polarity[-1]), int(base_x[-1] + step[-1])
+        self.polarity, self.base_x = int(polarity[-1]), int(base_x[-1] + step[-1])
         xs, ys, ps, ts = singles
         return (np.concatenate([xs, base_x[vector][rows] + cols])[order],
                 np.concatenate([ys, y_or_carried[np.searchsorted(y_at, word,
@@ -193,16 +180,15 @@ class Evt3Decoder:
         Returns the full high time (rollovers << 24 | high << 12) of each TIME_HIGH, and
         leaves in _start_high/_start_low the clock before the run.
         """
-        s = self.state
-        self._start_high = (s.rollovers << 24) | (s.time_high << 12)
-        self._start_low = s.time_low
-        previous = np.concatenate([[s.time_high], highs[:-1]])
-        rollovers = s.rollovers + np.cumsum((highs < previous)
+        self._start_high = (self.rollovers << 24) | (self.time_high << 12)
+        self._start_low = self.time_low
+        previous = np.concatenate([[self.time_high], highs[:-1]])
+        rollovers = self.rollovers + np.cumsum((highs < previous)
                                             & (previous - highs > ROLLOVER_MIN_DISTANCE))
         if len(highs):
-            s.time_high, s.rollovers = int(highs[-1]), int(rollovers[-1])
+            self.time_high, self.rollovers = int(highs[-1]), int(rollovers[-1])
         if len(lows):
-            s.time_low = int(lows[-1])
+            self.time_low = int(lows[-1])
         return (rollovers << 24) | (highs << 12)
 
 
@@ -235,11 +221,14 @@ def encode_evt3(events: np.ndarray) -> bytes:
 
 
 def _decoded_inside(xs: np.ndarray, ys: np.ndarray, ps: np.ndarray, ts: np.ndarray,
-                    width: int, height: int) -> Decoded:
-    """CD events of a stateless format, those outside width × height dropped and counted."""
+                    width: int, height: int, triggers: np.ndarray | None = None) -> Decoded:
+    """CD event columns as a packet's Decoded, those outside width × height dropped, counted."""
+    triggers = np.empty(0, TRIGGER_DTYPE) if triggers is None else triggers
     inside = (xs < width) & (ys < height)
-    return Decoded(make_events(xs[inside], ys[inside], ps[inside], ts[inside]),
-                   np.empty(0, TRIGGER_DTYPE), outside=int((~inside).sum()))
+    if inside.all():
+        return Decoded(make_events(xs, ys, ps, ts), triggers)
+    return Decoded(make_events(xs[inside], ys[inside], ps[inside], ts[inside]), triggers,
+                   outside=int((~inside).sum()))
 
 
 # -------------------------------------------------------------------------- libcaer
@@ -269,19 +258,15 @@ CMP_VECT_12 = 6
 
 
 @dataclass
-class LibcaerCmpState:
-    """What carries from one libcaer_cmp packet to the next (time does not)."""
+class LibcaerCmpDecoder:
+    """Compressed libcaer words, one decoder per stream.
+
+    Its fields carry from one packet to the next (time does not).
+    """
 
     x: int = 0
     base_y: int = 0
     polarity: int = 0
-
-
-@dataclass
-class LibcaerCmpDecoder:
-    """Compressed libcaer words."""
-
-    state: LibcaerCmpState = field(default_factory=LibcaerCmpState)
 
     def decode(self, data: bytes, width: int, height: int, time_base: int = 0,
                big_endian: bool = False) -> Decoded:
@@ -291,11 +276,10 @@ class LibcaerCmpDecoder:
         if (codes > CMP_VECT_12).any():
             raise EventError(f'libcaer_cmp packet has unsupported code '
                              f'{int(codes[codes > CMP_VECT_12][0])}')
-        s = self.state
         high = _forward_fill(codes == CMP_TIME_HIGH, payload, 0)
         low = _forward_fill(codes == CMP_TIME_LOW, payload, 0)
         t_us = (time_base + ((high << 12) | low) * 1000) // 1000
-        x = _forward_fill(codes == CMP_ADDR_X, payload & 0x7FF, s.x)
+        x = _forward_fill(codes == CMP_ADDR_X, payload & 0x7FF, self.x)
         single = codes == CMP_ADDR_Y
         base_word = codes == CMP_VECT_BASE_Y
         step = np.where(codes == CMP_VECT_8, 8, 0)
@@ -304,8 +288,8 @@ class LibcaerCmpDecoder:
         np.maximum.accumulate(base_index, out=base_index)
         since_base = taken - np.where(base_index >= 0, taken[np.maximum(base_index, 0)], 0)
         base_y = np.where(base_index >= 0, payload[np.maximum(base_index, 0)] & 0x7FF,
-                          s.base_y) + since_base
-        polarity = _forward_fill(base_word, (payload >> 11) & 1, s.polarity)
+                          self.base_y) + since_base
+        polarity = _forward_fill(base_word, (payload >> 11) & 1, self.polarity)
         vector = codes == CMP_VECT_8
         bits = (payload[vector, None] >> np.arange(8)) & 1
         rows, cols = np.nonzero(bits)
@@ -315,13 +299,10 @@ class LibcaerCmpDecoder:
         ps = np.concatenate([(payload[single] >> 11) & 1, polarity[vector][rows]])
         ts = np.concatenate([t_us[single], t_us[vector][rows]])
         sort = np.argsort(order, kind='stable')
-        xs, ys, ps, ts = xs[sort], ys[sort], ps[sort], ts[sort]
-        inside = (xs < width) & (ys < height)
         if len(codes):
-            s.x, s.polarity = int(x[-1]), int(polarity[-1])
-            s.base_y = int(base_y[-1] + step[-1])
-        return Decoded(make_events(xs[inside], ys[inside], ps[inside], ts[inside]),
-                       np.empty(0, TRIGGER_DTYPE), outside=int((~inside).sum()))
+            self.x, self.polarity = int(x[-1]), int(polarity[-1])
+            self.base_y = int(base_y[-1] + step[-1])
+        return _decoded_inside(xs[sort], ys[sort], ps[sort], ts[sort], width, height)
 
 
 def encode_libcaer_cmp(events: np.ndarray, time_base_us: int) -> bytes:
