@@ -31,7 +31,8 @@ after the deadline, or twice, are counted and dropped.
 
 Frames that arrive while a sample is in flight wait in a queue of `queue_size` frames; when
 the queue is full the oldest waiting frame is dropped, so the edge always works on recent
-frames. `queue_size: 0` drops every frame that arrives while a sample is in flight.
+frames. `queue_size: 0` drops every frame that arrives while a sample is in flight. The
+queue, the deadlines and the one end of each sample are core/edge_samples.py, without ROS.
 
 Samples start only once a cloud said it takes them: the edge sends a hello (PackedSpikes
 FLAG_HELLO, no spikes, every HELLO_PERIOD while none is answered) and the cloud of its model
@@ -47,7 +48,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict, deque
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -65,6 +65,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from neucodex_ros.core import codec, topics
+from neucodex_ros.core.edge_samples import EdgeSamples, Unmatched
 from neucodex_ros.core.errors import ConfigError, EventError, ImageError
 from neucodex_ros.core.events import in_time_order, packets_missed
 from neucodex_ros.core.events.codecs import EventDecoder, make_decoder
@@ -113,10 +114,11 @@ class Frame:
     pixels: np.ndarray  # model input: [C, H, W] (an image) or [T, C, H, W] (event frames)
 
 
-ANSWERED_MEMORY = 4096  # answered samples remembered, to tell repeated answers from unknown
 RETRY_PERIOD = 0.1  # seconds between looks for a cloud while frames wait for one
 HELLO_PERIOD = 0.5  # seconds between hellos while none is answered
 QUIET_INPUT_WARNING = 5.0  # seconds after the start without any input before saying so
+UNMATCHED_COUNTERS = {Unmatched.LATE: 'answers_after_deadline',
+                      Unmatched.REPEATED: 'answers_repeated', Unmatched.UNKNOWN: 'answers_unknown'}
 #: `input`: auto is events for a model of 2 polarity channels, else image.
 INPUT_KINDS = ('auto', 'image', 'compressed', 'events')
 
@@ -240,12 +242,9 @@ class EdgeNode(GuardedNode):
         self.num_timesteps = num_timesteps or self.config.num_timesteps
         self.class_names = checkpoint.class_names
         self.runner = EdgeRunner(checkpoint.model, self.layers)
-        self.queue: deque[Frame] = deque()
-        self.current: Sample | None = None  # the sample being computed and sent
-        self.pending: dict[int, Sample] = {}  # started, not yet answered, by sample_id
-        self.answered: OrderedDict[int, str] = OrderedDict()  # sample_id → status
-        # Increasing across restarts, so a restarted edge never reuses a sample id.
-        self.next_sample_id = time.time_ns() // 1000
+        # Ids increase across restarts, so a restarted edge never reuses a sample id.
+        self.samples: EdgeSamples[Frame, Sample] = EdgeSamples(self.queue_size, self.deadline,
+                                                               time.time_ns() // 1000)
         self.cloud_ready = False  # a cloud answered our hello (see the module docstring)
         self.hellos_from: int | None = None  # the first sample id of this round of hellos
         self.last_hello = -math.inf  # time.monotonic() of the last hello sent
@@ -256,7 +255,7 @@ class EdgeNode(GuardedNode):
         self.pacing: Pacing = AdaptivePacing(cost, self.round_trip, self.continue_rates) \
             if adaptive else ClockPacing(period)
         publish_stats(self, self.counters, common['stats_period'],
-                      lambda: {'pending_samples': len(self.pending),
+                      lambda: {'pending_samples': len(self.samples.pending),
                                'round_trip_us': round(self.round_trip.estimate * 1e6),
                                'seconds_since_input': int(time.monotonic() - self.last_input)})
 
@@ -458,15 +457,8 @@ class EdgeNode(GuardedNode):
 
     def enqueue(self, frame: Frame) -> None:
         """Queue a sample's input (the queue policy applies); start it if idle."""
-        busy = self.current is not None or bool(self.queue)
-        if busy and self.queue_size == 0:
-            self.counters['frames_dropped'] += 1
-            return
-        self.queue.append(frame)
-        if len(self.queue) > max(self.queue_size, 1):
-            self.queue.popleft()
-            self.counters['frames_dropped'] += 1
-        if self.current is None:
+        self.counters['frames_dropped'] += self.samples.offer(frame)
+        if self.samples.current is None:
             self.step()
 
     def flush(self) -> None:
@@ -478,16 +470,15 @@ class EdgeNode(GuardedNode):
     def on_deadline(self) -> None:
         """Fail the samples past their deadline."""
         now = time.monotonic()
-        for sample in [s for s in self.pending.values() if now - s.started >= self.deadline]:
+        for sample in self.samples.overdue(now):
             self._cloud_unavailable(sample)
         self._arm_deadline(now)
 
     def _arm_deadline(self, now: float) -> None:
         """Set the deadline timer for the oldest pending sample (samples start in order)."""
         self.deadline_timer.cancel()
-        if self.pending:
-            oldest = next(iter(self.pending.values()))
-            arm(self.deadline_timer, oldest.started + self.deadline - now)
+        if (due := self.samples.next_deadline()) is not None:
+            arm(self.deadline_timer, due - now)
 
     def wake(self) -> None:
         """A time the pacing set has come, or a look for a cloud is due."""
@@ -498,9 +489,9 @@ class EdgeNode(GuardedNode):
     def step(self) -> None:
         """Start a sample if idle; compute its next timestep if the pacing says now."""
         now = time.monotonic()
-        if self.current is None and not self._start(now):
+        if self.samples.current is None and not self._start(now):
             return
-        sample = self.current
+        sample = self.samples.current
         if sample.early_exit is not None:
             self._decide_here(sample)
         elif (due := self._due(sample, now)) is not None:
@@ -518,7 +509,7 @@ class EdgeNode(GuardedNode):
         self.wake_timer.cancel()
         step = self.pacing.next_step(sample.timesteps, now)
         if step is None:  # all T sent; the cloud decides from here
-            self._finished_sending()
+            self._finished_sending(sample)
             return None
         if step.at <= now:
             return step
@@ -526,11 +517,13 @@ class EdgeNode(GuardedNode):
             arm(self.wake_timer, step.at - now)
         return None
 
-    def _finished_sending(self) -> None:
-        """The current sample needs nothing more from here: on to the next one, if any."""
-        self.current = None
+    def _finished_sending(self, sample: Sample) -> None:
+        """The sample needs nothing more from here: if it was the current one, on to the next."""
+        if sample is not self.samples.current:
+            return
+        self.samples.done_sending(sample)
         self.wake_timer.cancel()
-        if self.queue:
+        if self.samples.waiting:
             self.step_guard.trigger()
 
     def _start(self, now: float) -> bool:
@@ -538,19 +531,16 @@ class EdgeNode(GuardedNode):
         if self.spikes_pub is not None and not self.cloud_ready:
             self._ask_for_cloud(now)
             return False
-        if not self.queue:
+        sample = self.samples.start(now, lambda sample_id, frame, started: Sample(
+            sample_id, frame, started, SampleTimesteps(self.num_timesteps)),
+            track=self.layers != 'all')
+        if sample is None:
             return False
-        self.current = Sample(sample_id=self.next_sample_id, frame=self.queue.popleft(),
-                              started=now, timesteps=SampleTimesteps(self.num_timesteps))
         if self.layers == 'all':
-            self.current.early_exit = EarlyExit(alpha=self.alpha,
-                                                num_timesteps=self.num_timesteps)
-        else:
-            self.pending[self.current.sample_id] = self.current
-            if len(self.pending) == 1:
-                self._arm_deadline(now)
-        self.next_sample_id += 1
-        self.runner.start(self.current.frame.pixels)
+            sample.early_exit = EarlyExit(alpha=self.alpha, num_timesteps=self.num_timesteps)
+        elif len(self.samples.pending) == 1:
+            self._arm_deadline(now)
+        self.runner.start(sample.frame.pixels)
         self.counters['samples_started'] += 1
         return True
 
@@ -559,16 +549,15 @@ class EdgeNode(GuardedNode):
         if self.spikes_pub.get_subscription_count() > 0 \
                 and now - self.last_hello >= HELLO_PERIOD:
             if self.hellos_from is None:
-                self.hellos_from = self.next_sample_id
+                self.hellos_from = self.samples.next_id
                 self.get_logger().info(f'asking for a cloud of model {self.model_id}')
             self.spikes_pub.publish(PackedSpikes(
-                sample_id=self.next_sample_id, model_id=self.wire_model_id,
+                sample_id=self.samples.take_id(), model_id=self.wire_model_id,
                 source_id=self.source_id, num_timesteps=self.num_timesteps,
                 flags=PackedSpikes.FLAG_HELLO))
-            self.next_sample_id += 1
             self.last_hello = now
             self.counters['hellos_sent'] += 1
-        if self.queue or self.spikes_pub.get_subscription_count() > 0:
+        if self.samples.waiting or self.spikes_pub.get_subscription_count() > 0:
             arm(self.retry_timer, RETRY_PERIOD)  # (else a subscriber's arrival wakes us)
 
     def _cloud_lost(self, why: str) -> None:
@@ -583,13 +572,13 @@ class EdgeNode(GuardedNode):
         """Spikes subscribers came or went: a cloud (re)started, or stopped."""
         if info.current_count_change:
             self._cloud_lost(f'spikes subscribers now {info.current_count}')
-            if self.current is None:
+            if self.samples.current is None:
                 self.step()  # ask at once, so that the first frame need not wait for it
 
     def _on_ready(self, msg: ExitSignal) -> None:
         """A cloud answered a hello of this round: samples may start."""
         if self.hellos_from is None \
-                or not self.hellos_from <= msg.sample_id < self.next_sample_id:
+                or not self.hellos_from <= msg.sample_id < self.samples.next_id:
             self.counters['ready_unknown'] += 1  # an old round's, or not ours
             return
         self.cloud_ready = True
@@ -640,7 +629,7 @@ class EdgeNode(GuardedNode):
         self._publish(sample, decision.label, decision.confidence,
                       decision.probabilities.astype('float32').tolist(),
                       decision.timesteps_used, 0, 0, Prediction.STATUS_OK)
-        self._finished_sending()
+        self._finished_sending(sample)
 
     def on_exit(self, msg: ExitSignal) -> None:
         """A verdict of the cloud: go on with the sample, or publish its answer and stop it."""
@@ -663,13 +652,10 @@ class EdgeNode(GuardedNode):
             self.get_logger().warning(f'answer for sample {msg.sample_id} rejected: {problem} '
                                       f'cannot come from this model', throttle_duration_sec=5.0)
             return
-        sample = self.pending.pop(msg.sample_id, None)
+        sample = self.samples.answer(msg.sample_id)
         self._arm_deadline(now)
-        if sample is None:
-            status = self.answered.get(msg.sample_id)
-            late = status == Prediction.STATUS_CLOUD_UNAVAILABLE
-            self.counters['answers_unknown' if status is None else 'answers_after_deadline'
-                          if late else 'answers_repeated'] += 1
+        if isinstance(sample, Unmatched):
+            self.counters[UNMATCHED_COUNTERS[sample]] += 1
             return
         timesteps = sample.timesteps
         if msg.status == ExitSignal.STATUS_OK and msg.timesteps_lost == 0 \
@@ -678,16 +664,16 @@ class EdgeNode(GuardedNode):
                 self.round_trip.add(seconds)
             self.continue_rates.add(msg.timesteps_used,
                                     msg.reason == ExitSignal.REASON_CONFIDENT)
-        if sample is self.current:
+        if sample is self.samples.current:
             self.counters['timesteps_saved'] += self.num_timesteps - timesteps.next
-            self._finished_sending()
+            self._finished_sending(sample)
         self._publish(sample, msg.label, msg.confidence, list(msg.probabilities),
                       msg.timesteps_used, msg.timesteps_lost, msg.bytes_received,
                       STATUS_NAMES[msg.status])
 
     def _on_continue(self, msg: ExitSignal, now: float) -> None:
         """The cloud is not decided after msg.timesteps_used timesteps and needs the next."""
-        sample = self.pending.get(msg.sample_id)
+        sample = self.samples.pending.get(msg.sample_id)
         timesteps = sample.timesteps if sample is not None else None
         if timesteps is None or not 1 <= msg.timesteps_used <= len(timesteps.sent_at):
             self.counters['verdicts_unknown'] += 1  # late (answered meanwhile), or not ours
@@ -697,15 +683,13 @@ class EdgeNode(GuardedNode):
                 (seconds := timesteps.round_trip(msg.timesteps_used, now)) is not None:
             self.round_trip.add(seconds)
         timesteps.continued(msg.timesteps_used)
-        if sample is self.current:
+        if sample is self.samples.current:
             self.step()
 
     def _cloud_unavailable(self, sample: Sample) -> None:
         """The fallback when the cloud did not answer in time: stop, report the failure."""
-        del self.pending[sample.sample_id]
         self._cloud_lost('a sample missed its deadline')
-        if sample is self.current:
-            self._finished_sending()
+        self._finished_sending(sample)
         self.get_logger().warning(f'no answer from the cloud within {self.deadline:g} s for '
                                   f'sample {sample.sample_id}: reported as cloud_unavailable',
                                   throttle_duration_sec=5.0)
@@ -723,9 +707,6 @@ class EdgeNode(GuardedNode):
             bytes_received=bytes_received, status=status))
         self.counters['samples_answered' if label >= 0 else 'samples_cloud_unavailable'
                       if status == Prediction.STATUS_CLOUD_UNAVAILABLE else 'samples_failed'] += 1
-        self.answered[sample.sample_id] = status
-        while len(self.answered) > ANSWERED_MEMORY:
-            self.answered.popitem(last=False)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -123,7 +123,7 @@ def test_edge_image_and_exit_handlers(edge: EdgeNode, encoding: str, height: int
     edge.on_deadline()
     cloud_answered_hello(edge)
     edge.step()
-    current = edge.current.sample_id if edge.current is not None else 0
+    current = edge.samples.current.sample_id if edge.samples.current is not None else 0
     for sample_id, label, probabilities, status, reason, used in exits:
         for source in ('robot0', 'other'):
             edge.on_exit(ExitSignal(source_id=source, sample_id=sample_id, label=label,
@@ -134,7 +134,7 @@ def test_edge_image_and_exit_handlers(edge: EdgeNode, encoding: str, height: int
     edge.on_deadline()
     cloud_answered_hello(edge)
     edge.step()
-    assert len(edge.queue) <= 3
+    assert len(edge.samples.waiting) <= 3
 
 
 @pytest.fixture(scope='module')
@@ -160,7 +160,7 @@ def test_edge_event_handler(event_edge: EdgeNode, packets: list) -> None:
     event_edge.flush()
     cloud_answered_hello(event_edge)
     event_edge.step()
-    assert len(event_edge.queue) <= 2
+    assert len(event_edge.samples.waiting) <= 2
 
 
 def test_the_fuzzing_reached_decisions_and_rejections(cloud: CloudNode, edge: EdgeNode,
