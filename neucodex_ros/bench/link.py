@@ -15,6 +15,10 @@ submessages (bench/rtps.py) and recorded with its time, direction, topic and kin
 the benchmark can say what each sample cost on the link (data, heartbeats, acknowledgements;
 discovery apart); `TwoHosts.link_records()` reads them once the hosts are torn down.
 
+The link may follow a schedule (`Phase`s: bandwidth, delay, random loss, outage, each for a
+while), started when the samples start (`TwoHosts.start_schedule`); a dropped packet, lost
+to loss or outage, is recorded as 'dropped' like a tail drop.
+
 The edge node can be held to a share of one CPU with a cgroup (v1 `cpu` or v2), standing
 in for an embedded board; the bench writes the limit (`TwoHosts.cpu_limit`: a cgroup file and
 its text) once the nodes are up, so that what is measured is the board's work, not Python
@@ -25,10 +29,14 @@ Everything needs root; `why_unavailable()` says why not otherwise.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import fcntl
 import heapq
 import json
+import math
 import os
+import random
+import re
 import select
 import shutil
 import signal
@@ -53,6 +61,58 @@ _TUNSETIFF, _IFF_TUN, _IFF_NO_PI, _CLONE_NEWNET = 0x400454CA, 0x0001, 0x1000, 0x
 
 
 @dataclass(frozen=True)
+class Phase:
+    """A stretch of a scheduled link: its state for `seconds`."""
+
+    seconds: float
+    bandwidth_mbit: float
+    delay_ms: float  # one way
+    loss: float = 0.0  # share of packets dropped at random, each way
+    down: bool = False  # an outage: every packet is dropped
+
+
+_PHASE_WORD = re.compile(r'(?P<value>[0-9.]+)(?P<unit>s|mbit|ms|%)$')
+
+
+def parse_schedule(text: str, bandwidth_mbit: float, delay_ms: float) -> tuple[Phase, ...]:
+    """Phases from e.g. '30s, 10s down, 30s 1mbit 150ms 2%, 30s'.
+
+    Each comma-separated phase names its duration and what differs from the given bandwidth
+    and delay: `Nmbit`, `Nms`, `N%` (random loss) or `down`. The last phase holds after the
+    schedule ends.
+
+    Raises:
+        ValueError: a phase without a duration, or a word that is none of these.
+    """
+    phases = []
+    for part in (p.strip() for p in text.split(',')):
+        values: dict[str, float] = {}
+        down = False
+        for word in part.split():
+            if word == 'down':
+                down = True
+            elif match := _PHASE_WORD.match(word):
+                values[match['unit']] = float(match['value'])
+            else:
+                raise ValueError(f'link phase {part!r}: cannot read {word!r} (Ns, Nmbit, Nms, '
+                                 'N% or down)')
+        if 's' not in values:
+            raise ValueError(f'link phase {part!r} has no duration (e.g. 30s)')
+        phases.append(Phase(values['s'], values.get('mbit', bandwidth_mbit),
+                            values.get('ms', delay_ms), values.get('%', 0.0) / 100, down))
+    return tuple(phases)
+
+
+def phase_at(phases: Sequence[Phase], elapsed: float) -> Phase:
+    """The phase `elapsed` seconds into the schedule (the last one holds after it)."""
+    for phase in phases:
+        if elapsed < phase.seconds:
+            return phase
+        elapsed -= phase.seconds
+    return phases[-1]
+
+
+@dataclass(frozen=True)
 class LinkConfig:
     """The emulated link and the edge's CPU."""
 
@@ -60,6 +120,7 @@ class LinkConfig:
     delay_ms: float = 20.0  # one way
     queue_packets: int = 1000
     edge_cpu: float = 0.25  # share of one core; 0: unlimited
+    schedule: tuple[Phase, ...] = ()  # none: bandwidth and delay throughout
 
 
 #: One forwarded part of a packet: (time.monotonic() at the relay, 'up' (edge → cloud) or
@@ -149,7 +210,7 @@ class TwoHosts:
             self._relay = subprocess.Popen(
                 [sys.executable, '-m', 'neucodex_ros.bench.link', self.edge_ns, self.cloud_ns,
                  str(c.bandwidth_mbit), str(c.delay_ms), str(c.queue_packets),
-                 str(self._log)],
+                 str(self._log), json.dumps([dataclasses.astuple(p) for p in c.schedule])],
                 stdout=subprocess.PIPE, text=True)
             if self._relay.stdout is None or self._relay.stdout.readline().strip() != 'ready':
                 raise RuntimeError('the link relay did not start')
@@ -178,6 +239,13 @@ class TwoHosts:
                     break
                 except OSError:
                     time.sleep(0.1)
+
+    def start_schedule(self) -> float:
+        """Start the link's schedule now; when (time.monotonic())."""
+        if self._relay is None:
+            raise RuntimeError('the link relay is not running')
+        self._relay.send_signal(signal.SIGUSR1)
+        return time.monotonic()
 
     def link_records(self) -> list[LinkRecord]:
         """Everything the relay forwarded or dropped (after the `with` block); see LinkRecord."""
@@ -240,14 +308,19 @@ def _open_tun(ns: str) -> int:
 
 
 def relay(edge_ns: str, cloud_ns: str, bandwidth_mbit: float, delay_ms: float,
-          queue_packets: int, log: Path) -> None:
-    """Forward packets between the namespaces' TUN devices until SIGTERM; then write the log."""
+          queue_packets: int, log: Path, schedule: Sequence[Phase] = ()) -> None:
+    """Forward packets between the namespaces' TUN devices until SIGTERM; then write the log.
+
+    With a schedule, from SIGUSR1 on the link follows it (loss drawn from a fixed seed).
+    """
+    steady = Phase(math.inf, bandwidth_mbit, delay_ms)
+    scheduled_from: float | None = None
+    lose = random.Random(0)
     edge_fd, cloud_fd = _open_tun(edge_ns), _open_tun(cloud_ns)
     other = {edge_fd: cloud_fd, cloud_fd: edge_fd}
     direction = {edge_fd: 'up', cloud_fd: 'down'}
     dissector = Dissector()
     records: list[Any] = []
-    bits_per_s, delay = bandwidth_mbit * 1e6, delay_ms / 1e3
     link_free = {edge_fd: 0.0, cloud_fd: 0.0}  # when each direction's wire is idle again
     queued: dict[int, deque[float]] = {edge_fd: deque(), cloud_fd: deque()}  # when each leaves
     arrivals: list[tuple[float, int, int, int, bytes]] = []  # (time, order, from, to, packet)
@@ -258,7 +331,12 @@ def relay(edge_ns: str, cloud_ns: str, bandwidth_mbit: float, delay_ms: float,
         nonlocal running
         running = False
 
+    def start_schedule(*_: object) -> None:
+        nonlocal scheduled_from
+        scheduled_from = time.monotonic()
+
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGUSR1, start_schedule)
     print('ready', flush=True)
     while running:
         now = time.monotonic()
@@ -273,16 +351,21 @@ def relay(edge_ns: str, cloud_ns: str, bandwidth_mbit: float, delay_ms: float,
             while queued[fd] and queued[fd][0] <= now:
                 queued[fd].popleft()
             parts = dissector.parts(packet)
-            if len(queued[fd]) >= queue_packets:  # tail drop: the link's buffer is full
+            phase = steady if scheduled_from is None or not schedule else \
+                phase_at(schedule, now - scheduled_from)
+            # tail drop (the link's buffer is full), an outage, or random loss
+            if len(queued[fd]) >= queue_packets or phase.down or (
+                    phase.loss and lose.random() < phase.loss):
                 records.append((now, direction[fd], parts[0][0] if parts else UNKNOWN,
                                 'dropped', len(packet)))
                 continue
             records += [(now, direction[fd], topic, kind, size) for topic, kind, size in parts]
-            sent = max(now, link_free[fd]) + len(packet) * 8 / bits_per_s
+            sent = max(now, link_free[fd]) + len(packet) * 8 / (phase.bandwidth_mbit * 1e6)
             link_free[fd] = sent
             queued[fd].append(sent)
             order += 1
-            heapq.heappush(arrivals, (sent + delay, order, fd, other[fd], packet))
+            heapq.heappush(arrivals, (sent + phase.delay_ms / 1e3, order, fd, other[fd],
+                                      packet))
         now = time.monotonic()
         while arrivals and arrivals[0][0] <= now:
             _, _, _, target, packet = heapq.heappop(arrivals)
@@ -297,4 +380,4 @@ def relay(edge_ns: str, cloud_ns: str, bandwidth_mbit: float, delay_ms: float,
 
 if __name__ == '__main__':
     relay(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]),
-          Path(sys.argv[6]))
+          Path(sys.argv[6]), [Phase(*p) for p in json.loads(sys.argv[7])])

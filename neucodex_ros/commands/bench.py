@@ -32,6 +32,7 @@ Sweeps, `--sweep-samples` each point: `--sweep` bandwidths (every mode); `--grid
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import subprocess
@@ -43,6 +44,8 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+from neucodex_ros.core.errors import ConfigError
 
 HELP = 'compare NeuCODEX with edge-only, cloud-only and split baselines over a two-host link'
 
@@ -100,6 +103,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='link bandwidth, Mbit/s (default %(default)s)')
     parser.add_argument('--delay', type=float, default=20.0,
                         help='one-way link delay, ms (default %(default)s)')
+    parser.add_argument('--link-schedule', default='', metavar='PHASES',
+                        help="the link changes while the modes run, from each mode's first "
+                             "sample on: e.g. '30s, 10s down, 30s 1mbit 150ms, 30s' (each phase "
+                             'a duration and what differs from --bandwidth / --delay: Nmbit, '
+                             'Nms, N%% random loss or down; the last phase holds); plotted as '
+                             'latency_over_time.png (default: a steady link)')
     parser.add_argument('--edge-cpu', type=float, default=0.25,
                         help='CPU share of one core for the edge; 0: unlimited '
                              '(default %(default)s)')
@@ -148,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
     """Run every mode and sweep, then write JSON, markdown and plots."""
     import yaml
 
-    from neucodex_ros.bench.link import LinkConfig, why_unavailable
+    from neucodex_ros.bench.link import LinkConfig, parse_schedule, why_unavailable
     from neucodex_ros.resources import default_params_file, events_params_file
 
     modes = [m for m in MODES if m.name in args.modes.split(',')]
@@ -165,7 +174,13 @@ def run(args: argparse.Namespace) -> int:
     bench = Run(args, params_file, args.alpha if args.alpha is not None
                 else float(params['cloud_node']['ros__parameters']['alpha']),
                 args.checkpoint, edge_overrides)
-    link = LinkConfig(args.bandwidth, args.delay, edge_cpu=args.edge_cpu)
+    try:
+        schedule = parse_schedule(args.link_schedule, args.bandwidth, args.delay) \
+            if args.link_schedule else ()
+    except ValueError as err:
+        raise ConfigError(f'--link-schedule: {err}') from err
+    link = LinkConfig(args.bandwidth, args.delay, edge_cpu=args.edge_cpu, schedule=schedule)
+    steady = replace(link, schedule=())  # the sweeps measure steady links
     reason = 'asked for (--loopback)' if args.loopback else why_unavailable()
     if reason:
         print(f'neucodex-ros bench: one host, loopback, no CPU limit: {reason}', flush=True)
@@ -185,14 +200,14 @@ def run(args: argparse.Namespace) -> int:
 
     if not reason:
         for bandwidth in _floats(args.sweep):
-            point = replace(link, bandwidth_mbit=bandwidth)
+            point = replace(steady, bandwidth_mbit=bandwidth)
             runs = sweep_point({mode.name: partial(run_mode, bench, mode, point,
                                                    args.sweep_samples) for mode in modes})
             if runs:
                 sweeps['bandwidth'][f'{bandwidth:g}'] = runs
         for cpu in _floats(args.grid_cpu):
             for delay in _floats(args.grid_delay):
-                point = replace(link, edge_cpu=cpu, delay_ms=delay)
+                point = replace(steady, edge_cpu=cpu, delay_ms=delay)
                 runs = sweep_point({name: partial(run_mode, bench, MODE_BY_NAME[name], point,
                                                   args.sweep_samples)
                                     for name in ('neucodex', 'edge_only_exit')})
@@ -203,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
             {'pacing': 'adaptive', 'timestep_cost': float(pacing)}
         paced = replace(bench, edge_overrides=bench.edge_overrides | edge)
         runs = sweep_point({'neucodex': partial(run_mode, paced, MODE_BY_NAME['neucodex'],
-                                                None if reason else link, args.sweep_samples)})
+                                                None if reason else steady,
+                                                args.sweep_samples)})
         if runs:
             sweeps['pacing'].append({'pacing': pacing} | runs)
     report = summarise(results, sweeps, bench, link, reason)
@@ -280,10 +296,13 @@ def run_mode(bench: Run, mode: Mode, link: Any | None, samples: int) -> dict[str
                              str(spec_file), str(out_file)], limited=False)
         player = stack.enter_context(subprocess.Popen(camera))
         deadline = time.monotonic() + args.timeout * (samples + 4) + 60
+        schedule_start = None
         while player.poll() is None:
             if not Path(spec['go_file']).exists() and Path(spec['ready_file']).exists():
                 if hosts is not None and hosts.cpu_limit is not None:
                     hosts.cpu_limit[0].write_text(hosts.cpu_limit[1])
+                if hosts is not None and link.schedule:
+                    schedule_start = hosts.start_schedule()
                 Path(spec['go_file']).touch()
             if any(p.poll() is not None for p in processes) or time.monotonic() > deadline:
                 player.kill()
@@ -293,6 +312,7 @@ def run_mode(bench: Run, mode: Mode, link: Any | None, samples: int) -> dict[str
         if player.returncode != 0:
             raise RuntimeError(f'{label}: the camera failed (see the log above)')
         result: dict[str, Any] = json.loads(out_file.read_text())
+        result['schedule_start'] = schedule_start
         stack.close()  # stops the nodes and the recorder, which then writes its file
         if mode.cloud is not None:
             add_verdict_bytes(result['records'], json.loads(verdicts_file.read_text()))
@@ -410,6 +430,9 @@ def summarise_mode(mode: Mode, result: dict[str, Any], ops: dict[str, Any],
         **outcome_counts(r['status'] for r in records),
         'predicted': [r['predicted'] for r in records],
     }
+    if (start := result.get('schedule_start')) is not None:  # on a scheduled link
+        summary['timeline'] = [{'t_s': r['window'][0] - start, 'latency_ms': r['latency_ms'],
+                                'status': r['status']} for r in records]
     return summary | latency_summary(records)
 
 
@@ -481,6 +504,8 @@ def summarise(results: dict[str, dict[str, Any]], sweeps: dict[str, Any], bench:
                      'bandwidth_mbit': link.bandwidth_mbit if two_hosts else None,
                      'delay_ms': link.delay_ms if two_hosts else None,
                      'queue_packets': link.queue_packets if two_hosts else None,
+                     'schedule': [dataclasses.asdict(p) for p in link.schedule]
+                     if two_hosts else [],
                      'loopback_reason': loopback_reason},
             'edge_cpu_share': link.edge_cpu if two_hosts else None,
             'radio_nj_per_bit': {'sent': energy.radio_nj_per_bit,
@@ -510,8 +535,19 @@ def _where(c: dict[str, Any]) -> str:
     link = c['link']
     if not link['two_hosts']:
         return f'loopback ({link["loopback_reason"]})'
-    return (f'two hosts, {link["bandwidth_mbit"]:g} Mbit/s, {link["delay_ms"]:g} ms one way, '
-            f'edge at {c["edge_cpu_share"]:.0%} of one core')
+    steady = f'{link["bandwidth_mbit"]:g} Mbit/s, {link["delay_ms"]:g} ms one way'
+    if link.get('schedule'):
+        steady = 'the link scheduled: ' + ', '.join(_phase_text(p) for p in link['schedule'])
+    return f'two hosts, {steady}, edge at {c["edge_cpu_share"]:.0%} of one core'
+
+
+def _phase_text(phase: dict[str, Any]) -> str:
+    """A scheduled phase as its --link-schedule words say it."""
+    if phase['down']:
+        return f'{phase["seconds"]:g} s down'
+    loss = f' {phase["loss"]:.0%} loss' if phase['loss'] else ''
+    return f'{phase["seconds"]:g} s {phase["bandwidth_mbit"]:g} Mbit/s {phase["delay_ms"]:g} ms' \
+        + loss
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -611,7 +647,11 @@ def _faster(split: dict[str, Any], local: dict[str, Any]) -> str:
 
 
 def plot(report: dict[str, Any], out: Path) -> list[str]:
-    """bytes_vs_accuracy.png; latency_vs_bandwidth.png and split_vs_local.png with sweeps."""
+    """The figures: bytes_vs_accuracy.png, and the ones of what was run.
+
+    latency_over_time.png on a scheduled link; latency_vs_bandwidth.png and
+    split_vs_local.png with sweeps.
+    """
     import matplotlib
 
     matplotlib.use('Agg')
@@ -634,6 +674,9 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
     fig.tight_layout()
     fig.savefig(out / 'bytes_vs_accuracy.png', dpi=120)
     plt.close(fig)
+    if any('timeline' in m for m in report['modes'].values()):
+        written.append('latency_over_time.png')
+        _plot_timeline(report, out / 'latency_over_time.png')
     sweeps = report['sweeps']
     if sweeps['bandwidth']:
         written.append('latency_vs_bandwidth.png')
@@ -678,3 +721,38 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
         fig.savefig(out / 'split_vs_local.png', dpi=120, bbox_inches='tight')
         plt.close(fig)
     return written
+
+
+def _plot_timeline(report: dict[str, Any], path: Path) -> None:
+    """Each mode's latency per sample over the scheduled link's time, its phases shaded."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    start = 0.0
+    for phase in report['config']['link']['schedule']:
+        if phase['down'] or phase['loss'] or phase['bandwidth_mbit'] \
+                != report['config']['link']['bandwidth_mbit']:
+            ax.axvspan(start, start + phase['seconds'], alpha=0.15,
+                       color='red' if phase['down'] else 'grey', lw=0)
+            ax.text(start, 1.0, ' ' + _phase_text(phase), transform=ax.get_xaxis_transform(),
+                    va='top', fontsize=7)
+        start += phase['seconds']
+    top = max((p['latency_ms'] or 0 for m in report['modes'].values()
+               for p in m.get('timeline', [])), default=1.0) * 1.5
+    for name, mode in report['modes'].items():
+        timeline = mode.get('timeline', [])
+        answered = [(p['t_s'], p['latency_ms']) for p in timeline if p['status'] == 'ok']
+        failed = [p['t_s'] for p in timeline if p['status'] != 'ok']
+        line = ax.plot(*zip(*answered, strict=True), marker='.', lw=0.8, label=name)[0] \
+            if answered else None
+        ax.scatter(failed, [top] * len(failed), marker='x', s=25,
+                   color=line.get_color() if line else None,
+                   label=f'{name}: not ok ({len(failed)})' if failed else None)
+    ax.set(yscale='log', xlabel='seconds since the schedule started',
+           ylabel='latency, capture → Prediction (ms)',
+           title=f'{report["config"]["model"]} on a changing link (x: no ok answer)')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

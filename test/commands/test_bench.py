@@ -86,6 +86,31 @@ def test_two_hosts_bench_counts_every_byte_on_the_link(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(why_unavailable() is not None, reason=str(why_unavailable()))
+def test_a_scheduled_outage_fails_samples_and_the_split_recovers(tmp_path: Path) -> None:
+    """--link-schedule: 1 s up, then 3 s down, then up again.
+
+    The split reports what it cannot send (cloud_unavailable), then answers again; the
+    timeline and its plot show it.
+    """
+    result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', 'bench', '--samples',
+                             '14', '--modes', 'neucodex', '--link-schedule', '1s, 3s down, 60s',
+                             '--out', str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / 'bench.json').read_text())
+    assert [p['down'] for p in report['config']['link']['schedule']] == [False, True, False]
+    split = report['modes']['neucodex']
+    timeline = split['timeline']
+    assert len(timeline) == 14 and all(p['t_s'] >= 0 for p in timeline)
+    failed = [p for p in timeline if p['status'] != 'ok']
+    assert failed and all(p['status'] == 'cloud_unavailable' and p['t_s'] < 4.0 for p in failed)
+    assert timeline[-1]['t_s'] > 4.0 and timeline[-1]['status'] == 'ok'  # after the outage
+    assert split['link_dropped_bytes'] > 0
+    assert (tmp_path / 'latency_over_time.png').stat().st_size > 1000
+    assert 'the link scheduled: 1 s 10 Mbit/s 20 ms, 3 s down' in (tmp_path / 'bench.md'
+                                                                  ).read_text()
+
+
+@pytest.mark.skipif(why_unavailable() is not None, reason=str(why_unavailable()))
 def test_two_hosts_link_delays_and_limits(tmp_path: Path) -> None:
     """UDP across the emulated link, the edge's CPU cgroup, DDS over UDP only.
 

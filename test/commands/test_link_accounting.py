@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from neucodex_ros.bench.link import per_window
+from neucodex_ros.bench.link import Phase, parse_schedule, per_window, phase_at
 from neucodex_ros.bench.rtps import DISCOVERY, NETWORK, UNKNOWN, Dissector, ros_topic
 
 EDGE_PREFIX = bytes.fromhex('010f00000000000000000001')
@@ -132,3 +132,14 @@ def test_per_window_sums_each_sample_and_keeps_discovery_apart() -> None:
         {'up': {'/spikes': {'data': 210, 'vendor': 60}}, 'down': {}}]
     assert link['discovery_bytes_per_s'] == {'up': 200.0, 'down': 20.0}
     assert link['dropped_bytes'] == 270
+
+
+def test_a_link_schedule_is_read_and_followed() -> None:
+    phases = parse_schedule('30s, 10s down, 30s 1mbit 150ms 2%, 5s', 10.0, 20.0)
+    assert phases == (Phase(30, 10.0, 20.0), Phase(10, 10.0, 20.0, down=True),
+                      Phase(30, 1.0, 150.0, loss=0.02), Phase(5, 10.0, 20.0))
+    assert [phase_at(phases, t) for t in (0, 29.9, 30, 45, 70, 1e6)] == [
+        phases[0], phases[0], phases[1], phases[2], phases[3], phases[3]]
+    for bad in ('10mbit', '30s fast', '30 s'):
+        with pytest.raises(ValueError):
+            parse_schedule(bad, 10.0, 20.0)
