@@ -126,6 +126,7 @@ def record(observed: Any, on_server: bool) -> dict[str, Any]:
         'bytes_down': observed.prediction_wire_bytes if on_server else 0,
         'latency_ms': None if answer is None else (observed.answered - observed.sent) * 1e3,
         'codecs': [ENCODINGS[m.encoding] for m in observed.spikes],
+        'computed_on': None if answer is None else answer.computed_on or None,
     }
 
 

@@ -428,11 +428,13 @@ def summarise_mode(mode: Mode, result: dict[str, Any], ops: dict[str, Any],
         'edge_cpu_ms_per_sample': result['edge_cpu_s'] / n * 1e3,
         'codec_mix': {c: k / max(sum(codecs.values()), 1) for c, k in codecs.items()},
         **outcome_counts(r['status'] for r in records),
+        'computed_on': dict(Counter(r['computed_on'] for r in records if r['computed_on'])),
         'predicted': [r['predicted'] for r in records],
     }
     if (start := result.get('schedule_start')) is not None:  # on a scheduled link
         summary['timeline'] = [{'t_s': r['window'][0] - start, 'latency_ms': r['latency_ms'],
-                                'status': r['status']} for r in records]
+                                'status': r['status'], 'computed_on': r['computed_on']}
+                               for r in records]
     return summary | latency_summary(records)
 
 

@@ -704,7 +704,9 @@ class EdgeNode(GuardedNode):
             label=label, label_name=self.class_names[label] if label >= 0 else '',
             confidence=confidence, probabilities=probabilities, timesteps_used=used,
             num_timesteps=self.num_timesteps, timesteps_lost=lost,
-            bytes_received=bytes_received, status=status))
+            bytes_received=bytes_received, status=status,
+            computed_on='' if label < 0 else Prediction.COMPUTED_ON_EDGE
+            if sample.early_exit is not None else Prediction.COMPUTED_ON_SPLIT))
         self.counters['samples_answered' if label >= 0 else 'samples_cloud_unavailable'
                       if status == Prediction.STATUS_CLOUD_UNAVAILABLE else 'samples_failed'] += 1
 

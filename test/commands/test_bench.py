@@ -38,6 +38,8 @@ def test_short_loopback_bench(tmp_path: Path) -> None:
         assert MODE_KEYS <= set(mode), name
         assert mode['unanswered'] == 0 and mode['failed'] == 0, name
         assert mode['link_bytes_per_sample'] is None, 'one host: no link to count'
+        assert mode['computed_on'] == {'edge' if name in ('edge_only', 'edge_only_exit',
+                                                          'cloud_only') else 'both': 6}, name
     link = report['config']['link']
     assert {'two_hosts', 'bandwidth_mbit', 'delay_ms'} <= set(link) and not link['two_hosts']
     assert 'edge_cpu_share' in report['config']

@@ -29,7 +29,7 @@ from neucodex_ros.core.exit_policy import exit_summary
 from neucodex_ros.core.image import image_to_input
 from neucodex_ros.core.inference import CloudRunner, EdgeRunner
 from neucodex_ros.core.training import predict_logits
-from neucodex_ros.msg import ExitSignal, PackedSpikes
+from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
 from neucodex_ros.nodes.common import model_fingerprint
 from neucodex_ros.processes import node_command, running
 from neucodex_ros.qos import stream_qos
@@ -146,6 +146,7 @@ def test_accuracy_equals_the_offline_model(split: Camera, checkpoint: Checkpoint
     observed = split.send(images, labels, rate=20.0)
     split.wait_answers(observed)
     assert all(o.prediction.status == 'ok' for o in observed)
+    assert all(o.prediction.computed_on == Prediction.COMPUTED_ON_SPLIT for o in observed)
     online = np.mean([o.prediction.label == o.label for o in observed])
     logits, _ = predict_logits(checkpoint.model,
                                torch.as_tensor(images[:, None] / np.float32(255)))

@@ -57,7 +57,8 @@ def predictions() -> list[Prediction]:
     ok = Prediction(source_id='robot0', sample_id=41, label=7, label_name='seven',
                     confidence=float(probabilities.max()),
                     probabilities=probabilities.tolist(), timesteps_used=2, num_timesteps=4,
-                    timesteps_lost=65535, bytes_received=2**32 - 1, status='ok')
+                    timesteps_lost=65535, bytes_received=2**32 - 1, status='ok',
+                    computed_on=Prediction.COMPUTED_ON_SPLIT)
     failed = Prediction(source_id='robot1', sample_id=0, label=-1, label_name='',
                         confidence=0.0, probabilities=[], timesteps_used=0, num_timesteps=4,
                         bytes_received=0, status='timeout')
