@@ -10,6 +10,9 @@ the adapter that computes, sends and publishes. The rules:
   when it is done with one, `done_sending`). A sample whose answer comes from elsewhere
   (`track`) is pending until exactly one end: its answer (`answer`), or its deadline,
   `deadline` seconds after its start (`overdue`).
+* A sample that ended at its deadline may run again on the edge (`fall_back`): it goes
+  before every waiting input, keeps its id and start (so its latency counts the wait), and
+  is not pending again; the cloud's answer to it, should one still come, is late.
 * An answer for a sample no longer pending is told apart: after the deadline (late), a
   second one (repeated), or for a sample not started here (unknown). The ends of the last
   MEMORY samples are remembered for that.
@@ -53,6 +56,7 @@ class EdgeSamples(Generic[InputT, SampleT]):
             raise ValueError('queue_size must be >= 0 and deadline > 0')
         self.queue_size, self.deadline = queue_size, deadline
         self.waiting: deque[InputT] = deque()
+        self.again: deque[SampleT] = deque()  # ended at the deadline, to run on the edge
         self.current: SampleT | None = None  # being computed and sent
         self.pending: dict[int, SampleT] = {}  # started in order, not yet ended
         self._ended: OrderedDict[int, bool] = OrderedDict()  # sample_id → by the deadline
@@ -85,7 +89,12 @@ class EdgeSamples(Generic[InputT, SampleT]):
         `make(sample_id, input, now)` builds the adapter's sample; `track: False` for one
         answered here (it has no deadline).
         """
-        if self.current is not None or not self.waiting:
+        if self.current is not None:
+            return None
+        if self.again:
+            self.current = self.again.popleft()
+            return self.current
+        if not self.waiting:
             return None
         sample = make(self.take_id(), self.waiting.popleft(), now)
         self.current = sample
@@ -121,6 +130,10 @@ class EdgeSamples(Generic[InputT, SampleT]):
             del self.pending[sample.sample_id]
             self.ended(sample.sample_id, by_deadline=True)
         return late
+
+    def fall_back(self, sample: SampleT) -> None:
+        """Run a sample that ended at its deadline again, on the edge, before any other."""
+        self.again.append(sample)
 
     def next_deadline(self) -> float | None:
         """When the oldest pending sample's deadline passes (samples start in order)."""

@@ -87,3 +87,18 @@ def test_settings_that_cannot_work_are_refused() -> None:
         EdgeSamples(queue_size=-1, deadline=1.0, first_id=0)
     with pytest.raises(ValueError):
         EdgeSamples(queue_size=1, deadline=0.0, first_id=0)
+
+
+def test_a_sample_past_its_deadline_falls_back_first_with_its_own_id() -> None:
+    samples: EdgeSamples[str, Sample] = EdgeSamples(queue_size=4, deadline=1.0, first_id=0)
+    for frame in 'ab':
+        samples.offer(frame)
+    a = samples.start(0.0, make)
+    samples.done_sending(a)
+    [late] = samples.overdue(1.0)
+    samples.fall_back(late)
+    again = samples.start(1.0, make, track=False)
+    assert again is a and again.started == 0.0 and not samples.pending  # not pending again
+    assert samples.answer(a.sample_id) == Unmatched.LATE  # the cloud's, after all
+    samples.done_sending(again)
+    assert samples.start(1.1, make) == Sample(1, 'b', 1.1)
