@@ -12,7 +12,10 @@ digits (`--input images`) or their simulated DVS recordings (`--input events`):
   split_float     the head on the edge, its features sent as float32 every timestep, all T
   spikebottlenet  head + encoder on the edge, spikes bit-packed, all T, no early exit
   neucodex        head + encoder, spikes in the configured codec, timesteps paced by the
-                  edge's pacing rule, early exit at α
+                  edge's pacing rule, early exit at α (`placement: split`: always split)
+  neucodex_auto   the same, with `placement: auto`: each sample split or run whole on the
+                  edge, whichever the edge measures faster; what the cloud does not answer
+                  by the deadline, the edge answers itself
 
 Two hosts: as root on Linux the edge and the cloud run in two network namespaces joined by
 an emulated link (neucodex_ros/bench/link.py; default 10 Mbit/s, 20 ms one way) and the edge
@@ -70,9 +73,12 @@ MODES = (
     Mode('edge_only', {'layers': 'all'}, None, early_exit=False),
     Mode('edge_only_exit', {'layers': 'all'}, None, early_exit=True),
     Mode('cloud_only', {'layers': 'all'}, None, early_exit=False, edge_node_host='cloud'),
-    Mode('split_float', {'layers': 'head', 'encoding': 'float32'}, {}, early_exit=False),
-    Mode('spikebottlenet', {'layers': 'split', 'encoding': 'bitpack'}, {}, early_exit=False),
-    Mode('neucodex', {'layers': 'split'}, {}, early_exit=True),
+    Mode('split_float', {'layers': 'head', 'encoding': 'float32', 'placement': 'split'}, {},
+         early_exit=False),
+    Mode('spikebottlenet', {'layers': 'split', 'encoding': 'bitpack', 'placement': 'split'},
+         {}, early_exit=False),
+    Mode('neucodex', {'layers': 'split', 'placement': 'split'}, {}, early_exit=True),
+    Mode('neucodex_auto', {'layers': 'split', 'placement': 'auto'}, {}, early_exit=True),
 )
 MODE_BY_NAME = {mode.name: mode for mode in MODES}
 JPEG_QUALITY = 90
@@ -247,8 +253,7 @@ def run_mode(bench: Run, mode: Mode, link: Any | None, samples: int) -> dict[str
     edge = common | {'input_reliable': True, 'queue_size': 100} | mode.edge
     if mode.layers in ('split', 'head'):
         edge |= bench.edge_overrides
-    if mode.edge['layers'] == 'all':
-        edge['alpha'] = alpha
+    edge['alpha'] = alpha  # of what the edge answers itself
     if args.input == 'events':  # the camera publishes where the drivers do
         edge |= {'flush_after': FLUSH_AFTER, 'events_topic': topics.EVENTS}
     elif mode.edge_node_host == 'cloud':
@@ -281,6 +286,7 @@ def run_mode(bench: Run, mode: Mode, link: Any | None, samples: int) -> dict[str
             processes = processes + recorder
         spec = {'input': args.input, 'samples': samples, 'timeout': args.timeout,
                 'split': mode.cloud is not None, 'heard_file': str(heard_file),
+                'always_split': mode.edge.get('placement') == 'split',
                 'period_us': 350_000,
                 'jpeg_quality': JPEG_QUALITY if mode.edge_node_host == 'cloud'
                 and args.input == 'images' else None,
@@ -387,10 +393,13 @@ def summarise_mode(mode: Mode, result: dict[str, Any], ops: dict[str, Any],
     records, link = result['records'], result['link']
     n = len(records)
     ok = [r for r in records if r['status'] == 'ok']
-    if mode.layers == 'all':  # the edge decided here: it computed the timesteps it used
-        computed = np.array([r['timesteps_used'] or steps for r in records])
-    else:
-        computed = np.array([r['timesteps_sent'] for r in records])
+    # The edge computed the timesteps it sent, and those it used where it decided itself
+    # (every sample of layers all; with placement auto, those it ran or fell back on).
+    here = np.array([(r['timesteps_used'] or steps) if mode.layers == 'all'
+                     or (mode.layers is not None and r['computed_on'] == 'edge') else 0
+                     for r in records])
+    sent_steps = np.array([0 if mode.layers == 'all' else r['timesteps_sent'] for r in records])
+    computed = here + sent_steps
     message = {'up': np.array([r['bytes_up'] for r in records], dtype=float),
                'down': np.array([r['bytes_down'] for r in records], dtype=float)}
     radio_bytes = message
@@ -400,9 +409,11 @@ def summarise_mode(mode: Mode, result: dict[str, Any], ops: dict[str, Any],
                        for way in ('up', 'down')}
     compute = np.zeros(n)
     if mode.layers is not None:
-        layer_ops = ops[mode.layers]
-        compute = compute_energy_j(OpCounts(layer_ops.macs[:, :n], layer_ops.sops[:, :n]),
-                                   computed, energy)
+        for layers, timesteps in (('all', here), (mode.layers, sent_steps)):
+            if layers != 'all' or timesteps.any():
+                layer_ops = ops[layers]
+                compute = compute + compute_energy_j(
+                    OpCounts(layer_ops.macs[:, :n], layer_ops.sops[:, :n]), timesteps, energy)
     sent = radio_energy_j(radio_bytes['up'] * 8, energy)
     received = radio_energy_j(0.0, energy, radio_bytes['down'] * 8)
     radio = sent + received
@@ -433,9 +444,47 @@ def summarise_mode(mode: Mode, result: dict[str, Any], ops: dict[str, Any],
     }
     if (start := result.get('schedule_start')) is not None:  # on a scheduled link
         summary['timeline'] = [{'t_s': r['window'][0] - start, 'latency_ms': r['latency_ms'],
-                                'status': r['status'], 'computed_on': r['computed_on']}
-                               for r in records]
+                                'status': r['status'], 'computed_on': r['computed_on'],
+                                'correct': r['predicted'] == r['label'],
+                                'edge_energy_j': float(compute[i] + radio[i])}
+                               for i, r in enumerate(records)]
     return summary | latency_summary(records)
+
+
+def by_phase(timeline: list[dict[str, Any]], schedule: list[dict[str, Any]]
+             ) -> list[dict[str, Any]]:
+    """A scheduled run's samples per phase of the link (by capture time; the last phase holds).
+
+    Each phase: samples, ok, accuracy, latency p50 / p95 of the answered, the share answered
+    on the edge, the mean edge energy with radio; after an outage also `split_again_s`, from
+    the link's return to the capture of the first sample the cloud answered.
+    """
+    import numpy as np
+
+    ends = np.cumsum([p['seconds'] for p in schedule])
+    where = [min(int(np.searchsorted(ends, p['t_s'], side='right')), len(schedule) - 1)
+             for p in timeline]
+    phases = []
+    for index, phase in enumerate(schedule):
+        points = [p for p, i in zip(timeline, where, strict=True) if i == index]
+        latencies = [p['latency_ms'] for p in points if p['latency_ms'] is not None]
+        summary: dict[str, Any] = {
+            'phase': _phase_text(phase), 'samples': len(points),
+            'ok': sum(p['status'] == 'ok' for p in points),
+            'accuracy': float(np.mean([p['correct'] for p in points])) if points else None,
+            'latency_p50_ms': float(np.percentile(latencies, 50)) if latencies else None,
+            'latency_p95_ms': float(np.percentile(latencies, 95)) if latencies else None,
+            'on_edge': float(np.mean([p['computed_on'] == 'edge' for p in points]))
+            if points else None,
+            'edge_energy_j': float(np.mean([p['edge_energy_j'] for p in points]))
+            if points else None}
+        if phase['down']:
+            back = ends[index]
+            split = [p['t_s'] - back for p in timeline
+                     if p['t_s'] >= back and p['computed_on'] == 'both' and p['status'] == 'ok']
+            summary['split_again_s'] = min(split) if split else None
+        phases.append(summary)
+    return phases
 
 
 def _mean_breakdown(samples: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -487,6 +536,10 @@ def summarise(results: dict[str, dict[str, Any]], sweeps: dict[str, Any], bench:
         return out
 
     modes = modes_of(results)
+    for mode in modes.values():
+        if 'timeline' in mode:
+            mode['phases'] = by_phase(mode['timeline'],
+                                      [dataclasses.asdict(p) for p in link.schedule])
     if 'split_float' in modes:
         for mode in modes.values():
             up = mode['message_bytes_per_sample']['up']
@@ -596,6 +649,24 @@ def markdown(report: dict[str, Any]) -> str:
                          for way in ('up', 'down')) + ' | '
             + (f'{discovery["up"]:,.0f} / {discovery["down"]:,.0f} B/s' if discovery else '–')
             + ' |')
+    if any('phases' in m for m in modes.values()):
+        lines += ['', 'Per phase of the scheduled link (by capture time): samples answered ok, '
+                  'accuracy, latency p50 / p95, share answered on the edge, edge energy with '
+                  'radio; after an outage, seconds from the link back to the first sample the '
+                  'cloud answered:', '',
+                  '| mode | phase | ok | accuracy | latency p50 / p95 | on edge | edge energy | '
+                  'split again after |', '|---|---|---|---|---|---|---|---|']
+        for name, m in modes.items():
+            for p in m.get('phases', []):
+                again = '' if 'split_again_s' not in p else \
+                    _fmt(p['split_again_s'], '.1f', ' s')
+                lines.append(
+                    f'| {name} | {p["phase"]} | {p["ok"]}/{p["samples"]} | '
+                    f'{_fmt(p["accuracy"], ".1%")} | {_fmt(p["latency_p50_ms"], ".1f")} / '
+                    f'{_fmt(p["latency_p95_ms"], ".1f")} ms | {_fmt(p["on_edge"], ".0%")} | '
+                    + _fmt(None if p['edge_energy_j'] is None else p['edge_energy_j'] * 1e6,
+                           '.2f', ' µJ')
+                    + f' | {again} |')
     sweeps = report['sweeps']
     if sweeps['pacing']:
         lines += ['', f'Pacing ({c["sweep_samples"]} samples each, NeuCODEX):', '',
@@ -726,33 +797,42 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
 
 
 def _plot_timeline(report: dict[str, Any], path: Path) -> None:
-    """Each mode's latency per sample over the scheduled link's time, its phases shaded."""
+    """Latency and place of each sample of each mode over the link's schedule, phases shaded."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 4))
+    modes = {name: m['timeline'] for name, m in report['modes'].items() if m.get('timeline')}
+    fig, (ax, where) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True,
+                                    gridspec_kw={'height_ratios': [3, 1.2]})
     start = 0.0
     for phase in report['config']['link']['schedule']:
         if phase['down'] or phase['loss'] or phase['bandwidth_mbit'] \
                 != report['config']['link']['bandwidth_mbit']:
-            ax.axvspan(start, start + phase['seconds'], alpha=0.15,
-                       color='red' if phase['down'] else 'grey', lw=0)
+            for axis in (ax, where):
+                axis.axvspan(start, start + phase['seconds'], alpha=0.15,
+                             color='red' if phase['down'] else 'grey', lw=0)
             ax.text(start, 1.0, ' ' + _phase_text(phase), transform=ax.get_xaxis_transform(),
                     va='top', fontsize=7)
         start += phase['seconds']
-    top = max((p['latency_ms'] or 0 for m in report['modes'].values()
-               for p in m.get('timeline', [])), default=1.0) * 1.5
-    for name, mode in report['modes'].items():
-        timeline = mode.get('timeline', [])
+    top = max((p['latency_ms'] or 0 for timeline in modes.values() for p in timeline),
+              default=1.0) * 1.5
+    for row, (name, timeline) in enumerate(modes.items()):
         answered = [(p['t_s'], p['latency_ms']) for p in timeline if p['status'] == 'ok']
         failed = [p['t_s'] for p in timeline if p['status'] != 'ok']
         line = ax.plot(*zip(*answered, strict=True), marker='.', lw=0.8, label=name)[0] \
             if answered else None
-        ax.scatter(failed, [top] * len(failed), marker='x', s=25,
-                   color=line.get_color() if line else None,
+        color = line.get_color() if line else None
+        ax.scatter(failed, [top] * len(failed), marker='x', s=25, color=color,
                    label=f'{name}: not ok ({len(failed)})' if failed else None)
-    ax.set(yscale='log', xlabel='seconds since the schedule started',
-           ylabel='latency, capture → Prediction (ms)',
+        for place, marker in (('both', '|'), ('edge', 'o')):
+            times = [p['t_s'] for p in timeline if p['computed_on'] == place]
+            where.scatter(times, [row] * len(times), marker=marker, s=14, color=color,
+                          facecolors='none' if place == 'edge' else None, lw=0.8)
+    ax.set(yscale='log', ylabel='latency, capture → Prediction (ms)',
            title=f'{report["config"]["model"]} on a changing link (x: no ok answer)')
+    where.set(yticks=range(len(modes)), yticklabels=list(modes), ylim=(-0.6, len(modes) - 0.4),
+              xlabel='seconds since the schedule started',
+              title='answered where: | split (edge + cloud), o on the edge alone')
+    where.title.set_fontsize(8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -67,9 +67,10 @@ def write_settings(params_file: Path, settings: dict[str, dict[str, str]], out: 
 
 
 def settings_for(params_file: Path, checkpoint: Path, alpha: float) -> dict[str, dict[str, str]]:
-    """cloud_node's alpha and, where the file loads another model, both nodes' checkpoint.
+    """Both nodes' alpha and, where the file loads another model, their checkpoint.
 
-    An α belongs to the model it was chosen for.
+    An α belongs to the model it was chosen for; the edge uses it for the samples it
+    answers itself (placement auto or local, layers all).
     """
     import yaml
 
@@ -78,7 +79,10 @@ def settings_for(params_file: Path, checkpoint: Path, alpha: float) -> dict[str,
     sections = yaml.safe_load(params_file.read_text()) or {}
     settings: dict[str, dict[str, str]] = {'cloud_node': {'alpha': repr(float(alpha))}}  # a double
     for node in ('edge_node', 'cloud_node'):
-        loaded = ((sections.get(node) or {}).get('ros__parameters') or {}).get('checkpoint')
+        params = (sections.get(node) or {}).get('ros__parameters') or {}
+        if 'alpha' in params:
+            settings.setdefault(node, {})['alpha'] = repr(float(alpha))
+        loaded = params.get('checkpoint')
         if node in sections and checkpoint_file(loaded).resolve() != checkpoint.resolve():
             quoted = "'" + checkpoint_setting(checkpoint).replace("'", "''") + "'"
             settings.setdefault(node, {})['checkpoint'] = quoted

@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--timeout', type=float, default=30.0,
                         help='seconds to wait for the nodes, and for answers after the last '
                              'image (default %(default)s)')
+    parser.add_argument('--placement', choices=('split', 'auto', 'local'), default='split',
+                        help="the edge's placement: split shows the split at work on every "
+                             "sample; auto is the params file's default for robots: each "
+                             'sample where the edge measures it faster (default %(default)s)')
     parser.add_argument('--json', type=Path, default=None, help='also write the results here')
 
 
@@ -65,11 +69,12 @@ def run(args: argparse.Namespace) -> int:
                              parameters={'alpha': alpha}),
                 # The demo's camera publishes reliably, so the edge may subscribe reliably.
                 node_command('edge_node', name='edge_node', params_file=params_file,
-                             parameters={'input_reliable': True})]
+                             parameters={'input_reliable': True, 'placement': args.placement,
+                                         'alpha': alpha})]
     playlist = Playlist.held_out(args.samples, args.events,
                                  round(edge_params.get('window_duration', 0.35) * 1e6))
     print(f'neucodex-ros demo: starting cloud_node and edge_node ({params_file.name}, '
-          f'alpha {alpha})', flush=True)
+          f'alpha {alpha}, placement {args.placement})', flush=True)
     with session('neucodex_demo', commands, args.timeout,
                  probe=lambda client: playlist.publish(client, 0),
                  reliable=cloud_params.get('reliable', True),
@@ -85,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         client = running.client
         sent = client.play(lambda i: playlist.publish(client, i, int(playlist.labels[i])),
                            len(playlist.labels), rate=args.rate, timeout=args.timeout,
-                           alive=running.alive, answered=Observed.answered_with_spikes,
+                           alive=running.alive, answered=Observed.answered_with_spikes
+                           if args.placement == 'split' else Observed.answered_at_all,
                            progress=progress)
     results = summarise(sent, checkpoint, alpha, raw_image_bytes=playlist.raw_bytes(),
                         input_kind='events' if args.events else 'image')
@@ -138,6 +144,7 @@ def summarise(records: list[Observed], checkpoint: Checkpoint, alpha: float,
         'raw_image_bytes': raw_image_bytes,
         'input': input_kind,
         'alpha': alpha,
+        'computed_on': dict(Counter(r.prediction.computed_on for r in ok)),
         **outcome_counts(statuses),
         'model_id': checkpoint.model_id,
         'per_sample': [{'label': r.label,
@@ -147,6 +154,9 @@ def summarise(records: list[Observed], checkpoint: Checkpoint, alpha: float,
                         'status': status, 'payload_bytes': size}
                        for r, status, size in zip(records, statuses, payloads, strict=True)],
     }
+
+
+WHERE = {'both': 'split', 'edge': 'on the edge alone'}  # Prediction.computed_on
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -170,6 +180,8 @@ def print_table(results: dict[str, Any]) -> None:
         ('raw input', f'{results["raw_image_bytes"]:.0f} bytes ' + (
             '(the events, evt3)' if results['input'] == 'events' else '(mono8 28x28)')),
         ('alpha', f'{results["alpha"]:g}'),
+        ('answered where', ', '.join(f'{WHERE.get(place, place)} {count}' for place, count
+                                     in sorted(results['computed_on'].items()))),
         ('unanswered / failed', f'{results["unanswered"]} / {results["failed"]}'),
     ]
     width = max(len(name) for name, _ in rows)

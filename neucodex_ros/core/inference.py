@@ -9,6 +9,7 @@ extract_memories / load_memories).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from spikingjelly.activation_based import base, functional
 from torch import nn
 
+from neucodex_ros.core.energy import EnergyConfig, OpCounter
 from neucodex_ros.core.exit_policy import Decision, EarlyExit
 from neucodex_ros.core.model import SplitSNN
 
@@ -69,6 +71,30 @@ class EdgeRunner:
         out = self._forward(frame[None])[0, 0].cpu().numpy()
         self.timestep += 1
         return out if self.layers == 'all' else out.astype(np.bool_)
+
+
+@torch.no_grad()
+def timestep_energy_j(model: SplitSNN, frames: np.ndarray, num_timesteps: int,
+                      config: EnergyConfig) -> dict[str, float]:
+    """Edge compute energy of one timestep (J, the mean over T) of each EDGE_LAYERS, on one input.
+
+    The synaptic operations depend on the spikes, so they are counted on a real sample; the
+    edge's placement weighs its places with these (core/placement.py).
+    """
+    counters = {'split': OpCounter(model.edge_modules()), 'head': OpCounter(model.head),
+                'all': OpCounter(model)}
+    device = next(model.parameters()).device
+    sequence = torch.as_tensor(frames, device=device).reshape(-1, 1, *frames.shape[-3:])
+    sequence = sequence.expand(num_timesteps, *sequence.shape[1:]) if len(sequence) == 1 \
+        else sequence[:num_timesteps]
+    with ExitStack() as counting:
+        for counter in counters.values():
+            counting.enter_context(counter.counting())
+        functional.reset_net(model)
+        model(sequence)
+    functional.reset_net(model)
+    return {layers: float(counter.counts().energy_pj(config).mean()) * 1e-12
+            for layers, counter in counters.items()}
 
 
 @dataclass

@@ -6,24 +6,31 @@ The edge's `placement` parameter:
   (`cloud_unavailable`).
 * `local`: every sample runs the whole network on the edge.
 * `auto`: each new sample goes where the rule below says. A split sample the cloud does not
-  answer by its deadline runs again on the edge, restarted from its input (the edge keeps
-  the input, not the state of a decoder and tail it never ran), so every sample gets a label.
+  answer by its deadline runs again on the edge, restarted from its input: the edge keeps the
+  input, while the decoder and tail state it would need to go on lives in the cloud (and
+  rerunning the head costs less than the timesteps a restart saves nothing on: the local
+  early exit usually stops after one or two). So every sample gets a label.
 
 The rule of `auto`, for each new sample:
 
 1. While no cloud is known to take samples (none answered a hello since the last missed
    deadline), it runs on the edge. The hellos go on as the probe: the first READY makes
-   split possible again, with split's latency forgotten (back to its prior), so that the
-   next sample tries the cloud.
-2. Otherwise each place has an expected latency: the smoothed latency (start → answer,
-   weight 1/8 per sample) of its recent samples, or, before it has one, its prior.
-3. If both are within `latency_budget` and both edge energies per sample are known, the
-   lower energy wins; if only one place is within the budget, that one; otherwise the
-   faster.
-4. Hysteresis: the last sample's place is kept unless the other wins by more than `margin`
-   (a fraction) on what decided, so that noise does not make it flap.
-5. A place not chosen for `refresh` samples in a row gets the next one, so that its latency
-   is measured again (a link that recovered is noticed, a busy cloud too).
+   split possible again, with what it cost before forgotten (rule 2), so that the next
+   sample tries the cloud.
+2. A place without a measurement gets the sample (split first), so that both are measured.
+   A measurement is a sample's latency from its start to its answer, smoothed (weight 1/8
+   per sample); it holds everything that place costs (the link's delay, throughput and
+   loss, the cloud's queue, the edge's compute, the early exit), which is why the rule does
+   not model them apart. The edge's energy per sample of each place is smoothed the same way.
+3. With a `latency_budget` (seconds, 0: none), the place of lower edge energy among those
+   expected within the budget wins; if neither is, the faster.
+4. Without one, the faster place wins, unless the two are within `margin` (a fraction) of
+   each other: then the lower energy, or, before the energies are known, the last place.
+   That band is also the hysteresis: a place is left only for one faster by more than
+   `margin` (or, under a budget, when it is expected above the budget by more than
+   `margin`), so that noise does not make the choice flap.
+5. A place not chosen for `refresh` samples in a row gets the next one, so that its cost is
+   measured again (a link that recovered is noticed, a busy cloud too).
 """
 
 from __future__ import annotations
@@ -43,8 +50,8 @@ class Placement(StrEnum):
 class Place(StrEnum):
     """Where a sample's answer was computed (Prediction.computed_on)."""
 
-    EDGE = 'edge'  # the whole network, on the edge
     SPLIT = 'both'  # head and encoder on the edge, decoder and tail on the cloud
+    EDGE = 'edge'  # the whole network, on the edge
 
 
 @dataclass
@@ -58,37 +65,42 @@ class Smoothed:
         self.value = sample if self.value is None else self.value + (sample - self.value) / 8
 
 
+def _per_place() -> dict[Place, Smoothed]:
+    return {place: Smoothed() for place in Place}
+
+
 @dataclass
 class Placer:
     """The `auto` rule (module docstring), with its estimates."""
 
-    latency_budget: float  # seconds
-    prior: dict[Place, float]  # expected latency (s) of each place before it is measured
-    energy: dict[Place, float] = field(default_factory=dict)  # edge J per sample, if known
+    latency_budget: float = 0.0  # seconds; 0: none
     margin: float = 0.2
     refresh: int = 50
-    latency: dict[Place, Smoothed] = field(
-        default_factory=lambda: {place: Smoothed() for place in Place})
+    latency: dict[Place, Smoothed] = field(default_factory=_per_place)
+    energy: dict[Place, Smoothed] = field(default_factory=_per_place)  # edge J per sample
     last: Place | None = None
     unchosen: dict[Place, int] = field(default_factory=lambda: dict.fromkeys(Place, 0))
 
-    def measured(self, place: Place, seconds: float) -> None:
-        """A sample placed there took `seconds` from its start to its answer."""
+    def __post_init__(self) -> None:
+        if self.latency_budget < 0 or self.margin < 0 or self.refresh < 1:
+            raise ValueError('latency_budget and margin must be >= 0, refresh >= 1')
+
+    def measured(self, place: Place, seconds: float, joules: float | None = None) -> None:
+        """A sample placed there took `seconds` from its start to its answer (and `joules`)."""
         self.latency[place].add(seconds)
+        if joules is not None:
+            self.energy[place].add(joules)
 
     def cloud_returned(self) -> None:
         """A cloud takes samples again (rule 1): what split cost before says nothing now."""
         self.latency[Place.SPLIT] = Smoothed()
 
-    def expected(self, place: Place) -> float:
-        """The expected latency of a place (seconds)."""
-        value = self.latency[place].value
-        return self.prior[place] if value is None else value
-
     def choose(self, cloud_ready: bool) -> Place:
         """Where the next sample runs."""
         if not cloud_ready:
             place = Place.EDGE
+        elif unmeasured := [p for p in Place if self.latency[p].value is None]:
+            place = unmeasured[0]
         elif stale := [p for p in Place if self.unchosen[p] >= self.refresh]:
             place = stale[0]
         else:
@@ -99,17 +111,20 @@ class Placer:
         return place
 
     def _better(self) -> Place:
-        """Rules 3 and 4 between the two places."""
-        split, edge = self.expected(Place.SPLIT), self.expected(Place.EDGE)
-        within = {p for p, s in ((Place.SPLIT, split), (Place.EDGE, edge))
-                  if s <= self.latency_budget}
-        if len(within) == 2 and len(self.energy) == 2:
-            cost = self.energy  # both fast enough: the edge's energy decides
-        elif len(within) == 1:
-            return within.pop()
-        else:
-            cost = {Place.SPLIT: split, Place.EDGE: edge}
-        best = min(cost, key=lambda p: cost[p])
-        if self.last is None or best is self.last:
-            return best
-        return best if cost[best] * (1 + self.margin) < cost[self.last] else self.last
+        """Rules 3 and 4, both places measured."""
+        latency = {p: s.value for p, s in self.latency.items() if s.value is not None}
+        energy = {p: s.value for p, s in self.energy.items() if s.value is not None}
+        slack = 1 + self.margin
+        faster = min(latency, key=latency.__getitem__)
+        if self.latency_budget and len(energy) == 2:
+            within = [p for p in Place if latency[p] <= self.latency_budget
+                      * (slack if p is self.last else 1)]
+            if within:
+                return min(within, key=energy.__getitem__)
+            return faster
+        slower = max(latency, key=latency.__getitem__)
+        if latency[slower] > latency[faster] * slack:
+            return faster
+        if len(energy) == 2:
+            return min(energy, key=energy.__getitem__)
+        return self.last or faster

@@ -22,11 +22,17 @@ rates of recent samples, times the latency it saves (the measured round trip) ag
 sent again. `pacing: clock` sends one timestep per `timestep_period` and asks for no
 verdicts. Either way the cloud's final ExitSignal stops the sample at once.
 
+`placement` says where each sample runs (core/placement.py): `split` (as above), `local`
+(the whole network here, at `alpha`), or `auto`, the default: per sample, the place the
+edge measures faster (or, with a `latency_budget`, cheaper in edge energy), and here while
+no cloud takes samples. Every Prediction says where (`computed_on`).
+
 Every sample the node starts ends in exactly one Prediction, published here on the robot:
 the answer the cloud's ExitSignal carries, or, when none came within `deadline` seconds of
-the sample's start (cloud down or restarting, link lost), label -1 with status
-"cloud_unavailable"; the edge then stops the sample if it is still sending it and goes on
-with the next, so it recovers by itself once the cloud answers again. Answers that come
+the sample's start (cloud down or restarting, link lost), with `placement: auto` the answer
+of the whole network run here on the sample's input (it goes before every waiting frame),
+and with `split` label -1 with status "cloud_unavailable". Either way the edge stops
+sending the sample and recovers by itself once the cloud answers again. Answers that come
 after the deadline, or twice, are counted and dropped.
 
 Frames that arrive while a sample is in flight wait in a queue of `queue_size` frames; when
@@ -34,14 +40,14 @@ the queue is full the oldest waiting frame is dropped, so the edge always works 
 frames. `queue_size: 0` drops every frame that arrives while a sample is in flight. The
 queue, the deadlines and the one end of each sample are core/edge_samples.py, without ROS.
 
-Samples start only once a cloud said it takes them: the edge sends a hello (PackedSpikes
-FLAG_HELLO, no spikes, every HELLO_PERIOD while none is answered) and the cloud of its model
-answers REASON_READY. Seeing a subscriber is not enough: a reader that the edge sees may not
-have matched the edge's writer yet, and what is sent meanwhile is lost even over reliable
-QoS. The edge asks again whenever the set of spikes subscribers changes (a cloud restarted)
-and after a sample missed its deadline; until a cloud answers, frames queue the same way.
-It asks as soon as it sees a subscriber, so "takes samples" in its log says the split is
-ready before the first frame.
+Samples are split only once a cloud said it takes them: the edge sends a hello
+(PackedSpikes FLAG_HELLO, no spikes, every HELLO_PERIOD while none is answered) and the
+cloud of its model answers REASON_READY; until then `split` waits and `auto` answers here
+(the hellos are its probe). Seeing a subscriber is not enough: a reader that the edge sees
+may not have matched the edge's writer yet, and what is sent meanwhile is lost even over
+reliable QoS. The edge asks again whenever the set of spikes subscribers changes (a cloud
+restarted) and after a sample missed its deadline. It asks as soon as it sees a
+subscriber, so "takes samples" in its log says the split is ready before the first frame.
 """
 
 from __future__ import annotations
@@ -60,12 +66,14 @@ from rclpy.event_handler import (
     QoSPublisherMatchedInfo,
     SubscriptionEventCallbacks,
 )
+from rclpy.serialization import serialize_message
 from rclpy.timer import Timer
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from neucodex_ros.core import codec, topics
 from neucodex_ros.core.edge_samples import EdgeSamples, Unmatched
+from neucodex_ros.core.energy import EnergyConfig, radio_energy_j
 from neucodex_ros.core.errors import ConfigError, EventError, ImageError
 from neucodex_ros.core.events import in_time_order, packets_missed
 from neucodex_ros.core.events.codecs import EventDecoder, make_decoder
@@ -79,7 +87,7 @@ from neucodex_ros.core.image import (
     compressed_to_input,
     image_to_input,
 )
-from neucodex_ros.core.inference import EDGE_LAYERS, EdgeRunner
+from neucodex_ros.core.inference import EDGE_LAYERS, EdgeRunner, timestep_energy_j
 from neucodex_ros.core.pacing import (
     PACINGS,
     AdaptivePacing,
@@ -90,6 +98,8 @@ from neucodex_ros.core.pacing import (
     SampleTimesteps,
     Step,
 )
+from neucodex_ros.core.placement import Place, Placement, Placer
+from neucodex_ros.core.radio import DEFAULT_RADIO, RADIO_NJ_PER_BIT, radio
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
 from neucodex_ros.nodes.common import (
     STATUS_NAMES,
@@ -139,12 +149,20 @@ class Sample:
     timesteps: SampleTimesteps  # sent when, needed how far
     previous: np.ndarray | None = None  # spikes of the last timestep sent
     last_message: PackedSpikes | None = None  # ... as sent, for a resend
-    early_exit: EarlyExit | None = None  # layers 'all': the whole network runs here
+    early_exit: EarlyExit | None = None  # the whole network runs here (Place.EDGE)
+    fell_back: bool = False  # split first, then run here at its deadline
+    bytes_up: int = 0  # serialized messages sent for it
+    bytes_down: int = 0  # ... and received
 
     @property
     def header(self) -> Header:
         """The capture stamp and frame every message of the sample carries."""
         return Header(stamp=self.frame.stamp, frame_id=self.frame.frame_id)
+
+    @property
+    def place(self) -> Place:
+        """Where its answer is computed."""
+        return Place.SPLIT if self.early_exit is None else Place.EDGE
 
 
 class EdgeNode(GuardedNode):
@@ -170,9 +188,10 @@ class EdgeNode(GuardedNode):
                               read_only=True)
         period: float = declare(self, 'timestep_period', 0.02, 'Clock pacing: seconds between '
                                 'timesteps of a sample', low=0.0005, high=10.0, read_only=True)
-        self.alpha: float = declare(self, 'alpha', 1.0, "layers 'all': exit threshold of the "
-                                    'early exit run here (1: all T)', low=0.0, high=1.0,
-                                    read_only=True)
+        self.alpha: float = declare(self, 'alpha', 1.0, 'Exit threshold of the early exit of '
+                                    'the samples answered here (placement auto or local, '
+                                    "layers 'all'): the cloud's alpha, for the same answers "
+                                    '(1: all T)', low=0.0, high=1.0, read_only=True)
         self.queue_size: int = declare(self, 'queue_size', 2, 'Frames that may wait while a '
                                        'sample is in flight; when full the oldest is dropped; '
                                        '0: drop frames that arrive while busy', low=0,
@@ -182,11 +201,35 @@ class EdgeNode(GuardedNode):
                                    "'head' (no bottleneck: the head's features to the cloud), "
                                    "or 'all' (the whole network for all T here, Prediction "
                                    'out; no cloud)', choices=EDGE_LAYERS, read_only=True)
+        placement: str = declare(self, 'placement', Placement.AUTO, 'Where each sample runs: '
+                                 "'split' (always; a sample the cloud does not answer fails), "
+                                 "'local' (the whole network here) or 'auto': per sample, the "
+                                 'faster place as measured (core/placement.py); a sample the '
+                                 'cloud does not answer by its deadline, and every sample while '
+                                 'no cloud answers, runs here', choices=tuple(Placement),
+                                 read_only=True)
+        # The edge-only layers answer everything here, whatever the placement.
+        self.placement = Placement.LOCAL if self.layers == 'all' else Placement(placement)
+        budget: float = declare(self, 'latency_budget', 0.0, "placement 'auto': seconds. The "
+                                'places expected to answer within it are good enough, and the '
+                                'one of lower edge energy (compute + radio) wins; 0: the faster '
+                                'place wins (energy breaks near-ties)', low=0.0, high=3600.0,
+                                read_only=True)
+        radio_setting: str = declare(self, 'radio', DEFAULT_RADIO, "placement 'auto': the "
+                                     "edge radio's energy per bit, to weigh the split's bytes: "
+                                     + ', '.join(RADIO_NJ_PER_BIT) + ', or nJ per bit',
+                                     read_only=True)
+        try:
+            self.energy_config = EnergyConfig.with_radio(radio(radio_setting))
+        except ValueError as err:
+            raise ConfigError(f'radio must be one of {tuple(RADIO_NJ_PER_BIT)} or nJ per bit '
+                              f'>= 0, got {radio_setting!r}') from err
+        self.placer = Placer(latency_budget=budget)
         self.deadline: float = declare(self, 'deadline', 2.0, 'Seconds from a sample\'s '
-                                       'start within which the cloud must answer; then the '
-                                       'sample is reported failed (status '
-                                       '"cloud_unavailable")', low=0.001, high=3600.0,
-                                       read_only=True)
+                                       'start within which the cloud must answer; then '
+                                       "placement 'auto' runs it here, 'split' reports it "
+                                       'failed (status "cloud_unavailable")', low=0.001,
+                                       high=3600.0, read_only=True)
         prediction_topic: str = declare(self, 'prediction_topic', 'prediction', 'Prediction '
                                         'out, one per sample', read_only=True)
         input_kind: str = declare(self, 'input', 'auto', "'image', 'compressed' (JPEG/PNG "
@@ -242,6 +285,11 @@ class EdgeNode(GuardedNode):
         self.num_timesteps = num_timesteps or self.config.num_timesteps
         self.class_names = checkpoint.class_names
         self.runner = EdgeRunner(checkpoint.model, self.layers)
+        # One sample computes at a time, so the two runners can share the model's neurons.
+        self.local_runner = self.runner if self.layers == 'all' else \
+            EdgeRunner(checkpoint.model, 'all')
+        self.model = checkpoint.model
+        self.timestep_energy: dict[str, float] | None = None  # J, counted on the first input
         # Ids increase across restarts, so a restarted edge never reuses a sample id.
         self.samples: EdgeSamples[Frame, Sample] = EdgeSamples(self.queue_size, self.deadline,
                                                                time.time_ns() // 1000)
@@ -257,12 +305,15 @@ class EdgeNode(GuardedNode):
         publish_stats(self, self.counters, common['stats_period'],
                       lambda: {'pending_samples': len(self.samples.pending),
                                'round_trip_us': round(self.round_trip.estimate * 1e6),
-                               'seconds_since_input': int(time.monotonic() - self.last_input)})
+                               'seconds_since_input': int(time.monotonic() - self.last_input)}
+                      | {f'expected_{place.name.lower()}_ms': round(smoothed.value * 1e3, 1)
+                         for place, smoothed in self.placer.latency.items()
+                         if smoothed.value is not None})
 
         qos = stream_qos(common['reliable'], common['qos_depth'])
         self.prediction_pub = self.create_publisher(Prediction, prediction_topic, qos,
                                                     qos_overriding_options=OVERRIDES)
-        if self.layers == 'all':
+        if self.placement is Placement.LOCAL:
             self.spikes_pub = None
         else:
             self.spikes_pub = self.create_publisher(
@@ -309,17 +360,21 @@ class EdgeNode(GuardedNode):
         self.retry_timer = self.create_timer(RETRY_PERIOD, self.wake, autostart=False)
         self.input_topic = f'{self.input_sub.topic_name} ({self.input_sub.msg_type.__name__})'
         self.quiet_timer = self.create_timer(QUIET_INPUT_WARNING, self.check_input)
-        if self.layers != 'all' and not adaptive \
+        if self.placement is not Placement.LOCAL and not adaptive \
                 and self.deadline <= self.num_timesteps * period:
             self.get_logger().warning(
                 f'deadline {self.deadline:g} s is not longer than T x timestep_period = '
                 f'{self.num_timesteps * period:g} s: samples the cloud does not stop early '
-                'will be reported as cloud_unavailable')
+                'will miss it')
         paced = f'paced adaptively (timestep_cost {cost:g} s)' if adaptive else \
             f'one every {period * 1e3:g} ms'
-        sends = (f'a Prediction, early exit at alpha {self.alpha:g}' if self.layers == 'all'
-                 else f'{"head features" if self.layers == "head" else "spikes"} of shape '
-                 f'{self.runner.output_shape}, {paced}, codec {self.encoding}')
+        local = f'the whole network here, early exit at alpha {self.alpha:g}'
+        sends = local if self.placement is Placement.LOCAL else \
+            (f'{"head features" if self.layers == "head" else "spikes"} of shape '
+             f'{self.runner.output_shape}, {paced}, codec {self.encoding}') + \
+            ('' if self.placement is Placement.SPLIT else
+             f'; placement auto: or {local}, whichever is faster'
+             + (f' (or cheaper within {budget:g} s)' if budget else ''))
         self.get_logger().info(
             f'{self.source_id}: {input_kind} on {topic} → model {self.model_id} '
             f'({self.config.backbone}, T={self.num_timesteps}, layers {self.layers}), sends '
@@ -468,10 +523,13 @@ class EdgeNode(GuardedNode):
             self._enqueue_window(window, self.frame_id)
 
     def on_deadline(self) -> None:
-        """Fail the samples past their deadline."""
+        """The samples past their deadline: run them here (auto), or report them failed."""
         now = time.monotonic()
         for sample in self.samples.overdue(now):
-            self._cloud_unavailable(sample)
+            if self.placement is Placement.AUTO:
+                self._fall_back(sample, now)
+            else:
+                self._cloud_unavailable(sample)
         self._arm_deadline(now)
 
     def _arm_deadline(self, now: float) -> None:
@@ -527,22 +585,63 @@ class EdgeNode(GuardedNode):
             self.step_guard.trigger()
 
     def _start(self, now: float) -> bool:
-        """Make the oldest queued frame the current sample; False if there is none to start."""
-        if self.spikes_pub is not None and not self.cloud_ready:
+        """Make the oldest queued frame the current sample; False if there is none to start.
+
+        A sample that fell back comes first and runs here; any other goes where the
+        placement says (split waits for a cloud, auto runs here while there is none).
+        """
+        if self.placement is not Placement.LOCAL and not self.cloud_ready:
             self._ask_for_cloud(now)
+            if self.placement is Placement.SPLIT:
+                return False
+        if self.samples.again:
+            place = Place.EDGE
+        elif not self.samples.waiting:
             return False
+        else:
+            place = self._place()
         sample = self.samples.start(now, lambda sample_id, frame, started: Sample(
             sample_id, frame, started, SampleTimesteps(self.num_timesteps)),
-            track=self.layers != 'all')
-        if sample is None:
-            return False
-        if self.layers == 'all':
+            track=place is Place.SPLIT)
+        if self.timestep_energy is None and self.placement is Placement.AUTO:
+            self.timestep_energy = timestep_energy_j(self.model, sample.frame.pixels,
+                                                     self.num_timesteps, self.energy_config)
+        if place is Place.EDGE:
             sample.early_exit = EarlyExit(alpha=self.alpha, num_timesteps=self.num_timesteps)
-        elif len(self.samples.pending) == 1:
-            self._arm_deadline(now)
-        self.runner.start(sample.frame.pixels)
-        self.counters['samples_started'] += 1
+            self.local_runner.start(sample.frame.pixels)
+        else:
+            if len(self.samples.pending) == 1:
+                self._arm_deadline(now)
+            self.runner.start(sample.frame.pixels)
+        if not sample.fell_back:
+            self.counters['samples_started'] += 1
+            self.counters[f'placed_{place.name.lower()}'] += 1
         return True
+
+    def _place(self) -> Place:
+        """Where the next new sample runs: the placement, or auto's rule."""
+        if self.placement is not Placement.AUTO:
+            return Place.EDGE if self.placement is Placement.LOCAL else Place.SPLIT
+        last = self.placer.last
+        place = self.placer.choose(self.cloud_ready)
+        if place is not last and self.cloud_ready:
+            expected = ', '.join(f'{p.name.lower()} {s.value * 1e3:.0f} ms'
+                                 for p, s in self.placer.latency.items() if s.value is not None)
+            self.get_logger().info(f'placing samples {"here" if place is Place.EDGE else "split"}'
+                                   + (f' (expected: {expected})' if expected else ''))
+        return place
+
+    def _measured(self, sample: Sample, now: float, timesteps: int) -> None:
+        """Tell auto's rule what the sample cost: its latency, and the edge's energy."""
+        if self.placement is not Placement.AUTO or sample.fell_back:
+            return  # (a sample that fell back says what split cost: recorded at its deadline)
+        energy = self.timestep_energy
+        joules = None
+        if energy is not None:
+            layers = 'all' if sample.place is Place.EDGE else self.layers
+            joules = energy[layers] * timesteps + float(radio_energy_j(
+                8 * sample.bytes_up, self.energy_config, 8 * sample.bytes_down))
+        self.placer.measured(sample.place, now - sample.started, joules)
 
     def _ask_for_cloud(self, now: float) -> None:
         """Say hello to the clouds listening (if due), and look again in a while."""
@@ -583,6 +682,7 @@ class EdgeNode(GuardedNode):
             return
         self.cloud_ready = True
         self.hellos_from = None
+        self.placer.cloud_returned()
         self.get_logger().info(f'a cloud of model {self.model_id} takes samples')
         self.step()
 
@@ -609,6 +709,7 @@ class EdgeNode(GuardedNode):
         self.spikes_pub.publish(msg)
         sample.timesteps.sent(time.monotonic(), asks)
         sample.last_message = msg
+        sample.bytes_up += len(serialize_message(msg))
         self.counters['timesteps_sent'] += 1
         self.counters['bytes_sent'] += len(payload)
         self.counters[f'sent_{encoding}'] += 1
@@ -619,13 +720,15 @@ class EdgeNode(GuardedNode):
         msg.flags |= PackedSpikes.FLAG_RESENT
         self.spikes_pub.publish(msg)
         sample.timesteps.resent_last(time.monotonic())
+        sample.bytes_up += len(serialize_message(msg))
         self.counters['timesteps_resent'] += 1
 
     def _decide_here(self, sample: Sample) -> None:
         """The whole network, timestep by timestep, until the local early exit decides."""
-        while (decision := sample.early_exit.update(self.runner.step())) is None:
+        while (decision := sample.early_exit.update(self.local_runner.step())) is None:
             self.counters['timesteps_computed'] += 1
         self.counters['timesteps_computed'] += 1
+        self._measured(sample, time.monotonic(), decision.timesteps_used)
         self._publish(sample, decision.label, decision.confidence,
                       decision.probabilities.astype('float32').tolist(),
                       decision.timesteps_used, 0, 0, Prediction.STATUS_OK)
@@ -667,6 +770,9 @@ class EdgeNode(GuardedNode):
         if sample is self.samples.current:
             self.counters['timesteps_saved'] += self.num_timesteps - timesteps.next
             self._finished_sending(sample)
+        sample.bytes_down += len(serialize_message(msg))
+        if msg.status == ExitSignal.STATUS_OK:
+            self._measured(sample, now, len(timesteps.sent_at))
         self._publish(sample, msg.label, msg.confidence, list(msg.probabilities),
                       msg.timesteps_used, msg.timesteps_lost, msg.bytes_received,
                       STATUS_NAMES[msg.status])
@@ -679,12 +785,26 @@ class EdgeNode(GuardedNode):
             self.counters['verdicts_unknown'] += 1  # late (answered meanwhile), or not ours
             return
         self.counters['verdicts_continue'] += 1
+        sample.bytes_down += len(serialize_message(msg))
         if msg.timesteps_lost == 0 and \
                 (seconds := timesteps.round_trip(msg.timesteps_used, now)) is not None:
             self.round_trip.add(seconds)
         timesteps.continued(msg.timesteps_used)
         if sample is self.samples.current:
             self.step()
+
+    def _fall_back(self, sample: Sample, now: float) -> None:
+        """No answer by the deadline: run the sample here, from its input, before any other."""
+        self._cloud_lost('a sample missed its deadline')
+        self.placer.measured(Place.SPLIT, now - sample.started)  # what split cost, at least
+        self.get_logger().warning(f'no answer from the cloud within {self.deadline:g} s for '
+                                  f'sample {sample.sample_id}: answering it here',
+                                  throttle_duration_sec=5.0)
+        self.counters['samples_fallen_back'] += 1
+        sample.fell_back = True
+        self.samples.fall_back(sample)
+        self._finished_sending(sample)
+        self.step_guard.trigger()
 
     def _cloud_unavailable(self, sample: Sample) -> None:
         """The fallback when the cloud did not answer in time: stop, report the failure."""
@@ -706,7 +826,7 @@ class EdgeNode(GuardedNode):
             num_timesteps=self.num_timesteps, timesteps_lost=lost,
             bytes_received=bytes_received, status=status,
             computed_on='' if label < 0 else Prediction.COMPUTED_ON_EDGE
-            if sample.early_exit is not None else Prediction.COMPUTED_ON_SPLIT))
+            if sample.place is Place.EDGE else Prediction.COMPUTED_ON_SPLIT))
         self.counters['samples_answered' if label >= 0 else 'samples_cloud_unavailable'
                       if status == Prediction.STATUS_CLOUD_UNAVAILABLE else 'samples_failed'] += 1
 

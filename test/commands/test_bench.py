@@ -33,13 +33,18 @@ def test_short_loopback_bench(tmp_path: Path) -> None:
     report = json.loads((tmp_path / 'bench.json').read_text())
     modes = report['modes']
     assert set(modes) == {'edge_only', 'edge_only_exit', 'cloud_only', 'split_float',
-                          'spikebottlenet', 'neucodex'}
+                          'spikebottlenet', 'neucodex', 'neucodex_auto'}
     for name, mode in modes.items():
         assert MODE_KEYS <= set(mode), name
         assert mode['unanswered'] == 0 and mode['failed'] == 0, name
         assert mode['link_bytes_per_sample'] is None, 'one host: no link to count'
-        assert mode['computed_on'] == {'edge' if name in ('edge_only', 'edge_only_exit',
-                                                          'cloud_only') else 'both': 6}, name
+        if name != 'neucodex_auto':
+            assert mode['computed_on'] == {'edge' if name in ('edge_only', 'edge_only_exit',
+                                                              'cloud_only') else 'both': 6}, name
+    auto = modes['neucodex_auto']  # where the edge measured it faster (the probes tried both)
+    assert set(auto['computed_on']) <= {'edge', 'both'}
+    assert sum(auto['computed_on'].values()) == 6
+    assert auto['predicted'] == modes['neucodex']['predicted'], 'the same α both places'
     link = report['config']['link']
     assert {'two_hosts', 'bandwidth_mbit', 'delay_ms'} <= set(link) and not link['two_hosts']
     assert 'edge_cpu_share' in report['config']
@@ -91,12 +96,15 @@ def test_two_hosts_bench_counts_every_byte_on_the_link(tmp_path: Path) -> None:
 def test_a_scheduled_outage_fails_samples_and_the_split_recovers(tmp_path: Path) -> None:
     """--link-schedule: 1 s up, then 3 s down, then up again.
 
-    The split reports what it cannot send (cloud_unavailable), then answers again; the
-    timeline and its plot show it.
+    The split reports what it cannot send (cloud_unavailable), then answers again; placement
+    auto answers every sample (with this small model mostly on the edge, which is faster;
+    test_restarts_e2e follows auto's samples to the cloud and back). The timeline, the
+    phases and the plot show it.
     """
     result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', 'bench', '--samples',
-                             '14', '--modes', 'neucodex', '--link-schedule', '1s, 3s down, 60s',
-                             '--out', str(tmp_path)], capture_output=True, text=True, timeout=600)
+                             '14', '--modes', 'neucodex,neucodex_auto', '--link-schedule',
+                             '1s, 3s down, 60s', '--out', str(tmp_path)],
+                            capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / 'bench.json').read_text())
     assert [p['down'] for p in report['config']['link']['schedule']] == [False, True, False]
@@ -107,6 +115,14 @@ def test_a_scheduled_outage_fails_samples_and_the_split_recovers(tmp_path: Path)
     assert failed and all(p['status'] == 'cloud_unavailable' and p['t_s'] < 4.0 for p in failed)
     assert timeline[-1]['t_s'] > 4.0 and timeline[-1]['status'] == 'ok'  # after the outage
     assert split['link_dropped_bytes'] > 0
+    auto = report['modes']['neucodex_auto']
+    assert auto['unanswered'] == auto['failed'] == 0, auto['timeline']  # every one answered
+    assert auto['computed_on']['edge'] >= 1 and sum(auto['computed_on'].values()) == 14
+    phases = auto['phases']
+    assert [p['phase'] for p in phases] == ['1 s 10 Mbit/s 20 ms', '3 s down',
+                                            '60 s 10 Mbit/s 20 ms']
+    assert sum(p['samples'] for p in phases) == 14 and phases[1]['samples'] >= 1
+    assert phases[1]['on_edge'] == 1.0 and 'split_again_s' in phases[1]
     assert (tmp_path / 'latency_over_time.png').stat().st_size > 1000
     assert 'the link scheduled: 1 s 10 Mbit/s 20 ms, 3 s down' in (tmp_path / 'bench.md'
                                                                   ).read_text()

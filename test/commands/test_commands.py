@@ -81,7 +81,7 @@ def test_calibrate_writes_csv_plot_and_the_chosen_alpha(tmp_path: Path) -> None:
     before = (ROOT / 'config' / 'split.yaml').read_text().splitlines()
     after = params.read_text().splitlines()
     changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
-    assert len(changed) <= 1  # only cloud_node's alpha line, comment and all kept
+    assert len(changed) <= 2  # only the nodes' alpha lines, comments and all kept
     in_place = tmp_path / 'split.yaml'
     result = cli('calibrate', '--out', str(tmp_path / 'again'), '--max-drop', '0.005',
                  '--params-file', str(in_place), '--in-place')
@@ -208,18 +208,19 @@ def test_calibrate_names_the_calibrated_model_in_the_file_it_writes(tmp_path: Pa
     write_settings(source, settings_for(source, checkpoint_file('nmnist_events'), 0.9), out)
     written = yaml.safe_load(out.read_text())
     assert written['cloud_node']['ros__parameters']['alpha'] == 0.9
+    assert written['edge_node']['ros__parameters']['alpha'] == 0.9  # its local answers
     assert written['edge_node']['ros__parameters']['checkpoint'] == 'nmnist_events'
     assert written['cloud_node']['ros__parameters']['checkpoint'] == 'nmnist_events'
     changed = [(a, b) for a, b in zip(source.read_text().splitlines(),
                                       out.read_text().splitlines(), strict=True) if a != b]
-    assert len(changed) == 3 and all(a.split('#')[1:] == b.split('#')[1:] for a, b in changed)
+    assert len(changed) == 4 and all(a.split('#')[1:] == b.split('#')[1:] for a, b in changed)
     own = tmp_path / 'a model with a long name.pt'
     own.write_bytes(b'')  # a file of one's own: named by its absolute path, quoted
     write_settings(source, settings_for(source, own, 0.5), out)
     assert yaml.safe_load(out.read_text())['edge_node']['ros__parameters'][
         'checkpoint'] == str(own.resolve())
     same = settings_for(source, checkpoint_file(None), 0.5)  # the model it loads already
-    assert same == {'cloud_node': {'alpha': '0.5'}}
+    assert same == {'cloud_node': {'alpha': '0.5'}, 'edge_node': {'alpha': '0.5'}}
     assert settings_for(source, checkpoint_file(None), 0)['cloud_node']['alpha'] == '0.0'
 
 

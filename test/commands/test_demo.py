@@ -24,6 +24,7 @@ def test_demo_reports_every_sample(tmp_path: Path) -> None:
             'samples'} <= set(report)
     assert report['samples'] == 30 and report['unanswered'] == 0 and report['failed'] == 0
     assert report['accuracy'] >= 0.9
+    assert report['computed_on'] == {'both': 30}, 'the demo shows the split'
     assert 1 <= report['mean_timesteps'] <= report['num_timesteps'] == 4
     # 4x7x7 spikes = 25 bytes per timestep bit-packed; the edge's `auto` codec sends less.
     # The 20 ms edge clock may send a timestep before a late exit signal arrives
@@ -39,7 +40,7 @@ def test_demo_reports_every_sample(tmp_path: Path) -> None:
     assert report['compression_per_sample'] == pytest.approx(
         32 * 7 * 7 * 32 / (8 * report['bytes_per_sample']))
     for line in ('accuracy', 'mean timesteps used', 'bytes sent per sample', 'codec mix',
-                 'x per timestep', 'x per sample', 'raw input', 'alpha'):
+                 'x per timestep', 'x per sample', 'raw input', 'alpha', 'answered where'):
         assert line in result.stdout
 
 

@@ -2,52 +2,91 @@
 
 from __future__ import annotations
 
+import pytest
+
 from neucodex_ros.core.placement import Place, Placer
 
 EDGE, SPLIT = Place.EDGE, Place.SPLIT
 
 
-def placer(**kwargs: object) -> Placer:
-    settings: dict[str, object] = {'latency_budget': 0.2, 'prior': {SPLIT: 0.05, EDGE: 0.1},
-                                   'refresh': 1000}
-    return Placer(**(settings | kwargs))  # type: ignore[arg-type]
+def measured(rule: Placer, place: Place, seconds: float, joules: float | None = None,
+             times: int = 1) -> None:
+    for _ in range(times):
+        rule.measured(place, seconds, joules)
 
 
 def test_without_a_cloud_samples_run_on_the_edge_and_return_when_it_answers() -> None:
-    rule = placer()
-    rule.measured(SPLIT, 2.0)  # the deadline a sample missed
+    rule = Placer()
+    measured(rule, EDGE, 0.1)
+    measured(rule, SPLIT, 2.0)  # the deadline a sample missed
     assert rule.choose(cloud_ready=False) is EDGE
+    assert rule.choose(cloud_ready=True) is EDGE  # 2 s is slower
     rule.cloud_returned()
-    assert rule.choose(cloud_ready=True) is SPLIT  # its prior again, not the 2 s
+    assert rule.choose(cloud_ready=True) is SPLIT  # unmeasured again: tried at once
 
 
-def test_the_faster_place_wins_and_measurements_replace_the_prior() -> None:
-    rule = placer(latency_budget=0.01)  # neither within: the faster
+def test_each_place_is_tried_once_split_first() -> None:
+    rule = Placer()
     assert rule.choose(True) is SPLIT
-    for _ in range(30):  # the link degrades: split now takes 0.3 s
-        rule.measured(SPLIT, 0.3)
-    assert rule.expected(SPLIT) > 0.25
+    rule.measured(SPLIT, 0.3)
+    assert rule.choose(True) is EDGE
+    rule.measured(EDGE, 0.1)
+    assert rule.choose(True) is EDGE
+
+
+def test_the_faster_place_wins_and_follows_the_link() -> None:
+    rule = Placer()
+    measured(rule, SPLIT, 0.05)
+    measured(rule, EDGE, 0.1)
+    assert rule.choose(True) is SPLIT
+    measured(rule, SPLIT, 0.3, times=30)  # the link degrades
+    assert rule.latency[SPLIT].value > 0.25
+    assert rule.choose(True) is EDGE
+
+
+def test_within_the_margin_the_lower_energy_wins_else_the_last_place() -> None:
+    rule = Placer()
+    measured(rule, SPLIT, 0.10)
+    measured(rule, EDGE, 0.11)
+    rule.last = EDGE
+    assert rule.choose(True) is EDGE  # a tie, no energies: stay
+    measured(rule, SPLIT, 0.10, joules=1e-6)
+    measured(rule, EDGE, 0.11, joules=5e-6)
+    assert rule.choose(True) is SPLIT  # a tie: the cheaper
+
+
+def test_hysteresis_keeps_the_place_until_the_other_wins_by_the_margin() -> None:
+    rule = Placer()
+    measured(rule, SPLIT, 0.10)
+    measured(rule, EDGE, 0.2)
+    assert rule.choose(True) is SPLIT
+    measured(rule, SPLIT, 0.22)  # edge now faster, by less than 20%
+    assert rule.choose(True) is SPLIT
+    measured(rule, SPLIT, 0.4, times=20)
     assert rule.choose(True) is EDGE
 
 
 def test_within_the_budget_the_lower_edge_energy_wins() -> None:
-    rule = placer(energy={SPLIT: 1e-3, EDGE: 5e-3})
-    rule.measured(EDGE, 0.02)  # the edge is faster, but both are within 0.2 s
-    assert rule.choose(True) is SPLIT
-    only_edge = placer(energy={SPLIT: 1e-3, EDGE: 5e-3}, prior={SPLIT: 0.5, EDGE: 0.1})
-    assert only_edge.choose(True) is EDGE  # split is outside the budget
-
-
-def test_hysteresis_keeps_the_place_until_the_other_wins_by_the_margin() -> None:
-    rule = placer(latency_budget=0.0, prior={SPLIT: 0.10, EDGE: 0.11})
-    assert rule.choose(True) is SPLIT
-    rule.measured(SPLIT, 0.115)  # now edge is faster, by less than 20%
-    assert rule.choose(True) is SPLIT
-    for _ in range(20):
-        rule.measured(SPLIT, 0.2)
-    assert rule.choose(True) is EDGE
+    rule = Placer(latency_budget=0.2)
+    measured(rule, SPLIT, 0.05, joules=9e-5)
+    measured(rule, EDGE, 0.15, joules=2e-5)
+    assert rule.choose(True) is EDGE  # slower, both within 0.2 s: the cheaper
+    measured(rule, EDGE, 0.23, times=30)
+    assert rule.choose(True) is EDGE  # above the budget by less than the margin: kept
+    measured(rule, EDGE, 0.5, times=30)
+    assert rule.choose(True) is SPLIT  # the only one within
+    measured(rule, SPLIT, 0.6, times=30)
+    assert rule.choose(True) is EDGE  # neither within: the faster
 
 
 def test_a_place_left_unchosen_for_refresh_samples_gets_one() -> None:
-    rule = placer(latency_budget=0.0, prior={SPLIT: 0.3, EDGE: 0.1}, refresh=3)
+    rule = Placer(refresh=3)
+    measured(rule, SPLIT, 0.3)
+    measured(rule, EDGE, 0.1)
     assert [rule.choose(True) for _ in range(5)] == [EDGE, EDGE, EDGE, SPLIT, EDGE]
+
+
+def test_settings_that_cannot_work_are_refused() -> None:
+    for bad in ({'latency_budget': -1.0}, {'margin': -0.1}, {'refresh': 0}):
+        with pytest.raises(ValueError):
+            Placer(**bad)  # type: ignore[arg-type]

@@ -38,7 +38,7 @@ from neucodex_ros.resources import events_params_file
 pytestmark = pytest.mark.ros
 
 TOPIC = '/event_camera/events'  # where metavision_driver and libcaer_driver publish
-EDGE = {'input_reliable': True, 'queue_size': 1000, 'events_topic': TOPIC}
+EDGE = {'input_reliable': True, 'queue_size': 1000, 'events_topic': TOPIC, 'placement': 'split'}
 Stamp = tuple[int, int]
 
 

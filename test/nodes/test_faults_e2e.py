@@ -64,7 +64,8 @@ def link(request: pytest.FixtureRequest) -> Iterator[tuple[str, SplitClient, Any
     Also yields the ~/stats of every node and the count of Predictions per sample.
     """
     relay, edge, cloud = LINKS[request.param]
-    edge = edge | {'queue_size': 100, 'input_reliable': True, 'spikes_topic': 'edge/spikes',
+    edge = edge | {'queue_size': 100, 'input_reliable': True, 'placement': 'split',
+                   'spikes_topic': 'edge/spikes',
                    'exit_topic': 'edge/exit_signal'}
     commands = [node_command('cloud_node', name='cloud_node', parameters=cloud | {'alpha': ALPHA}),
                 node_command('fault_relay', name='fault_relay', parameters=relay)]

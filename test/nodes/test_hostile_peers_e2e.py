@@ -60,7 +60,7 @@ def test_a_flood_of_maximal_payloads_does_not_starve_another_robot() -> None:
     commands = [node_command('cloud_node', name='cloud_node'),
                 node_command('edge_node', name='edge_node',
                              parameters={'input_reliable': True, 'queue_size': 100,
-                                         'deadline': 5.0})]
+                                         'deadline': 5.0, 'placement': 'split'})]
     with running(commands) as processes, client() as robot:
         def alive() -> bool:
             return all(p.poll() is None for p in processes)
@@ -136,7 +136,7 @@ def test_fuzzed_event_packets_do_not_end_a_real_edge() -> None:
     commands = [node_command('cloud_node', name='cloud_node', params_file=params),
                 node_command('edge_node', name='edge_node', params_file=params,
                              parameters={'input_reliable': True, 'queue_size': 1000,
-                                         'min_events': 1})]
+                                         'min_events': 1, 'placement': 'split'})]
     period_us = 350_000
     with running(commands) as processes, client(events_topic=topics.EVENTS) as robot:
         def alive() -> bool:

@@ -2,7 +2,9 @@
 
 Cloud not up yet: frames wait at the edge until a cloud answers its hello. Cloud gone: the
 edge gets no answer within its `deadline`, reports its samples as failed
-("cloud_unavailable"), and is answered again once a new cloud is up. Edge gone: the cloud
+("cloud_unavailable"), and is answered again once a new cloud is up; with `placement: auto`
+it answers them itself, the one under way included, and splits again once a cloud is back.
+Edge gone: the cloud
 clears the samples it left open after `sample_timeout`, and a restarted edge with the same
 source_id carries on with new sample ids. Throughout, no sample gets two Predictions.
 """
@@ -84,7 +86,8 @@ def cloud(alpha: float = 0.99) -> list[str]:
 def test_frames_wait_for_a_cloud_that_says_it_is_ready() -> None:
     """A subscriber on `spikes` that is not a cloud (ours) must not make the edge start."""
     edge = node_command('edge_node', name='edge_node',
-                        parameters={'input_reliable': True, 'queue_size': 10})
+                        parameters={'input_reliable': True, 'queue_size': 10,
+                                    'placement': 'split'})
     with running([edge]) as edges, robot() as r:
         def alive() -> bool:
             return edges[0].poll() is None
@@ -112,7 +115,8 @@ def test_cloud_killed_and_restarted() -> None:
     # the test is about a cloud that is gone, not about a slow one.
     deadline = 5.0
     edge = node_command('edge_node', name='edge_node',
-                        parameters={'deadline': deadline, 'input_reliable': True})
+                        parameters={'deadline': deadline, 'input_reliable': True,
+                                    'placement': 'split'})
     with running([edge]) as edges, robot() as r:
         with running([cloud()]) as clouds:
             r.client.wait_ready(90.0, lambda: edges[0].poll() is None)
@@ -148,7 +152,7 @@ def test_edge_killed_and_restarted() -> None:
     """The edge dies mid-sample (a 0.25 s timestep clock, α = 1: all T): the cloud clears it."""
     edge = node_command('edge_node', name='edge_node',
                         parameters={'pacing': 'clock', 'timestep_period': 0.25,
-                                    'input_reliable': True,
+                                    'input_reliable': True, 'placement': 'split',
                                     'queue_size': 10})
     with running([cloud(alpha=1.0)]) as clouds, robot() as r:
         with running([edge]) as edges:
@@ -173,3 +177,76 @@ def test_edge_killed_and_restarted() -> None:
     assert all(o.prediction.sample_id > old_sample for o in later), 'sample ids never reused'
     assert np.mean([o.prediction.label == o.label for o in later]) >= 2 / 3
     assert max(r.per_sample.values()) == 1
+
+
+def test_auto_answers_here_when_the_cloud_dies_mid_sample() -> None:
+    """Placement auto: the cloud dies mid-sample, and the edge answers that sample, once.
+
+    Also: local answers without a cloud, the split once one answers, the split again after a
+    restart. The cloud runs all T (α = 1) of a 0.25 s timestep clock, so a split sample is under way
+    for about a second: time to kill the cloud in the middle of one.
+    """
+    edge = node_command('edge_node', name='edge_node',
+                        parameters={'placement': 'auto', 'pacing': 'clock', 'alpha': 0.99,
+                                    'timestep_period': 0.25, 'deadline': 3.0,
+                                    'input_reliable': True, 'queue_size': 10})
+    sent: list[Observed] = []
+
+    def one(alive: Callable[[], bool], until: Callable[[Observed], bool] = lambda o: False,
+            what: str = 'an answer') -> Observed:
+        """Publish a digit; return once `until` holds for it or it is answered."""
+        n = len(sent) % len(LABELS)
+        sent.append(r.client.publish_frame(IMAGES[n], int(LABELS[n])))
+        r.client.spin_until(lambda: until(sent[-1]) or sent[-1].prediction is not None,
+                            60.0, what, alive)
+        return sent[-1]
+
+    def split_under_way(o: Observed) -> bool:
+        return any(m.timestep >= 1 for m in o.spikes)
+
+    with running([edge]) as edges, robot() as r:
+        def edge_alive() -> bool:
+            return edges[0].poll() is None
+
+        r.client.spin_until(lambda: r.client.image_pubs[0].get_subscription_count() > 0, 60.0,
+                            'the edge', edge_alive)
+        alone = [one(edge_alive) for _ in range(3)]  # no cloud at all
+        with running([cloud(alpha=1.0)]) as clouds:
+            def both_alive() -> bool:
+                return edge_alive() and clouds[0].poll() is None
+
+            end = time.monotonic() + 90.0
+            while time.monotonic() < end:  # once the cloud answers a hello, a sample tries it
+                caught = one(both_alive, split_under_way, 'a split sample under way')
+                if caught.prediction is None:
+                    break
+                r.client.pause(0.2)
+            killed(clouds[0])
+        r.client.spin_until(lambda: caught.prediction is not None, 30.0,
+                            'the caught sample answered here', edge_alive)
+        without = [one(edge_alive) for _ in range(3)]
+        with running([cloud()]) as clouds:
+            def both_alive() -> bool:
+                return edge_alive() and clouds[0].poll() is None
+
+            end = time.monotonic() + 90.0
+            while time.monotonic() < end:
+                back = one(both_alive)
+                if back.prediction.computed_on == Prediction.COMPUTED_ON_SPLIT:
+                    break
+                r.client.pause(0.2)
+        r.client.pause(1.0)  # a second answer to anything would come by now
+        r.client.spin_until(lambda: r.counter('edge_node', 'samples_fallen_back') >= 1,
+                            10.0, 'the edge counters', edge_alive)
+    assert all(o.prediction.computed_on == Prediction.COMPUTED_ON_EDGE for o in alone)
+    assert caught.spikes and caught.prediction.status == 'ok'
+    assert caught.prediction.computed_on == Prediction.COMPUTED_ON_EDGE, 'answered here'
+    assert caught.prediction.sample_id == caught.spikes[0].sample_id, 'as the same sample'
+    assert caught.predictions == 1
+    assert all(o.prediction.computed_on == Prediction.COMPUTED_ON_EDGE for o in without)
+    assert back.prediction.computed_on == Prediction.COMPUTED_ON_SPLIT, 'split again'
+    assert all(o.prediction.status == 'ok' for o in sent), [o.prediction for o in sent]
+    assert np.mean([o.prediction.label == o.label for o in sent]) >= 0.8
+    assert max(r.per_sample.values()) == 1, 'a sample was answered twice'
+    assert r.counter('edge_node', 'samples_fallen_back') == 1
+    assert r.counter('edge_node', 'samples_cloud_unavailable') == 0

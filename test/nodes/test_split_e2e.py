@@ -102,7 +102,7 @@ def checkpoint() -> Checkpoint:
 @pytest.fixture(scope='module')
 def split() -> Iterator[Camera]:
     """A cloud node and three edge nodes, each on its own image topic."""
-    edge = {'queue_size': 100, 'input_reliable': True}
+    edge = {'queue_size': 100, 'input_reliable': True, 'placement': 'split'}
     commands = [node_command('cloud_node', name='cloud_node'),
                 node_command('edge_node', name='edge_node', parameters=edge),
                 # robot1 codes against the previous timestep only (after its first)
