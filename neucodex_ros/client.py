@@ -208,13 +208,15 @@ class SplitClient(Node):
              timeout: float, alive: Callable[[], bool] = lambda: True, settle: float = 0.0,
              answered: Callable[[Observed], bool] = Observed.answered_at_all,
              progress: Callable[[list[Observed]], None] | None = None,
-             after: Callable[[Observed], None] | None = None) -> list[Observed]:
+             after: Callable[[Observed], None] | None = None,
+             every: float = 0.0) -> list[Observed]:
         """Publish samples 0 … count-1 with `publish` and collect what comes back.
 
         At `rate` samples per second on a fixed schedule, whatever the answers, then up to
         `timeout` for the answers still due; or, with `rate` None, one at a time: each waits
         for its answer (up to `timeout`), then `settle` seconds for late messages, then
-        `after` sees it. A sample never answered keeps `prediction` None. `progress` sees the
+        `after` sees it, and the next goes no sooner than `every` seconds after the start of
+        the one before. A sample never answered keeps `prediction` None. `progress` sees the
         answered samples, in the order sent, as they grow.
         """
         sent: list[Observed] = []
@@ -243,6 +245,7 @@ class SplitClient(Node):
                 self.pause(settle, alive)
                 if after is not None:
                     after(observed)
+                self.pause(start + (index + 1) * every - time.monotonic(), alive)
             all_answered()
         if rate is not None:
             try:

@@ -65,7 +65,7 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
         cpu_start = cpu_seconds(spec.get('edge_pid'))
         client.play(lambda i: playlist.publish(client, i, int(playlist.labels[i])),
                     len(playlist.labels), rate=None, timeout=spec['timeout'],
-                    settle=spec['settle'], after=after)
+                    settle=spec['settle'], after=after, every=spec.get('every', 0.0))
         cpu = cpu_seconds(spec.get('edge_pid')) - cpu_start
     return {'records': records, 'edge_cpu_s': cpu}
 

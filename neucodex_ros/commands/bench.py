@@ -82,6 +82,7 @@ MODES = (
 )
 MODE_BY_NAME = {mode.name: mode for mode in MODES}
 JPEG_QUALITY = 90
+SCHEDULED_PERIOD = 0.35  # s: at least this between samples' starts on a --link-schedule
 # Seconds of quiet that close an event window (the camera pauses after each sample), the same
 # in every mode: above the 75 ms a 25% CPU quota can hold the edge, or a window would be cut
 # while its last packets wait. It is part of every event latency.
@@ -286,6 +287,9 @@ def run_mode(bench: Run, mode: Mode, link: Any | None, samples: int) -> dict[str
             processes = processes + recorder
         spec = {'input': args.input, 'samples': samples, 'timeout': args.timeout,
                 'split': mode.cloud is not None, 'heard_file': str(heard_file),
+                # on a changing link every mode meets each phase with samples at the same
+                # pace (one at a time still: each sample's link bytes are its own)
+                'every': SCHEDULED_PERIOD if link is not None and link.schedule else 0.0,
                 'always_split': mode.edge.get('placement') == 'split',
                 'period_us': 350_000,
                 'jpeg_quality': JPEG_QUALITY if mode.edge_node_host == 'cloud'

@@ -18,10 +18,13 @@ The rule of `auto`, for each new sample:
    split possible again, with what it cost before forgotten (rule 2), so that the next
    sample tries the cloud.
 2. A place without a measurement gets the sample (split first), so that both are measured.
-   A measurement is a sample's latency from its start to its answer, smoothed (weight 1/8
-   per sample); it holds everything that place costs (the link's delay, throughput and
-   loss, the cloud's queue, the edge's compute, the early exit), which is why the rule does
-   not model them apart. The edge's energy per sample of each place is smoothed the same way.
+   A measurement is a sample's latency from its start to its answer; it holds everything
+   that place costs (the link's delay, throughput and loss, the cloud's queue, the edge's
+   compute, the early exit), which is why the rule does not model them apart. A place's
+   expected latency is the smoothed mean plus twice the smoothed deviation (weights 1/8
+   and 1/4, as TCP estimates its round trip): a place that is fast on average but often
+   slow (an edge whose CPU is throttled) counts as slow as its tail. The edge's energy per
+   sample of each place is a smoothed mean.
 3. With a `latency_budget` (seconds, 0: none), the place of lower edge energy among those
    expected within the budget wins; if neither is, the faster.
 4. Without one, the faster place wins, unless the two are within `margin` (a fraction) of
@@ -29,8 +32,9 @@ The rule of `auto`, for each new sample:
    That band is also the hysteresis: a place is left only for one faster by more than
    `margin` (or, under a budget, when it is expected above the budget by more than
    `margin`), so that noise does not make the choice flap.
-5. A place not chosen for `refresh` samples in a row gets the next one, so that its cost is
-   measured again (a link that recovered is noticed, a busy cloud too).
+5. A place not chosen for `refresh` samples in a row gets the next one, and what that
+   sample costs replaces the place's old estimates: a link that recovered is noticed at
+   once (a busy cloud too), where a smoothed mean would take many refreshes to forget.
 """
 
 from __future__ import annotations
@@ -56,13 +60,23 @@ class Place(StrEnum):
 
 @dataclass
 class Smoothed:
-    """An exponentially weighted mean (weight 1/8 per sample), None before the first."""
+    """Exponentially weighted mean (weight 1/8) and mean deviation (1/4); None before any."""
 
     value: float | None = None
+    deviation: float = 0.0
 
     def add(self, sample: float) -> None:
         """Take one sample."""
-        self.value = sample if self.value is None else self.value + (sample - self.value) / 8
+        if self.value is None:
+            self.value, self.deviation = sample, sample / 2
+            return
+        self.deviation += (abs(sample - self.value) - self.deviation) / 4
+        self.value += (sample - self.value) / 8
+
+    @property
+    def tail(self) -> float | None:
+        """The mean plus twice the deviation: what to expect, slow samples included."""
+        return None if self.value is None else self.value + 2 * self.deviation
 
 
 def _per_place() -> dict[Place, Smoothed]:
@@ -74,12 +88,13 @@ class Placer:
     """The `auto` rule (module docstring), with its estimates."""
 
     latency_budget: float = 0.0  # seconds; 0: none
-    margin: float = 0.2
+    margin: float = 0.1
     refresh: int = 50
     latency: dict[Place, Smoothed] = field(default_factory=_per_place)
     energy: dict[Place, Smoothed] = field(default_factory=_per_place)  # edge J per sample
     last: Place | None = None
     unchosen: dict[Place, int] = field(default_factory=lambda: dict.fromkeys(Place, 0))
+    refreshing: set[Place] = field(default_factory=set)  # its next measurement starts afresh
 
     def __post_init__(self) -> None:
         if self.latency_budget < 0 or self.margin < 0 or self.refresh < 1:
@@ -87,6 +102,9 @@ class Placer:
 
     def measured(self, place: Place, seconds: float, joules: float | None = None) -> None:
         """A sample placed there took `seconds` from its start to its answer (and `joules`)."""
+        if place in self.refreshing:
+            self.refreshing.discard(place)
+            self.latency[place], self.energy[place] = Smoothed(), Smoothed()
         self.latency[place].add(seconds)
         if joules is not None:
             self.energy[place].add(joules)
@@ -103,6 +121,7 @@ class Placer:
             place = unmeasured[0]
         elif stale := [p for p in Place if self.unchosen[p] >= self.refresh]:
             place = stale[0]
+            self.refreshing.add(place)
         else:
             place = self._better()
         for other in Place:
@@ -112,7 +131,7 @@ class Placer:
 
     def _better(self) -> Place:
         """Rules 3 and 4, both places measured."""
-        latency = {p: s.value for p, s in self.latency.items() if s.value is not None}
+        latency = {p: s.tail for p, s in self.latency.items() if s.tail is not None}
         energy = {p: s.value for p, s in self.energy.items() if s.value is not None}
         slack = 1 + self.margin
         faster = min(latency, key=latency.__getitem__)

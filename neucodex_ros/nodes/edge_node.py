@@ -306,9 +306,9 @@ class EdgeNode(GuardedNode):
                       lambda: {'pending_samples': len(self.samples.pending),
                                'round_trip_us': round(self.round_trip.estimate * 1e6),
                                'seconds_since_input': int(time.monotonic() - self.last_input)}
-                      | {f'expected_{place.name.lower()}_ms': round(smoothed.value * 1e3, 1)
+                      | {f'expected_{place.name.lower()}_ms': round(smoothed.tail * 1e3, 1)
                          for place, smoothed in self.placer.latency.items()
-                         if smoothed.value is not None})
+                         if smoothed.tail is not None})
 
         qos = stream_qos(common['reliable'], common['qos_depth'])
         self.prediction_pub = self.create_publisher(Prediction, prediction_topic, qos,
@@ -625,8 +625,8 @@ class EdgeNode(GuardedNode):
         last = self.placer.last
         place = self.placer.choose(self.cloud_ready)
         if place is not last and self.cloud_ready:
-            expected = ', '.join(f'{p.name.lower()} {s.value * 1e3:.0f} ms'
-                                 for p, s in self.placer.latency.items() if s.value is not None)
+            expected = ', '.join(f'{p.name.lower()} {s.tail * 1e3:.0f} ms'
+                                 for p, s in self.placer.latency.items() if s.tail is not None)
             self.get_logger().info(f'placing samples {"here" if place is Place.EDGE else "split"}'
                                    + (f' (expected: {expected})' if expected else ''))
         return place

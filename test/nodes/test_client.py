@@ -54,3 +54,10 @@ def test_unanswered_samples_are_waited_for_then_left_unanswered(client: SplitCli
     at_rate = client.play(lambda i: Observed(i, time.monotonic()), 2, rate=50.0, timeout=0.3,
                           progress=lambda done: progress.append(len(done)))
     assert all(o.prediction is None for o in at_rate) and progress == []
+
+
+def test_one_at_a_time_no_sooner_than_every(client: SplitClient) -> None:
+    """`every`: answered at once, the samples still start `every` seconds apart."""
+    before = time.monotonic()
+    sent = client.play(answered_now, 4, rate=None, timeout=1.0, every=0.1)
+    assert all(o.sent >= before + i * 0.1 for i, o in enumerate(sent))  # never early

@@ -125,6 +125,14 @@ def test_a_value_out_of_range_is_one_line_and_a_configuration_error() -> None:
 
 
 @pytest.mark.ros
+def test_a_radio_that_is_no_preset_nor_a_number_is_a_configuration_error() -> None:
+    code, output = node_output('-p', 'radio:=loud', until='\x00')
+    assert code == CONFIG_ERROR, output
+    assert "radio must be one of ('low-power-2.4ghz', 'wifi-phone', 'none') or nJ per bit >= 0, " \
+        "got 'loud'" in output and 'Traceback' not in output, output
+
+
+@pytest.mark.ros
 def test_misspelt_parameters_are_named() -> None:
     code, output = node_output('-p', 'image_topc:=/cam', until='ignoring parameters')
     assert 'ignoring parameters this node does not have: image_topc' in output, output
@@ -161,7 +169,7 @@ def test_the_comments_list_every_value_a_parameter_takes(params_file: Path) -> N
                            if d.additional_constraints.startswith('one of: ')}
         finally:
             node.destroy_node()
-    assert {'encoding', 'pacing', 'layers', 'input', 'image_fit'} <= set(constrained)
+    assert {'encoding', 'pacing', 'layers', 'input', 'image_fit', 'placement'} <= set(constrained)
     commented = comments(params_file, 'edge_node')
     for name, choices in constrained.items():
         assert name in commented, f'{params_file.name}: {name} has no comment'
