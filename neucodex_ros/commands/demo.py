@@ -139,7 +139,8 @@ def summarise(records: list[Observed], checkpoint: Checkpoint, alpha: float,
         'codec_mix': {name: count / messages for name, count in mix.most_common()},
         'wire_bytes_per_sample': float(np.mean([r.spike_wire_bytes for r in records])),
         'compression_per_timestep': checkpoint.model.compression,
-        'compression_per_sample': compression_per_sample(head_neurons, payload * 8),
+        'compression_per_sample': compression_per_sample(head_neurons, payload * 8)
+        if payload else None,  # (None: nothing sent, every sample answered on the edge)
         'split_features_float32_bits': feature_bits(head_neurons),
         'raw_image_bytes': raw_image_bytes,
         'input': input_kind,
@@ -173,10 +174,12 @@ def print_table(results: dict[str, Any]) -> None:
         ('codec mix', ', '.join(f'{name} {share:.0%}'
                                 for name, share in results['codec_mix'].items())
          + f' ({results["bitpack_bytes_per_sample"] / max(results["bytes_per_sample"], 1e-9):.2f}x'
-         ' smaller than bitpack)'),
+         ' smaller than bitpack)' if results['codec_mix'] else 'none: no spikes were sent'),
         ('compression', f'{results["compression_per_timestep"]:,.0f}x per timestep, '
-                        f'{results["compression_per_sample"]:,.0f}x per sample (float32 features '
-                        f'at the split: {results["split_features_float32_bits"]:,} bits)'),
+                        + (f'{results["compression_per_sample"]:,.0f}x per sample'
+                           if results['compression_per_sample'] else 'none sent')
+                        + f' (float32 features at the split: '
+                        f'{results["split_features_float32_bits"]:,} bits)'),
         ('raw input', f'{results["raw_image_bytes"]:.0f} bytes ' + (
             '(the events, evt3)' if results['input'] == 'events' else '(mono8 28x28)')),
         ('alpha', f'{results["alpha"]:g}'),

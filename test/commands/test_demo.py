@@ -56,8 +56,9 @@ def test_events_demo_reports_every_sample_with_the_same_keys(tmp_path: Path) -> 
                    'bytes_per_sample', 'bitpack_bytes_per_sample', 'codec_mix',
                    'wire_bytes_per_sample', 'compression_per_timestep', 'compression_per_sample',
                    'split_features_float32_bits', 'raw_image_bytes', 'alpha', 'unanswered',
-                   'failed', 'model_id', 'per_sample', 'samples', 'input'}
+                   'failed', 'model_id', 'per_sample', 'samples', 'input', 'computed_on'}
     assert set(report) == camera_keys and report['input'] == 'events'
+    assert report['computed_on'] == {'both': 20}
     assert report['samples'] == 20 and report['unanswered'] == 0 and report['failed'] == 0
     assert report['num_timesteps'] == 8 and report['accuracy'] >= 0.8
     # 2x17x17 spikes = 73 bytes per timestep bit-packed
