@@ -7,9 +7,9 @@ The edge's `placement` parameter:
 * `local`: every sample runs the whole network on the edge.
 * `auto`: each new sample goes where the rule below says. A split sample the cloud does not
   answer by its deadline runs again on the edge, restarted from its input: the edge keeps the
-  input, while the decoder and tail state it would need to go on lives in the cloud (and
-  rerunning the head costs less than the timesteps a restart saves nothing on: the local
-  early exit usually stops after one or two). So every sample gets a label.
+  input, while the decoder and tail state it would need to go on lives in the cloud, and a
+  restart costs little (the local early exit usually stops after one or two timesteps).
+  So every sample gets a label.
 
 The rule of `auto`, for each new sample:
 
