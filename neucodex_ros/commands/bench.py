@@ -345,12 +345,11 @@ def edge_operations(input_kind: str, samples: int, checkpoint: Any) -> dict[str,
     """Per-sample, per-timestep operation counts of the layers each mode runs on the edge."""
     import numpy as np
     import torch
-    from spikingjelly.activation_based import functional
 
     from neucodex_ros.core.datasets.digits import DvsRecordings, held_out_digits, held_out_indices
-    from neucodex_ros.core.energy import OpCounter
     from neucodex_ros.core.events.frames import FrameSpec, event_frames
     from neucodex_ros.core.image import image_to_input
+    from neucodex_ros.core.inference import edge_op_counts
     from neucodex_ros.core.training import as_sequence
 
     model, config = checkpoint.model.eval(), checkpoint.config
@@ -363,15 +362,10 @@ def edge_operations(input_kind: str, samples: int, checkpoint: Any) -> dict[str,
         spec = FrameSpec.from_record(checkpoint.data, config.num_timesteps, config.input_size)
         inputs = [event_frames(recordings[i], recordings.sensor_size, spec)
                   for i in range(samples)]
-    counters = {'all': OpCounter(model), 'split': OpCounter(model.edge_modules()),
-                'head': OpCounter(model.head)}
-    for start in range(0, samples, 50):  # in batches: a ResNet-18 at once would be GBs
-        batch = torch.as_tensor(np.stack(inputs[start:start + 50]))
-        with torch.no_grad(), counters['all'].counting(), counters['split'].counting(), \
-                counters['head'].counting():
-            functional.reset_net(model)
-            model(as_sequence(batch, config.num_timesteps))
-    return {name: counter.counts() for name, counter in counters.items()}
+    batches = (torch.as_tensor(np.stack(inputs[start:start + 50]))  # a ResNet-18 at once
+               for start in range(0, samples, 50))  # would be GBs
+    return edge_op_counts(model, (as_sequence(batch, config.num_timesteps)
+                                  for batch in batches))
 
 
 def latency_summary(records: list[dict[str, Any]]) -> dict[str, float | None]:
@@ -414,7 +408,7 @@ def summarise_mode(mode: Mode, result: dict[str, Any], ops: dict[str, Any],
     compute = np.zeros(n)
     if mode.layers is not None:
         for layers, timesteps in (('all', here), (mode.layers, sent_steps)):
-            if layers != 'all' or timesteps.any():
+            if timesteps.any():  # (no timesteps, no energy)
                 layer_ops = ops[layers]
                 compute = compute + compute_energy_j(
                     OpCounts(layer_ops.macs[:, :n], layer_ops.sops[:, :n]), timesteps, energy)

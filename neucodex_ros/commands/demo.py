@@ -26,6 +26,8 @@ HELP = 'run edge and cloud nodes on held-out real digits and report accuracy and
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `demo`."""
+    from neucodex_ros.core.placement import Placement
+
     parser.add_argument('--samples', type=int, default=200,
                         help='held-out digits to send (1..1000, default %(default)s)')
     parser.add_argument('--rate', type=float, default=10.0,
@@ -40,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--timeout', type=float, default=30.0,
                         help='seconds to wait for the nodes, and for answers after the last '
                              'image (default %(default)s)')
-    parser.add_argument('--placement', choices=('split', 'auto', 'local'), default='split',
+    parser.add_argument('--placement', choices=tuple(Placement), default=Placement.SPLIT,
                         help="the edge's placement: split shows the split at work on every "
                              "sample; auto is the params file's default for robots: each "
                              'sample where the edge measures it faster (default %(default)s)')

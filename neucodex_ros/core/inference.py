@@ -8,7 +8,7 @@ extract_memories / load_memories).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -17,7 +17,7 @@ import torch
 from spikingjelly.activation_based import base, functional
 from torch import nn
 
-from neucodex_ros.core.energy import EnergyConfig, OpCounter
+from neucodex_ros.core.energy import EnergyConfig, OpCounter, OpCounts
 from neucodex_ros.core.exit_policy import Decision, EarlyExit
 from neucodex_ros.core.model import SplitSNN
 
@@ -74,6 +74,24 @@ class EdgeRunner:
 
 
 @torch.no_grad()
+def edge_op_counts(model: SplitSNN, sequences: Iterable[torch.Tensor]) -> dict[str, OpCounts]:
+    """Operations of what each EDGE_LAYERS choice runs on the edge, per timestep and sample.
+
+    Each of `sequences` [T, n, C, H, W] runs from fresh neurons; the counts [T, N] hold
+    their samples side by side, in order.
+    """
+    counters = {'split': OpCounter(model.edge_modules()), 'head': OpCounter(model.head),
+                'all': OpCounter(model)}
+    for sequence in sequences:
+        with ExitStack() as counting:
+            for counter in counters.values():
+                counting.enter_context(counter.counting())
+            functional.reset_net(model)
+            model(sequence)
+    functional.reset_net(model)
+    return {layers: counter.counts() for layers, counter in counters.items()}
+
+
 def timestep_energy_j(model: SplitSNN, frames: np.ndarray, num_timesteps: int,
                       config: EnergyConfig) -> dict[str, float]:
     """Edge compute energy of one timestep (J, the mean over T) of each EDGE_LAYERS, on one input.
@@ -81,20 +99,12 @@ def timestep_energy_j(model: SplitSNN, frames: np.ndarray, num_timesteps: int,
     The synaptic operations depend on the spikes, so they are counted on a real sample; the
     edge's placement weighs its places with these (core/placement.py).
     """
-    counters = {'split': OpCounter(model.edge_modules()), 'head': OpCounter(model.head),
-                'all': OpCounter(model)}
     device = next(model.parameters()).device
     sequence = torch.as_tensor(frames, device=device).reshape(-1, 1, *frames.shape[-3:])
     sequence = sequence.expand(num_timesteps, *sequence.shape[1:]) if len(sequence) == 1 \
         else sequence[:num_timesteps]
-    with ExitStack() as counting:
-        for counter in counters.values():
-            counting.enter_context(counter.counting())
-        functional.reset_net(model)
-        model(sequence)
-    functional.reset_net(model)
-    return {layers: float(counter.counts().energy_pj(config).mean()) * 1e-12
-            for layers, counter in counters.items()}
+    return {layers: float(counts.energy_pj(config).mean()) * 1e-12
+            for layers, counts in edge_op_counts(model, [sequence]).items()}
 
 
 @dataclass

@@ -288,7 +288,6 @@ class EdgeNode(GuardedNode):
         # One sample computes at a time, so the two runners can share the model's neurons.
         self.local_runner = self.runner if self.layers == 'all' else \
             EdgeRunner(checkpoint.model, 'all')
-        self.model = checkpoint.model
         self.timestep_energy: dict[str, float] | None = None  # J, counted on the first input
         # Ids increase across restarts, so a restarted edge never reuses a sample id.
         self.samples: EdgeSamples[Frame, Sample] = EdgeSamples(self.queue_size, self.deadline,
@@ -604,7 +603,7 @@ class EdgeNode(GuardedNode):
             sample_id, frame, started, SampleTimesteps(self.num_timesteps)),
             track=place is Place.SPLIT)
         if self.timestep_energy is None and self.placement is Placement.AUTO:
-            self.timestep_energy = timestep_energy_j(self.model, sample.frame.pixels,
+            self.timestep_energy = timestep_energy_j(self.local_runner.model, sample.frame.pixels,
                                                      self.num_timesteps, self.energy_config)
         if place is Place.EDGE:
             sample.early_exit = EarlyExit(alpha=self.alpha, num_timesteps=self.num_timesteps)
@@ -630,6 +629,10 @@ class EdgeNode(GuardedNode):
             self.get_logger().info(f'placing samples {"here" if place is Place.EDGE else "split"}'
                                    + (f' (expected: {expected})' if expected else ''))
         return place
+
+    def _wire_bytes(self, msg: PackedSpikes | ExitSignal) -> int:
+        """A message's serialized size, for auto's radio energy (not counted otherwise)."""
+        return len(serialize_message(msg)) if self.placement is Placement.AUTO else 0
 
     def _measured(self, sample: Sample, now: float, timesteps: int) -> None:
         """Tell auto's rule what the sample cost: its latency, and the edge's energy."""
@@ -709,7 +712,7 @@ class EdgeNode(GuardedNode):
         self.spikes_pub.publish(msg)
         sample.timesteps.sent(time.monotonic(), asks)
         sample.last_message = msg
-        sample.bytes_up += len(serialize_message(msg))
+        sample.bytes_up += self._wire_bytes(msg)
         self.counters['timesteps_sent'] += 1
         self.counters['bytes_sent'] += len(payload)
         self.counters[f'sent_{encoding}'] += 1
@@ -720,7 +723,7 @@ class EdgeNode(GuardedNode):
         msg.flags |= PackedSpikes.FLAG_RESENT
         self.spikes_pub.publish(msg)
         sample.timesteps.resent_last(time.monotonic())
-        sample.bytes_up += len(serialize_message(msg))
+        sample.bytes_up += self._wire_bytes(msg)
         self.counters['timesteps_resent'] += 1
 
     def _decide_here(self, sample: Sample) -> None:
@@ -770,7 +773,7 @@ class EdgeNode(GuardedNode):
         if sample is self.samples.current:
             self.counters['timesteps_saved'] += self.num_timesteps - timesteps.next
             self._finished_sending(sample)
-        sample.bytes_down += len(serialize_message(msg))
+        sample.bytes_down += self._wire_bytes(msg)
         if msg.status == ExitSignal.STATUS_OK:
             self._measured(sample, now, len(timesteps.sent_at))
         self._publish(sample, msg.label, msg.confidence, list(msg.probabilities),
@@ -785,7 +788,7 @@ class EdgeNode(GuardedNode):
             self.counters['verdicts_unknown'] += 1  # late (answered meanwhile), or not ours
             return
         self.counters['verdicts_continue'] += 1
-        sample.bytes_down += len(serialize_message(msg))
+        sample.bytes_down += self._wire_bytes(msg)
         if msg.timesteps_lost == 0 and \
                 (seconds := timesteps.round_trip(msg.timesteps_used, now)) is not None:
             self.round_trip.add(seconds)

@@ -20,6 +20,16 @@ def make(sample_id: int, frame: str, now: float) -> Sample:
     return Sample(sample_id, frame, now)
 
 
+def a_sent_b_waiting() -> tuple[EdgeSamples[str, Sample], Sample]:
+    """Inputs a and b offered; a started at 0.0 and all sent, pending its answer."""
+    samples: EdgeSamples[str, Sample] = EdgeSamples(queue_size=4, deadline=1.0, first_id=0)
+    for frame in 'ab':
+        samples.offer(frame)
+    a = samples.start(0.0, make)
+    samples.done_sending(a)
+    return samples, a
+
+
 def test_the_oldest_input_starts_when_none_is_being_sent_and_ids_never_repeat() -> None:
     samples: EdgeSamples[str, Sample] = EdgeSamples(queue_size=2, deadline=1.0, first_id=100)
     assert samples.start(0.0, make) is None  # nothing waiting
@@ -48,11 +58,7 @@ def test_a_full_queue_drops_its_oldest_input_and_size_zero_drops_while_busy() ->
 
 
 def test_an_answer_ends_its_sample_once_and_later_ones_are_told_apart() -> None:
-    samples: EdgeSamples[str, Sample] = EdgeSamples(queue_size=4, deadline=1.0, first_id=0)
-    for frame in 'ab':
-        samples.offer(frame)
-    a = samples.start(0.0, make)
-    samples.done_sending(a)
+    samples, a = a_sent_b_waiting()
     b = samples.start(0.5, make)
     assert samples.next_deadline() == 1.0  # the oldest pending one's
     assert samples.answer(0) is a
@@ -90,11 +96,7 @@ def test_settings_that_cannot_work_are_refused() -> None:
 
 
 def test_a_sample_past_its_deadline_falls_back_first_with_its_own_id() -> None:
-    samples: EdgeSamples[str, Sample] = EdgeSamples(queue_size=4, deadline=1.0, first_id=0)
-    for frame in 'ab':
-        samples.offer(frame)
-    a = samples.start(0.0, make)
-    samples.done_sending(a)
+    samples, a = a_sent_b_waiting()
     [late] = samples.overdue(1.0)
     samples.fall_back(late)
     again = samples.start(1.0, make, track=False)
