@@ -8,7 +8,7 @@ extract_memories / load_memories).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
@@ -134,14 +134,38 @@ class CloudRunner:
         """State for a sample that will run at most num_timesteps with threshold alpha."""
         return CloudSample(early_exit=EarlyExit(alpha=alpha, num_timesteps=num_timesteps))
 
-    @torch.no_grad()
     def step(self, sample: CloudSample, spikes: np.ndarray) -> Decision | None:
         """Feed one timestep's spikes [C, H, W]; the Decision once the sample stops."""
+        return self.step_batch([sample], [spikes])[0]
+
+    @torch.no_grad()
+    def step_batch(self, samples: Sequence[CloudSample],
+                   spikes: Sequence[np.ndarray]) -> list[Decision | None]:
+        """One timestep of several samples in one pass; each answer is the one it gets alone.
+
+        Each sample's neuron state is gathered into the batch and scattered back after it
+        (a sample's first timestep starts from the reset state, broadcast to the batch's
+        shape); samples never mix, since every layer treats the batch rows apart (batch
+        norm runs on its fixed statistics).
+        """
+        if len(samples) != len(spikes) or not samples:
+            raise ValueError(f'{len(samples)} samples and {len(spikes)} spike maps: one each')
         functional.reset_net(self._modules)
-        if sample.memories is not None:
-            base.load_memories(self._modules, sample.memories)
+        started = [s.memories for s in samples if s.memories is not None]
+        if started:
+            reset = base.extract_memories(self._modules)
+            base.load_memories(self._modules, [
+                torch.cat([s.memories[k] if s.memories is not None else
+                           torch.as_tensor(value, dtype=started[0][k].dtype,
+                                           device=started[0][k].device
+                                           ).expand_as(started[0][k]) for s in samples])
+                for k, value in enumerate(reset)])
         device = next(self.model.parameters()).device
-        tensor = torch.as_tensor(spikes, dtype=torch.float32, device=device)
-        logits = self._forward(tensor.reshape(1, 1, *spikes.shape))[0, 0]
-        sample.memories = base.extract_memories(self._modules)
-        return sample.early_exit.update(logits.cpu().numpy())
+        batch = torch.as_tensor(np.stack(spikes), dtype=torch.float32, device=device)
+        logits = self._forward(batch[None])[0].cpu().numpy()  # [N, classes]: one copy back
+        memories = base.extract_memories(self._modules)
+        decisions = []
+        for row, sample in enumerate(samples):
+            sample.memories = [m[row:row + 1].clone() for m in memories]
+            decisions.append(sample.early_exit.update(logits[row]))
+        return decisions

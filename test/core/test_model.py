@@ -113,3 +113,46 @@ def test_every_edge_layer_choice_gives_the_whole_models_logits(layers: str) -> N
                 np.testing.assert_allclose(sample.early_exit._logit_sum / (t + 1),
                                            reference[:t + 1, n].double().mean(0).numpy(),
                                            rtol=1e-6, atol=1e-6)
+
+
+def test_a_batch_of_samples_answers_as_each_alone() -> None:
+    """step_batch: samples at different timesteps (one fresh) in one pass, exactly as alone."""
+    model = random_model(3)
+    frames = (torch.rand(3, 1, 28, 28) * 2).numpy()
+    edge, cloud = EdgeRunner(model), CloudRunner(model)
+    spikes = []
+    for frame in frames:
+        edge.start(frame)
+        spikes.append([edge.step() for _ in range(4)])
+    alone = []
+    for sample_spikes in spikes:
+        sample = cloud.new_sample(alpha=1.0, num_timesteps=4)
+        alone.append([cloud.step(sample, s) for s in sample_spikes])
+    a, b, c = (cloud.new_sample(alpha=1.0, num_timesteps=4) for _ in range(3))
+    cloud.step(a, spikes[0][0])  # a is one timestep ahead; b joins later, alone first
+    cloud.step(a, spikes[0][1])
+    cloud.step(b, spikes[1][0])
+    batched = {0: [], 1: [], 2: []}
+    for t in range(2):  # a at t + 2, b at t + 1, c (fresh) at t, in one pass each
+        decisions = cloud.step_batch([a, b, c], [spikes[0][t + 2], spikes[1][t + 1],
+                                                  spikes[2][t]])
+        for n, decision in enumerate(decisions):
+            batched[n].append(decision)
+    assert batched[0][-1] is not None  # a ended at T
+    np.testing.assert_allclose(batched[0][-1].probabilities, alone[0][-1].probabilities,
+                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(b.early_exit._logit_sum,
+                               cloud_logit_sum(cloud, spikes[1][:3]), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(c.early_exit._logit_sum,
+                               cloud_logit_sum(cloud, spikes[2][:2]), rtol=1e-6, atol=1e-6)
+    assert np.mean([np.mean(s) for s in spikes[2]]) > 0.02  # real spikes went in
+    with pytest.raises(ValueError):
+        cloud.step_batch([a], [])
+
+
+def cloud_logit_sum(cloud: CloudRunner, spikes: list[np.ndarray]) -> np.ndarray:
+    """A fresh sample's summed logits after these timesteps, fed one at a time."""
+    sample = cloud.new_sample(alpha=1.0, num_timesteps=4)
+    for s in spikes:
+        cloud.step(sample, s)
+    return sample.early_exit._logit_sum
