@@ -22,14 +22,27 @@ the decision) are rejected, counted by reason, and logged at most every few seco
 
 Sources are served in turn, one message each, from an inbox per source of `qos_depth`
 messages (a full one drops its oldest, counted): a robot that floods the cloud delays itself,
-not the others.
+not the others. The timesteps a round of serving made ready run through decoder and tail as
+one batch (CloudRunner.step_batch: each sample's answer is the one it would get alone), of at
+most `max_batch` samples; `batch_wait_ms` > 0 holds a batch that is not full for up to that
+long. With the default 0 a lone robot waits for nothing, and under load the batches fill by
+themselves with what arrived while the last one ran.
+
+Any number of clouds of a model serve the robots together: each robot is served by one of
+them, chosen by rendezvous hashing over the clouds that announce themselves on
+`fleet_topic` (core/fleet.py has the rule and the handover). The others ignore its
+messages, counted; a cloud that dies has its robots taken over after `dead_after`, and the
+samples it had open end at their edge's deadline.
 """
 
 from __future__ import annotations
 
+import os
+import socket
+import threading
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,9 +50,10 @@ import numpy as np
 from neucodex_ros.core import codec
 from neucodex_ros.core.errors import CodecError, SampleError
 from neucodex_ros.core.exit_policy import Decision
+from neucodex_ros.core.fleet import ANNOUNCE_PERIOD, Fleet
 from neucodex_ros.core.inference import CloudRunner, CloudSample
 from neucodex_ros.core.reorder import TimestepOrder
-from neucodex_ros.msg import ExitSignal, PackedSpikes
+from neucodex_ros.msg import CloudAnnounce, ExitSignal, PackedSpikes
 from neucodex_ros.nodes.common import (
     STATUS_NAMES,
     GuardedNode,
@@ -52,10 +66,19 @@ from neucodex_ros.nodes.common import (
     spin,
     take_waiting,
 )
-from neucodex_ros.qos import OVERRIDES, stream_qos
+from neucodex_ros.qos import OVERRIDES, stream_qos, tool_qos
 
 SampleKey = tuple[str, int]
 FINISHED_MEMORY = 4096  # answers remembered, to recognise late timesteps (and resend)
+
+
+@dataclass
+class Timestep:
+    """A decoded timestep waiting for its batch."""
+
+    spikes: np.ndarray
+    encoding: str
+    wants_verdict: bool  # the edge asked for a verdict after it (FLAG_VERDICT)
 
 
 @dataclass
@@ -70,6 +93,9 @@ class Session:
     previous: np.ndarray | None = None  # spikes of the last timestep used
     previous_timestep: int = -1  # its index: a temporal payload of the next one decodes
     undecodable: int = 0  # timesteps that arrived but could not be decoded (count as lost)
+    queue: deque[Timestep] = field(default_factory=deque)  # decoded, not yet run
+    verdict_wanted: bool = False  # the last timestep run asked for a verdict
+    gave_up: bool = False  # no more timesteps will be waited for
 
 
 class CloudNode(GuardedNode):
@@ -96,6 +122,26 @@ class CloudNode(GuardedNode):
                                           'have open; starting one more fails its oldest '
                                           '(status "evicted")', low=1, high=100000,
                                           read_only=True)
+        self.max_batch: int = declare(self, 'max_batch', 16, 'Most samples run through '
+                                      'decoder and tail in one pass (a timestep each)',
+                                      low=1, high=4096, read_only=True)
+        batch_wait_ms: float = declare(self, 'batch_wait_ms', 0.0, 'Milliseconds a decoded '
+                                       'timestep may wait for others to fill its batch. 0: '
+                                       'run what has arrived as soon as the sources were '
+                                       'served once (under load the batches fill by '
+                                       'themselves, and one robot waits for nothing)',
+                                       low=0.0, high=10000.0, read_only=True)
+        self.batch_wait = batch_wait_ms / 1e3
+        cloud_id: str = declare(self, 'cloud_id', '', 'Name of this cloud among the clouds '
+                                'that share the robots; unique per process. Empty: '
+                                'host-pid', read_only=True)
+        fleet_topic: str = declare(self, 'fleet_topic', 'clouds', 'CloudAnnounce topic on '
+                                   'which the clouds of a fleet hear each other',
+                                   read_only=True)
+        dead_after: float = declare(self, 'dead_after', 1.0, 'Seconds without an '
+                                    'announcement after which another cloud counts as gone '
+                                    'and its robots move; a new cloud takes none before',
+                                    low=4 * ANNOUNCE_PERIOD, high=60.0, read_only=True)
         checkpoint = load_model(common)
         self.model_id = checkpoint.model_id
         self.wire_model_id = model_fingerprint(checkpoint.model_id)
@@ -106,9 +152,13 @@ class CloudNode(GuardedNode):
         self.runners = {checkpoint.model.head_shape: CloudRunner(checkpoint.model, True),
                         self.split_shape: CloudRunner(checkpoint.model)}
         self.sessions: dict[SampleKey, Session] = {}
+        self.due: dict[SampleKey, Session] = {}  # with decoded timesteps to run, oldest first
         self.finished: OrderedDict[SampleKey, ExitSignal] = OrderedDict()
+        self.fleet = Fleet(cloud_id or f'{socket.gethostname()}-{os.getpid()}',
+                           time.monotonic(), dead_after, dead_after / 2)
         publish_stats(self, self.counters, common['stats_period'],
-                      lambda: {'open_samples': len(self.sessions)})
+                      lambda: {'open_samples': len(self.sessions),
+                               'sources_served': len(self.fleet.claims)})
 
         qos = stream_qos(common['reliable'], common['qos_depth'])
         # Messages are served by source in turn (serve), from one inbox per source: a source
@@ -121,12 +171,79 @@ class CloudNode(GuardedNode):
         self.serve_guard = self.create_guard_condition(self.serve)
         self.exit_pub = self.create_publisher(ExitSignal, common['exit_topic'], qos,
                                               qos_overriding_options=OVERRIDES)
+        # The fleet (core/fleet.py): announcements go out from their own thread, so that a
+        # long batch does not make this cloud look gone; the claims change in update_fleet.
+        self.fleet_pub = self.create_publisher(CloudAnnounce, fleet_topic, tool_qos())
+        self.fleet_sub = self.create_subscription(CloudAnnounce, fleet_topic, self.on_announce,
+                                                  tool_qos())
+        self.claims_announced: list[str] = []
+        self.announce_now = threading.Event()
+        threading.Thread(target=self._announce, name='announce', daemon=True).start()
+        self.fleet_timer = self.create_timer(ANNOUNCE_PERIOD, self.update_fleet)
         periods = [1.0, self.sample_timeout / 2] + [self.reorder_wait / 2] * (self.reorder_wait > 0)
+        if self.batch_wait > 0:
+            self.batch_timer = self.create_timer(self.batch_wait, self._batch_waited)
+            self.batch_timer.cancel()
         self.housekeeping_timer = self.create_timer(max(min(periods), 0.005), self.housekeeping)
         self.get_logger().info(
             f'model {self.model_id} ({checkpoint.config.backbone}, '
             f'{len(self.class_names)} classes), expects spikes of shape {self.split_shape}, '
-            f'alpha {self.get_parameter("alpha").value}')
+            f'alpha {self.get_parameter("alpha").value}, cloud id {self.fleet.cloud_id}')
+
+    def _announce(self) -> None:
+        """Announce this cloud and its claims every ANNOUNCE_PERIOD, or at once on a change."""
+        while self.context.ok():
+            try:
+                self.fleet_pub.publish(CloudAnnounce(cloud_id=self.fleet.cloud_id,
+                                                     model_id=self.wire_model_id,
+                                                     sources=self.claims_announced))
+            except Exception:  # shutting down: the publisher is gone
+                return
+            self.fleet.announced = time.monotonic()
+            self.announce_now.wait(ANNOUNCE_PERIOD)
+            self.announce_now.clear()
+
+    def on_announce(self, msg: CloudAnnounce) -> None:
+        """Another cloud is live and serves msg.sources."""
+        if msg.model_id == self.wire_model_id:
+            self.fleet.heard(msg.cloud_id, msg.sources, time.monotonic())
+
+    def update_fleet(self) -> None:
+        """Claim the robots this cloud owns now, release the others (core/fleet.py)."""
+        for announcement in take_waiting(self.fleet_sub):  # (heard now, not after a batch)
+            self.on_announce(announcement)
+        now = time.monotonic()
+        if self._stalled(now):
+            return
+        before = set(self.claims_announced)  # (a new robot is claimed at its first message)
+        for source, hello in self.fleet.update(now, {key[0] for key in self.sessions}):
+            if hello is not None:  # its edge is waiting for a cloud: say this one takes it
+                self.exit_pub.publish(self._ready(source, hello))
+        if self.fleet.claims != before:
+            gained, lost = sorted(self.fleet.claims - before), sorted(before - self.fleet.claims)
+            self.get_logger().info(
+                f'serves {len(self.fleet.claims)} robots of {len(self.fleet.live(now))} '
+                f'clouds' + (f'; took {", ".join(gained)}' if gained else '')
+                + (f'; handed over {", ".join(lost)}' if lost else ''))
+            self.counters['robots_taken'] += len(gained)
+            self.counters['robots_handed_over'] += len(lost)
+            self.claims_announced = sorted(self.fleet.claims)
+            self.announce_now.set()
+
+    def _stalled(self, now: float) -> bool:
+        """This cloud went unheard long enough to be taken over: drop everything, rejoin."""
+        if not self.fleet.stalled(now):
+            return False
+        self.counters['stalls'] += 1
+        self.counters['samples_dropped_in_stall'] += len(self.sessions)
+        self.get_logger().warning(f'not announced for over {self.fleet.fence:.2f} s: another '
+                                  'cloud may have taken its robots; dropped '
+                                  f'{len(self.sessions)} open samples, joining again')
+        self.sessions.clear()
+        self.due.clear()
+        self.claims_announced = []
+        self.announce_now.set()
+        return True
 
     def receive(self, msg: PackedSpikes) -> None:
         """Put this message in its source's inbox; serve() takes the others waiting."""
@@ -148,6 +265,10 @@ class CloudNode(GuardedNode):
         """One message of every source with messages waiting; again after the other callbacks."""
         for message in take_waiting(self.spikes_sub):
             self._admit(message)
+        if self._stalled(time.monotonic()):
+            self.counters['messages_dropped_in_stall'] += sum(map(len, self.inbox.values()))
+            self.inbox.clear()
+            return
         try:
             for source in list(self.inbox):
                 inbox = self.inbox[source]
@@ -156,8 +277,23 @@ class CloudNode(GuardedNode):
                     del self.inbox[source]
                 self.on_spikes(message)
         finally:  # (even if a message raised: the others still get served)
+            self._batch_ready()
             if self.inbox:
                 self.serve_guard.trigger()
+
+    def _batch_ready(self) -> None:
+        """Run the waiting timesteps now if the batch is full or nothing is to be waited for."""
+        if not self.due:
+            return
+        if self.batch_wait == 0 or len(self.due) >= self.max_batch:
+            self._flush()
+        elif self.batch_timer.is_canceled():
+            self.batch_timer.reset()
+
+    def _batch_waited(self) -> None:
+        """The oldest waiting timestep has waited batch_wait: run the batch as it is."""
+        self.batch_timer.cancel()
+        self._flush()
 
     def on_spikes(self, msg: PackedSpikes) -> None:
         """Take one timestep of a sample; run those now in order; answer once decided."""
@@ -171,17 +307,24 @@ class CloudNode(GuardedNode):
                 self.exit_pub.publish(self.finished[key])
                 self.counters['answers_resent'] += 1
             return
+        now = time.monotonic()
+        if key not in self.sessions and msg.model_id == self.wire_model_id \
+                and not self.fleet.takes(msg.source_id, msg.sample_id, now):
+            self.counters['timesteps_for_other_clouds'] += 1
+            return
         try:
             session = self._session_for(key, msg)
         except SampleError as err:
             self._reject(key, err)
             return
-        now = time.monotonic()
         if not session.order.add(msg.timestep, msg, now):
             self.counters['repeated_timesteps'] += 1  # a duplicate, or older than one used
             if msg.flags & PackedSpikes.FLAG_RESENT and msg.timestep < session.order.next_timestep:
-                self._continue(key, session)  # used already: the verdict may have been lost
-                self.counters['verdicts_resent'] += 1
+                self.counters['verdicts_resent'] += 1  # used already: the verdict may be lost
+                if session.queue:  # (it is still to run: its batch answers)
+                    session.verdict_wanted = True
+                else:
+                    self._continue(key, session)
             return
         session.state.bytes_received += len(msg.data)
         session.last_update = now
@@ -198,19 +341,25 @@ class CloudNode(GuardedNode):
                                           f'{msg.model_id:016x}, not this cloud\'s '
                                           f'{self.model_id}'))
             return
-        self.exit_pub.publish(ExitSignal(sample_id=key[1], source_id=key[0], label=-1,
-                                         reason=ExitSignal.REASON_READY,
-                                         status=ExitSignal.STATUS_OK))
+        if not self.fleet.takes(key[0], key[1], time.monotonic(), hello=True):
+            self.counters['hellos_for_other_clouds'] += 1
+            return
+        self.exit_pub.publish(self._ready(*key))
+
+    def _ready(self, source: str, hello: int) -> ExitSignal:
+        """The answer to a hello: this cloud takes the source's samples."""
         self.counters['hellos_answered'] += 1
+        return ExitSignal(sample_id=hello, source_id=source, label=-1,
+                          reason=ExitSignal.REASON_READY, status=ExitSignal.STATUS_OK)
 
     def _advance(self, key: SampleKey, session: Session, now: float,
                  give_up: bool = False) -> None:
-        """Run the timesteps that are ready, in order; answer the sample once it is decided.
+        """Decode the timesteps that are ready, in order, for the next batch (see _flush).
 
         `give_up`: no more will come, so every held timestep is ready and the rest is lost.
         """
+        session.gave_up = session.gave_up or give_up
         ready = session.order.give_up() if give_up else session.order.ready(now)
-        wants_verdict = False
         for timestep, msg in ready:
             reference = session.previous if session.previous_timestep == timestep - 1 \
                 else None
@@ -226,22 +375,52 @@ class CloudNode(GuardedNode):
                 session.undecodable += 1
                 continue
             session.previous, session.previous_timestep = spikes, timestep
-            decision = session.runner.step(session.state, spikes)
-            self.counters['timesteps'] += 1
-            self.counters[f'received_{encoding}'] += 1
-            if decision is not None:
-                self._finish(key, session, decision)
-                return
-            wants_verdict = bool(msg.flags & PackedSpikes.FLAG_VERDICT)
+            session.queue.append(Timestep(spikes, encoding,
+                                          bool(msg.flags & PackedSpikes.FLAG_VERDICT)))
+        if session.queue:
+            self.due[key] = session
+        else:
+            self._settle(key, session)
+
+    def _flush(self) -> None:
+        """Run every decoded timestep: one batch per round, one timestep per sample in it.
+
+        A round takes the samples with timesteps waiting, oldest first, up to `max_batch`
+        per runner; a sample decided in the batch drops the timesteps it still had.
+        """
+        while self.due and not self._stalled(time.monotonic()):
+            batches: dict[CloudRunner, list[tuple[SampleKey, Session]]] = {}
+            for key, session in list(self.due.items()):
+                batch = batches.setdefault(session.runner, [])
+                if len(batch) < self.max_batch:
+                    batch.append((key, session))
+            for runner, batch in batches.items():
+                steps = [session.queue.popleft() for _, session in batch]
+                decisions = runner.step_batch([session.state for _, session in batch],
+                                              [step.spikes for step in steps])
+                self.counters['batches'] += 1
+                self.counters['timesteps'] += len(batch)
+                for (key, session), step, decision in zip(batch, steps, decisions, strict=True):
+                    self.counters[f'received_{step.encoding}'] += 1
+                    session.verdict_wanted |= step.wants_verdict
+                    if decision is not None:
+                        self._finish(key, session, decision)
+                    elif not session.queue:
+                        self.due.pop(key)
+                        self._settle(key, session)
+
+    def _settle(self, key: SampleKey, session: Session) -> None:
+        """After the timesteps it had: decide a sample that will get no more, or say continue."""
         if session.order.complete:  # the last timesteps were lost: decide on those used
             decision = session.state.early_exit.finish()
             if decision is None:
-                self._fail(key, session, ExitSignal.STATUS_TIMEOUT if give_up
+                self._fail(key, session, ExitSignal.STATUS_TIMEOUT if session.gave_up
                            else ExitSignal.STATUS_LOST)
             else:
                 self._finish(key, session, decision)
-        elif wants_verdict and not session.order.waiting:
+        elif session.verdict_wanted and not session.order.waiting:
             self._continue(key, session)
+        session.verdict_wanted = False
 
     def _session_for(self, key: SampleKey, msg: PackedSpikes) -> Session:
         """The sample's session, new at its first message; SampleError if msg does not fit."""
@@ -328,6 +507,7 @@ class CloudNode(GuardedNode):
             else decision.probabilities.astype('float32').tolist())
         self.exit_pub.publish(answer)
         del self.sessions[key]
+        self.due.pop(key, None)
         self.finished[key] = answer
         while len(self.finished) > FINISHED_MEMORY:
             self.finished.popitem(last=False)
@@ -341,6 +521,7 @@ class CloudNode(GuardedNode):
                 self._advance(key, session, now, give_up=True)
             elif session.order.waiting:
                 self._advance(key, session, now)
+        self._flush()
 
     def _make_room(self, source: str) -> None:
         """Fail a source's oldest open samples until it may open one more."""

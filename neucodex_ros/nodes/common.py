@@ -72,7 +72,7 @@ def declare_common(node: Node) -> dict[str, Any]:
         'checkpoint': declare(node, 'checkpoint', '', 'Model checkpoint (.pt) written by '
                               '`neucodex-ros train`; empty: the shipped digits model',
                               read_only=True),
-        'device': declare(node, 'device', 'cpu', "Torch device: 'cpu', 'cuda', 'cuda:1' or "
+        'device': declare(node, 'device', 'auto', "Torch device: 'cpu', 'cuda', 'cuda:1' or "
                           "'auto' (CUDA when present)", read_only=True),
         'torch_threads': declare(node, 'torch_threads', 1, 'Torch intra-op threads. 1 gives '
                                  'the lowest latency for one sample at a time: a thread pool '

@@ -214,10 +214,12 @@ def test_two_edges_interleaved_never_mix(split: Camera, checkpoint: Checkpoint) 
 
 
 def test_cloud_keeps_interleaved_samples_apart(split: Camera, checkpoint: Checkpoint) -> None:
-    """Real spikes of 8 samples from two sources, sent round-robin by timestep: all in flight.
+    """Real spikes of 8 samples from four sources, sent round-robin by timestep: all in flight.
 
-    Each answer must be exactly the offline result for its own sample. The timesteps rotate
-    through every codec, so temporal payloads meet the right sample's previous timestep.
+    Each answer must be exactly the offline result for its own sample, though the cloud runs
+    the samples' timesteps in batches (one timestep of each source per batch). The timesteps
+    rotate through every codec, so temporal payloads meet the right sample's previous
+    timestep.
     """
     split.set_alpha(1.0)
     images, labels = held_out_digits(8, seed=5)
@@ -228,7 +230,7 @@ def test_cloud_keeps_interleaved_samples_apart(split: Camera, checkpoint: Checkp
     messages, expected = [], {}
     for n, image in enumerate(images):
         pixels = pixels_of(image)
-        source, sample_id = f'fake{n % 2}', 1000 + n
+        source, sample_id = f'fake{n % 4}', 1000 + n
         # (before edge.start: the reference runs the same model and moves its neuron state)
         expected[(source, sample_id)] = offline_reference(checkpoint, pixels, 1.0)
         edge.start(pixels)
@@ -247,6 +249,9 @@ def test_cloud_keeps_interleaved_samples_apart(split: Camera, checkpoint: Checkp
             msg.stamp.sec, msg.stamp.nanosec = 7, n
             messages.append(msg)
     answers: dict[tuple[str, int], ExitSignal] = {}  # the cloud's answers (no edge here)
+    stats = watch_stats(split.client, ('cloud_node',))
+    split.client.spin_until(lambda: stats, 10.0, 'the cloud\'s stats')
+    before = {name: int(stats['cloud_node'].get(name, 0)) for name in ('timesteps', 'batches')}
     split.client.create_subscription(
         ExitSignal, 'exit_signal',
         lambda m: answers.setdefault((m.source_id, m.sample_id), m), link)
@@ -259,6 +264,14 @@ def test_cloud_keeps_interleaved_samples_apart(split: Camera, checkpoint: Checkp
         assert (answer.label, answer.timesteps_used) == (reference.label, 4)
         np.testing.assert_allclose(answer.probabilities, reference.probabilities,
                                    rtol=1e-5, atol=1e-6)
+    ran = {}
+
+    def counted() -> bool:
+        ran.update({name: int(stats['cloud_node'][name]) - before[name] for name in before})
+        return ran['timesteps'] >= 32
+
+    split.client.spin_until(counted, 10.0, 'the counters of all 32 timesteps')
+    assert ran['batches'] < ran['timesteps'], 'the timesteps ran in batches'
 
 
 def test_every_node_publishes_its_counters_on_stats(split: Camera) -> None:

@@ -1,0 +1,151 @@
+"""Several clouds serving the robots together: one owner per source, never two answers.
+
+Every cloud of a model hears every robot's spikes (one topic); each source (robot) is served
+by one of them, its owner, which every cloud computes the same way from what it hears:
+
+1. Clouds announce themselves every ANNOUNCE_PERIOD: their id, their model and the sources
+   they serve (their claims). A cloud is live while it was heard within `dead_after`
+   seconds. A cloud that starts claims nothing for `dead_after`, by when it has heard every
+   live cloud of its model.
+2. The owner of a source is the live cloud of its model (itself included) with the highest
+   hash of (cloud id, source id): rendezvous hashing. A cloud that leaves moves only its own
+   sources, spread over the others; a cloud that joins takes about 1/n of everyone's.
+3. A cloud claims a source it owns only once no other live cloud claims it, and releases a
+   source it no longer owns once none of that source's samples is open (it takes no new
+   one meanwhile). The views of two clouds differ for a moment when one joins or dies; the
+   claims are what keeps them from serving one source both.
+4. A claimed source's sample is taken only if its id (strictly increasing per source) is
+   above every id of that source seen while it was not claimed: a sample that started
+   under the previous owner stays its own (answered by it, or by the edge's deadline and
+   fallback if that cloud died), never answered a second time here. A robot never heard
+   before is claimed by its owner at its first message: every cloud hears every robot, so
+   no cloud can have served it yet.
+5. A cloud not announced for `fence` (< dead_after, so before others may count it dead)
+   was stalled and may have been taken over: it drops its claims and starts again (rule 1).
+
+Time is injected (`now`, seconds, monotonic); the cloud node is the adapter over this.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+ANNOUNCE_PERIOD = 0.2  # seconds between a cloud's announcements
+FORGET_AFTER = 60.0  # seconds: a source not heard for this long is forgotten (released)
+
+
+def rendezvous_score(cloud_id: str, source_id: str) -> int:
+    """The same number on every host and run (Python's hash() is salted per process)."""
+    digest = hashlib.blake2b(f'{cloud_id}\0{source_id}'.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, 'big')
+
+
+def owner(source_id: str, clouds: Iterable[str]) -> str:
+    """The cloud that owns a source among these (rule 2); ties cannot happen between ids."""
+    return max(clouds, key=lambda cloud: (rendezvous_score(cloud, source_id), cloud))
+
+
+@dataclass
+class Peer:
+    """Another cloud of the same model, as last heard."""
+
+    claims: frozenset[str]
+    heard: float
+
+
+@dataclass
+class Source:
+    """A robot this cloud has heard."""
+
+    heard: float
+    seen_unclaimed: int = -1  # highest sample id seen while not claimed (rule 4)
+    hello: int | None = None  # its latest hello seen while not claimed, to answer on claiming
+
+
+@dataclass
+class Fleet:
+    """One cloud's view of the fleet and the sources it serves (see the module docstring)."""
+
+    cloud_id: str
+    now: float
+    dead_after: float = 1.0
+    fence: float = 0.5
+    peers: dict[str, Peer] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
+    claims: set[str] = field(default_factory=set)
+    releasing: set[str] = field(default_factory=set)  # no longer owned, samples still open
+
+    def __post_init__(self) -> None:
+        if not ANNOUNCE_PERIOD < self.fence < self.dead_after:
+            raise ValueError(f'need {ANNOUNCE_PERIOD} s (the announce period) < fence < '
+                             f'dead_after, got fence {self.fence}, dead_after {self.dead_after}')
+        self.joined_at = self.now + self.dead_after
+        self.announced = self.now
+
+    def heard(self, cloud_id: str, claims: Iterable[str], now: float) -> None:
+        """An announcement of another cloud of this model."""
+        if cloud_id != self.cloud_id:
+            self.peers[cloud_id] = Peer(frozenset(claims), now)
+
+    def live(self, now: float) -> list[str]:
+        """The clouds counted live (this one included)."""
+        return [self.cloud_id] + [cloud for cloud, peer in self.peers.items()
+                                  if now - peer.heard <= self.dead_after]
+
+    def takes(self, source_id: str, sample_id: int, now: float, hello: bool = False) -> bool:
+        """Whether this cloud serves a new sample (or hello) of this source (rules 3, 4)."""
+        source = self.sources.get(source_id)
+        if source is None:
+            source = self.sources[source_id] = Source(now)
+            if self._owns_unclaimed(source_id, now):  # a new robot: nobody can have served it
+                self.claims.add(source_id)
+        source.heard = now
+        if source_id in self.claims and source_id not in self.releasing:
+            return sample_id > source.seen_unclaimed
+        source.seen_unclaimed = max(source.seen_unclaimed, sample_id)
+        if hello:
+            source.hello = sample_id
+        return False
+
+    def _owns_unclaimed(self, source_id: str, now: float) -> bool:
+        """This cloud (joined) owns the source and no other live cloud claims it."""
+        live = self.live(now)
+        return now >= self.joined_at and owner(source_id, live) == self.cloud_id and all(
+            source_id not in self.peers[cloud].claims for cloud in live[1:])
+
+    def stalled(self, now: float) -> bool:
+        """Not announced for `fence`: if so, drop every claim and join again (rule 5)."""
+        if now - self.announced <= self.fence:
+            return False
+        self.claims.clear()
+        self.releasing.clear()
+        self.joined_at = now + self.dead_after
+        return True
+
+    def update(self, now: float, open_sources: set[str]) -> list[tuple[str, int | None]]:
+        """Claim and release by the rules; the sources newly claimed, each with a hello to answer.
+
+        `open_sources`: sources with samples open in this cloud.
+        """
+        for cloud in [c for c, peer in self.peers.items() if now - peer.heard > 2 * FORGET_AFTER]:
+            del self.peers[cloud]
+        for name in [s for s, source in self.sources.items() if now - source.heard > FORGET_AFTER]:
+            del self.sources[name]
+        if now < self.joined_at:
+            return []
+        live = self.live(now)
+        for name in list(self.claims):
+            if name not in self.sources or owner(name, live) != self.cloud_id:
+                self.releasing.add(name)
+            if name in self.releasing and name not in open_sources:
+                self.claims.discard(name)
+                self.releasing.discard(name)
+        claimed = []
+        for name, source in self.sources.items():
+            if name not in self.claims and self._owns_unclaimed(name, now):
+                self.claims.add(name)
+                claimed.append((name, source.hello))
+                source.hello = None
+        return claimed

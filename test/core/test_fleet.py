@@ -1,0 +1,143 @@
+"""Several clouds: who owns each robot, how a robot moves, and that no sample is taken twice."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from neucodex_ros.core.fleet import Fleet, owner, rendezvous_score
+
+ROBOTS = [f'robot{n}' for n in range(40)]
+
+
+def test_rendezvous_is_the_same_everywhere_and_moves_only_what_it_must():
+    assert rendezvous_score('a', 'robot1') == rendezvous_score('a', 'robot1')  # unsalted
+    three = {robot: owner(robot, ['a', 'b', 'c']) for robot in ROBOTS}
+    assert set(Counter(three.values())) == {'a', 'b', 'c'}  # each gets a share
+    assert three == {robot: owner(robot, ['c', 'a', 'b']) for robot in ROBOTS}  # any order
+    without_b = {robot: owner(robot, ['a', 'c']) for robot in ROBOTS}
+    assert all(without_b[r] == three[r] for r in ROBOTS if three[r] != 'b')  # only b's move
+    with_d = {robot: owner(robot, ['a', 'b', 'c', 'd']) for robot in ROBOTS}
+    assert all(with_d[r] in (three[r], 'd') for r in ROBOTS)  # d takes, nobody else moves
+    assert 'd' in with_d.values()
+
+
+class Clouds:
+    """Fleets that hear each other's announcements, on one injected clock."""
+
+    def __init__(self, *names: str, now: float = 0.0) -> None:
+        self.now = now
+        self.fleets = {name: Fleet(name, now) for name in names}
+        self.open: dict[str, set[str]] = {name: set() for name in names}
+
+    def add(self, name: str) -> None:
+        self.fleets[name] = Fleet(name, self.now)
+        self.open[name] = set()
+
+    def run(self, seconds: float, dead: tuple[str, ...] = ()) -> None:
+        """Announce, hear and update every 0.2 s; the dead neither speak nor act."""
+        for _ in range(round(seconds / 0.2)):
+            self.now += 0.2
+            for name, fleet in self.fleets.items():
+                if name in dead:
+                    continue
+                fleet.announced = self.now
+                for other in self.fleets.values():
+                    other.heard(name, set(fleet.claims), self.now)
+            for name, fleet in self.fleets.items():
+                if name not in dead:
+                    fleet.update(self.now, self.open[name])
+
+    def serving(self, robot: str) -> list[str]:
+        return [name for name, fleet in self.fleets.items() if robot in fleet.claims]
+
+
+def hear_all(clouds: Clouds, sample_id: int, hello: bool = False) -> dict[str, list[str]]:
+    """Every cloud sees one message of every robot; who takes each."""
+    return {robot: [name for name, fleet in clouds.fleets.items()
+                    if fleet.takes(robot, sample_id, clouds.now, hello)] for robot in ROBOTS}
+
+
+def test_each_robot_is_served_by_its_owner_once_the_clouds_have_heard_each_other():
+    clouds = Clouds('a', 'b', 'c')
+    assert all(not takers for takers in hear_all(clouds, 1, hello=True).values())
+    clouds.run(0.8)  # still joining: nobody claims before dead_after
+    assert all(not fleet.claims for fleet in clouds.fleets.values())
+    clouds.run(0.6)
+    assert all(clouds.serving(r) == [owner(r, 'abc')] for r in ROBOTS)
+    assert all(takers == [owner(r, 'abc')] for r, takers in hear_all(clouds, 2).items())
+
+
+def test_claiming_answers_the_hello_its_robot_is_waiting_with():
+    fleet = Fleet('a', 0.0)
+    assert not fleet.takes('robot0', 7, 0.1, hello=True)
+    assert fleet.update(1.2, set()) == [('robot0', 7)]
+    assert fleet.takes('robot0', 8, 1.3)
+
+
+def test_a_dead_clouds_robots_move_to_the_others_and_its_samples_stay_unanswered():
+    clouds = Clouds('a', 'b', 'c')
+    hear_all(clouds, 9, hello=True)
+    clouds.run(1.4)
+    hear_all(clouds, 10)  # sample 10 of each robot started before b died
+    orphans = [r for r in ROBOTS if owner(r, 'abc') == 'b']
+    clouds.run(1.4, dead=('b',))
+    for robot in orphans:
+        assert set(clouds.serving(robot)) - {'b'} == {owner(robot, 'ac')}  # (b is dead)
+    taken = hear_all(clouds, 10)  # the rest of sample 10: its new owner does not take it
+    assert all(set(taken[r]) <= {'b'} for r in orphans)
+    taken = hear_all(clouds, 11)
+    assert all(set(taken[r]) - {'b'} == {owner(r, 'ac')} for r in orphans)
+
+
+def test_a_joining_cloud_takes_its_share_only_after_the_owner_released_it():
+    clouds = Clouds('a', 'b', 'c')
+    hear_all(clouds, 10)
+    clouds.run(1.4)
+    moving = [r for r in ROBOTS if owner(r, 'abcd') == 'd']
+    assert moving
+    old = {r: owner(r, 'abc') for r in moving}
+    for robot in moving:  # each old owner has a sample of its robot open
+        clouds.open[old[robot]].add(robot)
+    clouds.add('d')
+    hear_all(clouds, 11)
+    for _ in range(12):  # joining, then waiting for the release: never two claims
+        clouds.run(0.2)
+        assert all(len(clouds.serving(r)) == 1 for r in ROBOTS)
+    assert all(clouds.serving(r) == [old[r]] for r in moving)  # draining its open sample
+    for name in 'abc':
+        clouds.open[name].clear()
+    clouds.run(0.6)
+    assert all(clouds.serving(r) == ['d'] for r in moving)
+    assert all(takers == [owner(r, 'abcd')] for r, takers in hear_all(clouds, 20).items())
+
+
+def test_a_stalled_cloud_drops_its_claims_and_joins_again():
+    clouds = Clouds('a', 'b')
+    hear_all(clouds, 1)
+    clouds.run(1.4)
+    mine = [r for r in ROBOTS if owner(r, 'ab') == 'a']
+    a = clouds.fleets['a']
+    clouds.run(1.2, dead=('a',))  # a froze: b counts it gone and takes its robots
+    assert all(set(clouds.serving(r)) == {'a', 'b'} for r in mine)
+    assert a.stalled(clouds.now) and not a.claims  # a wakes up: it serves nothing now
+    assert all(not a.takes(r, 30, clouds.now) for r in mine)
+    clouds.run(1.2)  # rejoined; b releases when asked by the rule, a takes back its own
+    clouds.run(0.4)
+    assert all(clouds.serving(r) == ['a'] for r in mine)
+
+
+def test_fence_must_come_after_an_announcement_is_due_and_before_others_count_a_cloud_dead():
+    with pytest.raises(ValueError):
+        Fleet('a', 0.0, dead_after=1.0, fence=1.0)
+    with pytest.raises(ValueError):
+        Fleet('a', 0.0, dead_after=1.0, fence=0.1)
+
+
+def test_a_robot_never_heard_before_is_taken_at_its_first_message_by_its_owner_alone():
+    clouds = Clouds('a', 'b', 'c')
+    clouds.run(1.4)  # joined, no robot yet
+    assert all(takers == [owner(r, 'abc')] for r, takers in hear_all(clouds, 5).items())
+    fresh = Fleet('d', clouds.now)  # not joined: it takes nothing, not even a new robot
+    assert not fresh.takes('robot99', 1, clouds.now)
