@@ -122,6 +122,7 @@ class Fleet:
         self.claims.clear()
         self.releasing.clear()
         self.joined_at = now + self.dead_after
+        self.announced = now  # (one stall counts once; joining again keeps the claims empty)
         return True
 
     def update(self, now: float, open_sources: set[str]) -> list[tuple[str, int | None]]:

@@ -122,6 +122,7 @@ def test_a_stalled_cloud_drops_its_claims_and_joins_again():
     clouds.run(1.2, dead=('a',))  # a froze: b counts it gone and takes its robots
     assert all(set(clouds.serving(r)) == {'a', 'b'} for r in mine)
     assert a.stalled(clouds.now) and not a.claims  # a wakes up: it serves nothing now
+    assert not a.stalled(clouds.now)  # (once)
     assert all(not a.takes(r, 30, clouds.now) for r in mine)
     clouds.run(1.2)  # rejoined; b releases when asked by the rule, a takes back its own
     clouds.run(0.4)
