@@ -296,7 +296,7 @@ class CloudNode(GuardedNode):
         self._flush()
 
     def on_spikes(self, msg: PackedSpikes) -> None:
-        """Take one timestep of a sample; run those now in order; answer once decided."""
+        """Take one timestep of a sample; those now in order go to the next batch (_flush)."""
         key = (msg.source_id, msg.sample_id)
         if msg.flags & PackedSpikes.FLAG_HELLO:
             self._hello(key, msg)
