@@ -228,8 +228,8 @@ def main() -> int:
     checkpoint = load_checkpoint(args.checkpoint)
     recordings, labels = record(checkpoint, 200)
     rows = []
-    for max_batch in args.max_batch:
-        for robots in args.robots:
+    for robots in args.robots:  # (the settings in turn at each load: the machine's speed drifts)
+        for max_batch in args.max_batch:
             clouds = [node_command('cloud_node', name=f'cloud_{k}', parameters={
                 'checkpoint': args.checkpoint, 'alpha': args.alpha, 'cloud_id': f'cloud{k}',
                 'max_batch': max_batch, 'torch_threads': args.torch_threads,
@@ -267,7 +267,7 @@ def write(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
              '| max_batch | robots | offered /s | answered /s | answered | p50 ms | p99 ms '
              '| accuracy | cloud CPU ms/sample | sustained |',
              '|---|---|---|---|---|---|---|---|---|---|']
-    for row in rows:
+    for row in sorted(rows, key=lambda r: (r['max_batch'], r['robots'])):
         lines.append(f"| {row['max_batch']} | {row['robots']} | {row['offered_per_s']:.1f} | "
                      f"{row['answered_per_s']:.1f} | {row['answered_share']:.1%} | "
                      f"{row['p50_ms']:.0f} | {row['p99_ms']:.0f} | {row['accuracy']:.1%} | "
