@@ -55,16 +55,15 @@ class Robot:
 def record(checkpoint: Any, count: int) -> tuple[list[list[tuple[int, bytes]]], np.ndarray]:
     """The edge's coded timesteps (wire encoding, payload) of `count` held-out digits."""
     from neucodex_ros.core import codec
-    from neucodex_ros.core.datasets.digits import held_out_digits
-    from neucodex_ros.core.image import image_to_input
+    from neucodex_ros.core.datasets.digits import camera_input, held_out_digits
     from neucodex_ros.core.inference import EdgeRunner
 
     images, labels = held_out_digits(count, seed=11)
     edge = EdgeRunner(checkpoint.model)
     recordings = []
     for image in images:
-        edge.start(image_to_input(image.tobytes(), 'mono8', 28, 28, 28, 1,
-                                  checkpoint.config.input_size))
+        edge.start(camera_input(image, checkpoint.config.in_channels,
+                                checkpoint.config.input_size))
         previous, timesteps = None, []
         for _ in range(checkpoint.config.num_timesteps):
             spikes = edge.step()

@@ -346,17 +346,21 @@ def edge_operations(input_kind: str, samples: int, checkpoint: Any) -> dict[str,
     import numpy as np
     import torch
 
-    from neucodex_ros.core.datasets.digits import DvsRecordings, held_out_digits, held_out_indices
+    from neucodex_ros.core.datasets.digits import (
+        DvsRecordings,
+        camera_input,
+        held_out_digits,
+        held_out_indices,
+    )
     from neucodex_ros.core.events.frames import FrameSpec, event_frames
-    from neucodex_ros.core.image import image_to_input
     from neucodex_ros.core.inference import edge_op_counts
     from neucodex_ros.core.training import as_sequence
 
     model, config = checkpoint.model.eval(), checkpoint.config
     images, _ = held_out_digits(samples)
     if input_kind == 'images':
-        inputs = [image_to_input(image.tobytes(), 'mono8', *image.shape, image.shape[1],
-                                 config.in_channels, config.input_size) for image in images]
+        inputs = [camera_input(image, config.in_channels, config.input_size)
+                  for image in images]
     else:
         recordings = DvsRecordings(held_out_indices(samples))
         spec = FrameSpec.from_record(checkpoint.data, config.num_timesteps, config.input_size)

@@ -8,6 +8,7 @@ import torch
 from spikingjelly.activation_based import functional, neuron
 
 from neucodex_ros.core.errors import ModelError
+from neucodex_ros.core.exit_policy import Decision
 from neucodex_ros.core.inference import EDGE_LAYERS, CloudRunner, EdgeRunner
 from neucodex_ros.core.model import ModelConfig, SplitSNN
 from neucodex_ros.core.training import direct_encoding
@@ -58,9 +59,13 @@ def test_per_timestep_parts_equal_the_whole_model_multi_step() -> None:
     assert 0.02 < np.mean(sent) < 0.98  # real spike traffic, not all-zero or all-one tensors
 
 
-def test_interleaved_samples_keep_their_own_state() -> None:
-    model = random_model(1)
-    frames = (torch.rand(2, 1, 28, 28) * 2).numpy()
+def spikes_and_answers_alone(model: SplitSNN, count: int
+                             ) -> tuple[list[list[np.ndarray]], list[list[Decision | None]]]:
+    """Edge spikes (4 timesteps) of `count` random frames; the cloud's decisions on each alone.
+
+    alpha 1, so each sample is decided at T; the decisions are those after every timestep.
+    """
+    frames = (torch.rand(count, 1, 28, 28) * 2).numpy()
     edge, cloud = EdgeRunner(model), CloudRunner(model)
     spikes = []
     for frame in frames:
@@ -69,8 +74,15 @@ def test_interleaved_samples_keep_their_own_state() -> None:
     alone = []
     for sample_spikes in spikes:
         sample = cloud.new_sample(alpha=1.0, num_timesteps=4)
-        decision = [cloud.step(sample, s) for s in sample_spikes][-1]
-        alone.append(decision.probabilities)
+        alone.append([cloud.step(sample, s) for s in sample_spikes])
+    return spikes, alone
+
+
+def test_interleaved_samples_keep_their_own_state() -> None:
+    model = random_model(1)
+    cloud = CloudRunner(model)
+    spikes, decisions = spikes_and_answers_alone(model, 2)
+    alone = [sample[-1].probabilities for sample in decisions]
     a, b = (cloud.new_sample(alpha=1.0, num_timesteps=4) for _ in range(2))
     for t in range(4):
         decision_a = cloud.step(a, spikes[0][t])
@@ -118,16 +130,8 @@ def test_every_edge_layer_choice_gives_the_whole_models_logits(layers: str) -> N
 def test_a_batch_of_samples_answers_as_each_alone() -> None:
     """step_batch: samples at different timesteps (one fresh) in one pass, exactly as alone."""
     model = random_model(3)
-    frames = (torch.rand(3, 1, 28, 28) * 2).numpy()
-    edge, cloud = EdgeRunner(model), CloudRunner(model)
-    spikes = []
-    for frame in frames:
-        edge.start(frame)
-        spikes.append([edge.step() for _ in range(4)])
-    alone = []
-    for sample_spikes in spikes:
-        sample = cloud.new_sample(alpha=1.0, num_timesteps=4)
-        alone.append([cloud.step(sample, s) for s in sample_spikes])
+    cloud = CloudRunner(model)
+    spikes, alone = spikes_and_answers_alone(model, 3)
     a, b, c = (cloud.new_sample(alpha=1.0, num_timesteps=4) for _ in range(3))
     cloud.step(a, spikes[0][0])  # a is one timestep ahead; b joins later, alone first
     cloud.step(a, spikes[0][1])

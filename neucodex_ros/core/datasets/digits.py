@@ -25,6 +25,16 @@ def _all() -> tuple[np.ndarray, np.ndarray]:
     return images.reshape(-1, 28, 28).astype(np.uint8), labels.astype(np.int64)
 
 
+def camera_input(image: np.ndarray, in_channels: int,
+                 input_size: tuple[int, int]) -> np.ndarray:
+    """A digit image [H, W] as the edge makes it into the model's input from a mono8 frame."""
+    from neucodex_ros.core.image import image_to_input  # (cv2: only when needed)
+
+    height, width = image.shape
+    return image_to_input(image.tobytes(), 'mono8', height, width, width, in_channels,
+                          input_size)
+
+
 def load_digits(part: str) -> tuple[np.ndarray, np.ndarray]:
     """Images uint8 [N, 28, 28] (white digit on black) and labels int64 [N] of one part."""
     if part not in SPLIT:
