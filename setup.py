@@ -22,9 +22,11 @@ from setuptools.command.build import build
 
 ROOT = Path(__file__).resolve().parent
 PACKAGE = 'neucodex_ros'
-# Interface packages built from source, in build order. event_camera_msgs is rebuilt from an
-# identical definition (same type hash) because pip installs have no ROS to take it from.
-INTERFACES = [('event_camera_msgs', ROOT / 'interfaces' / 'event_camera_msgs', []),
+# Interface packages built from source, in build order. event_camera_msgs and vision_msgs are
+# rebuilt from identical definitions (same type hashes) because pip installs have no ROS to
+# take them from.
+VENDORED = ('event_camera_msgs', 'vision_msgs')
+INTERFACES = [*((name, ROOT / 'interfaces' / name, []) for name in VENDORED),
               (PACKAGE, ROOT, ['-DNEUCODEX_MESSAGES_ONLY=ON'])]
 
 # ROS 2 from PyPI: what rclpy nodes need at run time. A ROS install provides these itself.
@@ -69,7 +71,7 @@ def ros_prefixes() -> list[str]:
 
 
 class BuildMessages(Command):
-    """Generate the typesupport of neucodex_ros.msg and event_camera_msgs with rosidl (cmake)."""
+    """Generate the typesupport of neucodex_ros.msg and the vendored interfaces with rosidl."""
 
     description = 'generate the message typesupport with the rosidl generators'
     user_options: list[tuple[str, str | None, str]] = []
@@ -104,7 +106,7 @@ class BuildMessages(Command):
         data_files.append(('lib', [str(p) for p in sorted(prefix.glob('lib/*.so'))]))
         purelib = Path(sysconfig.get_paths()['purelib']).relative_to(sys.prefix)
         trees = [(prefix / 'share', Path('share')),
-                 (site / 'event_camera_msgs', purelib / 'event_camera_msgs')]
+                 *((site / name, purelib / name) for name in VENDORED)]
         for source_root, destination_root in trees:
             for folder in sorted({p.parent for p in source_root.rglob('*') if p.is_file()}):
                 files = [str(p) for p in sorted(folder.iterdir())

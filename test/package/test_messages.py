@@ -11,6 +11,7 @@ from event_camera_msgs.msg import EventPacket
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import serialize_message
 from rosutil import child, harness, python_command, type_hash
+from vision_msgs.msg import Classification, ObjectHypothesis
 
 from neucodex_ros.core import codec
 from neucodex_ros.core.errors import CodecError
@@ -91,10 +92,19 @@ def event_packets() -> list[EventPacket]:
     return [header(evt3, 1_700_000_000, 5, 'event_camera'), EventPacket()]
 
 
+def classifications() -> list[Classification]:
+    scores = RNG.dirichlet(np.ones(10))
+    full = Classification(results=[ObjectHypothesis(class_id=f'class ü{n}', score=float(score))
+                                   for n, score in enumerate(scores)])
+    return [header(full, 1_700_000_000, 7, 'camera'), Classification()]
+
+
 @pytest.mark.parametrize('msg_type, make', [
     (PackedSpikes, packed_spikes), (ExitSignal, exit_signals), (Prediction, predictions),
-    (SampleLabel, sample_labels), (EventPacket, event_packets)],
-    ids=['PackedSpikes', 'ExitSignal', 'Prediction', 'SampleLabel', 'EventPacket'])
+    (SampleLabel, sample_labels), (EventPacket, event_packets),
+    (Classification, classifications)],
+    ids=['PackedSpikes', 'ExitSignal', 'Prediction', 'SampleLabel', 'EventPacket',
+         'Classification'])
 def test_round_trip_between_processes(msg_type, make) -> None:
     sent = make()
     type_path = f'{msg_type.__module__.split(".")[0]}.msg.{msg_type.__name__}'
@@ -156,6 +166,22 @@ def test_event_packet_type_hash_equals_the_real_drivers(shared_data: Path) -> No
     recorded.discard(None)
     assert recorded, 'no EventPacket topic with a type hash in the recorded bags'
     assert recorded == {type_hash('event_camera_msgs', 'EventPacket')}
+
+
+#: RIHS01 type hashes of vision_msgs 4.x, as rosidl generated them upstream: recorded in a
+#: public build of ros-perception/vision_msgs (the generated classification__description.c
+#: and object_hypothesis__description.c, their get_type_hash()).
+UPSTREAM_VISION_HASHES = {
+    'Classification': 'RIHS01_f74db28d0eaef3afb78f48bf2161cd709a1383a0309d3454383b25be11345143',
+    'ObjectHypothesis':
+        'RIHS01_51da43cec11c01957a64d1e05a24acd18aae7745ec30b74348ad5f6d634f7f90',
+}
+
+
+@pytest.mark.parametrize('name', sorted(UPSTREAM_VISION_HASHES))
+def test_vision_msgs_type_hashes_equal_the_upstream_build(name: str) -> None:
+    """Any vision_msgs consumer (a ROS install's real package) matches our Classification."""
+    assert type_hash('vision_msgs', name) == UPSTREAM_VISION_HASHES[name]
 
 
 def test_every_status_is_a_named_constant_and_means_one_thing() -> None:
