@@ -1,15 +1,32 @@
-"""Launch the cloud node (server side): spike tensors in, exit signals and predictions out.
+"""Launch the cloud node (server side): spike tensors in, exit signals out.
 
 Usage: ros2 launch neucodex_ros cloud.launch.py [params_file:=/path/to/split.yaml]
+    [checkpoint:=my_model.pt] [autostart:=false] [namespace:=]
+
+One cloud serves every robot of its model, whatever their namespaces: the link topics
+(/spikes, /exit_signal, /clouds) are absolute. The node is a lifecycle node: with
+autostart:=false a lifecycle manager brings it up.
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode
+
+
+def cloud_node(context):
+    """The node, with a checkpoint only when one is given."""
+    checkpoint = LaunchConfiguration('checkpoint').perform(context)
+    autostart = LaunchConfiguration('autostart').perform(context).lower() in ('true', '1')
+    return [LifecycleNode(
+        package='neucodex_ros', executable='cloud_node', name='cloud_node',
+        namespace=LaunchConfiguration('namespace'),
+        parameters=[LaunchConfiguration('params_file'), {'autostart': autostart}]
+        + ([{'checkpoint': checkpoint}] if checkpoint else []),
+        output='screen', respawn=True, respawn_delay=2.0)]  # a node that dies comes back
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -22,9 +39,16 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
         DeclareLaunchArgument('params_file', default_value=default_params,
                               description='YAML with a cloud_node section'),
+        DeclareLaunchArgument('checkpoint', default_value='',
+                              description="the model (the robots' own): a checkpoint file or "
+                                          "a shipped model's name; '': the params file's"),
+        DeclareLaunchArgument('autostart', default_value='true',
+                              description='configure and activate at start; false: wait for '
+                                          'a lifecycle manager'),
+        DeclareLaunchArgument('namespace', default_value='',
+                              description="the cloud node's namespace (its ~/stats); the link "
+                                          'topics stay absolute'),
         SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', EnvironmentVariable(
             'FASTDDS_DEFAULT_PROFILES_FILE', default_value=profile)),
-        Node(package='neucodex_ros', executable='cloud_node', name='cloud_node',
-             parameters=[LaunchConfiguration('params_file')], output='screen',
-             respawn=True, respawn_delay=2.0),  # a node that dies comes back
+        OpaqueFunction(function=cloud_node),
     ])

@@ -1,19 +1,44 @@
-"""Launch the edge node (robot side): camera images in, spike tensors out.
+"""Launch the edge node (robot side): camera images or events in, spike tensors out.
 
-Usage: ros2 launch neucodex_ros edge.launch.py [params_file:=/path/to/split.yaml]
+Usage: ros2 launch neucodex_ros edge.launch.py [namespace:=robot1]
+    [params_file:=/path/to/split.yaml] [checkpoint:=my_model.pt] [autostart:=false]
     [image_topic:=/camera/image_raw] [events_topic:=/camera/events]
+    [remappings:='prediction:=/robot1/answers other:=/x']
 
-The two topic arguments remap the edge's default input names (`image` and its `/compressed`,
-`/event_camera/events`), so a camera plugs in without a parameters file of one's own.
+In a namespace the robot's own topics (image, prediction, classification, ~/stats) move into
+it while the link to the cloud (/spikes, /exit_signal) stays shared: robots in /robot1,
+/robot2 ... use one cloud. The topic arguments remap the edge's default input names (`image`
+and its `/compressed`, `/event_camera/events`), so a camera plugs in without a parameters file
+of one's own. The node is a lifecycle node: with autostart:=false a lifecycle manager brings
+it up.
 """
 
 import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode
+
+
+def edge_node(context):
+    """The node, with the arguments that are only set when given (checkpoint, remappings)."""
+    checkpoint = LaunchConfiguration('checkpoint').perform(context)
+    autostart = LaunchConfiguration('autostart').perform(context).lower() in ('true', '1')
+    extra = [tuple(rule.split(':=', 1))
+             for rule in LaunchConfiguration('remappings').perform(context).split()]
+    return [LifecycleNode(
+        package='neucodex_ros', executable='edge_node', name='edge_node',
+        namespace=LaunchConfiguration('namespace'),
+        parameters=[LaunchConfiguration('params_file'), {'autostart': autostart}]
+        + ([{'checkpoint': checkpoint}] if checkpoint else []),
+        output='screen',
+        remappings=[
+            ('image', LaunchConfiguration('image_topic')),
+            ('image/compressed', [LaunchConfiguration('image_topic'), '/compressed']),
+            ('/event_camera/events', LaunchConfiguration('events_topic')), *extra],
+        respawn=True, respawn_delay=2.0)]  # a node that dies comes back
 
 
 def generate_launch_description() -> LaunchDescription:
@@ -26,18 +51,23 @@ def generate_launch_description() -> LaunchDescription:
     return LaunchDescription([
         DeclareLaunchArgument('params_file', default_value=default_params,
                               description='YAML with an edge_node section'),
+        DeclareLaunchArgument('namespace', default_value='',
+                              description="this robot's namespace, e.g. robot1 (its source_id "
+                                          'too, unless the params file sets one)'),
+        DeclareLaunchArgument('checkpoint', default_value='',
+                              description="the model: a checkpoint file or a shipped model's "
+                                          "name; '': the params file's"),
+        DeclareLaunchArgument('autostart', default_value='true',
+                              description='configure and activate at start; false: wait for '
+                                          'a lifecycle manager'),
         DeclareLaunchArgument('image_topic', default_value='image',
                               description='sensor_msgs/Image input (CompressedImage: '
                                           'this topic + /compressed)'),
         DeclareLaunchArgument('events_topic', default_value='/event_camera/events',
                               description='event_camera_msgs/EventPacket input'),
+        DeclareLaunchArgument('remappings', default_value='',
+                              description='more remappings, FROM:=TO separated by spaces'),
         SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE', EnvironmentVariable(
             'FASTDDS_DEFAULT_PROFILES_FILE', default_value=profile)),
-        Node(package='neucodex_ros', executable='edge_node', name='edge_node',
-             parameters=[LaunchConfiguration('params_file')], output='screen',
-             remappings=[
-                 ('image', LaunchConfiguration('image_topic')),
-                 ('image/compressed', [LaunchConfiguration('image_topic'), '/compressed']),
-                 ('/event_camera/events', LaunchConfiguration('events_topic'))],
-             respawn=True, respawn_delay=2.0),  # a node that dies comes back
+        OpaqueFunction(function=edge_node),
     ])

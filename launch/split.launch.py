@@ -1,7 +1,8 @@
 """Launch the NeuCODEX split on one machine: the cloud node and the edge node.
 
 Usage: ros2 launch neucodex_ros split.launch.py [params_file:=/path/to/split.yaml]
-    [image_topic:=/camera/image_raw] [events_topic:=/camera/events]
+    [checkpoint:=my_model.pt] [namespace:=robot1] [autostart:=false]
+    [image_topic:=/camera/image_raw] [events_topic:=/camera/events] [remappings:='a:=b']
 
 On two machines, run edge.launch.py on the robot and cloud.launch.py on the server, with the
 same ROS_DOMAIN_ID.
@@ -17,21 +18,34 @@ from launch.substitutions import LaunchConfiguration
 
 
 def generate_launch_description() -> LaunchDescription:
-    """cloud.launch.py and edge.launch.py, sharing one parameters file."""
+    """cloud.launch.py and edge.launch.py, sharing one parameters file and model."""
     share = get_package_share_directory('neucodex_ros')
-    forward = {'params_file': LaunchConfiguration('params_file')}.items()
-    edge_inputs = {name: LaunchConfiguration(name)
-                   for name in ('params_file', 'image_topic', 'events_topic')}.items()
+    shared = ('params_file', 'checkpoint', 'autostart')
+    cloud_arguments = {name: LaunchConfiguration(name) for name in shared}.items()
+    edge_arguments = {name: LaunchConfiguration(name) for name in (
+        *shared, 'namespace', 'image_topic', 'events_topic', 'remappings')}.items()
     return LaunchDescription([
         DeclareLaunchArgument('params_file',
                               default_value=os.path.join(share, 'config', 'split.yaml'),
                               description='YAML with edge_node and cloud_node sections'),
+        DeclareLaunchArgument('checkpoint', default_value='',
+                              description="the model of both nodes: a checkpoint file or a "
+                                          "shipped model's name; '': the params file's"),
+        DeclareLaunchArgument('autostart', default_value='true',
+                              description='configure and activate at start; false: wait for '
+                                          'a lifecycle manager'),
+        DeclareLaunchArgument('namespace', default_value='',
+                              description="the robot's namespace (the cloud stays at the "
+                                          'root and serves any)'),
         DeclareLaunchArgument('image_topic', default_value='image',
                               description="the edge's sensor_msgs/Image input"),
         DeclareLaunchArgument('events_topic', default_value='/event_camera/events',
                               description="the edge's event_camera_msgs/EventPacket input"),
+        DeclareLaunchArgument('remappings', default_value='',
+                              description="more remappings of the edge's, FROM:=TO separated "
+                                          'by spaces'),
         IncludeLaunchDescription(PythonLaunchDescriptionSource(
-            os.path.join(share, 'launch', 'cloud.launch.py')), launch_arguments=forward),
+            os.path.join(share, 'launch', 'cloud.launch.py')), launch_arguments=cloud_arguments),
         IncludeLaunchDescription(PythonLaunchDescriptionSource(
-            os.path.join(share, 'launch', 'edge.launch.py')), launch_arguments=edge_inputs),
+            os.path.join(share, 'launch', 'edge.launch.py')), launch_arguments=edge_arguments),
     ])

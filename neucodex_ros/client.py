@@ -72,8 +72,12 @@ class SplitClient(Node):
     def __init__(self, name: str = 'neucodex_client', image_topics: Sequence[str] = ('image',),
                  reliable: bool = True, depth: int = 64, events_topic: str | None = None,
                  jpeg_quality: int | None = None, watch_exits: bool = True,
-                 image_qos: QoSProfile | int = 10, **kwargs: Any) -> None:
+                 image_qos: QoSProfile | int = 10,
+                 prediction_topics: Sequence[str] = ('prediction',), **kwargs: Any) -> None:
         """`jpeg_quality`: publish frames as JPEG CompressedImage on `<topic>/compressed`.
+
+        `prediction_topics`: where the edges publish their Predictions (robots in
+        namespaces: one each).
 
         `image_qos`: of the frame publishers, as a camera driver would choose it (the
         default, a depth of 10, is reliable).
@@ -92,12 +96,13 @@ class SplitClient(Node):
             self.image_pubs = [self.create_publisher(EventPacket, events_topic, tool_qos())]
         self._seq = 0
         self._slot = 0
+        self.answer_topics = len(prediction_topics)
         self.watchers = [
-            self.create_subscription(Prediction, 'prediction', self._on_prediction, link,
-                                     raw=True),
-            self.create_subscription(PackedSpikes, 'spikes', self._on_spikes, link, raw=True)]
+            *(self.create_subscription(Prediction, topic, self._on_prediction, link, raw=True)
+              for topic in prediction_topics),
+            self.create_subscription(PackedSpikes, '/spikes', self._on_spikes, link, raw=True)]
         if watch_exits:
-            self.watchers.append(self.create_subscription(ExitSignal, 'exit_signal',
+            self.watchers.append(self.create_subscription(ExitSignal, '/exit_signal',
                                                           self._on_exit, link, raw=True))
         self.observed: dict[StampKey, Observed] = {}
         self.by_sample: dict[tuple[str, int], Observed] = {}  # from the spikes seen
@@ -191,7 +196,7 @@ class SplitClient(Node):
         after the cloud answered its hello), with its spikes seen too (unless not `split`: one
         node runs the whole network); the probes are then forgotten.
         """
-        watchers = self.watchers if split else self.watchers[:1]
+        watchers = self.watchers if split else self.watchers[:self.answer_topics]
         self.spin_until(lambda: all(p.get_subscription_count() > 0 for p in self.image_pubs)
                         and all(w.get_publisher_count() > 0 for w in watchers), timeout,
                         'the edge and cloud nodes to appear', alive)

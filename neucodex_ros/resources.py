@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
+from typing import Any
 
 PACKAGE = 'neucodex_ros'
 
@@ -48,12 +49,27 @@ def default_params_file() -> Path:
     return package_share() / 'config' / 'split.yaml'
 
 
+def node_name(key: str) -> str:
+    """The node a section of a parameters file is for.
+
+    `edge_node`, `/edge_node` and `/**/edge_node` (any namespace: the shipped files' form)
+    are all for edge_node.
+    """
+    return key.rsplit('/', 1)[-1]
+
+
+def node_sections(document: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """A parameters file (as YAML loads it) as {node name: its ros__parameters}."""
+    return {node_name(key): dict((section or {}).get('ros__parameters') or {})
+            for key, section in (document or {}).items()}
+
+
 def default_parameter(node: str, name: str) -> object:
     """A node's parameter as set in the default parameters file."""
     import yaml
 
     with default_params_file().open() as file:
-        return yaml.safe_load(file)[node]['ros__parameters'][name]
+        return node_sections(yaml.safe_load(file))[node][name]
 
 
 def large_data_profile() -> Path:

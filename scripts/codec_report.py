@@ -149,10 +149,10 @@ def main() -> int:
     parser.add_argument('--markdown', action='store_true', help='tables in markdown')
     args = parser.parse_args()
     torch.set_num_threads(1)
-    from neucodex_ros.resources import default_params_file, events_params_file
+    from neucodex_ros.resources import default_params_file, events_params_file, node_sections
 
     def alpha_of(params_file: Path) -> float:
-        return yaml.safe_load(params_file.read_text())['cloud_node']['ros__parameters']['alpha']
+        return node_sections(yaml.safe_load(params_file.read_text()))['cloud_node']['alpha']
 
     setups = [('digits_snn', 'digits', None, alpha_of(default_params_file()))]
     nmnist = DATA / 'nmnist_small' / 'train'

@@ -100,10 +100,10 @@ def main() -> int:
         return 2
     torch.set_num_threads(1)
     from neucodex_ros.core.datasets.aedat4 import read_aedat4
-    from neucodex_ros.resources import events_params_file
+    from neucodex_ros.resources import events_params_file, node_sections
 
-    alpha = yaml.safe_load(events_params_file().read_text())['cloud_node'][
-        'ros__parameters']['alpha']
+    alpha = node_sections(yaml.safe_load(events_params_file().read_text()))['cloud_node'][
+        'alpha']
     decoders = decoder_report()
     aedat4 = {path.name: len(read_aedat4(path)[0]) for path in sorted((DATA / 'aedat4').iterdir())}
     models = model_report(alpha)

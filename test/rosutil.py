@@ -13,6 +13,7 @@ from pathlib import Path
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -36,6 +37,73 @@ def watch_stats(node: Node, names: Iterable[str]) -> Stats:
 def counter(stats: Stats, node: str, name: str) -> int:
     """One counter of a node's latest ~/stats (0 before it counted any)."""
     return int(stats.get(node, {}).get(name, 0))
+
+
+#: The state each lifecycle transition ends in when it succeeds.
+TRANSITION_TARGETS = {'configure': 'inactive', 'activate': 'active', 'deactivate': 'inactive',
+                      'cleanup': 'unconfigured', 'shutdown': 'finalized'}
+
+
+class Lifecycle:
+    """A managed node driven from this process through its standard lifecycle services.
+
+    `spin_until(condition, timeout, what)` spins the node the clients belong to (as
+    RosHarness.spin_until and SplitClient.spin_until do).
+    """
+
+    def __init__(self, node: Node, name: str,
+                 spin_until: Callable[[Callable[[], bool], float, str], None]) -> None:
+        self.name = name
+        self.change = node.create_client(ChangeState, f'{name}/change_state')
+        self.get = node.create_client(GetState, f'{name}/get_state')
+        self.spin_until = spin_until
+
+    def _call(self, client, request, timeout: float):  # noqa: ANN001, ANN202
+        """The service's answer, or None if none came within `timeout` seconds.
+
+        A service seen ready may not have matched our reader of its answers yet, and an
+        answer sent before that is lost; the callers ask again.
+        """
+        self.spin_until(client.service_is_ready, 60.0, f'{client.srv_name}')
+        future = client.call_async(request)
+        try:
+            self.spin_until(future.done, timeout, f'an answer of {client.srv_name}')
+        except TimeoutError:
+            client.remove_pending_request(future)
+            return None
+        return future.result()
+
+    def state(self) -> str:
+        """The node's state label: unconfigured, inactive, active, finalized."""
+        deadline = time.monotonic() + 60.0
+        while (answer := self._call(self.get, GetState.Request(), 2.0)) is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f'{self.name}: get_state unanswered for 60 s')
+        return answer.current_state.label
+
+    def transition(self, label: str) -> bool:
+        """configure, activate, deactivate, cleanup or shutdown; whether it succeeded.
+
+        If its answer is lost, the state says whether it ran; if it did not, it is asked
+        again.
+        """
+        request = ChangeState.Request()
+        request.transition.label = label
+        before = self.state()
+        deadline = time.monotonic() + 60.0
+        while (answer := self._call(self.change, request, 5.0)) is None:
+            if (now := self.state()) != before:  # it ran; its answer was lost
+                return now == TRANSITION_TARGETS[label]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f'{self.name}: {label} unanswered for 60 s')
+        return answer.success
+
+    def bring_up(self) -> None:
+        """configure, then activate, as a lifecycle manager does."""
+        assert self.state() == 'unconfigured', self.name
+        assert self.transition('configure'), f'{self.name}: configure failed'
+        assert self.transition('activate'), f'{self.name}: activate failed'
+        assert self.state() == 'active', self.name
 
 
 class RosHarness:

@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     import yaml
 
     from neucodex_ros.bench.link import LinkConfig, parse_schedule, why_unavailable
-    from neucodex_ros.resources import default_params_file, events_params_file
+    from neucodex_ros.resources import default_params_file, events_params_file, node_sections
 
     modes = [m for m in MODES if m.name in args.modes.split(',')]
     if not modes:
@@ -173,13 +173,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     params_file = (args.params_file or (events_params_file() if args.input == 'events'
                                         else default_params_file())).resolve()
-    params = yaml.safe_load(params_file.read_text())
+    params = node_sections(yaml.safe_load(params_file.read_text()))
     edge_overrides = {}
     for item in args.edge:
         key, _, value = item.partition('=')
         edge_overrides[key] = yaml.safe_load(value)
     bench = Run(args, params_file, args.alpha if args.alpha is not None
-                else float(params['cloud_node']['ros__parameters']['alpha']),
+                else float(params['cloud_node']['alpha']),
                 args.checkpoint, edge_overrides)
     try:
         schedule = parse_schedule(args.link_schedule, args.bandwidth, args.delay) \
@@ -521,12 +521,12 @@ def summarise(results: dict[str, dict[str, Any]], sweeps: dict[str, Any], bench:
     from neucodex_ros.core.checkpoint import load_checkpoint
     from neucodex_ros.core.energy import EnergyConfig
     from neucodex_ros.core.figures import wire_reduction
-    from neucodex_ros.resources import shown_path
+    from neucodex_ros.resources import node_sections, shown_path
 
     args = bench.args
-    params = yaml.safe_load(bench.params_file.read_text())
-    checkpoint = load_checkpoint(bench.checkpoint or
-                                 params['cloud_node']['ros__parameters'].get('checkpoint') or None)
+    params = node_sections(yaml.safe_load(bench.params_file.read_text()))
+    checkpoint = load_checkpoint(bench.checkpoint or params['cloud_node'].get('checkpoint')
+                                 or None)
     steps = checkpoint.config.num_timesteps
     energy = EnergyConfig.with_radio(args.radio)
     ops = edge_operations(args.input, max(args.samples, args.sweep_samples), checkpoint)
@@ -548,7 +548,7 @@ def summarise(results: dict[str, dict[str, Any]], sweeps: dict[str, Any], bench:
             mode['wire_reduction_vs_split_float'] = wire_reduction(
                 modes['split_float']['message_bytes_per_sample']['up'], up)
     two_hosts = loopback_reason is None
-    edge_params = params['edge_node']['ros__parameters'] | bench.edge_overrides
+    edge_params = params['edge_node'] | bench.edge_overrides
     return {
         'config': {
             'input': args.input, 'samples': args.samples, 'model_id': checkpoint.model_id,

@@ -48,7 +48,7 @@ def write_settings(params_file: Path, settings: dict[str, dict[str, str]], out: 
     """
     text = params_file.read_text()
     for node, values in settings.items():
-        section = re.search(rf'^{node}:\n(?:[ \t]+.*\n|\n)*', text, re.MULTILINE)
+        section = re.search(rf'^(?:/\*\*/|/)?{node}:\n(?:[ \t]+.*\n|\n)*', text, re.MULTILINE)
         if section is None:
             raise ConfigError(f'{params_file} has no {node} section')
         updated = section.group(0)
@@ -75,11 +75,12 @@ def settings_for(params_file: Path, checkpoint: Path, alpha: float) -> dict[str,
     import yaml
 
     from neucodex_ros.core.checkpoint import checkpoint_file, checkpoint_setting
+    from neucodex_ros.resources import node_sections
 
-    sections = yaml.safe_load(params_file.read_text()) or {}
+    sections = node_sections(yaml.safe_load(params_file.read_text()))
     settings: dict[str, dict[str, str]] = {'cloud_node': {'alpha': repr(float(alpha))}}  # a double
     for node in ('edge_node', 'cloud_node'):
-        params = (sections.get(node) or {}).get('ros__parameters') or {}
+        params = sections.get(node, {})
         if 'alpha' in params:
             settings.setdefault(node, {})['alpha'] = repr(float(alpha))
         loaded = params.get('checkpoint')

@@ -58,13 +58,12 @@ def run(args: argparse.Namespace) -> int:
     from neucodex_ros.core import topics
     from neucodex_ros.core.checkpoint import load_checkpoint
     from neucodex_ros.processes import node_command
-    from neucodex_ros.resources import default_params_file, events_params_file
+    from neucodex_ros.resources import default_params_file, events_params_file, node_sections
 
     params_file = (args.params_file or (events_params_file() if args.events
                                         else default_params_file())).resolve()
-    sections = yaml.safe_load(params_file.read_text())
-    cloud_params = sections['cloud_node']['ros__parameters']
-    edge_params = sections['edge_node']['ros__parameters']
+    sections = node_sections(yaml.safe_load(params_file.read_text()))
+    cloud_params, edge_params = sections['cloud_node'], sections['edge_node']
     alpha = cloud_params['alpha'] if args.alpha is None else args.alpha
     checkpoint = load_checkpoint(cloud_params.get('checkpoint') or None)
     commands = [node_command('cloud_node', name='cloud_node', params_file=params_file,

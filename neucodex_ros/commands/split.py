@@ -1,8 +1,9 @@
 """`neucodex-ros split`: both nodes as separate processes from one parameters file.
 
 The pip stand-in for `ros2 launch neucodex_ros split.launch.py`: every section of the YAML
-that names a neucodex_ros node (edge_node, cloud_node) starts that node with the file as its
---params-file, then its `-p NODE.name:=value` overrides; `-r` remaps go to every node as ROS
+that names a neucodex_ros node (edge_node, cloud_node; or those of `--nodes`) starts that node,
+in `--namespace` if given, with the file as its --params-file, then its `-p NODE.name:=value`
+overrides; `-r` remaps go to every node as ROS
 takes them (`from:=to`, or `NODE:from:=to` for one node). A node that dies is started again
 after RESPAWN_DELAY, as the launch files' respawn does, and the others go on; one that cannot
 start as configured stops them all. Ctrl-C stops them all cleanly.
@@ -37,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('-r', '--remap', action='append', default=[], metavar='FROM:=TO',
                         help='remap a name in every node, or in one as NODE:FROM:=TO '
                              '(repeatable), e.g. -r image:=/camera/image_raw')
+    parser.add_argument('--nodes', default=None, metavar='NODE,...',
+                        help='start only these sections of the file, e.g. cloud_node on the '
+                             'server and edge_node on each robot (default: all of them)')
+    parser.add_argument('--namespace', default='', metavar='NS',
+                        help='run the nodes in this namespace, e.g. robot1: topics such as '
+                             "image and prediction become /robot1/...; the link topics are "
+                             'absolute and shared (default: the root)')
     parser.add_argument('--ros-args', action='store_true',
                         help='accepted and ignored, so that ROS-style "--ros-args -p ... -r '
                              '..." lines work as they are')
@@ -63,15 +71,22 @@ def node_overrides(rules: list[str], nodes: list[str]) -> dict[str, dict[str, st
     return overrides
 
 
-def resolved_topic(topic: str, node: str, remaps: list[str]) -> str:
-    """The absolute name of a node's topic after the `-r` rules: the first match wins (rcl)."""
-    absolute = '/' + topic.lstrip('/')
+def resolved_topic(topic: str, node: str, remaps: list[str], namespace: str = '') -> str:
+    """The absolute name of a node's topic after the `-r` rules: the first match wins (rcl).
+
+    A relative name is in the node's `namespace`, on both sides of a rule.
+    """
+    def absolute(name: str) -> str:
+        return name if name.startswith('/') else \
+            '/'.join(['', *filter(None, namespace.split('/')), name])
+
+    resolved = absolute(topic)
     for rule in remaps:
         source, _, target = rule.partition(':=')
         only, colon, name = source.rpartition(':')
-        if (not colon or only == node) and '/' + name.lstrip('/') == absolute:
-            return '/' + target.lstrip('/')
-    return absolute
+        if (not colon or only == node) and absolute(name) == resolved:
+            return absolute(target)
+    return resolved
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,22 +97,29 @@ def run(args: argparse.Namespace) -> int:
 
     # Ctrl-C must stop us even if we inherited an ignored SIGINT (a background job's lot)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    from neucodex_ros.resources import default_params_file
+    from neucodex_ros.resources import default_params_file, node_sections
 
     params_file = (args.params_file or default_params_file()).resolve()
-    sections = yaml.safe_load(params_file.read_text()) or {}
+    sections = node_sections(yaml.safe_load(params_file.read_text()))
     unknown = sorted(set(sections) - set(NODE_MODULES))
     if unknown or not sections:
         print(f'neucodex-ros split: {params_file} must have sections named after nodes '
               f'{sorted(NODE_MODULES)}; unknown: {unknown}', file=sys.stderr)
         return 2
+    if args.nodes:
+        chosen = args.nodes.split(',')
+        if missing := sorted(set(chosen) - set(sections)):
+            raise ConfigError(f'--nodes: {params_file} has no section for {", ".join(missing)}'
+                              f' (it has {", ".join(sorted(sections))})')
+        sections = {name: sections[name] for name in chosen}
     names = sorted(sections, key=lambda name: name != 'cloud_node')  # the cloud first
     overrides = node_overrides(args.param, names)
     if bad := [rule for rule in args.remap if not all(rule.partition(':=')[::2])]:
         raise ConfigError(f'-r {bad[0]!r} is not FROM:=TO or NODE:FROM:=TO')
+    namespace = ['-r', f'__ns:=/{args.namespace.strip("/")}'] if args.namespace else []
     commands = [node_command(name, name=name, params_file=params_file, ros_args=[
         *(arg for key, value in overrides[name].items() for arg in ('-p', f'{key}:={value}')),
-        *(arg for rule in args.remap for arg in ('-r', rule))]) for name in names]
+        *(arg for rule in args.remap for arg in ('-r', rule)), *namespace]) for name in names]
     print(f'neucodex-ros split: starting {", ".join(names)} from {params_file} '
           '(Ctrl-C stops them)', flush=True)
     status = _status(args, sections, overrides) if args.status_period > 0 else None
@@ -172,10 +194,10 @@ def _status(args: argparse.Namespace, sections: dict[str, Any],
 
     if 'edge_node' not in sections:
         return None
-    params = (sections['edge_node'] or {}).get('ros__parameters', {})
     topic = overrides['edge_node'].get('prediction_topic')
-    topic = yaml.safe_load(topic) if topic else params.get('prediction_topic', 'prediction')
-    prediction_topic = resolved_topic(str(topic), 'edge_node', args.remap)
+    topic = yaml.safe_load(topic) if topic else \
+        sections['edge_node'].get('prediction_topic', 'prediction')
+    prediction_topic = resolved_topic(str(topic), 'edge_node', args.remap, args.namespace)
     rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)  # Ctrl-C stays ours
     return _Status(Scorer(prediction_topic, args.label_topic, time.monotonic,
                           name='neucodex_split_status'), args.status_period)

@@ -119,11 +119,15 @@ class Fleet:
         """Not announced for `fence`: if so, drop every claim and join again (rule 5)."""
         if now - self.announced <= self.fence:
             return False
+        self.join(now)  # (one stall counts once; joining again keeps the claims empty)
+        return True
+
+    def join(self, now: float) -> None:
+        """Start over as a cloud that just started (rule 1): no claims until `dead_after`."""
         self.claims.clear()
         self.releasing.clear()
         self.joined_at = now + self.dead_after
-        self.announced = now  # (one stall counts once; joining again keeps the claims empty)
-        return True
+        self.announced = now
 
     def update(self, now: float, open_sources: set[str]) -> list[tuple[str, int | None]]:
         """Claim and release by the rules; the sources newly claimed, each with a hello to answer.

@@ -33,6 +33,10 @@ them, chosen by rendezvous hashing over the clouds that announce themselves on
 `fleet_topic` (core/fleet.py has the rule and the handover). The others ignore its
 messages, counted; a cloud that dies has its robots taken over after `dead_after`, and the
 samples it had open end at their edge's deadline.
+
+A lifecycle node (nodes/common.ManagedNode): configure loads the model, activate joins the
+fleet, deactivate leaves it (the other clouds take its robots; its open samples are still
+finished here); `autostart` does configure and activate at start.
 """
 
 from __future__ import annotations
@@ -51,17 +55,17 @@ from neucodex_ros.core import codec
 from neucodex_ros.core.errors import CodecError, SampleError
 from neucodex_ros.core.exit_policy import Decision
 from neucodex_ros.core.fleet import ANNOUNCE_PERIOD, Fleet
+from neucodex_ros.core.health import CLOUD_RULES, Health, assess
 from neucodex_ros.core.inference import CloudRunner, CloudSample
 from neucodex_ros.core.reorder import TimestepOrder
 from neucodex_ros.msg import CloudAnnounce, ExitSignal, PackedSpikes
 from neucodex_ros.nodes.common import (
     STATUS_NAMES,
-    GuardedNode,
+    ManagedNode,
     declare,
     declare_common,
     load_model,
     model_fingerprint,
-    publish_stats,
     saturated_uint32,
     spin,
     take_waiting,
@@ -98,11 +102,14 @@ class Session:
     gave_up: bool = False  # no more timesteps will be waited for
 
 
-class CloudNode(GuardedNode):
+class CloudNode(ManagedNode):
     """Finishes the network on the edge's spikes and decides each sample as early as it can."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('cloud_node', 'cloud', **kwargs)
+
+    def configure(self) -> None:
+        """Parameters, model, publishers, subscriptions and timers (lifecycle: configure)."""
         common = declare_common(self)
         declare(self, 'alpha', 0.99, 'Exit threshold: a sample stops once the softmax of its '
                 'mean logits reaches alpha (0: after one timestep; 1: always all T); may be '
@@ -135,7 +142,7 @@ class CloudNode(GuardedNode):
         cloud_id: str = declare(self, 'cloud_id', '', 'Name of this cloud among the clouds '
                                 'that share the robots; unique per process. Empty: '
                                 'host-pid', read_only=True)
-        fleet_topic: str = declare(self, 'fleet_topic', 'clouds', 'CloudAnnounce topic on '
+        fleet_topic: str = declare(self, 'fleet_topic', '/clouds', 'CloudAnnounce topic on '
                                    'which the clouds of a fleet hear each other',
                                    read_only=True)
         dead_after: float = declare(self, 'dead_after', 1.0, 'Seconds without an '
@@ -156,9 +163,7 @@ class CloudNode(GuardedNode):
         self.finished: OrderedDict[SampleKey, ExitSignal] = OrderedDict()
         self.fleet = Fleet(cloud_id or f'{socket.gethostname()}-{os.getpid()}',
                            time.monotonic(), dead_after, dead_after / 2)
-        publish_stats(self, self.counters, common['stats_period'],
-                      lambda: {'open_samples': len(self.sessions),
-                               'sources_served': len(self.fleet.claims)})
+        self.hardware_id = self.fleet.cloud_id
 
         qos = stream_qos(common['reliable'], common['qos_depth'])
         # Messages are served by source in turn (serve), from one inbox per source: a source
@@ -178,7 +183,7 @@ class CloudNode(GuardedNode):
                                                   tool_qos())
         self.claims_announced: list[str] = []
         self.announce_now = threading.Event()
-        threading.Thread(target=self._announce, name='announce', daemon=True).start()
+        self.announcer: threading.Thread | None = None  # while active
         self.fleet_timer = self.create_timer(ANNOUNCE_PERIOD, self.update_fleet)
         periods = [1.0, self.sample_timeout / 2] + [self.reorder_wait / 2] * (self.reorder_wait > 0)
         if self.batch_wait > 0:
@@ -190,9 +195,44 @@ class CloudNode(GuardedNode):
             f'{len(self.class_names)} classes), expects spikes of shape {self.split_shape}, '
             f'alpha {self.get_parameter("alpha").value}, cloud id {self.fleet.cloud_id}')
 
+    def activate(self) -> None:
+        """Join the fleet (core/fleet.py: as a cloud that just started) and announce."""
+        self.fleet.join(time.monotonic())
+        self.claims_announced = []
+        self.announcer = threading.Thread(target=self._announce, name='announce', daemon=True)
+        self.announcer.start()
+
+    def deactivate(self) -> None:
+        """Stop announcing, so that the other clouds take the robots; finish the open samples.
+
+        Their timesteps are still served (or they end at sample_timeout); nothing new is
+        taken (counted as ignored_while_inactive).
+        """
+        self._stop_announcing()
+        self.fleet.claims.clear()
+
+    def release(self) -> None:
+        """The announcer stops before its publisher goes."""
+        self._stop_announcing()
+
+    def _stop_announcing(self) -> None:
+        if getattr(self, 'announcer', None) is not None:  # (configure may have failed before)
+            self.announce_now.set()
+            self.announcer.join()
+            self.announcer = None
+
+    def gauges(self) -> dict[str, int]:
+        """The state beside the counters in the health report."""
+        return {'open_samples': len(self.sessions), 'sources_served': len(self.fleet.claims)}
+
+    def health(self, growth: dict[str, int]) -> Health:
+        """CLOUD_RULES over the last period."""
+        return assess(growth, CLOUD_RULES, (), f'serves {len(self.fleet.claims)} robots, '
+                      f'{len(self.sessions)} open samples')
+
     def _announce(self) -> None:
         """Announce this cloud and its claims every ANNOUNCE_PERIOD, or at once on a change."""
-        while self.context.ok():
+        while self.active and self.context.ok():
             try:
                 self.fleet_pub.publish(CloudAnnounce(cloud_id=self.fleet.cloud_id,
                                                      model_id=self.wire_model_id,
@@ -212,6 +252,8 @@ class CloudNode(GuardedNode):
         """Claim the robots this cloud owns now, release the others (core/fleet.py)."""
         for announcement in take_waiting(self.fleet_sub):  # (heard now, not after a batch)
             self.on_announce(announcement)
+        if not self.active:
+            return
         now = time.monotonic()
         if self._stalled(now):
             return
@@ -232,7 +274,7 @@ class CloudNode(GuardedNode):
 
     def _stalled(self, now: float) -> bool:
         """This cloud went unheard long enough to be taken over: drop everything, rejoin."""
-        if not self.fleet.stalled(now):
+        if not self.active or not self.fleet.stalled(now):
             return False
         self.counters['stalls'] += 1
         self.counters['samples_dropped_in_stall'] += len(self.sessions)
@@ -299,7 +341,10 @@ class CloudNode(GuardedNode):
         """Take one timestep of a sample; those now in order go to the next batch (_flush)."""
         key = (msg.source_id, msg.sample_id)
         if msg.flags & PackedSpikes.FLAG_HELLO:
-            self._hello(key, msg)
+            if self.active:
+                self._hello(key, msg)
+            else:
+                self.counters['ignored_while_inactive'] += 1
             return
         if key in self.finished:
             self.counters['late_timesteps'] += 1  # sent before our ExitSignal reached the edge
@@ -308,6 +353,9 @@ class CloudNode(GuardedNode):
                 self.counters['answers_resent'] += 1
             return
         now = time.monotonic()
+        if key not in self.sessions and not self.active:
+            self.counters['ignored_while_inactive'] += 1
+            return
         if key not in self.sessions and msg.model_id == self.wire_model_id \
                 and not self.fleet.takes(msg.source_id, msg.sample_id, now):
             self.counters['timesteps_for_other_clouds'] += 1

@@ -1,4 +1,4 @@
-"""What the neucodex_ros nodes share: parameters, QoS, counters and ~/stats, the main loop."""
+"""What the neucodex_ros nodes share: parameters, lifecycle, health, counters, the main loop."""
 
 from __future__ import annotations
 
@@ -20,11 +20,16 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.guard_condition import GuardCondition
+from rclpy.lifecycle import LifecycleNodeMixin, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
+from rclpy.publisher import Publisher
 from rclpy.signals import SignalHandlerOptions
+from rclpy.subscription import Subscription
+from rclpy.timer import Timer
 
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint, pick_device
 from neucodex_ros.core.errors import ConfigError, NeucodexError
+from neucodex_ros.core.health import Health, Level, assess, grown
 from neucodex_ros.msg import ExitSignal, Prediction
 from neucodex_ros.processes import CONFIG_ERROR
 
@@ -47,7 +52,13 @@ def declare(node: Node, name: str, default: Any, description: str, *,
 
     A number may have a range (`low`, `high`), a string its `choices`: both show in
     `ros2 param describe`, and a value outside them is refused (a ConfigError for choices).
+    A parameter declared already (a managed node configured again) keeps its value.
     """
+    if node.has_parameter(name):
+        value = node.get_parameter(name).value
+        if choices is not None and value not in choices:
+            raise ConfigError(f'{name} must be one of {tuple(choices)}, got {value!r}')
+        return value
     descriptor = ParameterDescriptor(description=description, read_only=read_only)
     if choices is not None:
         descriptor.additional_constraints = f'one of: {", ".join(choices)}'
@@ -83,13 +94,12 @@ def declare_common(node: Node) -> dict[str, Any]:
         'qos_depth': declare(node, 'qos_depth', 64, 'History depth (messages) of the spikes, '
                              'exit signal and prediction topics', low=1, high=10000,
                              read_only=True),
-        'spikes_topic': declare(node, 'spikes_topic', 'spikes', 'PackedSpikes, edge → cloud',
+        'spikes_topic': declare(node, 'spikes_topic', '/spikes', 'PackedSpikes, edge → cloud '
+                                '(absolute: robots in namespaces share a cloud)',
                                 read_only=True),
-        'exit_topic': declare(node, 'exit_topic', 'exit_signal', 'ExitSignal, cloud → edge',
+        'exit_topic': declare(node, 'exit_topic', '/exit_signal', 'ExitSignal, cloud → edge '
+                              '(every robot hears every answer, and takes its own)',
                               read_only=True),
-        'stats_period': declare(node, 'stats_period', 1.0, 'Seconds between the counters '
-                                'published on ~/stats (diagnostic_msgs/DiagnosticArray); 0: '
-                                'none', low=0.0, high=3600.0, read_only=True),
     }
 
 
@@ -140,11 +150,19 @@ class GuardedNode(Node):
     condition made through this class has it; event callbacks are wrapped with guarded().
     """
 
+    #: Entities made while this holds a list (ManagedNode: while configured), to destroy.
+    _made: list[Any] | None = None
+
     def __init__(self, name: str, role: str, **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
         self.role = role  # how its summary line at shutdown names it
         self.counters = Counters()
         self._error_logged: dict[str, float] = {}
+
+    def _keep(self, entity: Any) -> Any:
+        if self._made is not None:
+            self._made.append(entity)
+        return entity
 
     def guarded(self, callback: Callable[..., Any]) -> Callable[..., Any]:
         """`callback` inside the boundary."""
@@ -169,18 +187,209 @@ class GuardedNode(Node):
     def create_subscription(self, msg_type: Any, topic: str, callback: Callable[..., Any],
                             *args: Any, **kwargs: Any) -> Any:
         """Node.create_subscription, the callback inside the boundary."""
-        return super().create_subscription(msg_type, topic, self.guarded(callback), *args,
-                                           **kwargs)
+        return self._keep(super().create_subscription(msg_type, topic, self.guarded(callback),
+                                                      *args, **kwargs))
+
+    def create_publisher(self, *args: Any, **kwargs: Any) -> Any:
+        """Node.create_publisher."""
+        return self._keep(super().create_publisher(*args, **kwargs))
 
     def create_timer(self, timer_period_sec: float, callback: Callable[..., Any],
                      *args: Any, **kwargs: Any) -> Any:
         """Node.create_timer, the callback inside the boundary."""
-        return super().create_timer(timer_period_sec, self.guarded(callback), *args, **kwargs)
+        return self._keep(super().create_timer(timer_period_sec, self.guarded(callback), *args,
+                                               **kwargs))
 
     def create_guard_condition(self, callback: Callable[..., Any], *args: Any,
                                **kwargs: Any) -> Any:
         """Node.create_guard_condition, the callback inside the boundary."""
-        return super().create_guard_condition(self.guarded(callback), *args, **kwargs)
+        return self._keep(super().create_guard_condition(self.guarded(callback), *args,
+                                                         **kwargs))
+
+
+class ManagedNode(LifecycleNodeMixin, GuardedNode):
+    """A lifecycle node that says how it is on /diagnostics.
+
+    configure() (each node's own) declares and checks the parameters, loads the model and
+    makes the node's publishers, subscriptions and timers; a setting that cannot work fails
+    the transition, and the node stays unconfigured, ERROR on /diagnostics. activate() and
+    deactivate() start and stop the work (`active`) and keep the state; cleanup destroys
+    what configure made and forgets every attribute it set, the model included, so that
+    configure starts afresh. With `autostart` (the default) the node configures and
+    activates itself as it starts, as a plain node does, and a setting that cannot work is
+    raised from the constructor.
+
+    Health (health(), core/health.py) goes to /diagnostics every `stats_period`, as
+    diagnostic_updater does (one status named after the node, its hardware id, the counters
+    and gauges as key-values), and at once when it gets worse (report_if_worse); ~/stats
+    carries the same status for whoever subscribes.
+    """
+
+    hardware_id = ''  # what the status names as its hardware: the robot, or the cloud
+
+    def __init__(self, name: str, role: str, **kwargs: Any) -> None:
+        GuardedNode.__init__(self, name, role, **kwargs)
+        LifecycleNodeMixin.__init__(self)
+        self.active = False
+        self.configure_error = ''  # why the last configure failed
+        self._failure: Exception | None = None  # ... as raised, for autostart to raise
+        self._configured: set[str] = set()  # attributes configure set
+        autostart: bool = declare(self, 'autostart', True, 'Configure and activate at start, '
+                                  'without a lifecycle manager; false: wait for configure '
+                                  'and activate on ~/change_state (as nav2_lifecycle_manager '
+                                  'sends them)', read_only=True)
+        period: float = declare(self, 'stats_period', 1.0, 'Seconds between health reports '
+                                'on /diagnostics (and the counters on ~/stats), both '
+                                'diagnostic_msgs/DiagnosticArray; 0: none', low=0.0,
+                                high=3600.0, read_only=True)
+        self.reported = Level.OK  # the level last published
+        self.counted: dict[str, int] = {}  # the counters at the last periodic report
+        self.diagnostics_pub: Publisher | None = None
+        if period > 0:
+            self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+            self.stats_pub = self.create_publisher(DiagnosticArray, '~/stats', 10)
+            self.create_timer(period, self.report)
+        if autostart:
+            self.trigger_configure()
+            if self._failure is not None:
+                raise self._failure
+            self.trigger_activate()
+
+    # What each node fills in.
+    def configure(self) -> None:
+        """Declare and check the parameters, load the model, make the node's entities."""
+        raise NotImplementedError
+
+    def activate(self) -> None:
+        """Start the work (`active` is already True)."""
+
+    def deactivate(self) -> None:
+        """Stop the work (`active` is already False), keeping the state."""
+
+    def release(self) -> None:
+        """Stop what configure started beyond entities (threads), before they are destroyed."""
+
+    def health(self, growth: dict[str, int]) -> Health:
+        """How the active node is, given the counters that grew since the last report."""
+        return assess(growth, ())
+
+    def gauges(self) -> dict[str, int]:
+        """Values of the configured node's state, reported beside the counters."""
+        return {}
+
+    # The lifecycle.
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """configure(); a setting that cannot work fails the transition."""
+        self._failure = None
+        try:
+            self._configure()
+        except (NeucodexError, ParameterException) as err:
+            self._failure = err
+            if not self.get_parameter('autostart').value:  # (else spin() says it, and exits)
+                self.get_logger().error(f'cannot configure: {err}')
+            return TransitionCallbackReturn.FAILURE
+        except Exception as err:  # a bug: say where, and stay unconfigured
+            self._failure = err
+            self.configure_error = f'{type(err).__name__}: {err}'
+            self.get_logger().error('configure failed:\n' + traceback.format_exc())
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start the work."""
+        self.active = True
+        self.activate()
+        self.get_logger().info('active')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop the work, keep the state."""
+        self.active = False
+        self.deactivate()
+        self.get_logger().info('inactive: no new work until activated again')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release the model and everything configure made."""
+        self._release()
+        self.get_logger().info('cleaned up: model released')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release everything before the node goes."""
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """A transition raised: release everything, back to unconfigured."""
+        self._release()
+        return TransitionCallbackReturn.SUCCESS  # back to unconfigured
+
+    def _configure(self) -> None:
+        before = set(vars(self)) | {'_made', '_configured', 'configure_error'}
+        self._made = []
+        self.configure_error = ''
+        try:
+            self.configure()
+        except BaseException as err:
+            self._configured = set(vars(self)) - before
+            self._release()
+            self.configure_error = str(err) or type(err).__name__
+            raise
+        self._configured = set(vars(self)) - before
+        warn_unknown_parameters(self)
+
+    def _release(self) -> None:
+        """Undo configure: its threads stopped, its entities destroyed, its attributes gone."""
+        self.active = False
+        if self._configured:
+            self.release()
+        destroy = {Publisher: self.destroy_publisher, Subscription: self.destroy_subscription,
+                   Timer: self.destroy_timer, GuardCondition: self.destroy_guard_condition}
+        for entity in self._made or []:
+            destroy[next(kind for kind in destroy if isinstance(entity, kind))](entity)
+        self._made = None
+        for name in self._configured:
+            delattr(self, name)
+        self._configured = set()
+
+    # Health.
+    def _health(self, growth: dict[str, int]) -> Health:
+        if self.configure_error:
+            return Health(Level.ERROR, f'cannot configure: {self.configure_error}')
+        if not self.active:
+            label = self._state_machine.current_state[1]
+            return Health(Level.WARN, f'{label}: does no work until configured and activated '
+                          '(~/change_state)')
+        return self.health(growth)
+
+    def _publish_health(self, health: Health) -> None:
+        values = dict(self.counters) | (self.gauges() if self._configured else {})
+        status = DiagnosticStatus(level=bytes([health.level]),
+                                  name=self.get_fully_qualified_name(),
+                                  message=health.message, hardware_id=self.hardware_id,
+                                  values=[KeyValue(key=key, value=str(value))
+                                          for key, value in sorted(values.items())])
+        status.values.append(KeyValue(key='state',
+                                      value=self._state_machine.current_state[1]))
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(array)
+        if self.stats_pub.get_subscription_count() > 0:
+            self.stats_pub.publish(array)
+        self.reported = health.level
+
+    def report(self) -> None:
+        """The periodic report: health over the counters that grew since the last one."""
+        counted = dict(self.counters)
+        self._publish_health(self._health(grown(counted, self.counted)))
+        self.counted = counted
+
+    def report_if_worse(self) -> None:
+        """Report now if the node got worse since the last report (say, the cloud is gone)."""
+        if self.diagnostics_pub is not None and (health := self._health(
+                grown(self.counters, self.counted))).level > self.reported:
+            self._publish_health(health)
 
 
 def publish_stats(node: Node, counters: Counters, period: float,
@@ -272,10 +481,12 @@ def _spin(make_node: Callable[[], Node], args: list[str] | None) -> int:
     node: Node | None = None
     try:
         node = make_node()
-        warn_unknown_parameters(node)
+        if not isinstance(node, ManagedNode):  # (a managed node does at each configure)
+            warn_unknown_parameters(node)
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        stop.wake = node.create_guard_condition(lambda: None)
+        # (Node's own: not one of the entities a managed node's cleanup destroys)
+        stop.wake = Node.create_guard_condition(node, lambda: None)
         while not stop.requested:
             executor.spin_once()
     except ExternalShutdownException:

@@ -48,6 +48,13 @@ may not have matched the edge's writer yet, and what is sent meanwhile is lost e
 reliable QoS. The edge asks again whenever the set of spikes subscribers changes (a cloud
 restarted) and after a sample missed its deadline. It asks as soon as it sees a
 subscriber, so "takes samples" in its log says the split is ready before the first frame.
+
+Besides the Prediction, a sample's answer goes out as a vision_msgs/Classification and, if
+asked for, as a picture of its input with the answer drawn on it (core/picture.py). The node
+is a lifecycle node (nodes/common.ManagedNode): configure loads the model, activate takes
+input, deactivate takes none (the sample in flight still ends in its Prediction);
+`autostart` does configure and activate at start. Its health goes to /diagnostics
+(core/health.py: EDGE_RULES, and WARN while no cloud takes samples).
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+import cv2
 import numpy as np
 from builtin_interfaces.msg import Time
 from event_camera_msgs.msg import EventPacket
@@ -70,6 +78,7 @@ from rclpy.serialization import serialize_message
 from rclpy.timer import Timer
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
+from vision_msgs.msg import Classification, ObjectHypothesis
 
 from neucodex_ros.core import codec, topics
 from neucodex_ros.core.edge_samples import EdgeSamples, Unmatched
@@ -80,11 +89,13 @@ from neucodex_ros.core.events.codecs import EventDecoder, make_decoder
 from neucodex_ros.core.events.frames import FIT_MODES, SPLIT_BY, FrameSpec, event_frames
 from neucodex_ros.core.events.windows import WINDOW_MODES, EventWindower, Window
 from neucodex_ros.core.exit_policy import EarlyExit, answer_problem
+from neucodex_ros.core.health import EDGE_RULES, Health, Level, assess
 from neucodex_ros.core.image import (
     IMAGE_FITS,
     MAX_PIXELS,
     ImageOptions,
     compressed_to_input,
+    image_array,
     image_to_input,
 )
 from neucodex_ros.core.inference import EDGE_LAYERS, EdgeRunner, timestep_energy_j
@@ -98,17 +109,17 @@ from neucodex_ros.core.pacing import (
     SampleTimesteps,
     Step,
 )
+from neucodex_ros.core.picture import annotated, answer_lines, camera_rgb, decoded_rgb, events_rgb
 from neucodex_ros.core.placement import Place, Placement, Placer
 from neucodex_ros.core.radio import DEFAULT_RADIO, RADIO_NJ_PER_BIT, radio
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
 from neucodex_ros.nodes.common import (
     STATUS_NAMES,
-    GuardedNode,
+    ManagedNode,
     declare,
     declare_common,
     load_model,
     model_fingerprint,
-    publish_stats,
     spin,
 )
 from neucodex_ros.qos import OVERRIDES, stream_qos
@@ -122,6 +133,7 @@ class Frame:
     stamp: Time
     frame_id: str
     pixels: np.ndarray  # model input: [C, H, W] (an image) or [T, C, H, W] (event frames)
+    picture: np.ndarray | None = None  # uint8 RGB of the input, for annotated_topic
 
 
 RETRY_PERIOD = 0.1  # seconds between looks for a cloud while frames wait for one
@@ -165,14 +177,22 @@ class Sample:
         return Place.SPLIT if self.early_exit is None else Place.EDGE
 
 
-class EdgeNode(GuardedNode):
+class EdgeNode(ManagedNode):
     """Runs the head and the spike encoder on camera frames or event windows; streams spikes."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('edge_node', 'edge', **kwargs)
+
+    def configure(self) -> None:
+        """Parameters, model, publishers, subscriptions and timers (lifecycle: configure)."""
         common = declare_common(self)
-        self.source_id: str = declare(self, 'source_id', 'robot0', 'Name of this robot; the '
-                                      'cloud keeps separate state per source', read_only=True)
+        source_id: str = declare(self, 'source_id', '', 'Name of this robot, unique among the '
+                                 "robots of a cloud (it keeps state per source). '': the "
+                                 "node's namespace (/robot1 → robot1), or robot0 at the root",
+                                 read_only=True)
+        self.source_id = source_id or self.get_namespace().strip('/').replace('/', '_') \
+            or 'robot0'
+        self.hardware_id = self.source_id
         self.role = f'{self.source_id} edge'
         num_timesteps: int = declare(self, 'num_timesteps', 0, 'T, timesteps per sample; '
                                      "0: the model's own T", low=0, high=1024, read_only=True)
@@ -232,6 +252,18 @@ class EdgeNode(GuardedNode):
                                        high=3600.0, read_only=True)
         prediction_topic: str = declare(self, 'prediction_topic', 'prediction', 'Prediction '
                                         'out, one per sample', read_only=True)
+        classification_topic: str = declare(
+            self, 'classification_topic', 'classification', 'vision_msgs/Classification out, '
+            "one per sample (no results if it failed), for any vision_msgs consumer; '': none",
+            read_only=True)
+        self.top_k: int = declare(self, 'classification_top_k', 0, 'Hypotheses per '
+                                  'Classification, most likely first; 0: one per class',
+                                  low=0, high=100000, read_only=True)
+        annotated_topic: str = declare(self, 'annotated_topic', '', 'sensor_msgs/Image (rgb8) '
+                                       'out, one per sample: the input (an event window: its '
+                                       'events) with the answer drawn on it, for RViz or '
+                                       "Foxglove; '': none (it costs a copy of every frame)",
+                                       read_only=True)
         input_kind: str = declare(self, 'input', 'auto', "'image', 'compressed' (JPEG/PNG "
                                   "sensor_msgs/CompressedImage on image_topic + '/compressed'), "
                                   "'events', or 'auto': events when the model takes 2 "
@@ -301,17 +333,17 @@ class EdgeNode(GuardedNode):
         adaptive = pacing == 'adaptive'
         self.pacing: Pacing = AdaptivePacing(cost, self.round_trip, self.continue_rates) \
             if adaptive else ClockPacing(period)
-        publish_stats(self, self.counters, common['stats_period'],
-                      lambda: {'pending_samples': len(self.samples.pending),
-                               'round_trip_us': round(self.round_trip.estimate * 1e6),
-                               'seconds_since_input': int(time.monotonic() - self.last_input)}
-                      | {f'expected_{place.name.lower()}_ms': round(smoothed.tail * 1e3, 1)
-                         for place, smoothed in self.placer.latency.items()
-                         if smoothed.tail is not None})
+        self.cloud_lost_at = time.monotonic()  # when no cloud took samples since
 
         qos = stream_qos(common['reliable'], common['qos_depth'])
         self.prediction_pub = self.create_publisher(Prediction, prediction_topic, qos,
                                                     qos_overriding_options=OVERRIDES)
+        self.classification_pub = self.create_publisher(
+            Classification, classification_topic, qos, qos_overriding_options=OVERRIDES) \
+            if classification_topic else None
+        self.annotated_pub = self.create_publisher(Image, annotated_topic, stream_qos(True, 5),
+                                                   qos_overriding_options=OVERRIDES) \
+            if annotated_topic else None
         if self.placement is Placement.LOCAL:
             self.spikes_pub = None
         else:
@@ -378,6 +410,33 @@ class EdgeNode(GuardedNode):
             f'{self.source_id}: {input_kind} on {topic} → model {self.model_id} '
             f'({self.config.backbone}, T={self.num_timesteps}, layers {self.layers}), sends '
             + sends)
+
+    def gauges(self) -> dict[str, int]:
+        """The state beside the counters in the health report."""
+        return {'pending_samples': len(self.samples.pending),
+                'round_trip_us': round(self.round_trip.estimate * 1e6),
+                'seconds_since_input': int(time.monotonic() - self.last_input),
+                'cloud_ready': int(self.cloud_ready)} | {
+            f'expected_{place.name.lower()}_ms': round(smoothed.tail * 1e3, 1)
+            for place, smoothed in self.placer.latency.items() if smoothed.tail is not None}
+
+    def health(self, growth: dict[str, int]) -> Health:
+        """EDGE_RULES, and WARN while no cloud has taken samples for longer than the deadline."""
+        conditions = []
+        waiting = time.monotonic() - self.cloud_lost_at
+        if self.placement is not Placement.LOCAL and not self.cloud_ready \
+                and waiting >= self.deadline:
+            conditions.append(Health(Level.WARN, f'no cloud has taken samples for {waiting:.0f} s'
+                                     + (': they run here' if self.placement is Placement.AUTO
+                                        else ': they wait')))
+        where = 'here' if self.placement is Placement.LOCAL or not self.cloud_ready else \
+            'split with a cloud'
+        return assess(growth, EDGE_RULES, conditions, f'answers {where}')
+
+    def activate(self) -> None:
+        """Take input again; start the samples that waited."""
+        self.cloud_lost_at = time.monotonic()
+        self.step()
 
     def _declare_events(self, data: dict[str, Any]) -> None:
         """Parameters of the event input: windows, binning into frames, sensor area."""
@@ -457,7 +516,18 @@ class EdgeNode(GuardedNode):
             self.get_logger().warning(f'image rejected: {err}', throttle_duration_sec=5.0)
             return
         self.enqueue(Frame(stamp=msg.header.stamp, frame_id=msg.header.frame_id,
-                           pixels=pixels))
+                           pixels=pixels, picture=self._picture(msg)))
+
+    def _picture(self, msg: Image | CompressedImage) -> np.ndarray | None:
+        """The frame as uint8 RGB for annotated_topic (None if off); a valid frame by now."""
+        if self.annotated_pub is None:
+            return None
+        if isinstance(msg, CompressedImage):
+            return decoded_rgb(cv2.imdecode(np.frombuffer(msg.data, np.uint8),
+                                            cv2.IMREAD_UNCHANGED))
+        return camera_rgb(image_array(msg.data, msg.encoding, msg.height, msg.width, msg.step,
+                                      bool(msg.is_bigendian), self.max_image_pixels),
+                          msg.encoding)
 
     def on_events(self, msg: EventPacket) -> None:
         """Decode a packet and turn every window it completes into a queued sample."""
@@ -507,10 +577,17 @@ class EdgeNode(GuardedNode):
             self.counters['windows_rejected'] += 1
             self.get_logger().warning(f'window rejected: {err}', throttle_duration_sec=5.0)
             return
-        self.enqueue(Frame(stamp=window.stamp, frame_id=frame_id, pixels=pixels))
+        self.enqueue(Frame(stamp=window.stamp, frame_id=frame_id, pixels=pixels,
+                           picture=None if self.annotated_pub is None else events_rgb(pixels)))
 
     def enqueue(self, frame: Frame) -> None:
-        """Queue a sample's input (the queue policy applies); start it if idle."""
+        """Queue a sample's input (the queue policy applies); start it if idle.
+
+        An inactive node takes no input (counted): the frames waiting stay, for activate.
+        """
+        if not self.active:
+            self.counters['inputs_while_inactive'] += 1
+            return
         self.counters['frames_dropped'] += self.samples.offer(frame)
         if self.samples.current is None:
             self.step()
@@ -546,7 +623,7 @@ class EdgeNode(GuardedNode):
     def step(self) -> None:
         """Start a sample if idle; compute its next timestep if the pacing says now."""
         now = time.monotonic()
-        if self.samples.current is None and not self._start(now):
+        if self.samples.current is None and (not self.active or not self._start(now)):
             return
         sample = self.samples.current
         if sample.early_exit is not None:
@@ -666,6 +743,7 @@ class EdgeNode(GuardedNode):
         """Start no sample before a cloud answers a hello again."""
         if self.cloud_ready:
             self.get_logger().info(f'{why}: asking for a cloud again before the next sample')
+            self.cloud_lost_at = time.monotonic()
         self.cloud_ready = False
         self.hellos_from = None
         self.last_hello = -math.inf
@@ -804,6 +882,7 @@ class EdgeNode(GuardedNode):
                                   f'sample {sample.sample_id}: answering it here',
                                   throttle_duration_sec=5.0)
         self.counters['samples_fallen_back'] += 1
+        self.report_if_worse()
         sample.fell_back = True
         self.samples.fall_back(sample)
         self._finished_sending(sample)
@@ -817,19 +896,33 @@ class EdgeNode(GuardedNode):
                                   f'sample {sample.sample_id}: reported as cloud_unavailable',
                                   throttle_duration_sec=5.0)
         self._publish(sample, -1, 0.0, [], 0, 0, 0, Prediction.STATUS_CLOUD_UNAVAILABLE)
+        self.report_if_worse()
 
     def _publish(self, sample: Sample, label: int, confidence: float,
                  probabilities: list[float], used: int, lost: int, bytes_received: int,
                  status: str) -> None:
-        """The sample's one Prediction."""
-        self.prediction_pub.publish(Prediction(
+        """The sample's one Prediction, and its Classification and picture if asked for."""
+        prediction = Prediction(
             header=sample.header, source_id=self.source_id, sample_id=sample.sample_id,
             label=label, label_name=self.class_names[label] if label >= 0 else '',
             confidence=confidence, probabilities=probabilities, timesteps_used=used,
             num_timesteps=self.num_timesteps, timesteps_lost=lost,
             bytes_received=bytes_received, status=status,
             computed_on='' if label < 0 else Prediction.COMPUTED_ON_EDGE
-            if sample.place is Place.EDGE else Prediction.COMPUTED_ON_SPLIT))
+            if sample.place is Place.EDGE else Prediction.COMPUTED_ON_SPLIT)
+        self.prediction_pub.publish(prediction)
+        if self.classification_pub is not None:
+            ranked = sorted(enumerate(probabilities), key=lambda pair: -pair[1])
+            self.classification_pub.publish(Classification(header=sample.header, results=[
+                ObjectHypothesis(class_id=self.class_names[index], score=float(score))
+                for index, score in ranked[:self.top_k or None]]))
+        if self.annotated_pub is not None and sample.frame.picture is not None:
+            where = 'on the robot' if sample.place is Place.EDGE else 'split: robot + cloud'
+            picture = annotated(sample.frame.picture, answer_lines(
+                prediction.label_name, confidence, used, self.num_timesteps, where, status))
+            self.annotated_pub.publish(Image(
+                header=sample.header, height=picture.shape[0], width=picture.shape[1],
+                encoding='rgb8', step=picture.shape[1] * 3, data=picture.tobytes()))
         self.counters['samples_answered' if label >= 0 else 'samples_cloud_unavailable'
                       if status == Prediction.STATUS_CLOUD_UNAVAILABLE else 'samples_failed'] += 1
 

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from neucodex_ros.core.checkpoint import load_checkpoint
+from neucodex_ros.resources import node_sections
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,7 +74,7 @@ def test_calibrate_writes_csv_plot_and_the_chosen_alpha(tmp_path: Path) -> None:
             'edge_energy_j'} <= set(rows[0])
     assert (tmp_path / 'cal.png').read_bytes()[:4] == b'\x89PNG'
     full = next(float(r['accuracy']) for r in rows if float(r['alpha']) == 1.0)
-    chosen = yaml.safe_load(params.read_text())['cloud_node']['ros__parameters']['alpha']
+    chosen = node_sections(yaml.safe_load(params.read_text()))['cloud_node']['alpha']
     row = next(r for r in rows if float(r['alpha']) == chosen)
     assert float(row['accuracy']) >= full - 0.005
     cheaper = [r for r in rows if float(r['edge_energy_j']) < float(row['edge_energy_j'])]
@@ -206,18 +207,18 @@ def test_calibrate_names_the_calibrated_model_in_the_file_it_writes(tmp_path: Pa
     source = ROOT / 'config' / 'split.yaml'  # loads the digits model
     out = tmp_path / 'events_alpha.yaml'
     write_settings(source, settings_for(source, checkpoint_file('nmnist_events'), 0.9), out)
-    written = yaml.safe_load(out.read_text())
-    assert written['cloud_node']['ros__parameters']['alpha'] == 0.9
-    assert written['edge_node']['ros__parameters']['alpha'] == 0.9  # its local answers
-    assert written['edge_node']['ros__parameters']['checkpoint'] == 'nmnist_events'
-    assert written['cloud_node']['ros__parameters']['checkpoint'] == 'nmnist_events'
+    written = node_sections(yaml.safe_load(out.read_text()))
+    assert written['cloud_node']['alpha'] == 0.9
+    assert written['edge_node']['alpha'] == 0.9  # its local answers
+    assert written['edge_node']['checkpoint'] == 'nmnist_events'
+    assert written['cloud_node']['checkpoint'] == 'nmnist_events'
     changed = [(a, b) for a, b in zip(source.read_text().splitlines(),
                                       out.read_text().splitlines(), strict=True) if a != b]
     assert len(changed) == 4 and all(a.split('#')[1:] == b.split('#')[1:] for a, b in changed)
     own = tmp_path / 'a model with a long name.pt'
     own.write_bytes(b'')  # a file of one's own: named by its absolute path, quoted
     write_settings(source, settings_for(source, own, 0.5), out)
-    assert yaml.safe_load(out.read_text())['edge_node']['ros__parameters'][
+    assert node_sections(yaml.safe_load(out.read_text()))['edge_node'][
         'checkpoint'] == str(own.resolve())
     same = settings_for(source, checkpoint_file(None), 0.5)  # the model it loads already
     assert same == {'cloud_node': {'alpha': '0.5'}, 'edge_node': {'alpha': '0.5'}}

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from neucodex_ros.resources import node_sections
+
 pytestmark = pytest.mark.ros
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,9 +181,9 @@ def test_the_readme_own_data_flow_trains_calibrates_and_serves_named_classes(
     run(command(train) + ['--epochs', '2'], workdir)  # (fewer epochs than a real run)
     assert '%' in run(command(evaluate), workdir)
     run(command(calibrate), workdir)
-    written = yaml.safe_load((workdir / 'mine.yaml').read_text())
+    written = node_sections(yaml.safe_load((workdir / 'mine.yaml').read_text()))
     for node in ('edge_node', 'cloud_node'):
-        assert written[node]['ros__parameters']['checkpoint'] == str(workdir / 'mine.pt')
+        assert written[node]['checkpoint'] == str(workdir / 'mine.pt')
     split = Background(command(split_words), workdir)
     watch = Background(CLI + ['watch', '--count', '1', '--stats-period', '0'], workdir)
     try:

@@ -33,7 +33,7 @@ from neucodex_ros.core.events.windows import EventWindower
 from neucodex_ros.msg import Prediction
 from neucodex_ros.processes import node_command, running
 from neucodex_ros.qos import stream_qos
-from neucodex_ros.resources import events_params_file
+from neucodex_ros.resources import events_params_file, node_sections
 
 pytestmark = pytest.mark.ros
 
@@ -43,7 +43,7 @@ Stamp = tuple[int, int]
 
 
 def edge_parameters() -> dict[str, Any]:
-    return yaml.safe_load(events_params_file().read_text())['edge_node']['ros__parameters']
+    return node_sections(yaml.safe_load(events_params_file().read_text()))['edge_node']
 
 
 class Observer:
@@ -113,8 +113,8 @@ def offline_windows(bag: Path, checkpoint: Checkpoint) -> dict[Stamp, tuple[int,
                              params['window_events'], params['min_events'])
     spec = FrameSpec(checkpoint.config.num_timesteps, checkpoint.config.input_size,
                      params['frames_by'], params['fit'], tuple(params['roi']))
-    alpha = yaml.safe_load(events_params_file().read_text())['cloud_node'][
-        'ros__parameters']['alpha']
+    alpha = node_sections(yaml.safe_load(events_params_file().read_text()))['cloud_node'][
+        'alpha']
     windows = []
     for _, msg, decoded in decoded_packets(bag):
         windows += windower.push(decoded.events,

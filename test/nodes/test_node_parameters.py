@@ -18,6 +18,7 @@ from neucodex_ros.core.pacing import AdaptivePacing
 from neucodex_ros.nodes.cloud_node import CloudNode
 from neucodex_ros.nodes.edge_node import EdgeNode
 from neucodex_ros.processes import CONFIG_ERROR, node_command
+from neucodex_ros.resources import node_name, node_sections
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS_FILES = [ROOT / 'config' / name for name in ('split.yaml', 'resnet18.yaml', 'events.yaml')]
@@ -29,8 +30,8 @@ pytestmark = pytest.mark.ros
 @pytest.mark.parametrize('params_file', PARAMS_FILES, ids=[p.name for p in PARAMS_FILES])
 @pytest.mark.parametrize('node_class', [EdgeNode, CloudNode], ids=['edge_node', 'cloud_node'])
 def test_params_file_matches_the_declared_parameters(node_class: type, params_file: Path) -> None:
-    section = yaml.safe_load(params_file.read_text())[node_class.__name__.replace(
-        'Node', '_node').lower()]['ros__parameters']
+    section = node_sections(yaml.safe_load(params_file.read_text()))[
+        node_class.__name__.replace('Node', '_node').lower()]
     with harness() as h:
         node = node_class(context=h.context,
                           cli_args=['--ros-args', '--params-file', str(params_file)])
@@ -144,7 +145,7 @@ def comments(params_file: Path, node: str) -> dict[str, str]:
     section, name = None, None
     for line in params_file.read_text().splitlines():
         if line and not line.startswith(' '):  # a node's section
-            section, name = line.rstrip(':'), None
+            section, name = node_name(line.rstrip(':')), None
         elif section == node and (key := re.match(r'\s+(\w+):(?!\s*$)', line)):
             name = key.group(1)
             found[name] = line.partition('#')[2]
@@ -182,6 +183,6 @@ def test_the_readme_names_every_parameter_of_the_shipped_files() -> None:
     """README drift check: each parameter of a shipped params file is named in the README."""
     readme = (ROOT / 'README.md').read_text()
     for params_file in PARAMS_FILES:
-        for node, section in yaml.safe_load(params_file.read_text()).items():
-            for name in section['ros__parameters']:
+        for node, section in node_sections(yaml.safe_load(params_file.read_text())).items():
+            for name in section:
                 assert f'`{name}' in readme, f'{params_file.name}: {node}.{name}'

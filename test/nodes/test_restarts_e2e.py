@@ -111,12 +111,13 @@ def test_frames_wait_for_a_cloud_that_says_it_is_ready() -> None:
 
 
 def test_cloud_killed_and_restarted() -> None:
-    # Long enough that a sample of a fresh cloud on a loaded machine is answered in time:
-    # the test is about a cloud that is gone, not about a slow one.
+    # Long enough that a sample of a fresh cloud on a loaded machine is answered in time,
+    # and a queue that holds every frame of a slow moment: the test is about a cloud that is
+    # gone, not about a slow one.
     deadline = 5.0
     edge = node_command('edge_node', name='edge_node',
                         parameters={'deadline': deadline, 'input_reliable': True,
-                                    'placement': 'split'})
+                                    'placement': 'split', 'queue_size': 10})
     with running([edge]) as edges, robot() as r:
         with running([cloud()]) as clouds:
             r.client.wait_ready(90.0, lambda: edges[0].poll() is None)

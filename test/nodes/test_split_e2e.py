@@ -19,7 +19,7 @@ import torch
 from rclpy.context import Context
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
-from rosutil import watch_stats
+from rosutil import Lifecycle, watch_stats
 
 from neucodex_ros.client import Observed, SplitClient
 from neucodex_ros.core import codec
@@ -101,9 +101,14 @@ def checkpoint() -> Checkpoint:
 
 @pytest.fixture(scope='module')
 def split() -> Iterator[Camera]:
-    """A cloud node and three edge nodes, each on its own image topic."""
-    edge = {'queue_size': 100, 'input_reliable': True, 'placement': 'split'}
-    commands = [node_command('cloud_node', name='cloud_node'),
+    """A cloud node and three edge nodes, each on its own image topic.
+
+    They start unconfigured and are brought up by this process, as a lifecycle manager does:
+    configure and activate on each node's ~/change_state.
+    """
+    managed = {'autostart': False}
+    edge = managed | {'queue_size': 100, 'input_reliable': True, 'placement': 'split'}
+    commands = [node_command('cloud_node', name='cloud_node', parameters=managed),
                 node_command('edge_node', name='edge_node', parameters=edge),
                 # robot1 codes against the previous timestep only (after its first)
                 node_command('edge_node', name='edge_node_1',
@@ -123,6 +128,9 @@ def split() -> Iterator[Camera]:
             return all(p.poll() is None for p in processes)
 
         try:
+            for name in ('cloud_node', 'edge_node', 'edge_node_1', 'edge_node_waits'):
+                Lifecycle(client, f'/{name}', lambda c, t, w: client.spin_until(
+                    c, t, w, alive)).bring_up()
             client.wait_ready(60.0, alive)
             yield Camera(client, alive)
         finally:

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from neucodex_ros.resources import node_sections
+
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILES = sorted((ROOT / 'launch').glob('*.launch.py'))
 ALLOWED_IMPORTS = ('os', 'launch', 'launch_ros', 'ament_index_python')
@@ -28,6 +30,11 @@ def console_scripts() -> set[str]:
 def calls(tree: ast.AST, name: str) -> list[ast.Call]:
     return [node for node in ast.walk(tree) if isinstance(node, ast.Call)
             and getattr(node.func, 'id', getattr(node.func, 'attr', None)) == name]
+
+
+def nodes(tree: ast.AST) -> list[ast.Call]:
+    """The node actions: launch_ros Node or LifecycleNode."""
+    return calls(tree, 'Node') + calls(tree, 'LifecycleNode')
 
 
 def keyword(call: ast.Call, name: str) -> object:
@@ -61,8 +68,8 @@ def test_launch_file(path: Path) -> None:
         if isinstance(node, ast.ImportFrom | ast.Import):
             module = node.module if isinstance(node, ast.ImportFrom) else node.names[0].name
             assert module.split('.')[0] in ALLOWED_IMPORTS, f'{path.name} imports {module}'
-    params = yaml.safe_load((ROOT / 'config' / 'split.yaml').read_text())
-    for call in calls(tree, 'Node'):
+    params = node_sections(yaml.safe_load((ROOT / 'config' / 'split.yaml').read_text()))
+    for call in nodes(tree):
         assert keyword(call, 'package') == 'neucodex_ros'
         assert keyword(call, 'executable') in console_scripts()
         assert keyword(call, 'name') in params, 'every node has a section in the params file'
@@ -73,12 +80,12 @@ def test_launch_file(path: Path) -> None:
     assert referenced, f'{path.name} references its params file'
     for file in referenced:
         assert file.is_file(), f'{path.name} references {file.relative_to(ROOT)}'
-    starts = calls(tree, 'Node') or calls(tree, 'IncludeLaunchDescription')
+    starts = nodes(tree) or calls(tree, 'IncludeLaunchDescription')
     assert starts, f'{path.name} starts nothing'
-    for call in calls(tree, 'Node'):
+    for call in nodes(tree):
         assert keyword(call, 'respawn') is True, 'a node that dies is started again'
         assert keyword(call, 'respawn_delay') > 0, '... after a delay, not in a tight loop'
-    if calls(tree, 'Node'):
+    if nodes(tree):
         assert ROOT / 'config' / 'fastdds_large_data.xml' in referenced
         profile = [call for call in calls(tree, 'SetEnvironmentVariable')
                    if call.args and getattr(call.args[0], 'value', None)
@@ -97,10 +104,11 @@ def test_the_edge_inputs_are_launch_arguments_that_remap_its_default_topics() ->
 
     edge = ROOT / 'launch' / 'edge.launch.py'
     tree = ast.parse(edge.read_text())
-    (node,) = calls(tree, 'Node')
-    remapped = {pair.elts[0].value for pair in keyword(node, 'remappings').elts}
-    defaults = yaml.safe_load((ROOT / 'config' / 'split.yaml').read_text())[
-        'edge_node']['ros__parameters']
+    (node,) = nodes(tree)
+    remapped = {pair.elts[0].value for pair in keyword(node, 'remappings').elts
+                if isinstance(pair, ast.Tuple)}  # (and *extra: the `remappings` argument)
+    defaults = node_sections(yaml.safe_load((ROOT / 'config' / 'split.yaml').read_text()))[
+        'edge_node']
     assert remapped == {defaults['image_topic'], f'{defaults["image_topic"]}/compressed',
                         topics.EVENTS}
     assert {'image_topic', 'events_topic'} <= declared(edge)
