@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from neucodex_ros.commands.evaluate import add_evaluation_arguments, measure
+from neucodex_ros.commands.evaluate import add_evaluation_arguments, measure, scored_data
 from neucodex_ros.core.errors import ConfigError
 
 HELP = 'sweep the exit threshold on validation data; pick and write the cheapest good one'
@@ -123,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
     from neucodex_ros.resources import default_params_file
 
     checkpoint, evaluation, energy = measure(args, 'val')
+    dataset = scored_data(args, checkpoint)
+    print(f'{len(evaluation.labels)} samples ({dataset}, val part), {checkpoint.path.name} '
+          f'(model {checkpoint.model_id}): accuracy and timesteps at each alpha', flush=True)
     rows: list[dict[str, Any]] = [evaluation.at(alpha, energy) for alpha in ALPHAS]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.with_suffix('.csv').open('w', newline='') as file:
@@ -131,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         writer.writerows(rows)
     chosen = cheapest_alpha(rows, args.max_drop) if args.max_drop is not None else None
     plot(rows, chosen, args.out.with_suffix('.png'),
-         f'{checkpoint.path.name} on {checkpoint.data["dataset"]} (validation, '
+         f'{checkpoint.path.name} on {dataset} (validation, '
          f'{len(evaluation.labels)} samples)')
     print(f'{"alpha":>8}  {"accuracy":>8}  {"mean t":>6}  {"p95 t":>5}  {"edge energy":>11}')
     for row in rows:

@@ -53,6 +53,11 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--radio', type=radio, default=DEFAULT_RADIO, help=RADIO_HELP)
 
 
+def scored_data(args: argparse.Namespace, checkpoint: Any) -> str:
+    """The data scored: --dataset, or the checkpoint's training data (a mix, perhaps)."""
+    return str(args.dataset or checkpoint.data['dataset'])
+
+
 def measure(args: argparse.Namespace, part: str) -> tuple[Any, Any, Any]:
     """Load the checkpoint and its data, run the evaluation pass: (checkpoint, eval, energy)."""
     from neucodex_ros.core.checkpoint import load_checkpoint
@@ -62,8 +67,7 @@ def measure(args: argparse.Namespace, part: str) -> tuple[Any, Any, Any]:
 
     checkpoint = load_checkpoint(args.checkpoint)
     options = DataOptions.from_record(checkpoint.data, checkpoint.config.num_timesteps)
-    samples, _ = load_dataset(args.dataset or checkpoint.data['dataset'], args.data_dir, part,
-                              options)
+    samples, _ = load_dataset(scored_data(args, checkpoint), args.data_dir, part, options)
     reference = load_checkpoint(args.reference).model if args.reference else None
     evaluation = evaluate(checkpoint.model, samples, reference)
     return checkpoint, evaluation, EnergyConfig.with_radio(args.radio)
@@ -92,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     alphas = args.alpha or [float(default_parameter('cloud_node', 'alpha'))]  # type: ignore[arg-type]
     full = evaluation.at(1.0, energy)
     rows = [evaluation.at(alpha, energy) for alpha in alphas]
-    dataset = args.dataset or checkpoint.data['dataset']
+    dataset = scored_data(args, checkpoint)
     print(f'{len(evaluation.labels)} samples ({dataset}, {args.part} part), '
           f'{checkpoint.path.name} (model {checkpoint.model_id}, {checkpoint.config.backbone}, '
           f'T={num_timesteps}, compression per timestep '

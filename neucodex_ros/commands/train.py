@@ -14,6 +14,7 @@ to real N-MNIST). Every epoch appends a row to
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -40,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--width', type=float, default=model.width,
                         help='multiplier of every backbone channel count')
     parser.add_argument('--timesteps', type=int, default=model.num_timesteps, help='T')
+    parser.add_argument('--neuron', choices=('lif', 'plif'), default=model.neuron,
+                        help='lif (fixed time constant) or plif (each layer learns its own) '
+                             '(default: %(default)s)')
     parser.add_argument('--split-after', type=int, default=model.split_after,
                         help='backbone stages on the edge')
     parser.add_argument('--bottleneck-channels', type=int, default=model.bottleneck_channels,
@@ -63,6 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--device', default=train.device,
                         help="'auto' (CUDA when present), 'cpu', 'cuda:1', ...")
     parser.add_argument('--no-augment', action='store_true', help='no random jitter')
+    parser.add_argument('--distill', type=float, default=train.distill, metavar='WEIGHT',
+                        help='(c) also learn the uncompressed network\'s answers, per timestep, '
+                             'with this weight (needs (a) or an uncompressed --init-from; '
+                             'default: %(default)s, none)')
     parser.add_argument('--train-limit', type=int, default=None, metavar='N',
                         help='train on the first N training samples only (a quick trial run)')
     parser.add_argument('--weights', choices=('float32', 'float16'), default='float32',
@@ -124,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
                          input_size=spec.input_size, num_classes=len(spec.class_names),
                          num_timesteps=args.timesteps, split_after=args.split_after,
                          bottleneck_channels=args.bottleneck_channels,
-                         bottleneck_stride=args.bottleneck_stride, width=args.width)
+                         bottleneck_stride=args.bottleneck_stride, width=args.width,
+                         neuron=args.neuron)
     uncompressed = replace(config, bottleneck_channels=0, bottleneck_stride=1)
     run_files = Run(args.out)
     saved = torch.load(run_files.resume, weights_only=True) \
@@ -137,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     def settings(epochs: int) -> TrainConfig:
         return TrainConfig(epochs=epochs, batch_size=args.batch_size, lr=args.lr,
                            seed=args.seed, device=args.device, augment=not args.no_augment,
-                           workers=args.workers)
+                           workers=args.workers, distill=args.distill if teacher else 0.0)
 
     done: dict[str, Any] = dict(saved['done']) if saved else {}
     torch.manual_seed(args.seed)
@@ -151,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.pretrain_epochs:
         model = SplitSNN(uncompressed)
 
+    teacher: SplitSNN | None = None  # the uncompressed network, for --distill
+
     def phase(name: str, epochs: int, parameters: list[torch.nn.Parameter] | None) -> None:
         if epochs <= 0 or name in done:
             return
@@ -162,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
 
         done[name] = train(model, train_set, val_set, spec.augment, settings(epochs),
                            parameters=parameters, phase=name, resume=resume,
-                           on_epoch=on_epoch)
+                           on_epoch=on_epoch, teacher=teacher)
 
     # (a) the SNN without bottleneck
     phase('pretrain', args.pretrain_epochs, None)
@@ -171,6 +182,9 @@ def run(args: argparse.Namespace) -> int:
                         metrics=done['pretrain'], data=options.record(args.dataset))
     # (b) insert the encoder/decoder at the split: head and tail keep their trained weights
     if model.config != config:
+        if args.distill:  # (a) as saved (a resumed run did not train it again), or init-from
+            teacher = load_checkpoint(run_files.uncompressed).model if 'pretrain' in done \
+                else copy.deepcopy(model).cpu()
         trained = model.state_dict()
         model = SplitSNN(config)
         model.load_state_dict({k: v for k, v in trained.items()

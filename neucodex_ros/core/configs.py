@@ -31,8 +31,10 @@ class ModelConfig:
             0 means no encoder/decoder: the head's own output spikes are sent.
         bottleneck_stride: Spatial stride of the encoder (the decoder upsamples back).
         width: Multiplier of every backbone channel count (e.g. 0.25 for CPU runs).
-        tau: LIF membrane time constant (timesteps).
+        tau: LIF membrane time constant (timesteps); with `neuron` plif, its start value.
         v_threshold: LIF firing threshold.
+        neuron: 'lif' (fixed tau) or 'plif' (parametric LIF: each layer learns its tau,
+            Fang et al. 2021).
     """
 
     backbone: str = 'small_cnn'
@@ -46,6 +48,7 @@ class ModelConfig:
     width: float = 1.0
     tau: float = 2.0
     v_threshold: float = 1.0
+    neuron: str = 'lif'
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, for checkpoints and JSON."""
@@ -82,3 +85,4 @@ class TrainConfig:
     seed: int = 0
     device: str = 'auto'
     workers: int = 0  # DataLoader worker processes
+    distill: float = 0.0  # weight of the teacher's soft answers in the loss (needs a teacher)

@@ -23,9 +23,20 @@ from neucodex_ros.core.configs import ModelConfig
 from neucodex_ros.core.errors import ModelError
 from neucodex_ros.core.figures import compression_per_timestep
 
+NEURONS = ('lif', 'plif')
 
-def lif(config: ModelConfig) -> neuron.LIFNode:
-    """The spiking neuron used everywhere: LIF, arctangent surrogate gradient, multi-step."""
+
+def lif(config: ModelConfig) -> neuron.LIFNode | neuron.ParametricLIFNode:
+    """The spiking neuron used everywhere: LIF, arctangent surrogate gradient, multi-step.
+
+    `neuron: plif` makes it parametric: each layer learns its own time constant.
+    """
+    if config.neuron == 'plif':
+        return neuron.ParametricLIFNode(init_tau=config.tau, v_threshold=config.v_threshold,
+                                        surrogate_function=surrogate.ATan(),
+                                        detach_reset=True, step_mode='m')
+    if config.neuron != 'lif':
+        raise ModelError(f'unknown neuron {config.neuron!r}; known: {", ".join(NEURONS)}')
     return neuron.LIFNode(tau=config.tau, v_threshold=config.v_threshold,
                           surrogate_function=surrogate.ATan(), detach_reset=True,
                           step_mode='m')

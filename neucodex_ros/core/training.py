@@ -52,6 +52,24 @@ def per_timestep_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
     return torch.stack([F.cross_entropy(step, labels) for step in running_mean]).mean()
 
 
+DISTILL_TEMPERATURE = 2.0
+
+
+def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor,
+                      temperature: float = DISTILL_TEMPERATURE) -> torch.Tensor:
+    """Mean over t of KL(teacher ‖ student) between the softened running means up to t.
+
+    The teacher's answer after t timesteps is what the student should say after t, so its
+    early exits follow the teacher's, not only its final answer (Hinton et al. 2015, per
+    timestep as per_timestep_loss).
+    """
+    steps = torch.arange(1, logits.shape[0] + 1, device=logits.device).view(-1, 1, 1)
+    student = (logits.cumsum(0) / steps / temperature).log_softmax(-1)
+    teacher = (teacher_logits.cumsum(0) / steps / temperature).softmax(-1)
+    kl = (teacher * (teacher.clamp_min(1e-12).log() - student)).sum(-1).mean(-1)
+    return kl.mean() * temperature ** 2
+
+
 def affine_jitter(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Small random affine jitter (±10°, ±10% scale, ±2 px shift) of [N, C, H, W] images."""
     n = images.shape[0]
@@ -82,10 +100,42 @@ def random_shift(batch: torch.Tensor, generator: torch.Generator, pad: int,
     return out
 
 
+def event_jitter(frames: torch.Tensor, generator: torch.Generator, shift: int = 2,
+                 drop: float = 0.1, noise: float = 0.002, stretch: float = 0.2) -> torch.Tensor:
+    """What the same scene looks like to the sensor another time, on event frames [N, T, 2, H, W].
+
+    Each sample is moved by up to ±`shift` pixels (where the saccade fell), loses each event
+    with probability up to `drop` (the sensor's refractory misses and bandwidth drops),
+    gains background-activity noise at up to `noise` events per pixel and frame, and is
+    played up to `stretch` faster or slower (an object moving at another speed: the frames
+    resampled in time, what runs past the window cut, what falls short left empty). The
+    counts stay whole numbers of events and the polarities stay what they were.
+    """
+    count = len(frames)
+    out = random_shift(frames, generator, pad=shift, flip=False)
+    keep = 1 - torch.rand(count, generator=generator) * drop
+    out = torch.binomial(out, keep.view(-1, 1, 1, 1, 1).expand_as(out), generator=generator)
+    rate = (torch.rand(count, generator=generator) * noise).view(-1, 1, 1, 1, 1)
+    out = out + (torch.rand(out.shape, generator=generator) < rate).to(out.dtype)
+    num_timesteps = frames.shape[1]
+    for n, speed in enumerate((1 + (torch.rand(count, generator=generator) * 2 - 1)
+                               * stretch).tolist()):
+        source = torch.arange(num_timesteps) * speed  # frame t shows time t × speed
+        lower = source.floor().long()
+        weight = (source - lower).view(-1, 1, 1, 1)
+        inside = (lower < num_timesteps).view(-1, 1, 1, 1)
+        first = out[n, lower.clamp(max=num_timesteps - 1)]
+        second = out[n, (lower + 1).clamp(max=num_timesteps - 1)]
+        blended = torch.where((lower + 1 < num_timesteps).view(-1, 1, 1, 1),
+                              first * (1 - weight) + second * weight, first * (1 - weight))
+        out[n] = torch.where(inside, blended.round(), torch.zeros_like(first))
+    return out
+
+
 AUGMENTATIONS: dict[Augment, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
     Augment.AFFINE: affine_jitter,
     Augment.CROP_FLIP: lambda x, g: random_shift(x, g, pad=4, flip=True),
-    Augment.SHIFT: lambda x, g: random_shift(x, g, pad=2, flip=False),
+    Augment.EVENTS: lambda x, g: event_jitter(x, g),
     Augment.NONE: lambda x, g: x,
 }
 
@@ -132,7 +182,7 @@ def train(model: SplitSNN, train_set: Samples, val_set: Samples, augment: Augmen
           config: TrainConfig, *, parameters: Iterable[torch.nn.Parameter] | None = None,
           phase: str = 'train', resume: TrainState | None = None,
           on_epoch: Callable[[TrainState, dict[str, Any]], None] | None = None,
-          progress: bool = True) -> dict[str, Any]:
+          progress: bool = True, teacher: SplitSNN | None = None) -> dict[str, Any]:
     """Train in place and keep the weights of the best validation epoch; return the metrics.
 
     Args:
@@ -146,10 +196,16 @@ def train(model: SplitSNN, train_set: Samples, val_set: Samples, augment: Augmen
         resume: A state saved by on_epoch, to continue from its next epoch.
         on_epoch: Called after every epoch with the resumable state and the epoch's record.
         progress: Show a progress bar.
+        teacher: A trained network (the uncompressed one) whose answers the model learns
+            too, weighted config.distill (distillation_loss).
     """
+    if config.distill and teacher is None:
+        raise ValueError('distillation needs a teacher')
     torch.manual_seed(config.seed)
     device = pick_device(config.device)
     model.to(device)
+    if teacher is not None:
+        teacher.to(device).eval()
     generator = torch.Generator().manual_seed(config.seed)
     trainable = list(parameters if parameters is not None else model.parameters())
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
@@ -182,8 +238,14 @@ def train(model: SplitSNN, train_set: Samples, val_set: Samples, augment: Augmen
                                   leave=False, disable=not progress):
             batch = jitter(batch, generator).to(device)
             target = target.to(device)
-            logits = model(as_sequence(batch, model.config.num_timesteps))
+            sequence = as_sequence(batch, model.config.num_timesteps)
+            logits = model(sequence)
             loss = per_timestep_loss(logits, target)
+            if teacher is not None and config.distill:
+                with torch.no_grad():
+                    taught = teacher(sequence)
+                functional.reset_net(teacher)
+                loss = loss + config.distill * distillation_loss(logits, taught)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()  # type: ignore[no-untyped-call]  # (torch leaves it untyped)
             optimizer.step()

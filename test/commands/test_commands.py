@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -57,6 +58,42 @@ def test_evaluate_the_shipped_model_meets_its_targets(tmp_path: Path) -> None:
     assert report['full_t']['accuracy'] >= 0.97
     row = report['early_exit'][0]
     assert row['edge_energy_j'] > 0 and row['bits_per_sample'] == 196 * row['mean_timesteps']
+
+
+def test_evaluate_scores_one_dataset_of_a_mix_and_says_which(shared_data: Path,
+                                                                tmp_path: Path) -> None:
+    """`--dataset nmnist` scores the real recordings alone, not the training mix.
+
+    Never the simulated digits the event model was also trained on; and a folder in the
+    official Train/Test layout (Test/: the same held-out recordings) gives the same number.
+    """
+    from neucodex_ros.core.datasets import SPLIT, stratified_split
+
+    recordings = shared_data / 'nmnist_small' / 'train'
+    with (recordings / 'labels.csv').open() as file:
+        rows = list(csv.DictReader(file))
+    labels = np.asarray([int(row['label']) for row in rows])
+    held_out = set(stratified_split(labels, SPLIT, 0)['test'].tolist())
+    official = tmp_path / 'N-MNIST'
+    for index, row in enumerate(rows):  # links, not copies, of the recordings
+        folder = official / ('Test' if index in held_out else 'Train') / row['label']
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / Path(row['file']).name).symlink_to(recordings / row['file'])
+    scores = {}
+    for name, root in (('csv', recordings), ('official', official)):
+        result = cli('evaluate', '--checkpoint', 'nmnist_events', '--dataset', 'nmnist',
+                     '--data-dir', str(root), '--alpha', '0.98', '--json',
+                     str(tmp_path / f'{name}.json'))
+        assert result.returncode == 0, result.stdout + result.stderr
+        first = result.stdout.splitlines()[0]
+        assert first.startswith(f'{len(held_out)} samples (nmnist, test part)'), first
+        scores[name] = json.loads((tmp_path / f'{name}.json').read_text())
+    for csv_row, official_row in ((scores['csv']['full_t'], scores['official']['full_t']),
+                                  (scores['csv']['early_exit'][0],
+                                   scores['official']['early_exit'][0])):
+        # (the same samples in another order: sums of energies differ in the last bits)
+        assert csv_row == pytest.approx(official_row, rel=1e-9)
+        assert csv_row['accuracy'] == official_row['accuracy']
 
 
 def test_calibrate_writes_csv_plot_and_the_chosen_alpha(tmp_path: Path) -> None:

@@ -91,6 +91,11 @@ def test_interleaved_samples_keep_their_own_state() -> None:
     np.testing.assert_array_equal(decision_b.probabilities, alone[1])
 
 
+def test_a_neuron_that_does_not_exist_is_a_model_error() -> None:
+    with pytest.raises(ModelError, match='unknown neuron'):
+        SplitSNN(ModelConfig(neuron='izhikevich'))
+
+
 def test_config_round_trip_and_errors() -> None:
     config = ModelConfig(bottleneck_channels=2, num_timesteps=6)
     assert ModelConfig.from_dict(config.to_dict()) == config
@@ -127,9 +132,16 @@ def test_every_edge_layer_choice_gives_the_whole_models_logits(layers: str) -> N
                                            rtol=1e-6, atol=1e-6)
 
 
-def test_a_batch_of_samples_answers_as_each_alone() -> None:
-    """step_batch: samples at different timesteps (one fresh) in one pass, exactly as alone."""
-    model = random_model(3)
+@pytest.mark.parametrize('neuron', ['lif', 'plif'])
+def test_a_batch_of_samples_answers_as_each_alone(neuron: str) -> None:
+    """step_batch: samples at different timesteps (one fresh) in one pass, exactly as alone.
+
+    With parametric LIF neurons too: their learnt time constants are weights, not state.
+    """
+    model = random_model(3, neuron=neuron)
+    if neuron == 'plif':  # (learnt time constants, different in every layer)
+        for index, module in enumerate(m for m in model.modules() if hasattr(m, 'w')):
+            module.w.data.fill_(-1.0 + 0.3 * index)
     cloud = CloudRunner(model)
     spikes, alone = spikes_and_answers_alone(model, 3)
     a, b, c = (cloud.new_sample(alpha=1.0, num_timesteps=4) for _ in range(3))

@@ -10,6 +10,8 @@ from neucodex_ros.core.model import ModelConfig, SplitSNN
 from neucodex_ros.core.training import (
     TrainConfig,
     TrainState,
+    distillation_loss,
+    event_jitter,
     per_timestep_loss,
     random_shift,
     train,
@@ -29,6 +31,32 @@ def test_random_shift_keeps_shape_and_content_size() -> None:
     frames[:, :, :, 4:6, 4:6] = 1
     shifted = random_shift(frames, torch.Generator().manual_seed(0), pad=2, flip=False)
     assert shifted.shape == frames.shape and shifted.sum() == frames.sum()
+
+
+def test_event_jitter_keeps_whole_events_and_their_polarity() -> None:
+    generator = torch.Generator().manual_seed(0)
+    frames = torch.zeros(6, 8, 2, 12, 12)
+    frames[:, :, 1, 4:8, 4:8] = torch.poisson(torch.full((6, 8, 4, 4), 3.0),
+                                              generator=generator)
+    jittered = event_jitter(frames, generator, noise=0.0)
+    assert jittered.shape == frames.shape
+    assert (jittered >= 0).all() and (jittered == jittered.round()).all()
+    assert jittered[:, :, 0].sum() == 0, 'ON events stay ON'
+    assert 0.5 * frames.sum() < jittered.sum() < 1.5 * frames.sum()
+    assert not torch.equal(jittered, frames)
+    noisy = event_jitter(torch.zeros(4, 8, 2, 34, 34), generator, noise=0.01)
+    assert 0 < noisy.sum() < 0.02 * noisy.numel(), 'sparse background noise'
+
+
+def test_distillation_is_zero_for_the_teachers_own_answers_and_pulls_towards_them() -> None:
+    teacher = torch.randn(4, 5, 10)
+    assert distillation_loss(teacher, teacher) == pytest.approx(0.0, abs=1e-6)
+    student = torch.zeros(4, 5, 10, requires_grad=True)
+    loss = distillation_loss(student, teacher)
+    loss.backward()
+    assert loss > 0
+    step = student - 0.1 * student.grad
+    assert distillation_loss(step, teacher) < loss, 'its gradient moves towards the teacher'
 
 
 class SimulatedCrashError(Exception):

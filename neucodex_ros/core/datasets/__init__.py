@@ -47,7 +47,7 @@ class Augment(StrEnum):
 
     AFFINE = 'affine'  # ±10°, ±10% scale, ±2 px shift (digit images)
     CROP_FLIP = 'crop_flip'  # ±4 px shift and random mirroring (photos)
-    SHIFT = 'shift'  # ±2 px shift (event recordings of digits)
+    EVENTS = 'events'  # the sensor's own variations (event recordings): core/training.event_jitter
     NONE = 'none'
 
 

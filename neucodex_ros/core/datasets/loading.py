@@ -153,7 +153,7 @@ def _event_set(fmt: EventFormat, files: list[Path], labels: np.ndarray, names: l
                official_test: bool = False) -> tuple[EventFileSet, DataSpec]:
     keep = _part_indices(labels, part, options.seed, official_test)
     spec = DataSpec(fmt.name, DataKind.EVENTS, 2, options.frames.input_size or fmt.default_size,
-                    tuple(names), Augment.SHIFT)
+                    tuple(names), Augment.EVENTS)
     return EventFileSet([files[i] for i in keep], labels[keep], fmt.read, fmt.sensor_size,
                         spec, options), spec
 
@@ -192,7 +192,7 @@ def _digits_dvs(root: Path, part: str, options: DataOptions) -> tuple[EventFileS
     fmt = EventFormat('digits_dvs', lambda i: simulated_digit(part, i, options.seed),
                       DvsConfig().sensor_size, DvsConfig().sensor_size)
     spec = DataSpec(fmt.name, DataKind.EVENTS, 2, options.frames.input_size or fmt.default_size,
-                    tuple(CLASS_NAMES), Augment.SHIFT)
+                    tuple(CLASS_NAMES), Augment.EVENTS)
     return EventFileSet(list(range(len(labels))), labels, fmt.read, fmt.sensor_size, spec,
                         options), spec
 
