@@ -24,13 +24,12 @@ FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 def camera_rgb(pixels: np.ndarray, encoding: str) -> np.ndarray:
     """[H, W, channels] pixels of an Image encoding (core.image.image_array) → uint8 RGB."""
-    channels, dtype, order = ENCODINGS[encoding]
+    _, dtype, order = ENCODINGS[encoding]
     if dtype.kind == 'f':
         image = np.clip(np.nan_to_num(pixels), 0.0, 1.0) * 255.0
     else:
         image = pixels.astype(np.float32) * (255.0 / np.iinfo(dtype).max)
-    image = np.rint(image).astype(np.uint8)[..., :3] if channels == 4 else \
-        np.rint(image).astype(np.uint8)
+    image = np.rint(image).astype(np.uint8)[..., :3]  # (alpha dropped)
     if order == ColorOrder.MONO:
         return np.repeat(image.reshape(*image.shape[:2], 1), 3, axis=2)
     return np.ascontiguousarray(image[..., ::-1] if order == ColorOrder.BGR else image)
