@@ -56,9 +56,18 @@ def declare(node: Node, name: str, default: Any, description: str, *,
     """
     if node.has_parameter(name):
         value = node.get_parameter(name).value
-        if choices is not None and value not in choices:
-            raise ConfigError(f'{name} must be one of {tuple(choices)}, got {value!r}')
-        return value
+    else:
+        value = node.declare_parameter(name, default, _descriptor(
+            name, default, description, low, high, choices, read_only)).value
+    if choices is not None and value not in choices:
+        raise ConfigError(f'{name} must be one of {tuple(choices)}, got {value!r}')
+    return value
+
+
+def _descriptor(name: str, default: Any, description: str, low: float | None,
+                high: float | None, choices: Sequence[str] | None,
+                read_only: bool) -> ParameterDescriptor:
+    """What `ros2 param describe` shows of a parameter, and the range rclpy enforces."""
     descriptor = ParameterDescriptor(description=description, read_only=read_only)
     if choices is not None:
         descriptor.additional_constraints = f'one of: {", ".join(choices)}'
@@ -71,10 +80,7 @@ def declare(node: Node, name: str, default: Any, description: str, *,
         else:
             descriptor.floating_point_range = [FloatingPointRange(from_value=float(low),
                                                                   to_value=float(high))]
-    value = node.declare_parameter(name, default, descriptor).value
-    if choices is not None and value not in choices:
-        raise ConfigError(f'{name} must be one of {tuple(choices)}, got {value!r}')
-    return value
+    return descriptor
 
 
 def declare_common(node: Node) -> dict[str, Any]:
@@ -365,15 +371,8 @@ class ManagedNode(LifecycleNodeMixin, GuardedNode):
 
     def _publish_health(self, health: Health) -> None:
         values = dict(self.counters) | (self.gauges() if self._configured else {})
-        status = DiagnosticStatus(level=bytes([health.level]),
-                                  name=self.get_fully_qualified_name(),
-                                  message=health.message, hardware_id=self.hardware_id,
-                                  values=[KeyValue(key=key, value=str(value))
-                                          for key, value in sorted(values.items())])
-        status.values.append(KeyValue(key='state',
-                                      value=self._state_machine.current_state[1]))
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
+        array = diagnostic_array(self, health, values | {
+            'state': self._state_machine.current_state[1]}, self.hardware_id)
         self.diagnostics_pub.publish(array)
         if self.stats_pub.get_subscription_count() > 0:
             self.stats_pub.publish(array)
@@ -392,6 +391,18 @@ class ManagedNode(LifecycleNodeMixin, GuardedNode):
             self._publish_health(health)
 
 
+def diagnostic_array(node: Node, health: Health, values: dict[str, Any],
+                     hardware_id: str = '') -> DiagnosticArray:
+    """One DiagnosticStatus named after the node, a key-value per value, stamped now."""
+    status = DiagnosticStatus(level=bytes([health.level]), name=node.get_fully_qualified_name(),
+                              message=health.message, hardware_id=hardware_id,
+                              values=[KeyValue(key=key, value=str(value))
+                                      for key, value in sorted(values.items())])
+    array = DiagnosticArray(status=[status])
+    array.header.stamp = node.get_clock().now().to_msg()
+    return array
+
+
 def publish_stats(node: Node, counters: Counters, period: float,
                   gauges: Callable[[], dict[str, int]] = dict) -> None:
     """Publish the node's counters and `gauges()` on ~/stats every `period` s (none if 0).
@@ -408,15 +419,8 @@ def publish_stats(node: Node, counters: Counters, period: float,
     def tick() -> None:
         if publisher.get_subscription_count() == 0:
             return
-        values = dict(counters) | gauges()
-        status = DiagnosticStatus(level=DiagnosticStatus.OK,
-                                  name=node.get_fully_qualified_name(),
-                                  message=f'{sum(counters.values())} events counted',
-                                  values=[KeyValue(key=key, value=str(value))
-                                          for key, value in sorted(values.items())])
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = node.get_clock().now().to_msg()
-        publisher.publish(array)
+        publisher.publish(diagnostic_array(node, Health(
+            Level.OK, f'{sum(counters.values())} events counted'), dict(counters) | gauges()))
 
     node.create_timer(period, tick)
 

@@ -19,7 +19,7 @@ import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.context import Context
-from rosutil import Lifecycle
+from rosutil import Lifecycle, harness
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Classification
 
@@ -228,28 +228,20 @@ def test_every_lifecycle_transition_from_another_process(stack: Stack) -> None:
 
 def test_a_configure_that_cannot_work_fails_and_says_error() -> None:
     """A missing checkpoint: configure fails, the node stays unconfigured, ERROR says why."""
-    context = Context()
-    rclpy.init(context=context)
     command = node_command('edge_node', name='edge_node', parameters={
         'autostart': False, 'checkpoint': '/nonexistent/model.pt', 'stats_period': 0.3},
         ros_args=['-r', '__ns:=/broken'])
-    with running([command]):
-        client = SplitClient('broken_manager', context=context)
+    with running([command]), harness('broken_manager') as h:
         health: list[DiagnosticStatus] = []
-        client.create_subscription(DiagnosticArray, '/diagnostics', lambda m: health.extend(
+        h.node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: health.extend(
             s for s in m.status if s.name == '/broken/edge_node'), 100)
-        try:
-            node = Lifecycle(client, '/broken/edge_node', client.spin_until)
-            assert node.state() == 'unconfigured'
-            assert not node.transition('configure')
-            assert node.state() == 'unconfigured'
-            client.spin_until(lambda: any(level(s) == ERROR for s in health), 30.0,
-                              'an ERROR status')
-            error = next(s for s in health if level(s) == ERROR)
-            assert 'cannot configure' in error.message and 'nonexistent' in error.message
-        finally:
-            client.destroy_node()
-            rclpy.try_shutdown(context=context)
+        node = Lifecycle(h.node, '/broken/edge_node', h.spin_until)
+        assert node.state() == 'unconfigured'
+        assert not node.transition('configure')
+        assert node.state() == 'unconfigured'
+        h.spin_until(lambda: any(level(s) == ERROR for s in health), 30.0, 'an ERROR status')
+        error = next(s for s in health if level(s) == ERROR)
+        assert 'cannot configure' in error.message and 'nonexistent' in error.message
 
 
 def test_diagnostics_warn_within_a_stats_period_of_the_cloud_dying_and_recover(
