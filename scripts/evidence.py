@@ -128,6 +128,10 @@ def measure(setting: Setting, checkpoint_path: Path) -> dict[str, object]:
     alpha = cheapest_alpha([on_val.at(a, default) for a in ALPHAS], max_drop=0.005)['alpha']
     on_test = evaluate(checkpoint.model, test, uncompressed.model)
     baseline = evaluate(uncompressed.model, test)
+    # (a) is in the checkpoint's history too, unless it was trained apart (--init-from)
+    phases = {r['phase'] for r in checkpoint.metrics['history']}
+    history = [*checkpoint.metrics['history'],
+               *(r for r in uncompressed.metrics['history'] if r['phase'] not in phases)]
     return {
         'setting': setting, 'alpha': alpha, 'samples': len(on_test.labels),
         'uncompressed': baseline.at(1.0, default),
@@ -136,8 +140,7 @@ def measure(setting: Setting, checkpoint_path: Path) -> dict[str, object]:
                        for radio in RADIOS},
         'compression_per_timestep': checkpoint.model.compression,
         'head_shape': checkpoint.model.head_shape, 'split_shape': checkpoint.model.split_shape,
-        'training_minutes': sum(r['seconds'] for r in checkpoint.metrics['history']) / 60
-        + sum(r['seconds'] for r in uncompressed.metrics['history']) / 60,
+        'training_minutes': sum(r['seconds'] for r in history) / 60,
     }
 
 
