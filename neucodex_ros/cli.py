@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
 
-from neucodex_ros import commands
+from neucodex_ros import commands, shared_memory
 from neucodex_ros.core.errors import NeucodexError
 from neucodex_ros.resources import use_large_data_profile
 
@@ -55,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     except (NeucodexError, OSError) as err:  # a user's mistake (a path, an option): one line
         print(f'neucodex-ros {args.command}: {err}', file=sys.stderr)
         return 2
+    finally:
+        # What the nodes this started left in /dev/shm, once this process's own ROS is gone:
+        # a port that one wrote to after its reader had stopped stays, even when every one
+        # stopped cleanly (and a node killed for not stopping leaves its segment).
+        with contextlib.suppress(KeyboardInterrupt):
+            shared_memory.sweep_settled()
 
 
 if __name__ == '__main__':

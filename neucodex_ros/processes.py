@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -51,9 +53,41 @@ def _yaml(value: object) -> str:
     return str(value)
 
 
+#: The pid of the process whose end stops a node (stop_with_parent): set by whoever starts
+#: nodes as children, this module's start() and the launch files.
+PARENT_VARIABLE = 'NEUCODEX_STOP_WITH'
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
 def start(command: Sequence[str]) -> subprocess.Popen[bytes]:
-    """Start one child in a session of its own (see running())."""
-    return subprocess.Popen(list(command), start_new_session=True)
+    """Start one child in a session of its own (see running()), stopped if this process ends."""
+    return subprocess.Popen(list(command), start_new_session=True,
+                            env={**os.environ, PARENT_VARIABLE: str(os.getpid())})
+
+
+def stop_with_parent(environ: Mapping[str, str]) -> bool:
+    """In a node started by PARENT_VARIABLE's process: SIGTERM this one when that one ends.
+
+    A node's SIGTERM is its Ctrl-C: it stops cleanly. So a node whose runner is killed
+    (`neucodex-ros split` by SIGKILL, `ros2 launch` by SIGTERM, which makes launch leave its
+    processes running) does not run on without it. Linux only (prctl PR_SET_PDEATHSIG);
+    started through a wrapper that is not the parent, nothing is set. True if the parent is
+    already gone: the node should stop at once.
+    """
+    parent = environ.get(PARENT_VARIABLE, '')
+    if not parent.isdigit() or not sys.platform.startswith('linux'):
+        return False
+    if os.getppid() == int(parent):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        return os.getppid() != int(parent)  # (it ended before the prctl)
+    try:
+        os.kill(int(parent), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    return False
 
 
 @contextmanager
@@ -63,7 +97,9 @@ def running(commands: Sequence[Sequence[str]], *,
 
     Each child gets its own session, so a Ctrl-C in the terminal reaches only this process,
     which then stops every child exactly once. A child replaced in the yielded list (started
-    again with start()) is stopped in its place.
+    again with start()) is stopped in its place. One that has not stopped after
+    `stop_timeout` is killed (the `neucodex-ros` command removes what it left in /dev/shm
+    once it has shut down its own ROS: cli.main).
     """
     processes: list[subprocess.Popen[bytes]] = []
     try:

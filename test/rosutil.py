@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -17,6 +19,13 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from vision_msgs.msg import Classification
+
+from neucodex_ros import shared_memory
+from neucodex_ros.core.datasets.digits import held_out_digits
+from neucodex_ros.msg import Prediction
 
 TEST_DIR = Path(__file__).resolve().parent
 
@@ -141,6 +150,17 @@ def harness(name: str = 'test_harness') -> Iterator[RosHarness]:
         h.close()
 
 
+def kill(process: subprocess.Popen[Any]) -> None:
+    """SIGKILL a node process (no goodbye on the wire), then remove what it left in /dev/shm.
+
+    A killed process cannot remove its Fast DDS files; the next node to start would (spin),
+    but a test must not leave them to chance.
+    """
+    process.kill()
+    process.wait()
+    shared_memory.sweep(now=time.time())
+
+
 @contextmanager
 def child(command: list[str], timeout: float = 20.0,
           env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
@@ -155,7 +175,7 @@ def child(command: list[str], timeout: float = 20.0,
         try:
             output, _ = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            process.kill()
+            kill(process)
             output, _ = process.communicate()
         sys.stdout.write(output)  # shown by pytest when the test fails
 
@@ -173,3 +193,68 @@ def type_hash(package: str, name: str) -> str:
                        if (path := share / 'msg' / f'{name}.json').exists())
     hashes = json.loads(description.read_text())['type_hashes']
     return next(h['hash_string'] for h in hashes if h['type_name'] == f'{package}/msg/{name}')
+
+
+#: What an edge logs once a cloud takes its samples (in a namespace: [robot1.edge_node]).
+READY = r'\[(\w+\.)?edge_node\]: a cloud of model \w+ takes samples'
+
+
+class Robot:
+    """The test's own rclpy node: a camera on `image`, a reader of what the stack answers."""
+
+    def __init__(self, ros: RosHarness, namespace: str = '', image: str = 'image') -> None:
+        self.ros = ros
+        prefix = f'/{namespace}' if namespace else ''
+        self.camera = ros.node.create_publisher(Image, image if image.startswith('/')
+                                                else f'{prefix}/{image}', 10)
+        self.predictions: list[Prediction] = []
+        self.classifications: list[Classification] = []
+        ros.node.create_subscription(Prediction, f'{prefix}/prediction',
+                                     self.predictions.append, qos_profile_sensor_data)
+        ros.node.create_subscription(Classification, f'{prefix}/classification',
+                                     self.classifications.append, qos_profile_sensor_data)
+        self.images, self.labels = held_out_digits(20)
+        self.sent = 0
+
+    def answer(self, timeout: float = 120.0) -> tuple[Prediction, Classification, int]:
+        """A digit published (again every 2 s, as a camera goes on) until one is answered.
+
+        The Prediction and Classification of one frame, matched by its stamp, and its label.
+        """
+        self.ros.spin_until(lambda: self.camera.get_subscription_count() > 0, timeout,
+                            'the edge to subscribe to the camera')
+        labels: dict[tuple[int, int], int] = {}
+        deadline = self.ros.node.get_clock().now().nanoseconds + timeout * 1e9
+
+        def stamp(msg: Prediction | Classification) -> tuple[int, int]:
+            return msg.header.stamp.sec, msg.header.stamp.nanosec
+
+        def answered() -> tuple[Prediction, Classification] | None:
+            for prediction in self.predictions:
+                for classification in self.classifications:
+                    if stamp(prediction) == stamp(classification) in labels:
+                        return prediction, classification
+            return None
+
+        while (pair := answered()) is None:
+            assert self.ros.node.get_clock().now().nanoseconds < deadline, \
+                f'no answer to {len(labels)} frames in {timeout} s'
+            frame = self.sent % len(self.images)
+            self.sent += 1
+            msg = Image(height=28, width=28, encoding='mono8', step=28,
+                        data=self.images[frame].tobytes())
+            msg.header.stamp = self.ros.node.get_clock().now().to_msg()
+            msg.header.frame_id = 'camera'
+            labels[stamp(msg)] = int(self.labels[frame])
+            self.camera.publish(msg)
+            try:
+                self.ros.spin_until(lambda: answered() is not None, 2.0)
+            except TimeoutError:
+                pass
+        prediction, classification = pair
+        return prediction, classification, labels[stamp(prediction)]
+
+
+def node_pid(output: str, node: str) -> int:
+    """The pid launch reported for the latest start of `node`."""
+    return int(re.findall(rf'\[{node}-\d+\]: process started with pid \[(\d+)\]', output)[-1])

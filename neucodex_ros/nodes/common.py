@@ -27,11 +27,12 @@ from rclpy.signals import SignalHandlerOptions
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
 
+from neucodex_ros import shared_memory
 from neucodex_ros.core.checkpoint import Checkpoint, load_checkpoint, pick_device
 from neucodex_ros.core.errors import ConfigError, NeucodexError
 from neucodex_ros.core.health import Health, Level, assess, grown
 from neucodex_ros.msg import ExitSignal, Prediction
-from neucodex_ros.processes import CONFIG_ERROR
+from neucodex_ros.processes import CONFIG_ERROR, stop_with_parent
 
 #: ExitSignal.status on the link → Prediction.status, the robot-facing name of the outcome.
 STATUS_NAMES = {ExitSignal.STATUS_OK: Prediction.STATUS_OK,
@@ -232,6 +233,7 @@ class ManagedNode(LifecycleNodeMixin, GuardedNode):
     """
 
     hardware_id = ''  # what the status names as its hardware: the robot, or the cloud
+    _configured: set[str] = set()  # attributes configure set (replaced, never changed)
 
     def __init__(self, name: str, role: str, **kwargs: Any) -> None:
         GuardedNode.__init__(self, name, role, **kwargs)
@@ -239,7 +241,6 @@ class ManagedNode(LifecycleNodeMixin, GuardedNode):
         self.active = False
         self.configure_error = ''  # why the last configure failed
         self._failure: Exception | None = None  # ... as raised, for autostart to raise
-        self._configured: set[str] = set()  # attributes configure set
         autostart: bool = declare(self, 'autostart', True, 'Configure and activate at start, '
                                   'without a lifecycle manager; false: wait for configure '
                                   'and activate on ~/change_state (as nav2_lifecycle_manager '
@@ -260,6 +261,18 @@ class ManagedNode(LifecycleNodeMixin, GuardedNode):
             if self._failure is not None:
                 raise self._failure
             self.trigger_activate()
+
+    def destroy_node(self) -> None:
+        """Release what configure made (its threads first), then the node and its state machine.
+
+        rclpy's LifecycleNodeMixin never destroys its state machine, which holds the node:
+        without this the node, and with it Fast DDS's participant and its 64 MiB segment in
+        /dev/shm, lived until the interpreter's teardown, which spin() skips.
+        """
+        self._release()
+        super().destroy_node()
+        if (machine := getattr(self, '_state_machine', None)) is not None:
+            machine.destroy_when_not_in_use()
 
     # What each node fills in.
     def configure(self) -> None:
@@ -476,18 +489,26 @@ def spin(make_node: Callable[[], Node], args: list[str] | None = None) -> NoRetu
 
 def _spin(make_node: Callable[[], Node], args: list[str] | None) -> int:
     """spin() until the node is gone; the exit code."""
+    if stop_with_parent(os.environ):
+        print('the process that started this node has ended: not starting', file=sys.stderr)
+        return 0
+    # What killed nodes left in /dev/shm goes before this one adds its own (a robot whose
+    # nodes crash and respawn would fill its RAM)
+    swept = shared_memory.sweep(now=time.time())
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    if swept.files:
+        rclpy.logging.get_logger('neucodex_ros').info(swept.line())
     stop = _Stop()
     # SIGINT too: a process started from a non-interactive shell's background job inherits
     # an ignored SIGINT, and would then never hear ros2 launch's Ctrl-C
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     node: Node | None = None
+    executor = SingleThreadedExecutor()
     try:
         node = make_node()
         if not isinstance(node, ManagedNode):  # (a managed node does at each configure)
             warn_unknown_parameters(node)
-        executor = SingleThreadedExecutor()
         executor.add_node(node)
         # (Node's own: not one of the entities a managed node's cleanup destroys)
         stop.wake = Node.create_guard_condition(node, lambda: None)
@@ -499,6 +520,11 @@ def _spin(make_node: Callable[[], Node], args: list[str] | None) -> int:
         rclpy.logging.get_logger('neucodex_ros').fatal(str(err))
         return CONFIG_ERROR
     finally:
+        stop.wake = None  # a second Ctrl-C (a terminal's and ros2 launch's) wakes nothing now
+        # Callbacks the last wait found and the loop left untaken hold the node's entities
+        # in use (rclpy's executor yields event handlers inside the wait), which would keep
+        # the node, its Fast DDS participant and its /dev/shm files past the exit below.
+        executor.shutdown()
         if node is not None:
             if isinstance(node, GuardedNode):
                 node.get_logger().info(f'{node.role} summary: {node.counters.line()}')

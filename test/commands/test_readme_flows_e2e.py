@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from rosutil import kill
 
 from neucodex_ros.resources import node_sections
 
@@ -72,7 +73,7 @@ class Background:
         try:
             self.process.wait(timeout=90)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            kill(self.process)
         self.reader.join(timeout=10)
         return self.text
 

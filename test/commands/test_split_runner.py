@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from neucodex_ros import shared_memory
+from neucodex_ros.processes import PARENT_VARIABLE
 from neucodex_ros.resources import events_params_file
+from neucodex_ros.shared_memory import SHM_DIR
 
 pytestmark = pytest.mark.ros
 
@@ -45,7 +49,12 @@ def started(mark: str, times: int = 1):
     return lambda text: text.count(mark) >= times
 
 
-def test_split_starts_both_nodes_restarts_a_dead_one_and_stops_them_on_ctrl_c() -> None:
+def shm_files() -> set[str]:
+    return {path.name for path in SHM_DIR.iterdir()}
+
+
+def split() -> tuple[subprocess.Popen[str], list[str], threading.Thread]:
+    """`neucodex-ros split` once both nodes are up, its output lines as they come, their reader."""
     runner = subprocess.Popen([sys.executable, '-m', 'neucodex_ros.cli', 'split'],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
@@ -54,6 +63,25 @@ def test_split_starts_both_nodes_restarts_a_dead_one_and_stops_them_on_ctrl_c() 
     try:
         wait_for(lines, runner, lambda text: all(mark in text for mark in STARTED),
                  'start of both nodes')
+    except BaseException:
+        runner.send_signal(signal.SIGINT)
+        runner.wait(timeout=90)
+        raise
+    return runner, lines, reader
+
+
+@pytest.fixture
+def shm() -> set[str]:
+    """/dev/shm as the test finds it, without what earlier tests' processes left there."""
+    shared_memory.sweep_settled()
+    return shm_files()
+
+
+def test_split_starts_both_nodes_restarts_a_dead_one_and_stops_them_on_ctrl_c(
+        shm: set[str]) -> None:
+    """... and leaves /dev/shm as it was: the restarted node removes what the killed one left."""
+    runner, lines, reader = split()
+    try:
         before = node_pids(runner)
         os.kill(before['edge_node'], signal.SIGKILL)  # dies without a word
         wait_for(lines, runner, started(STARTED[0], 2), 'restarted edge')
@@ -74,6 +102,36 @@ def test_split_starts_both_nodes_restarts_a_dead_one_and_stops_them_on_ctrl_c() 
     assert 'edge_node exited with code -9; starting it again' in output, output
     assert 'edge summary' in output and 'cloud summary' in output, output  # clean shutdown
     assert 'Traceback' not in output, output
+    restarted = output[output.index('edge_node exited with code -9'):]
+    swept = re.search(r'\[neucodex_ros\]: removed \d+ shared-memory files \(([\d.]+) MiB\)',
+                      restarted)
+    assert swept and float(swept[1]) >= 64, 'the restarted edge removes the 64 MiB segment'
+    assert shm_files() == shm, f'added {shm_files() - shm}, removed {shm - shm_files()}'
+
+
+def test_nodes_stop_when_split_is_killed_and_a_new_split_starts_afresh(
+        shm: set[str]) -> None:
+    """SIGKILL stops `split` before it can stop its nodes: they stop by themselves."""
+    runner, lines, reader = split()
+    try:
+        nodes = node_pids(runner)
+        runner.kill()
+        runner.wait()
+        reader.join(timeout=60)  # the nodes share its output: it ends when they have
+        assert not reader.is_alive(), 'the nodes run on'
+        assert all(not Path(f'/proc/{pid}').exists() or Path(f'/proc/{pid}/stat').read_text()
+                   .split()[2] == 'Z' for pid in nodes.values())
+        output = ''.join(lines)
+        assert 'edge summary' in output and 'cloud summary' in output, 'each stopped cleanly'
+        runner, lines, reader = split()  # again: a robot's supervisor starts it afresh
+        runner.send_signal(signal.SIGINT)
+        runner.wait(timeout=90)
+        reader.join(timeout=10)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 0, ''.join(lines)
+    assert shm_files() == shm, f'added {shm_files() - shm}, removed {shm - shm_files()}'
 
 
 def test_split_stops_when_a_node_cannot_start_as_configured(tmp_path) -> None:
@@ -112,3 +170,28 @@ def test_an_edge_without_input_says_where_it_listens() -> None:
     warning = next(line for line in lines if 'no input on' in line)
     assert '/event_camera/events (EventPacket)' in warning, warning
     assert ''.join(lines).count('no input on') == 1, 'said once'
+
+
+CHILD = ('import ctypes, os, signal; from neucodex_ros.processes import stop_with_parent; '
+         'stop = stop_with_parent(os.environ); got = ctypes.c_int(); '
+         'ctypes.CDLL(None).prctl(2, ctypes.byref(got), 0, 0, 0); '  # PR_GET_PDEATHSIG
+         'print(stop, signal.Signals(got.value).name if got.value else None)')
+
+
+def child_says(parent: str | None) -> str:
+    env = dict(os.environ)
+    env.pop(PARENT_VARIABLE, None)
+    if parent is not None:
+        env[PARENT_VARIABLE] = parent
+    return subprocess.run([sys.executable, '-c', CHILD], env=env, capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def test_a_node_started_by_a_process_stops_when_that_process_ends() -> None:
+    """stop_with_parent: its parent's death is the node's SIGTERM; a parent already gone, a stop."""
+    assert child_says(str(os.getpid())) == 'False SIGTERM'  # this process started it
+    assert child_says(None) == 'False None'  # started by hand: nothing changes
+    gone = subprocess.Popen(['true'])
+    gone.wait()  # (its pid is free now)
+    assert child_says(str(gone.pid)) == 'True None'
+    assert child_says('1') == 'False None', 'a process that is not its parent: left alone'

@@ -8,14 +8,13 @@ share of the robots (core/fleet.py has the rule).
 
 from __future__ import annotations
 
-import signal
 import time
 from collections import defaultdict
 
 import pytest
 import rclpy
 from rclpy.subscription import MessageInfo
-from rosutil import counter, watch_stats
+from rosutil import counter, kill, watch_stats
 
 from neucodex_ros.client import Observed, SplitClient
 from neucodex_ros.core.datasets.digits import held_out_digits
@@ -66,7 +65,7 @@ def test_clouds_share_the_robots_and_take_over_from_each_other() -> None:
         stream(4.0)
         orphans = [n for n, robot in enumerate(ROBOTS) if owner(robot, 'abc') == 'b']
         assert orphans, 'rendezvous gave cloud b no robot: pick other names'
-        processes[1].send_signal(signal.SIGKILL)
+        kill(processes[1])
         killed = time.monotonic()
         stream(6.0)
         processes.append(start(cloud('d')))

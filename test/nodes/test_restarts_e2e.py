@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import rclpy
 from rclpy.context import Context
-from rosutil import counter, watch_stats
+from rosutil import counter, kill, watch_stats
 
 from neucodex_ros.client import Observed, SplitClient
 from neucodex_ros.core.datasets.digits import held_out_digits
@@ -73,11 +73,6 @@ def robot() -> Iterator[Robot]:
         rclpy.try_shutdown(context=context)
 
 
-def killed(process) -> None:
-    process.kill()
-    process.wait()
-
-
 def cloud(alpha: float = 0.99) -> list[str]:
     return node_command('cloud_node', name='cloud_node',
                         parameters={'sample_timeout': 0.5, 'alpha': alpha})
@@ -123,7 +118,7 @@ def test_cloud_killed_and_restarted() -> None:
             r.client.wait_ready(90.0, lambda: edges[0].poll() is None)
             r.stream(2.0)
             r.client.spin_until(lambda: None not in r.statuses(), 10.0, 'the answers')
-            killed(clouds[0])
+            kill(clouds[0])
         down = len(r.sent)
         r.stream(2 * deadline)
         r.client.spin_until(lambda: 'cloud_unavailable' in r.statuses(down), 30.0,
@@ -162,7 +157,7 @@ def test_edge_killed_and_restarted() -> None:
             r.client.spin_until(lambda: any(m.timestep >= 1 for m in first.spikes), 10.0,
                                 'the sample under way')
             assert first.prediction is None
-            killed(edges[0])
+            kill(edges[0])
         old_sample = first.spikes[0].sample_id
         r.client.spin_until(lambda: r.counter('cloud_node', 'samples_gone_quiet') >= 1
                             and r.counter('cloud_node', 'open_samples') == 0, 10.0,
@@ -222,7 +217,7 @@ def test_auto_answers_here_when_the_cloud_dies_mid_sample() -> None:
                 if caught.prediction is None:
                     break
                 r.client.pause(0.2)
-            killed(clouds[0])
+            kill(clouds[0])
         r.client.spin_until(lambda: caught.prediction is not None, 30.0,
                             'the caught sample answered here', edge_alive)
         without = [one(edge_alive) for _ in range(3)]

@@ -8,7 +8,6 @@ would. The tests run in file order: the last one kills the cloud.
 
 from __future__ import annotations
 
-import signal
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.context import Context
-from rosutil import Lifecycle, harness
+from rosutil import Lifecycle, harness, kill
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Classification
 
@@ -264,7 +263,7 @@ def test_diagnostics_warn_within_a_stats_period_of_the_cloud_dying_and_recover(
 
     started = time.monotonic()
     stream_until(lambda: OK in level_since(started), 60.0, 'robot1 OK')
-    stack.processes[0].send_signal(signal.SIGKILL)  # the cloud, without a word
+    kill(stack.processes[0])  # the cloud, without a word
     killed = time.monotonic()
     stream_until(lambda: WARN in level_since(killed), 30.0, 'robot1 WARN')
     warned = next(t for t, s in stack.health[name] if t >= killed and level(s) == WARN)
