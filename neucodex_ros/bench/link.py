@@ -195,6 +195,7 @@ class TwoHosts:
         self._relay: subprocess.Popen[str] | None = None
         self._cgroup_tag = f'neucodex_edge_{tag}'
         self._log = Path(tempfile.gettempdir()) / f'neucodex_link_{tag}_{id(self)}.json'
+        self._records: list[LinkRecord] | None = None  # the relay's, once torn down
 
     def __enter__(self) -> TwoHosts:
         try:
@@ -230,6 +231,11 @@ class TwoHosts:
         if self._relay is not None and self._relay.poll() is None:
             self._relay.send_signal(signal.SIGTERM)
             self._relay.wait(timeout=10)
+        try:  # (read now, so that the file goes whether or not anyone asks for them)
+            self._records = [tuple(r) for r in json.loads(self._log.read_text())]  # type: ignore[misc]
+        except (OSError, ValueError):
+            self._records = None
+        self._log.unlink(missing_ok=True)
         for ns in (self.edge_ns, self.cloud_ns):
             subprocess.run(['ip', 'netns', 'del', ns], capture_output=True)
         if self.cgroup is not None:
@@ -249,13 +255,9 @@ class TwoHosts:
 
     def link_records(self) -> list[LinkRecord]:
         """Everything the relay forwarded or dropped (after the `with` block); see LinkRecord."""
-        try:
-            records = json.loads(self._log.read_text())
-        except (OSError, ValueError) as err:
-            raise RuntimeError(f'the link relay left no records: {err}') from err
-        finally:
-            self._log.unlink(missing_ok=True)
-        return [tuple(r) for r in records]  # type: ignore[misc]
+        if self._records is None:
+            raise RuntimeError(f'the link relay left no records in {self._log}')
+        return self._records
 
     def command(self, cmd: Sequence[str], host: str, limited: bool = True) -> list[str]:
         """`cmd` run on the 'edge' (its namespace; its CPU limit if `limited`) or the 'cloud'.
