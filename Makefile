@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.neucodex-installed
 INSTALL_INPUTS := setup.py setup.cfg pyproject.toml requirements.txt package.xml CMakeLists.txt \
 	$(wildcard cmake/*.cmake interfaces/*/msg/*.msg interfaces/*/CMakeLists.txt) \
-	$(wildcard msg/*.msg)
+	$(wildcard msg/*.msg launch/*.py config/*)
 
 .PHONY: setup demo test test-core
 

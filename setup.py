@@ -104,6 +104,7 @@ class BuildMessages(Command):
                                [str(p) for p in sorted((ROOT / folder).iterdir())
                                 if p.is_file()]))
         data_files.append(('lib', [str(p) for p in sorted(prefix.glob('lib/*.so'))]))
+        data_files.append((f'lib/{PACKAGE}', self._launchers()))
         purelib = Path(sysconfig.get_paths()['purelib']).relative_to(sys.prefix)
         trees = [(prefix / 'share', Path('share')),
                  *((site / name, purelib / name) for name in VENDORED)]
@@ -122,10 +123,31 @@ class BuildMessages(Command):
     def get_outputs(self) -> list[str]:
         return self._outputs
 
+    def _launchers(self) -> list[str]:
+        """<prefix>/lib/neucodex_ros/<script>, where `ros2 run` and launch_ros look.
+
+        Each runs the console script pip wrote into <prefix>/bin with this install's Python
+        (a data file keeps no interpreter of its own: pip rewrites only scripts' first lines);
+        colcon writes its own launchers (CMakeLists.txt).
+        """
+        folder = Path(self.build_temp).resolve() / 'launchers'
+        folder.mkdir(parents=True, exist_ok=True)
+        launchers = []
+        for entry in self.distribution.entry_points['console_scripts']:
+            name = entry.split('=', 1)[0].strip()
+            launcher = folder / name
+            launcher.write_text('#!/bin/sh\n'
+                                f'# `ros2 run {PACKAGE} {name}`: the console script of this '
+                                'install\n'
+                                f'exec "$(dirname "$0")/../../bin/{name}" "$@"\n')
+            launcher.chmod(0o755)
+            launchers.append(str(launcher))
+        return launchers
+
     def _cmake_build(self) -> Path:
         cmake = shutil.which('cmake')
         if cmake is None:
-            raise SystemExit('neucodex_ros: building the messages needs cmake >= 3.16 and a C '
+            raise SystemExit('neucodex_ros: building the messages needs cmake >= 3.19 and a C '
                              'compiler (Debian/Ubuntu: apt install cmake build-essential)')
         prefixes = ros_prefixes()
         if not prefixes:

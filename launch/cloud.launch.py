@@ -15,18 +15,30 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import LifecycleNode
+from launch_ros.parameter_descriptions import Parameter
+
+
+def overrides(context):
+    """The `autostart` and, when given, `checkpoint` parameters, over the parameters file's.
+
+    As Parameters (`-p` rules) rather than a dict, for which launch_ros would write a
+    /tmp/launch_params_* file that it never removes.
+    """
+    autostart = LaunchConfiguration('autostart').perform(context).lower() in ('true', '1')
+    checkpoint = LaunchConfiguration('checkpoint').perform(context)
+    return [Parameter('autostart', autostart)] + (
+        [Parameter('checkpoint', checkpoint)] if checkpoint else [])
 
 
 def cloud_node(context):
-    """The node, with a checkpoint only when one is given."""
-    checkpoint = LaunchConfiguration('checkpoint').perform(context)
-    autostart = LaunchConfiguration('autostart').perform(context).lower() in ('true', '1')
+    """The node, configured from the parameters file and the launch arguments."""
     return [LifecycleNode(
         package='neucodex_ros', executable='cloud_node', name='cloud_node',
         namespace=LaunchConfiguration('namespace'),
-        parameters=[LaunchConfiguration('params_file'), {'autostart': autostart}]
-        + ([{'checkpoint': checkpoint}] if checkpoint else []),
-        output='screen', respawn=True, respawn_delay=2.0)]  # a node that dies comes back
+        parameters=[LaunchConfiguration('params_file'), *overrides(context)],
+        output='screen', respawn=True, respawn_delay=2.0,  # a node that dies comes back
+        # and stops when launch ends, however it ends (neucodex_ros/processes.py)
+        additional_env={'NEUCODEX_STOP_WITH': str(os.getpid())})]
 
 
 def generate_launch_description() -> LaunchDescription:

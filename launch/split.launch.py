@@ -12,7 +12,7 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+from launch.actions import DeclareLaunchArgument, GroupAction, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 
@@ -21,7 +21,9 @@ def generate_launch_description() -> LaunchDescription:
     """cloud.launch.py and edge.launch.py, sharing one parameters file and model."""
     share = get_package_share_directory('neucodex_ros')
     shared = ('params_file', 'checkpoint', 'autostart')
-    cloud_arguments = {name: LaunchConfiguration(name) for name in shared}.items()
+    # (the namespace is the robot's: the cloud stays at the root, where every robot finds it)
+    cloud_arguments = {'namespace': '', **{name: LaunchConfiguration(name)
+                                           for name in shared}}.items()
     edge_arguments = {name: LaunchConfiguration(name) for name in (
         *shared, 'namespace', 'image_topic', 'events_topic', 'remappings')}.items()
     return LaunchDescription([
@@ -44,8 +46,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('remappings', default_value='',
                               description="more remappings of the edge's, FROM:=TO separated "
                                           'by spaces'),
-        IncludeLaunchDescription(PythonLaunchDescriptionSource(
-            os.path.join(share, 'launch', 'cloud.launch.py')), launch_arguments=cloud_arguments),
-        IncludeLaunchDescription(PythonLaunchDescriptionSource(
-            os.path.join(share, 'launch', 'edge.launch.py')), launch_arguments=edge_arguments),
+        # each in a scope of its own: the arguments one include sets stay out of the other
+        *(GroupAction([IncludeLaunchDescription(PythonLaunchDescriptionSource(
+            os.path.join(share, 'launch', f'{side}.launch.py')), launch_arguments=arguments)])
+          for side, arguments in (('cloud', cloud_arguments), ('edge', edge_arguments))),
     ])

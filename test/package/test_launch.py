@@ -1,4 +1,4 @@
-"""Launch files, checked statically (launch_ros is not installable here).
+"""Launch files, checked statically (test/ros_tools runs them with the real ros2 launch).
 
 They must parse, start only console-script executables of this package, reference params
 files and launch files that exist, and name nodes that have a section in the params file.
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from neucodex_ros.processes import PARENT_VARIABLE
 from neucodex_ros.resources import node_sections
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +86,9 @@ def test_launch_file(path: Path) -> None:
     for call in nodes(tree):
         assert keyword(call, 'respawn') is True, 'a node that dies is started again'
         assert keyword(call, 'respawn_delay') > 0, '... after a delay, not in a tight loop'
+        environment = keyword(call, 'additional_env')
+        assert [key.value for key in environment.keys] == [PARENT_VARIABLE], \
+            'a node stops when launch ends, however it ends'
     if nodes(tree):
         assert ROOT / 'config' / 'fastdds_large_data.xml' in referenced
         profile = [call for call in calls(tree, 'SetEnvironmentVariable')
