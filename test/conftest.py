@@ -1,15 +1,28 @@
-"""Test-wide set-up: an exclusive ROS_DOMAIN_ID per test session, local-only discovery."""
+"""Test-wide set-up and what every session must leave as it found.
+
+Each session gets a ROS_DOMAIN_ID of its own with local-only discovery, and its own ROS log
+folder. When it ends, no process it started may run on (every one has its domain in its
+environment), /dev/shm may hold no Fast DDS segment it added that no process holds (a test
+that SIGKILLs a node removes what the node left: rosutil.kill), and no /tmp/launch_params_*
+file may have been added.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import random
+import signal
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ros2_tools import Tools, install, missing_reason, processes_in
+
+from neucodex_ros import shared_memory
+from neucodex_ros.shared_memory import MIN_AGE, SHM_DIR, leftovers
 
 
 def _claim_domain() -> tuple[int, int]:
@@ -30,12 +43,14 @@ def _claim_domain() -> tuple[int, int]:
 
 
 @pytest.fixture(scope='session', autouse=True)
-def ros_domain() -> Iterator[int]:
-    """Give this session (and the processes it starts) a ROS domain of its own."""
+def ros_domain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """Give this session (and the processes it starts) a ROS domain and log folder of its own."""
     domain, fd = _claim_domain()
-    saved = {k: os.environ.get(k) for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE')}
+    names = ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'ROS_LOG_DIR')
+    saved = {k: os.environ.get(k) for k in names}
     os.environ['ROS_DOMAIN_ID'] = str(domain)
     os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    os.environ['ROS_LOG_DIR'] = str(tmp_path_factory.mktemp('ros_log'))
     try:
         yield domain
     finally:
@@ -56,3 +71,35 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f'needs the real recordings in {SHARED_DATA} (not part of the repository)')
     return SHARED_DATA
+
+
+@pytest.fixture(scope='session', autouse=True)
+def left_as_found(ros_domain: int) -> Iterator[None]:
+    """No process of this session runs on after it, and /dev/shm keeps only what it had."""
+    before = {path.name for path in SHM_DIR.glob('*')}
+    launch_params = set(Path(tempfile.gettempdir()).glob('launch_params_*'))
+    yield
+    deadline = time.monotonic() + 60.0  # (a process stopped last may still be exiting)
+    while (running := processes_in(ros_domain)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for line in running:  # fail, and leave nothing all the same
+        os.kill(int(line.split()[0]), signal.SIGKILL)
+    segments = [path.name for leftover in leftovers(now=time.time() + MIN_AGE)
+                for path in leftover.files if path.name not in before
+                and not path.name.startswith(('fastdds_port', 'sem.'))]
+    # Ports that a process wrote to after their reader had stopped stay, even when every
+    # process stopped cleanly (neucodex_ros/shared_memory.py); the nodes and `neucodex-ros`
+    # remove them, and so does the session for the processes it ran itself.
+    shared_memory.sweep_settled()
+    assert not running, f'processes this session started still ran: {running}'
+    assert not segments, f'participants\' segments that nobody holds were left: {segments}'
+    assert set(Path(tempfile.gettempdir()).glob('launch_params_*')) == launch_params, \
+        'launch_ros wrote parameters files (dicts in `parameters`) and left them'
+
+
+@pytest.fixture(scope='session')
+def ros2_tools() -> Tools:
+    """The ROS 2 user's tools (ros2 launch, the ros2 verbs, colcon): test/ros2_tools.py."""
+    if reason := missing_reason():
+        pytest.skip(reason)
+    return install()
