@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,10 +44,18 @@ def env(ros2_tools: Tools) -> Iterator[dict[str, str]]:
     subprocess.run(['ros2', 'daemon', 'stop'], env=environ, capture_output=True, check=False)
 
 
+#: What a `ros2` verb says of a node it has not discovered yet: a user runs it again.
+NOT_YET = ('Node not found', 'Wait for service timed out')
+
+
 def ros2(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """A `ros2` command as a user types it."""
-    return subprocess.run(['ros2', *args], env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    """A `ros2` command as a user types it, again while it has not found the node yet."""
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(['ros2', *args], env=env, capture_output=True, text=True,
+                              timeout=120, check=False)
+
+    return until(run, lambda result: not any(text in result.stdout + result.stderr
+                                             for text in NOT_YET), f'ros2 {" ".join(args)}')
 
 
 def shm_files() -> set[str]:
@@ -188,11 +197,18 @@ def test_ros2_verbs_on_two_robots_in_namespaces_and_their_cloud(env: dict[str, s
 
         # `ros2 topic echo` prints the Classification of a frame the camera sends meanwhile
         robot = Robot(ros, 'robot1')
-        with subprocess.Popen(['ros2', 'topic', 'echo', '--once', '/robot1/classification'],
-                              env=env, stdout=subprocess.PIPE, text=True) as echo:
+        echo = subprocess.Popen(['ros2', 'topic', 'echo', '--once', '/robot1/classification'],
+                                env=env, stdout=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
             while echo.poll() is None:
+                assert time.monotonic() < deadline, 'ros2 topic echo heard no Classification'
                 robot.answer()
-            echoed = echo.stdout.read() if echo.stdout else ''
+            echoed = echo.communicate()[0]
+        finally:
+            if echo.poll() is None:
+                echo.send_signal(signal.SIGINT)
+                echo.wait(timeout=60)
         assert re.search(r"frame_id: camera\nresults:\n- class_id: '\d'\n\s+score: [\d.e-]+",
                          echoed), echoed
 
