@@ -17,28 +17,21 @@ from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import LifecycleNode
 from launch_ros.parameter_descriptions import Parameter
 
-
-def overrides(context):
-    """The `autostart` and, when given, `checkpoint` parameters, over the parameters file's.
-
-    As Parameters (`-p` rules) rather than a dict, for which launch_ros would write a
-    /tmp/launch_params_* file that it never removes.
-    """
-    autostart = LaunchConfiguration('autostart').perform(context).lower() in ('true', '1')
-    checkpoint = LaunchConfiguration('checkpoint').perform(context)
-    return [Parameter('autostart', autostart)] + (
-        [Parameter('checkpoint', checkpoint)] if checkpoint else [])
+from neucodex_ros.processes import launch_overrides, stopping_with_this_process
 
 
 def cloud_node(context):
     """The node, configured from the parameters file and the launch arguments."""
+    given = launch_overrides(*(LaunchConfiguration(argument).perform(context)
+                               for argument in ('autostart', 'checkpoint'))).items()
     return [LifecycleNode(
         package='neucodex_ros', executable='cloud_node', name='cloud_node',
         namespace=LaunchConfiguration('namespace'),
-        parameters=[LaunchConfiguration('params_file'), *overrides(context)],
+        # as Parameters (-p rules), not a dict: launch_ros writes a dict into a
+        # /tmp/launch_params_* file that it never removes
+        parameters=[LaunchConfiguration('params_file'), *(Parameter(*item) for item in given)],
         output='screen', respawn=True, respawn_delay=2.0,  # a node that dies comes back
-        # and stops when launch ends, however it ends (neucodex_ros/processes.py)
-        additional_env={'NEUCODEX_STOP_WITH': str(os.getpid())})]
+        additional_env=stopping_with_this_process())]  # ... and stops when launch ends
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -62,7 +62,24 @@ _PR_SET_PDEATHSIG = 1  # prctl(2)
 def start(command: Sequence[str]) -> subprocess.Popen[bytes]:
     """Start one child in a session of its own (see running()), stopped if this process ends."""
     return subprocess.Popen(list(command), start_new_session=True,
-                            env={**os.environ, PARENT_VARIABLE: str(os.getpid())})
+                            env={**os.environ, **stopping_with_this_process()})
+
+
+def stopping_with_this_process() -> dict[str, str]:
+    """What a node started by this process needs in its environment to stop when it ends."""
+    return {PARENT_VARIABLE: str(os.getpid())}
+
+
+def launch_overrides(autostart: str, checkpoint: str) -> dict[str, object]:
+    """The parameters that the launch files' arguments set over their parameters file.
+
+    `autostart` as the argument is written (true, 1, false ...); `checkpoint` only when one
+    is given ('' keeps the file's).
+    """
+    overrides: dict[str, object] = {'autostart': autostart.lower() in ('true', '1')}
+    if checkpoint:
+        overrides['checkpoint'] = checkpoint
+    return overrides
 
 
 def stop_with_parent(environ: Mapping[str, str]) -> bool:

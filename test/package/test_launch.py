@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from neucodex_ros.processes import PARENT_VARIABLE
 from neucodex_ros.resources import node_sections
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILES = sorted((ROOT / 'launch').glob('*.launch.py'))
-ALLOWED_IMPORTS = ('os', 'launch', 'launch_ros', 'ament_index_python')
+ALLOWED_IMPORTS = ('os', 'launch', 'launch_ros', 'ament_index_python', 'neucodex_ros')
 
 
 def console_scripts() -> set[str]:
@@ -86,8 +85,7 @@ def test_launch_file(path: Path) -> None:
     for call in nodes(tree):
         assert keyword(call, 'respawn') is True, 'a node that dies is started again'
         assert keyword(call, 'respawn_delay') > 0, '... after a delay, not in a tight loop'
-        environment = keyword(call, 'additional_env')
-        assert [key.value for key in environment.keys] == [PARENT_VARIABLE], \
+        assert ast.unparse(keyword(call, 'additional_env')) == 'stopping_with_this_process()', \
             'a node stops when launch ends, however it ends'
     if nodes(tree):
         assert ROOT / 'config' / 'fastdds_large_data.xml' in referenced
@@ -120,3 +118,12 @@ def test_the_edge_inputs_are_launch_arguments_that_remap_its_default_topics() ->
     assert declared(edge) <= declared(ROOT / 'launch' / 'split.launch.py')
     split_text = (ROOT / 'launch' / 'split.launch.py').read_text()
     assert all(f"'{name}'" in split_text for name in declared(edge))
+
+
+def test_launch_arguments_set_autostart_and_a_given_checkpoint_over_the_params_file() -> None:
+    from neucodex_ros.processes import launch_overrides
+
+    assert launch_overrides('false', '') == {'autostart': False}  # '': the file's checkpoint
+    assert launch_overrides('True', 'resnet18_digits') == {'autostart': True,
+                                                           'checkpoint': 'resnet18_digits'}
+    assert launch_overrides('1', '') == {'autostart': True}
