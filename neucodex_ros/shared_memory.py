@@ -99,6 +99,11 @@ def _modified(path: Path) -> float | None:
         return None
 
 
+def is_segment(name: str) -> bool:
+    """Whether `name` is a participant's segment or its lock (not a port, not another file)."""
+    return _SEGMENT.fullmatch(name) is not None
+
+
 def _group(name: str) -> tuple[str, bool] | None:
     """The segment or port a file belongs to, and whether the file is a lock."""
     if match := _SEGMENT.fullmatch(name):

@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ros2_tools import Tools, install, missing_reason, processes_in
+from ros2_tools import Tools, install, launch_params, missing_reason, processes_in, shm_names
 
 from neucodex_ros import shared_memory
-from neucodex_ros.shared_memory import MIN_AGE, SHM_DIR, leftovers
+from neucodex_ros.shared_memory import MIN_AGE, is_segment, leftovers
 
 
 def _claim_domain() -> tuple[int, int]:
@@ -76,8 +76,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope='session', autouse=True)
 def left_as_found(ros_domain: int) -> Iterator[None]:
     """No process of this session runs on after it, and /dev/shm keeps only what it had."""
-    before = {path.name for path in SHM_DIR.glob('*')}
-    launch_params = set(Path(tempfile.gettempdir()).glob('launch_params_*'))
+    before, params = shm_names(), launch_params()
     yield
     deadline = time.monotonic() + 60.0  # (a process stopped last may still be exiting)
     while (running := processes_in(ros_domain)) and time.monotonic() < deadline:
@@ -85,15 +84,14 @@ def left_as_found(ros_domain: int) -> Iterator[None]:
     for line in running:  # fail, and leave nothing all the same
         os.kill(int(line.split()[0]), signal.SIGKILL)
     segments = [path.name for leftover in leftovers(now=time.time() + MIN_AGE)
-                for path in leftover.files if path.name not in before
-                and not path.name.startswith(('fastdds_port', 'sem.'))]
+                for path in leftover.files if path.name not in before and is_segment(path.name)]
     # Ports that a process wrote to after their reader had stopped stay, even when every
     # process stopped cleanly (neucodex_ros/shared_memory.py); the nodes and `neucodex-ros`
     # remove them, and so does the session for the processes it ran itself.
     shared_memory.sweep_settled()
     assert not running, f'processes this session started still ran: {running}'
     assert not segments, f'participants\' segments that nobody holds were left: {segments}'
-    assert set(Path(tempfile.gettempdir()).glob('launch_params_*')) == launch_params, \
+    assert launch_params() == params, \
         'launch_ros wrote parameters files (dicts in `parameters`) and left them'
 
 

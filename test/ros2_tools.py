@@ -34,7 +34,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
+
+from neucodex_ros.shared_memory import SHM_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 VENDOR = ROOT.parent / 'shared' / 'vendor' / 'ros2'
@@ -84,8 +87,8 @@ def _key() -> str:
     """What the cache depends on: the sources, the CMake helper, this file, the Python."""
     digest = hashlib.sha256(sys.version.encode())
     for path in sorted(p for p in VENDOR.rglob('*') if p.is_file() and not any(
-            part in ('build', '__pycache__') or part.endswith('.egg-info')
-            for part in p.relative_to(VENDOR).parts)):
+            fnmatch(part, leftover) for part in p.relative_to(VENDOR).parts
+            for leftover in LEFTOVERS)):
         digest.update(str(path.relative_to(VENDOR)).encode() + path.read_bytes())
     for path in (ROOT / 'cmake' / 'ros_wheels.cmake', Path(__file__)):
         digest.update(path.read_bytes())
@@ -178,6 +181,16 @@ def _install(tools: Tools) -> None:
     _run([sys.executable, '-m', 'venv', str(tools.root / 'colcon')], 'making the colcon venv')
     _run([str(tools.root / 'colcon' / 'bin' / 'pip'), 'install', '--quiet',
           '--disable-pip-version-check', 'colcon-common-extensions'], 'installing colcon')
+
+
+def shm_names(directory: Path = SHM_DIR) -> set[str]:
+    """The names of the files in /dev/shm (or `directory`), to compare before and after."""
+    return {path.name for path in directory.iterdir()}
+
+
+def launch_params() -> set[Path]:
+    """The parameters files launch_ros wrote for dicts (and never removes)."""
+    return set(Path(tempfile.gettempdir()).glob('launch_params_*'))
 
 
 def processes_in(domain: int) -> list[str]:

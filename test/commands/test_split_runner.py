@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from ros2_tools import shm_names
 
 from neucodex_ros import shared_memory
 from neucodex_ros.processes import PARENT_VARIABLE
 from neucodex_ros.resources import events_params_file
-from neucodex_ros.shared_memory import SHM_DIR
 
 pytestmark = pytest.mark.ros
 
@@ -49,10 +49,6 @@ def started(mark: str, times: int = 1):
     return lambda text: text.count(mark) >= times
 
 
-def shm_files() -> set[str]:
-    return {path.name for path in SHM_DIR.iterdir()}
-
-
 def split() -> tuple[subprocess.Popen[str], list[str], threading.Thread]:
     """`neucodex-ros split` once both nodes are up, its output lines as they come, their reader."""
     runner = subprocess.Popen([sys.executable, '-m', 'neucodex_ros.cli', 'split'],
@@ -74,7 +70,7 @@ def split() -> tuple[subprocess.Popen[str], list[str], threading.Thread]:
 def shm() -> set[str]:
     """/dev/shm as the test finds it, without what earlier tests' processes left there."""
     shared_memory.sweep_settled()
-    return shm_files()
+    return shm_names()
 
 
 def test_split_starts_both_nodes_restarts_a_dead_one_and_stops_them_on_ctrl_c(
@@ -106,7 +102,7 @@ def test_split_starts_both_nodes_restarts_a_dead_one_and_stops_them_on_ctrl_c(
     swept = re.search(r'\[neucodex_ros\]: removed \d+ shared-memory files \(([\d.]+) MiB\)',
                       restarted)
     assert swept and float(swept[1]) >= 64, 'the restarted edge removes the 64 MiB segment'
-    assert shm_files() == shm, f'added {shm_files() - shm}, removed {shm - shm_files()}'
+    assert shm_names() == shm, f'added {shm_names() - shm}, removed {shm - shm_names()}'
 
 
 def test_nodes_stop_when_split_is_killed_and_a_new_split_starts_afresh(
@@ -131,7 +127,7 @@ def test_nodes_stop_when_split_is_killed_and_a_new_split_starts_afresh(
         if runner.poll() is None:
             runner.kill()
     assert runner.returncode == 0, ''.join(lines)
-    assert shm_files() == shm, f'added {shm_files() - shm}, removed {shm - shm_files()}'
+    assert shm_names() == shm, f'added {shm_names() - shm}, removed {shm - shm_names()}'
 
 
 def test_split_stops_when_a_node_cannot_start_as_configured(tmp_path) -> None:

@@ -19,10 +19,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from ros2_tools import shm_names
 from rosutil import kill
 
 from neucodex_ros.processes import node_command
-from neucodex_ros.shared_memory import MIN_AGE, SHM_DIR, leftovers, sweep, sweep_settled
+from neucodex_ros.shared_memory import MIN_AGE, is_segment, leftovers, sweep, sweep_settled
 
 SEGMENT = 'fastdds_0123456789abcdef'
 
@@ -47,10 +48,6 @@ def holding(lock: Path, how: int = fcntl.LOCK_EX) -> Iterator[None]:
         os.close(fd)
 
 
-def names(directory: Path) -> set[str]:
-    return {path.name for path in directory.iterdir()}
-
-
 def test_a_segment_and_a_port_nobody_holds_are_removed_with_their_lock_and_semaphore(
         tmp_path: Path) -> None:
     make(tmp_path, SEGMENT, f'{SEGMENT}_el', 'fastdds_port7411', 'fastdds_port7411_el',
@@ -61,8 +58,11 @@ def test_a_segment_and_a_port_nobody_holds_are_removed_with_their_lock_and_semap
         ['fastdds_port7411', 'sem.fastdds_port7411_mutex', 'fastdds_port7411_el']]
     swept = sweep(tmp_path, now=time.time())
     assert (swept.files, swept.bytes) == (5, 3000)
-    assert names(tmp_path) == set()
+    assert shm_names(tmp_path) == set()
     assert 'removed 5 shared-memory files' in swept.line()
+    assert [is_segment(name) for name in (SEGMENT, f'{SEGMENT}_el', 'fastdds_port7411',
+                                          'sem.fastdds_port7411_mutex')] == [True, True,
+                                                                             False, False]
 
 
 def test_what_a_running_process_holds_stays(tmp_path: Path) -> None:
@@ -72,7 +72,7 @@ def test_what_a_running_process_holds_stays(tmp_path: Path) -> None:
             holding(tmp_path / 'fastdds_port7411_sl', fcntl.LOCK_SH):
         assert leftovers(tmp_path, now=time.time()) == []
         assert sweep(tmp_path, now=time.time()).line() == ''
-    assert len(names(tmp_path)) == 5
+    assert len(shm_names(tmp_path)) == 5
     assert len(leftovers(tmp_path, now=time.time())) == 2  # once let go
 
 
@@ -111,7 +111,7 @@ def test_other_files_are_never_touched(tmp_path: Path) -> None:
     make(tmp_path, *others)
     assert leftovers(tmp_path, now=time.time()) == []
     assert sweep(tmp_path, now=time.time()).files == 0
-    assert names(tmp_path) == set(others)
+    assert shm_names(tmp_path) == set(others)
 
 
 def test_a_missing_directory_has_no_leftovers(tmp_path: Path) -> None:
@@ -132,7 +132,7 @@ def test_sweep_settled_waits_until_the_newest_leftover_is_min_age_old(tmp_path: 
     assert sweep(tmp_path, now=clock[0]).files == 2  # the old segment only
     swept = sweep_settled(tmp_path, clock=lambda: clock[0], sleep=sleep)
     assert slept == [pytest.approx(MIN_AGE - 0.25, abs=0.05)]
-    assert swept.files == 2 and names(tmp_path) == set()
+    assert swept.files == 2 and shm_names(tmp_path) == set()
     assert sweep_settled(tmp_path, clock=lambda: clock[0], sleep=sleep).files == 0
     assert len(slept) == 1, 'nothing to wait for'
 
@@ -179,20 +179,19 @@ def test_a_node_stopped_with_callbacks_still_ready_leaves_nothing(tmp_path: Path
     """
     script = tmp_path / 'leaky_node.py'
     script.write_text(LEAKY_NODE)
-    before = names(SHM_DIR)
+    before = shm_names()
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'test summary' in result.stderr, result.stderr
-    left = [name for name in names(SHM_DIR) - before if not name.startswith(
-        ('fastdds_port', 'sem.'))]  # (ports: a writer's, see shared_memory.py)
+    # (ports may stay, made by a writer: shared_memory.py; the node's segment may not)
+    left = [name for name in shm_names() - before if is_segment(name)]
     assert not left, left
 
 
-def segments(directory: Path = SHM_DIR) -> set[str]:
-    """The participants' segments (and their locks) in `directory`."""
-    return {name for name in names(directory) if not name.startswith(('fastdds_port', 'sem.'))
-            and name.startswith('fastdds_')}
+def segments() -> set[str]:
+    """The participants' segments (and their locks) in /dev/shm."""
+    return {name for name in shm_names() if is_segment(name)}
 
 
 @pytest.mark.ros

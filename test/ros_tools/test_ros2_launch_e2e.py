@@ -9,26 +9,24 @@ launch, and nothing may stay behind: no process, no /tmp/launch_params_* file, n
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from ros2_tools import Tools, launched, readme_commands, until
+from ros2_tools import Tools, launch_params, launched, readme_commands, shm_names, until
 from rosutil import READY, Robot, harness, node_pid
 
 from neucodex_ros import shared_memory
 from neucodex_ros.msg import Prediction
 from neucodex_ros.resources import default_params_file
-from neucodex_ros.shared_memory import SHM_DIR
+from neucodex_ros.shared_memory import SHM_DIR, is_segment
 
 pytestmark = pytest.mark.ros
 
@@ -58,21 +56,12 @@ def ros2(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
                                              for text in NOT_YET), f'ros2 {" ".join(args)}')
 
 
-def shm_files() -> set[str]:
-    return {path.name for path in SHM_DIR.glob('fastdds*')} | {
-        path.name for path in SHM_DIR.glob('sem.fastdds*')}
-
-
 def locked_by(pid: int) -> set[str]:
     """The files in /dev/shm whose lock `pid` holds: its Fast DDS segment and ports."""
     held = [line.split() for line in Path('/proc/locks').read_text().splitlines()
             if '->' not in line]  # (not the waiters: `N: -> FLOCK ...`)
     inodes = {int(fields[5].rsplit(':', 1)[1]) for fields in held if fields[4] == str(pid)}
     return {path.name for path in SHM_DIR.iterdir() if path.stat().st_ino in inodes}
-
-
-def launch_params() -> set[str]:
-    return set(glob.glob(os.path.join(tempfile.gettempdir(), 'launch_params_*')))
 
 
 def test_split_launch_answers_a_camera_comes_back_after_a_kill_and_stops_on_ctrl_c(
@@ -83,7 +72,7 @@ def test_split_launch_answers_a_camera_comes_back_after_a_kill_and_stops_on_ctrl
     *sourced, command = readme_commands(PIP_MARK)
     assert command == 'ros2 launch neucodex_ros split.launch.py'
     env = ros2_tools.environ(underlay=False)  # the tools there, the venv's prefix not yet
-    shm, params = shm_files(), launch_params()
+    shm, params = shm_names(), launch_params()
     with launched(['bash', '-c', '\n'.join(['set -e', *sourced, f'exec {command}'])], env,
                   cwd=ROOT) as launch:
         launch.wait_for(READY)
@@ -113,13 +102,13 @@ def test_split_launch_answers_a_camera_comes_back_after_a_kill_and_stops_on_ctrl
     assert 'process started' not in interrupted, 'nothing respawns after Ctrl-C'
     assert 'Traceback' not in output
     assert launch_params() == params, 'launch_ros wrote a parameters file and left it'
-    left = sorted(shm_files() - shm)
-    assert not [name for name in left if 'port' not in name], f'segments left: {left}'
+    left = sorted(shm_names() - shm)
+    assert not [name for name in left if is_segment(name)], f'segments left: {left}'
     # What stays are ports a process wrote to after their reader had stopped, which Fast DDS
     # makes again for the writer and nobody removes (a few 50 kB files): our nodes remove
     # them as they start, and `neucodex-ros split` once its nodes have stopped.
     shared_memory.sweep_settled()
-    assert shm_files() <= shm, f'left in /dev/shm: {sorted(shm_files() - shm)}'
+    assert shm_names() <= shm, f'left in /dev/shm: {sorted(shm_names() - shm)}'
 
 
 def test_edge_and_cloud_launch_files_under_a_lifecycle_manager(env: dict[str, str],
