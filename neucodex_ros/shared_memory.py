@@ -8,12 +8,17 @@ runs (`_el`; `_sl` for a port that several processes read); a process that write
 whose reader died makes the port again, without a lock. A process that exits cleanly removes
 what it owns; one that is killed cannot, and its files stay in /dev/shm, which is RAM.
 
-The rule, `fastdds shm clean`'s and one more: the files of a segment or port are left over
-when no process holds any of its locks, or, for a port without locks, when no process has it
-mapped. Fast DDS locks a segment's name before it creates the segment, but creates a port just
-before it locks or maps it, so nothing younger than MIN_AGE counts: that moment is
-microseconds, not a second. Processes whose memory maps this user cannot read are taken not
-to use the files: Fast DDS's ports are shared across users only if they run ROS together.
+The rule, `fastdds shm clean`'s lock rule and one more: a segment is left over when no
+process holds its lock (a reader may still map a dead writer's segment: it keeps its mapping),
+a port when no process holds a lock of it and none has it mapped. A writer that still maps a
+dead reader's port makes it again by name once it finds the reader gone, and a new process may
+then listen on it; removed from under that writer, the port was made anew by the next
+listener, and the writer went on pushing into the old one for a second or more (a new cloud
+then missed the others' announcements). Fast DDS locks a segment's name before it creates the
+segment, but creates a port just before it locks or maps it, so nothing younger than MIN_AGE
+counts: that moment is microseconds, not a second. Processes whose memory maps this user
+cannot read are taken not to use the files: Fast DDS's ports are shared across users only if
+they run ROS together.
 """
 
 from __future__ import annotations
@@ -115,11 +120,9 @@ def _group(name: str) -> tuple[str, bool] | None:
 
 def leftovers(directory: Path = SHM_DIR, *, now: float,
               min_age: float = MIN_AGE) -> list[Leftover]:
-    """The segments and ports in `directory` that no running process uses.
+    """The segments and ports in `directory` that no running process uses (the module's rule).
 
-    `now` is time.time(); files younger than `min_age` are taken to be in use. A segment is
-    only judged by its lock: a dead writer's segment may still be mapped by a reader, which
-    lets it go by itself.
+    `now` is time.time(); files younger than `min_age` are taken to be in use.
     """
     try:
         names = sorted(entry.name for entry in os.scandir(directory))
@@ -143,12 +146,13 @@ def leftovers(directory: Path = SHM_DIR, *, now: float,
         group_locks = locks.get(group, [])
         if group in young or any(held(lock) for lock in group_locks):
             continue
-        if not group_locks:
-            if not group.startswith('fastdds_port'):
-                continue  # a segment without its lock: being made or removed
+        if not group.startswith('fastdds_port'):  # a segment
+            if not group_locks:
+                continue  # without its lock: being made or removed
+        else:  # a port
             in_use = mapped(directory) if in_use is None else in_use
             if any(path.name in in_use for path in files.get(group, [])):
-                continue
+                continue  # a writer still uses it
         result.append(Leftover((*files.get(group, []), *group_locks)))
     return result
 

@@ -93,14 +93,21 @@ def test_a_lock_younger_than_min_age_is_not_trusted(tmp_path: Path) -> None:
     assert len(leftovers(tmp_path, now=now + MIN_AGE)) == 1
 
 
-def test_a_port_without_locks_stays_while_a_process_has_it_mapped(tmp_path: Path) -> None:
-    """A writer makes again the port of a reader that died, without a lock: its map says."""
-    make(tmp_path, 'fastdds_port7411', 'sem.fastdds_port7411_mutex', size=4096)
+@pytest.mark.parametrize('lock', [None, 'fastdds_port7411_el'])
+def test_a_port_stays_while_a_writer_has_it_mapped(tmp_path: Path, lock: str | None) -> None:
+    """Its reader gone (its lock free) or never there (a writer made it again): the map says.
+
+    A dead reader's port is made again by the writers that still map it; removed from under
+    them, a new reader of that port would not hear them for a while.
+    """
+    make(tmp_path, 'fastdds_port7411', 'sem.fastdds_port7411_mutex', *filter(None, [lock]),
+         size=4096)
     with (tmp_path / 'fastdds_port7411').open('r+b') as file, \
             mmap.mmap(file.fileno(), 4096):
         assert leftovers(tmp_path, now=time.time()) == []
     (found,) = leftovers(tmp_path, now=time.time())
-    assert [p.name for p in found.files] == ['fastdds_port7411', 'sem.fastdds_port7411_mutex']
+    assert [p.name for p in found.files] == ['fastdds_port7411', 'sem.fastdds_port7411_mutex',
+                                             *filter(None, [lock])]
 
 
 def test_other_files_are_never_touched(tmp_path: Path) -> None:
