@@ -15,18 +15,18 @@ the adapter that computes, sends and publishes. The rules:
   is not pending again; the cloud's answer to it, should one still come, is late.
 * An answer for a sample no longer pending is told apart: after the deadline (late), a
   second one (repeated), or for a sample not started here (unknown). The ends of the last
-  MEMORY samples are remembered for that.
+  MEMORY samples are remembered for that (core/recent.py).
 * Sample ids increase from `first_id` and are never reused; hellos take ids too (`take_id`).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
 
-MEMORY = 4096  # sample ends remembered, to tell a late or repeated answer from an unknown one
+from neucodex_ros.core.recent import Recent
 
 
 class Started(Protocol):
@@ -59,7 +59,7 @@ class EdgeSamples(Generic[InputT, SampleT]):
         self.again: deque[SampleT] = deque()  # ended at the deadline, to run on the edge
         self.current: SampleT | None = None  # being computed and sent
         self.pending: dict[int, SampleT] = {}  # started in order, not yet ended
-        self._ended: OrderedDict[int, bool] = OrderedDict()  # sample_id → by the deadline
+        self._ended: Recent[int, bool] = Recent()  # sample_id → by the deadline
         self._next_id = first_id
 
     def offer(self, item: InputT) -> int:
@@ -119,9 +119,7 @@ class EdgeSamples(Generic[InputT, SampleT]):
 
     def ended(self, sample_id: int, by_deadline: bool = False) -> None:
         """Remember how a sample ended (answered, here or by the cloud, or at its deadline)."""
-        self._ended[sample_id] = by_deadline
-        while len(self._ended) > MEMORY:
-            self._ended.popitem(last=False)
+        self._ended.remember(sample_id, by_deadline)
 
     def overdue(self, now: float) -> list[SampleT]:
         """End and return the pending samples whose deadline has passed, oldest first."""

@@ -113,7 +113,6 @@ class CloudSample:
 
     early_exit: EarlyExit
     memories: list[torch.Tensor] | None = None
-    bytes_received: int = 0
 
 
 class CloudRunner:

@@ -15,8 +15,11 @@ import time
 from typing import Any
 
 from neucodex_ros.core.faults import FaultRules
+from neucodex_ros.core.settings import FAULT_RELAY
 from neucodex_ros.msg import ExitSignal, PackedSpikes
-from neucodex_ros.nodes.common import GuardedNode, declare, publish_stats, spin
+from neucodex_ros.nodes.managed import GuardedNode
+from neucodex_ros.nodes.parameters import declare
+from neucodex_ros.nodes.spin import spin
 from neucodex_ros.qos import stream_qos
 
 
@@ -25,39 +28,16 @@ class FaultRelay(GuardedNode):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('fault_relay', 'fault relay', **kwargs)
-        seed: int = declare(self, 'seed', 0, 'Seed of the fault draws (one stream per '
-                            'direction)', low=0, high=2**31 - 1, read_only=True)
-        rules = FaultRules(
-            drop=declare(self, 'drop', 0.0, 'Probability a message is dropped', low=0.0,
-                         high=1.0, read_only=True),
-            duplicate=declare(self, 'duplicate', 0.0, 'Probability a message goes out twice',
-                              low=0.0, high=1.0, read_only=True),
-            reorder=declare(self, 'reorder', 0.0, 'Probability a message is held '
-                            'reorder_delay longer, so later ones overtake it', low=0.0,
-                            high=1.0, read_only=True),
-            delay=declare(self, 'delay', 0.0, 'Seconds every message is held', low=0.0,
-                          high=60.0, read_only=True),
-            reorder_delay=declare(self, 'reorder_delay', 0.05, 'Extra seconds of a reordered '
-                                  'message', low=0.0, high=60.0, read_only=True))
-        reliable: bool = declare(self, 'reliable', True, 'QoS of both sides of the relay: '
-                                 'reliable or best effort', read_only=True)
-        depth: int = declare(self, 'qos_depth', 64, 'History depth', low=1, high=10000,
-                             read_only=True)
-        stats_period: float = declare(self, 'stats_period', 1.0, 'Seconds between the '
-                                      'counters on ~/stats; 0: none', low=0.0, high=3600.0,
-                                      read_only=True)
-        routes = [(PackedSpikes, declare(self, 'spikes_in', 'edge/spikes', 'PackedSpikes from '
-                                         'the edge', read_only=True),
-                   declare(self, 'spikes_out', 'spikes', 'PackedSpikes to the cloud',
-                           read_only=True)),
-                  (ExitSignal, declare(self, 'exit_in', 'exit_signal', 'ExitSignal from the '
-                                       'cloud', read_only=True),
-                   declare(self, 'exit_out', 'edge/exit_signal', 'ExitSignal to the edge',
-                           read_only=True))]
+        values = declare(self, FAULT_RELAY)
+        seed = values['seed']
+        rules = FaultRules(**{name: values[name] for name in
+                              ('drop', 'duplicate', 'reorder', 'delay', 'reorder_delay')})
+        routes = [(PackedSpikes, values['spikes_in'], values['spikes_out']),
+                  (ExitSignal, values['exit_in'], values['exit_out'])]
         self.rules = rules
-        publish_stats(self, self.counters, stats_period, lambda: {'held': len(self.held)})
-        qos = stream_qos(reliable, depth)
         self.held: list[tuple[float, int, Any, bytes]] = []  # (due, order, publisher, message)
+        self.report_every(values['stats_period'])
+        qos = stream_qos(values['reliable'], values['qos_depth'])
         self._order = itertools.count()
         self.subscribers = []
         for index, (msg_type, topic_in, topic_out) in enumerate(routes):
@@ -72,6 +52,10 @@ class FaultRelay(GuardedNode):
             self.timer = self.create_timer(0.002, self.release)
         self.get_logger().info(f'relaying {routes[0][1]} → {routes[0][2]} and {routes[1][1]} '
                                f'→ {routes[1][2]} with {rules}, seed {seed}')
+
+    def gauges(self) -> dict[str, int | float]:
+        """Messages held now, beside the counters on ~/stats."""
+        return {'held': len(self.held)}
 
     def on_message(self, raw: bytes, publisher: Any, rng: random.Random, name: str) -> None:
         """Apply the rules to one message: drop it, or hold its copies until due."""

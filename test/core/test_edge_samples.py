@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from neucodex_ros.core.edge_samples import MEMORY, EdgeSamples, Unmatched
+from neucodex_ros.core.edge_samples import EdgeSamples, Unmatched
+from neucodex_ros.core.recent import MEMORY
 
 
 @dataclass

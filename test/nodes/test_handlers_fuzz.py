@@ -25,8 +25,8 @@ from neucodex_ros.core import codec
 from neucodex_ros.core.checkpoint import load_checkpoint
 from neucodex_ros.msg import ExitSignal, PackedSpikes
 from neucodex_ros.nodes.cloud_node import CloudNode
-from neucodex_ros.nodes.common import model_fingerprint
 from neucodex_ros.nodes.edge_node import EdgeNode
+from neucodex_ros.nodes.wire import model_fingerprint
 
 pytestmark = pytest.mark.ros
 
@@ -93,11 +93,10 @@ def test_cloud_spikes_handler(cloud: CloudNode, data: st.DataObject, base: int) 
     messages = data.draw(st.lists(spikes_messages(base), min_size=1, max_size=12))
     for msg in messages:
         deliver(cloud, msg)
-        assert sum(key[0] == msg.source_id for key in cloud.sessions) <= 3  # max_in_flight
+        assert sum(key[0] == msg.source_id for key in cloud.sessions.open) <= 3  # max_in_flight
     cloud.housekeeping()
-    for session in cloud.sessions.values():
-        assert session.state.early_exit.timesteps + session.order.lost + session.undecodable \
-            <= session.num_timesteps
+    for sample in cloud.sessions.open.values():
+        assert sample.state.early_exit.timesteps + sample.lost <= sample.num_timesteps
 
 
 @pytest.fixture(scope='module')
@@ -111,7 +110,7 @@ def edge(context: Context) -> Iterator[EdgeNode]:
 
 def cloud_answered_hello(edge: EdgeNode) -> None:
     """As when a cloud answered the edge's hello (no cloud here; a missed deadline forgets it)."""
-    edge.cloud_ready = True
+    edge.loop.cloud_ready = True
 
 
 @FUZZ
@@ -129,10 +128,11 @@ def test_edge_image_and_exit_handlers(edge: EdgeNode, encoding: str, height: int
     edge.on_image(Image(encoding='mono8', height=height, width=width, step=width,  # valid
                         data=(data * (height * width))[:height * width]))
     edge.on_image(CompressedImage(format='jpeg', data=compressed))
-    edge.on_deadline()
+    edge.on_timer()
     cloud_answered_hello(edge)
-    edge.step()
-    current = edge.samples.current.sample_id if edge.samples.current is not None else 0
+    edge.on_timer()
+    samples = edge.loop.samples
+    current = samples.current.sample_id if samples.current is not None else 0
     for sample_id, label, probabilities, status, reason, used in exits:
         for source in ('robot0', 'other'):
             edge.on_exit(ExitSignal(source_id=source, sample_id=sample_id, label=label,
@@ -140,10 +140,10 @@ def test_edge_image_and_exit_handlers(edge: EdgeNode, encoding: str, height: int
                                     timesteps_used=used))
         edge.on_exit(ExitSignal(source_id='robot0', sample_id=current, label=label,
                                 status=status, reason=reason, timesteps_used=used))
-    edge.on_deadline()
+    edge.on_timer()
     cloud_answered_hello(edge)
-    edge.step()
-    assert len(edge.samples.waiting) <= 3
+    edge.on_timer()
+    assert len(edge.loop.samples.waiting) <= 3
 
 
 @pytest.fixture(scope='module')
@@ -168,8 +168,8 @@ def test_edge_event_handler(event_edge: EdgeNode, packets: list) -> None:
                                          height=height, seq=seq))
     event_edge.flush()
     cloud_answered_hello(event_edge)
-    event_edge.step()
-    assert len(event_edge.samples.waiting) <= 2
+    event_edge.on_timer()
+    assert len(event_edge.loop.samples.waiting) <= 2
 
 
 def test_the_fuzzing_reached_decisions_and_rejections(cloud: CloudNode, edge: EdgeNode,
@@ -211,7 +211,7 @@ def test_bytes_received_beyond_uint32_saturate(cloud: CloudNode) -> None:
     cloud.set_parameters([Parameter('alpha', value=1.0)])  # undecided until T
     try:
         deliver(cloud, timestep(0))
-        cloud.sessions[('big', 2**62)].state.bytes_received = 2**32 + 5
+        cloud.sessions.open[('big', 2**62)].bytes_received = 2**32 + 5
         deliver(cloud, timestep(1))
     finally:
         cloud.exit_pub.publish = publish

@@ -26,7 +26,7 @@ from neucodex_ros.core.datasets.digits import DvsRecordings, held_out_digits, he
 from neucodex_ros.core.events import make_events
 from neucodex_ros.core.events.codecs import encode_evt3, encode_mono
 from neucodex_ros.msg import PackedSpikes
-from neucodex_ros.nodes.common import model_fingerprint
+from neucodex_ros.nodes.wire import model_fingerprint
 from neucodex_ros.processes import node_command, running
 from neucodex_ros.qos import stream_qos
 from neucodex_ros.resources import events_params_file

@@ -8,7 +8,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from std_msgs.msg import Int32
 
-from neucodex_ros.nodes.common import GuardedNode
+from neucodex_ros.nodes.managed import GuardedNode
 
 pytestmark = pytest.mark.ros
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import subprocess
 from pathlib import Path
@@ -12,13 +11,10 @@ import yaml
 from rclpy.qos import ReliabilityPolicy
 from rosutil import harness
 
-from neucodex_ros.core.codec import is_temporal
-from neucodex_ros.core.errors import ConfigError
-from neucodex_ros.core.pacing import AdaptivePacing
 from neucodex_ros.nodes.cloud_node import CloudNode
 from neucodex_ros.nodes.edge_node import EdgeNode
 from neucodex_ros.processes import CONFIG_ERROR, node_command
-from neucodex_ros.resources import node_name, node_sections
+from neucodex_ros.resources import node_sections
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS_FILES = [ROOT / 'config' / name for name in ('split.yaml', 'resnet18.yaml', 'events.yaml')]
@@ -43,41 +39,6 @@ def test_params_file_matches_the_declared_parameters(node_class: type, params_fi
                 assert node.get_parameter(name).value == value, name
             for descriptor in node.describe_parameters(sorted(declared)):
                 assert len(descriptor.description) > 15, f'{descriptor.name} is undocumented'
-        finally:
-            node.destroy_node()
-
-
-@pytest.mark.parametrize('encoding, reliable, accepted', [
-    ('rice-temporal', False, False), ('zstd-temporal', False, False), ('rice', False, True),
-    ('auto', False, True), ('rice-temporal', True, True), ('zip', True, False)])
-def test_edge_codec_setting(encoding: str, reliable: bool, accepted: bool) -> None:
-    """A temporal codec needs the previous timestep at the cloud: only over a reliable link."""
-    with harness() as h:
-        args = ['--ros-args', '-p', f'encoding:={encoding}', '-p', f'reliable:={reliable}']
-        if not accepted:
-            with pytest.raises(ConfigError, match='reliable: true' if encoding != 'zip'
-                               else 'encoding must be one of'):
-                EdgeNode(context=h.context, cli_args=args)
-            return
-        node = EdgeNode(context=h.context, cli_args=args)
-        try:
-            assert all(reliable or not is_temporal(name) for name in node.codecs)
-        finally:
-            node.destroy_node()
-
-
-@pytest.mark.parametrize('pacing, accepted', [('adaptive', True), ('clock', True),
-                                              ('fast', False)])
-def test_edge_pacing_setting(pacing: str, accepted: bool) -> None:
-    with harness() as h:
-        args = ['--ros-args', '-p', f'pacing:={pacing}']
-        if not accepted:
-            with pytest.raises(ConfigError, match='pacing must be one of'):
-                EdgeNode(context=h.context, cli_args=args)
-            return
-        node = EdgeNode(context=h.context, cli_args=args)
-        try:
-            assert isinstance(node.pacing, AdaptivePacing) == (pacing == 'adaptive')
         finally:
             node.destroy_node()
 
@@ -137,52 +98,3 @@ def test_a_radio_that_is_no_preset_nor_a_number_is_a_configuration_error() -> No
 def test_misspelt_parameters_are_named() -> None:
     code, output = node_output('-p', 'image_topc:=/cam', until='ignoring parameters')
     assert 'ignoring parameters this node does not have: image_topc' in output, output
-
-
-def comments(params_file: Path, node: str) -> dict[str, str]:
-    """Each parameter's YAML comment in a node's section, continuation lines included."""
-    found: dict[str, str] = {}
-    section, name = None, None
-    for line in params_file.read_text().splitlines():
-        if line and not line.startswith(' '):  # a node's section
-            section, name = node_name(line.rstrip(':')), None
-        elif section == node and (key := re.match(r'\s+(\w+):(?!\s*$)', line)):
-            name = key.group(1)
-            found[name] = line.partition('#')[2]
-        elif section == node and name and line.strip().startswith('#'):
-            found[name] += ' ' + line.strip().lstrip('#')
-    return found
-
-
-@pytest.mark.parametrize('params_file', PARAMS_FILES, ids=[p.name for p in PARAMS_FILES])
-def test_the_comments_list_every_value_a_parameter_takes(params_file: Path) -> None:
-    """Drift check: the params file's comment names every value a parameter can take.
-
-    That is, of the parameters that take one of a set of strings (the constraints
-    `ros2 param describe` shows).
-    """
-    with harness() as h:
-        node = EdgeNode(context=h.context,
-                        cli_args=['--ros-args', '--params-file', str(params_file)])
-        try:
-            constrained = {d.name: d.additional_constraints.removeprefix('one of: ').split(', ')
-                           for d in node.describe_parameters(sorted(node._parameters))
-                           if d.additional_constraints.startswith('one of: ')}
-        finally:
-            node.destroy_node()
-    assert {'encoding', 'pacing', 'layers', 'input', 'image_fit', 'placement'} <= set(constrained)
-    commented = comments(params_file, 'edge_node')
-    for name, choices in constrained.items():
-        assert name in commented, f'{params_file.name}: {name} has no comment'
-        words = set(re.findall(r'[\w-]+', commented[name]))
-        assert set(choices) <= words, f'{params_file.name}: {name} comment lacks ' \
-            f'{sorted(set(choices) - words)}'
-
-
-def test_the_readme_names_every_parameter_of_the_shipped_files() -> None:
-    """README drift check: each parameter of a shipped params file is named in the README."""
-    readme = (ROOT / 'README.md').read_text()
-    for params_file in PARAMS_FILES:
-        for node, section in node_sections(yaml.safe_load(params_file.read_text())).items():
-            for name in section:
-                assert f'`{name}' in readme, f'{params_file.name}: {node}.{name}'

@@ -150,7 +150,8 @@ import rclpy
 from rclpy.context import Context
 from rclpy.event_handler import PublisherEventCallbacks
 from std_msgs.msg import String
-from neucodex_ros.nodes.common import GuardedNode, spin
+from neucodex_ros.nodes.managed import GuardedNode
+from neucodex_ros.nodes.spin import spin
 
 peer_context = Context()
 

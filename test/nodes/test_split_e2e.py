@@ -30,7 +30,7 @@ from neucodex_ros.core.image import image_to_input
 from neucodex_ros.core.inference import CloudRunner, EdgeRunner
 from neucodex_ros.core.training import predict_logits
 from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
-from neucodex_ros.nodes.common import model_fingerprint
+from neucodex_ros.nodes.wire import model_fingerprint
 from neucodex_ros.processes import node_command, running
 from neucodex_ros.qos import stream_qos
 

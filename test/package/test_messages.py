@@ -189,13 +189,26 @@ def test_every_status_is_a_named_constant_and_means_one_thing() -> None:
 
     The ROS-free core's OK is the same word, and a client's UNANSWERED is none of them.
     """
+    from neucodex_ros.core.protocol import CLOUD_UNAVAILABLE, Status
     from neucodex_ros.core.scoring import OK, UNANSWERED
-    from neucodex_ros.nodes.common import STATUS_NAMES
 
     statuses = {getattr(Prediction, name) for name in dir(Prediction)
                 if name.startswith('STATUS_')}
     assert statuses == {'ok', 'cloud_unavailable', 'timeout', 'evicted', 'lost'}
-    assert set(STATUS_NAMES.values()) == statuses - {Prediction.STATUS_CLOUD_UNAVAILABLE}
-    assert {getattr(ExitSignal, name) for name in dir(ExitSignal)
-            if name.startswith('STATUS_')} == set(STATUS_NAMES)
+    assert {status.outcome for status in Status} == statuses - {CLOUD_UNAVAILABLE}
+    assert Prediction.STATUS_CLOUD_UNAVAILABLE == CLOUD_UNAVAILABLE
+    for status in Status:  # the core's names carry the wire's numbers
+        assert getattr(ExitSignal, f'STATUS_{status.name}') == status
+        assert getattr(Prediction, f'STATUS_{status.name}') == status.outcome
+    assert len({n for n in dir(ExitSignal) if n.startswith('STATUS_')}) == len(Status)
     assert OK == Prediction.STATUS_OK and UNANSWERED not in statuses
+
+
+def test_the_cores_reasons_and_flags_are_the_wires() -> None:
+    """core/protocol.py names the numbers the messages define, one for one."""
+    from neucodex_ros.core.protocol import Flag, Reason
+
+    assert {n: getattr(ExitSignal, n) for n in dir(ExitSignal) if n.startswith('REASON_')} \
+        == {f'REASON_{reason.name}': reason.value for reason in Reason}
+    assert {n: getattr(PackedSpikes, n) for n in dir(PackedSpikes) if n.startswith('FLAG_')} \
+        == {f'FLAG_{flag.name}': flag.value for flag in Flag}

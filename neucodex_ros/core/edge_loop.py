@@ -1,0 +1,522 @@
+"""The edge's control as a state machine: events and `now` in, actions and "call me at t" out.
+
+No ROS, no model, no clock: the edge node converts what arrived into calls of `EdgeLoop`
+(an input, a cloud's verdict, the spikes subscribers changed, its one timer fired, a timestep
+went out, a sample was decided here) and carries out the actions each returns, in order: say
+hello, start a split sample, compute and send its next timestep or resend the last, run a
+sample here, publish an answer, log, report health, and `Wake(at)`: call `timer(now)` at
+`at` (at once, after the callbacks waiting now, if `at` ≤ now). An action that computes
+(`SendTimestep`, `Resend`, `RunHere`) is always the last one of its list: the node reports
+its outcome (`sent`, `decided_here`), which returns what comes next. The rules:
+
+* Queue and ends: core/edge_samples.py. Every sample started ends in exactly one `Publish`.
+* Handshake: a sample is split only once a cloud of the model answered a hello (READY to a
+  `SayHello` of this round; hellos take sample ids, one every HELLO_PERIOD while spikes
+  subscribers exist and none answered). Seeing a subscriber is not enough: a reader may not
+  have matched the edge's writer yet, and what is sent meanwhile is lost even over reliable
+  QoS. The edge asks again when the subscribers change and when a sample misses its
+  deadline; meanwhile `split` waits (looking again every RETRY_PERIOD) and `auto` answers here.
+* Timesteps of a split sample: core/pacing.py (adaptive or clock); the cloud's final answer
+  stops the sample at once.
+* Where a sample runs: core/placement.py, measured here from each sample's latency and edge
+  energy (compute per timestep, counted once on the first input, and the radio's bytes).
+* Deadline: a split sample no answer ended `deadline` seconds after its start runs here from
+  its input, before any other (`auto`), or is published as CLOUD_UNAVAILABLE (`split`).
+* Answers: a final answer that cannot come from this model (exit_policy.answer_problem) is
+  rejected and counted; one for no pending sample is counted as late, repeated or unknown.
+  A verdict or answer teaches the round trip and the continue rates only when it is about a
+  timestep that was not resent and nothing was lost.
+* Health: EDGE_RULES, and WARN while no cloud has taken samples for longer than the deadline.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from neucodex_ros.core.edge_samples import EdgeSamples, Unmatched
+from neucodex_ros.core.energy import EnergyConfig, radio_energy_j
+from neucodex_ros.core.exit_policy import answer_problem
+from neucodex_ros.core.health import EDGE_RULES, Health, Level, assess
+from neucodex_ros.core.pacing import (
+    AdaptivePacing,
+    ClockPacing,
+    ContinueRates,
+    Pacing,
+    RoundTrip,
+    SampleTimesteps,
+    Step,
+)
+from neucodex_ros.core.placement import Place, Placement, Placer
+from neucodex_ros.core.protocol import CLOUD_UNAVAILABLE, Log, Reason, Status, Verdict, outcome
+
+RETRY_PERIOD = 0.1  # seconds between looks for a cloud while inputs wait for one
+HELLO_PERIOD = 0.5  # seconds between hellos while none is answered
+UNMATCHED_COUNTERS = {Unmatched.LATE: 'answers_after_deadline',
+                      Unmatched.REPEATED: 'answers_repeated', Unmatched.UNKNOWN: 'answers_unknown'}
+
+InputT = TypeVar('InputT')
+
+
+@dataclass
+class Sample(Generic[InputT]):
+    """A sample started on this edge and not yet answered."""
+
+    sample_id: int
+    input: InputT  # what the node runs it on
+    started: float  # `now` at its start
+    timesteps: SampleTimesteps  # sent when, needed how far (split)
+    place: Place = Place.SPLIT  # where its answer is computed
+    fell_back: bool = False  # split first, then run here at its deadline
+    bytes_up: int = 0  # serialized messages sent for it (counted under auto)
+    bytes_down: int = 0  # ... and received
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A sample's outcome, as its Prediction carries it."""
+
+    label: int  # -1: none (status says why)
+    confidence: float
+    probabilities: Sequence[float]
+    timesteps_used: int
+    timesteps_lost: int = 0
+    bytes_received: int = 0
+    status: str = Status.OK.outcome
+
+
+@dataclass(frozen=True)
+class SayHello:
+    """Ask the clouds listening whether one takes this model's samples; the hello's id."""
+
+    sample_id: int
+
+
+@dataclass(frozen=True)
+class StartSplit:
+    """Start the edge's layers on the sample's input (its timesteps follow)."""
+
+    sample: Sample[Any]
+
+
+@dataclass(frozen=True)
+class SendTimestep:
+    """Compute, code and send the sample's next timestep; then call `sent`."""
+
+    sample: Sample[Any]
+    asks_verdict: bool
+
+
+@dataclass(frozen=True)
+class Resend:
+    """Send the sample's last timestep again, marked as a resend; then call `sent`."""
+
+    sample: Sample[Any]
+
+
+@dataclass(frozen=True)
+class RunHere:
+    """Run the whole network on the sample's input with the early exit; then `decided_here`."""
+
+    sample: Sample[Any]
+
+
+@dataclass(frozen=True)
+class Publish:
+    """The sample's one answer."""
+
+    sample: Sample[Any]
+    answer: Answer
+
+
+@dataclass(frozen=True)
+class ReportWorse:
+    """Report health now if it got worse (a sample missed its deadline)."""
+
+
+@dataclass(frozen=True)
+class Wake:
+    """Call `timer` at `at` (None: no time is set; ≤ now: once the waiting callbacks ran)."""
+
+    at: float | None
+
+
+Action = (SayHello | StartSplit | SendTimestep | Resend | RunHere | Publish | Log | ReportWorse
+          | Wake)
+COMPUTES = (SendTimestep, Resend, RunHere)
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """What the rules need of the edge's parameters."""
+
+    num_timesteps: int
+    num_classes: int
+    placement: Placement = Placement.AUTO
+    deadline: float = 2.0
+    queue_size: int = 2
+    pacing: str = 'adaptive'
+    timestep_cost: float = 0.05
+    timestep_period: float = 0.02
+    latency_budget: float = 0.0
+    energy: EnergyConfig = field(default_factory=EnergyConfig)
+    split_layers: str = 'split'  # what a split sample runs here: 'split' or 'head'
+    model_id: str = ''  # for the log
+
+
+class EdgeLoop(Generic[InputT]):
+    """The rules of the module docstring, over one edge's state."""
+
+    def __init__(self, settings: LoopSettings, now: float, first_id: int,
+                 counters: Counter[str] | None = None,
+                 energy_of: Callable[[InputT], dict[str, float]] | None = None) -> None:
+        """`energy_of(input)`: J per timestep of each layers choice, asked once under auto."""
+        self.settings = settings
+        self.counters = Counter() if counters is None else counters
+        self.energy_of = energy_of
+        self.samples: EdgeSamples[InputT, Sample[InputT]] = EdgeSamples(
+            settings.queue_size, settings.deadline, first_id)
+        self.round_trip = RoundTrip()
+        self.continue_rates = ContinueRates(settings.num_timesteps)
+        self.pacing: Pacing = AdaptivePacing(settings.timestep_cost, self.round_trip,
+                                             self.continue_rates) \
+            if settings.pacing == 'adaptive' else ClockPacing(settings.timestep_period)
+        self.placer = Placer(latency_budget=settings.latency_budget)
+        self.timestep_energy: dict[str, float] | None = None
+        self.active = False
+        self.subscribers = 0  # of the spikes the edge sends
+        self.cloud_ready = False  # a cloud answered a hello of this round
+        self.cloud_lost_at = now  # since when no cloud takes samples
+        self.hellos_from: int | None = None  # the first id of this round of hellos
+        self.last_hello = -math.inf
+        self._pacing_at: float | None = None  # the current sample's next step, if later
+        self._retry_at: float | None = None  # the next look for a cloud
+        self._again = False  # work is waiting: be called at once
+        self._resending = False  # the compute action just returned is a Resend
+        self._asked = True  # ... a SendTimestep asking for a verdict
+
+    @property
+    def counts_bytes(self) -> bool:
+        """Whether the node should tell the serialized size of what it sends and receives."""
+        return self.settings.placement is Placement.AUTO
+
+    # Events.
+    def activate(self, now: float) -> list[Action]:
+        """Take input again; start the samples that waited."""
+        self.active = True
+        self.cloud_lost_at = now
+        return self._event(now, lambda actions: self._step(now, actions))
+
+    def deactivate(self) -> None:
+        """Take no input and start no sample; the one in flight still ends in its answer."""
+        self.active = False
+
+    def input(self, item: InputT, now: float) -> list[Action]:
+        """A sample's input arrived: queue it (the queue policy applies), start it if idle."""
+        if not self.active:
+            self.counters['inputs_while_inactive'] += 1
+            return []
+        self.counters['frames_dropped'] += self.samples.offer(item)
+        if self.samples.current is not None:
+            return []
+        return self._event(now, lambda actions: self._step(now, actions))
+
+    def subscribers_changed(self, count: int, now: float) -> list[Action]:
+        """The spikes subscribers came or went: a cloud (re)started, or stopped."""
+        self.subscribers = count
+
+        def changed(actions: list[Action]) -> None:
+            self._cloud_lost(f'spikes subscribers now {count}', now, actions)
+            if self.samples.current is None:
+                self._step(now, actions)  # ask at once: the first input need not wait for it
+        return self._event(now, changed)
+
+    def timer(self, now: float) -> list[Action]:
+        """The time of the last Wake came: deadlines, a look for a cloud, the next timestep."""
+        if self._retry_at is not None and self._retry_at <= now:
+            self._retry_at = None
+        return self._event(now, lambda actions: self._step(now, actions))
+
+    def verdict(self, verdict: Verdict, now: float, wire_bytes: int = 0) -> list[Action]:
+        """An ExitSignal for this robot (`wire_bytes` its size, when `counts_bytes`)."""
+        handlers: dict[int, Callable[[Verdict, int, float, list[Action]], None]] = {
+            Reason.CONTINUE: self._continue, Reason.READY: self._ready}
+        handle = handlers.get(verdict.reason, self._final)
+        return self._event(now, lambda actions: handle(verdict, wire_bytes, now, actions))
+
+    def sent(self, sample: Sample[InputT], now: float, wire_bytes: int = 0) -> list[Action]:
+        """The SendTimestep or Resend just returned went out at `now`."""
+        def went(actions: list[Action]) -> None:
+            sample.bytes_up += wire_bytes
+            if self._resending:
+                self.counters['timesteps_resent'] += 1
+            else:
+                sample.timesteps.sent(now, self._asked)
+                self.counters['timesteps_computed'] += 1
+                self.counters['timesteps_sent'] += 1
+            if sample is self.samples.current and self._due(sample, now) is not None:
+                self._again = True  # once the callbacks waiting now have run
+        return self._event(now, went)
+
+    def decided_here(self, sample: Sample[InputT], answer: Answer, now: float) -> list[Action]:
+        """RunHere's early exit decided after answer.timesteps_used timesteps."""
+        def decided(actions: list[Action]) -> None:
+            self.counters['timesteps_computed'] += answer.timesteps_used
+            self._measured(sample, now, answer.timesteps_used)
+            self._publish(sample, answer, actions)
+            self._finished_sending(sample)
+        return self._event(now, decided)
+
+    # Queries.
+    def gauges(self) -> dict[str, int | float]:
+        """The state beside the counters in the health report."""
+        return {'pending_samples': len(self.samples.pending),
+                'round_trip_us': round(self.round_trip.estimate * 1e6),
+                'cloud_ready': int(self.cloud_ready)} | {
+            f'expected_{place.name.lower()}_ms': round(smoothed.tail * 1e3, 1)
+            for place, smoothed in self.placer.latency.items() if smoothed.tail is not None}
+
+    def health(self, growth: dict[str, int], now: float) -> Health:
+        """EDGE_RULES, and WARN while no cloud has taken samples for longer than the deadline."""
+        conditions = []
+        waiting = now - self.cloud_lost_at
+        placement = self.settings.placement
+        if placement is not Placement.LOCAL and not self.cloud_ready \
+                and waiting >= self.settings.deadline:
+            conditions.append(Health(Level.WARN, f'no cloud has taken samples for {waiting:.0f} s'
+                                     + (': they run here' if placement is Placement.AUTO
+                                        else ': they wait')))
+        where = 'here' if placement is Placement.LOCAL or not self.cloud_ready else \
+            'split with a cloud'
+        return assess(growth, EDGE_RULES, conditions, f'answers {where}')
+
+    # The rules.
+    def _event(self, now: float, handle: Callable[[list[Action]], None]) -> list[Action]:
+        """Deadlines first, then the event; then when to be called again, unless computing."""
+        actions: list[Action] = []
+        self._expire(now, actions)
+        handle(actions)
+        if actions and isinstance(actions[-1], COMPUTES):
+            return actions  # its outcome (sent, decided_here) says when
+        times = [t for t in (self._pacing_at, self._retry_at, self.samples.next_deadline())
+                 if t is not None]
+        if self._again:
+            times.append(now)
+            self._again = False
+        actions.append(Wake(min(times) if times else None))
+        return actions
+
+    def _expire(self, now: float, actions: list[Action]) -> None:
+        """The samples past their deadline: run them here (auto), or report them failed."""
+        for sample in self.samples.overdue(now):
+            self._cloud_lost('a sample missed its deadline', now, actions)
+            self._finished_sending(sample)
+            if self.settings.placement is Placement.AUTO:
+                self.placer.measured(Place.SPLIT, now - sample.started)  # what split cost, at least
+                actions.append(Log(f'no answer from the cloud within {self.settings.deadline:g} '
+                                   f's for sample {sample.sample_id}: answering it here', True))
+                self.counters['samples_fallen_back'] += 1
+                sample.fell_back = True
+                self.samples.fall_back(sample)
+                self._again = True
+            else:
+                actions.append(Log(f'no answer from the cloud within {self.settings.deadline:g} '
+                                   f's for sample {sample.sample_id}: reported as '
+                                   f'{CLOUD_UNAVAILABLE}', True))
+                self._publish(sample, Answer(-1, 0.0, [], 0, status=CLOUD_UNAVAILABLE), actions)
+            actions.append(ReportWorse())
+
+    def _step(self, now: float, actions: list[Action]) -> None:
+        """Start a sample if idle; its next timestep if the pacing says now."""
+        if self.samples.current is None and (not self.active or not self._start(now, actions)):
+            return
+        if (sample := self.samples.current) is None:
+            return
+        if sample.place is Place.EDGE:
+            actions.append(RunHere(sample))
+        elif (due := self._due(sample, now)) is not None:
+            self._resending = due.resend
+            if due.resend:
+                sample.timesteps.resent_last(now)
+                actions.append(Resend(sample))
+            else:
+                if sample.timesteps.next >= sample.timesteps.needed:
+                    self.counters['timesteps_ahead'] += 1  # a bet
+                self._asked = self.pacing.asks_verdict(sample.timesteps)
+                actions.append(SendTimestep(sample, self._asked))
+
+    def _due(self, sample: Sample[InputT], now: float) -> Step | None:
+        """The sample's pacing step if due now; if later, when to be called for it."""
+        self._pacing_at = None
+        step = self.pacing.next_step(sample.timesteps, now)
+        if step is None:  # all T sent; the cloud decides from here
+            self._finished_sending(sample)
+            return None
+        if step.at <= now:
+            return step
+        if not math.isinf(step.at):  # unless a verdict comes first
+            self._pacing_at = step.at
+        return None
+
+    def _start(self, now: float, actions: list[Action]) -> bool:
+        """Make the oldest waiting input the current sample; False if there is none to start.
+
+        A sample that fell back comes first and runs here; any other goes where the
+        placement says (split waits for a cloud, auto runs here while there is none).
+        """
+        placement = self.settings.placement
+        if placement is not Placement.LOCAL and not self.cloud_ready:
+            self._ask_for_cloud(now, actions)
+            if placement is Placement.SPLIT:
+                return False
+        if self.samples.again:
+            place = Place.EDGE
+        elif not self.samples.waiting:
+            return False
+        else:
+            place = self._place(actions)
+        sample = self.samples.start(now, lambda sample_id, item, started: Sample(
+            sample_id, item, started, SampleTimesteps(self.settings.num_timesteps)),
+            track=place is Place.SPLIT)
+        if sample is None:
+            return False
+        sample.place = place
+        if self.timestep_energy is None and placement is Placement.AUTO \
+                and self.energy_of is not None:
+            self.timestep_energy = self.energy_of(sample.input)
+        if place is Place.SPLIT:
+            actions.append(StartSplit(sample))
+        if not sample.fell_back:
+            self.counters['samples_started'] += 1
+            self.counters[f'placed_{place.name.lower()}'] += 1
+        return True
+
+    def _place(self, actions: list[Action]) -> Place:
+        """Where the next new sample runs: the placement, or auto's rule."""
+        placement = self.settings.placement
+        if placement is not Placement.AUTO:
+            return Place.EDGE if placement is Placement.LOCAL else Place.SPLIT
+        last = self.placer.last
+        place = self.placer.choose(self.cloud_ready)
+        if place is not last and self.cloud_ready:
+            expected = ', '.join(f'{p.name.lower()} {s.tail * 1e3:.0f} ms'
+                                 for p, s in self.placer.latency.items() if s.tail is not None)
+            actions.append(Log(f'placing samples {"here" if place is Place.EDGE else "split"}'
+                               + (f' (expected: {expected})' if expected else '')))
+        return place
+
+    def _measured(self, sample: Sample[InputT], now: float, timesteps: int) -> None:
+        """Tell auto's rule what the sample cost: its latency, and the edge's energy."""
+        if self.settings.placement is not Placement.AUTO or sample.fell_back:
+            return  # (a sample that fell back says what split cost: recorded at its deadline)
+        joules = None
+        if (energy := self.timestep_energy) is not None:
+            layers = 'all' if sample.place is Place.EDGE else self.settings.split_layers
+            joules = energy[layers] * timesteps + float(radio_energy_j(
+                8 * sample.bytes_up, self.settings.energy, 8 * sample.bytes_down))
+        self.placer.measured(sample.place, now - sample.started, joules)
+
+    def _ask_for_cloud(self, now: float, actions: list[Action]) -> None:
+        """Say hello to the clouds listening (if due), and look again in a while."""
+        if self.subscribers > 0 and now - self.last_hello >= HELLO_PERIOD:
+            if self.hellos_from is None:
+                self.hellos_from = self.samples.next_id
+                actions.append(Log(f'asking for a cloud of model {self.settings.model_id}'))
+            actions.append(SayHello(self.samples.take_id()))
+            self.last_hello = now
+            self.counters['hellos_sent'] += 1
+        if self.samples.waiting or self.subscribers > 0:
+            self._retry_at = now + RETRY_PERIOD  # (else a subscriber's arrival wakes us)
+
+    def _cloud_lost(self, why: str, now: float, actions: list[Action]) -> None:
+        """Start no sample before a cloud answers a hello again."""
+        if self.cloud_ready:
+            actions.append(Log(f'{why}: asking for a cloud again before the next sample'))
+            self.cloud_lost_at = now
+        self.cloud_ready = False
+        self.hellos_from = None
+        self.last_hello = -math.inf
+
+    def _ready(self, verdict: Verdict, wire_bytes: int, now: float,
+               actions: list[Action]) -> None:
+        """A cloud answered a hello of this round: samples may start."""
+        if self.hellos_from is None \
+                or not self.hellos_from <= verdict.sample_id < self.samples.next_id:
+            self.counters['ready_unknown'] += 1  # an old round's, or not ours
+            return
+        self.cloud_ready = True
+        self.hellos_from = None
+        self.placer.cloud_returned()
+        actions.append(Log(f'a cloud of model {self.settings.model_id} takes samples'))
+        self._step(now, actions)
+
+    def _continue(self, verdict: Verdict, wire_bytes: int, now: float,
+                  actions: list[Action]) -> None:
+        """The cloud is not decided after verdict.timesteps_used and needs the next timestep."""
+        sample = self.samples.pending.get(verdict.sample_id)
+        used = verdict.timesteps_used
+        if sample is None or not 1 <= used <= len(sample.timesteps.sent_at):
+            self.counters['verdicts_unknown'] += 1  # late (answered meanwhile), or not ours
+            return
+        self.counters['verdicts_continue'] += 1
+        sample.bytes_down += wire_bytes
+        if verdict.timesteps_lost == 0 and \
+                (seconds := sample.timesteps.round_trip(used, now)) is not None:
+            self.round_trip.add(seconds)
+        sample.timesteps.continued(used)
+        if sample is self.samples.current:
+            self._step(now, actions)
+
+    def _final(self, verdict: Verdict, wire_bytes: int, now: float,
+               actions: list[Action]) -> None:
+        """A final answer: the sample's outcome, if it fits this model and a pending sample."""
+        self.counters['exit_signals'] += 1
+        status = outcome(verdict.status)
+        settings = self.settings
+        problem = f'unknown status {verdict.status}' if status is None else answer_problem(
+            verdict.label, verdict.confidence, verdict.probabilities, status == Status.OK.outcome,
+            verdict.timesteps_used, verdict.timesteps_lost, settings.num_classes,
+            settings.num_timesteps)
+        if problem is not None or status is None:
+            self.counters['answers_rejected'] += 1
+            actions.append(Log(f'answer for sample {verdict.sample_id} rejected: {problem} '
+                               'cannot come from this model', True))
+            return
+        sample = self.samples.answer(verdict.sample_id)
+        if isinstance(sample, Unmatched):
+            self.counters[UNMATCHED_COUNTERS[sample]] += 1
+            return
+        timesteps = sample.timesteps
+        used = verdict.timesteps_used
+        ok = verdict.status == Status.OK
+        if ok and verdict.timesteps_lost == 0 and 1 <= used <= len(timesteps.sent_at):
+            if (seconds := timesteps.round_trip(used, now)) is not None:
+                self.round_trip.add(seconds)
+            self.continue_rates.add(used, verdict.reason == Reason.CONFIDENT)
+        if sample is self.samples.current:
+            self.counters['timesteps_saved'] += settings.num_timesteps - timesteps.next
+            self._finished_sending(sample)
+        sample.bytes_down += wire_bytes
+        if ok:
+            self._measured(sample, now, len(timesteps.sent_at))
+        self._publish(sample, Answer(verdict.label, verdict.confidence,
+                                     list(verdict.probabilities), used, verdict.timesteps_lost,
+                                     verdict.bytes_received, status), actions)
+
+    def _finished_sending(self, sample: Sample[InputT]) -> None:
+        """The sample needs nothing more from here: if it was the current one, on to the next."""
+        if sample is not self.samples.current:
+            return
+        self.samples.done_sending(sample)
+        self._pacing_at = None
+        if self.samples.waiting:
+            self._again = True
+
+    def _publish(self, sample: Sample[InputT], answer: Answer, actions: list[Action]) -> None:
+        """The sample's one answer, counted by how it ended."""
+        actions.append(Publish(sample, answer))
+        self.counters['samples_answered' if answer.label >= 0 else 'samples_cloud_unavailable'
+                      if answer.status == CLOUD_UNAVAILABLE else 'samples_failed'] += 1

@@ -1,0 +1,226 @@
+"""The cloud's rules (core/cloud_sessions.py) with injected time, without ROS or a model."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from neucodex_ros.core import codec
+from neucodex_ros.core.cloud_sessions import CloudSessions, Limits
+from neucodex_ros.core.exit_policy import Decision, EarlyExit
+from neucodex_ros.core.fleet import Fleet
+from neucodex_ros.core.protocol import Flag, Log, Reason, Status, Verdict
+
+SHAPE = (2, 3, 3)
+MODEL = 0xABC
+T = 4
+
+
+@dataclass
+class State:
+    early_exit: EarlyExit
+
+
+class Runner:
+    """Logits that favour class 1 by the number of spikes a timestep holds."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def new_sample(self, alpha: float, num_timesteps: int) -> State:
+        return State(EarlyExit(alpha, num_timesteps))
+
+    def step_batch(self, samples: Sequence[State],
+                   spikes: Sequence[np.ndarray]) -> list[Decision | None]:
+        self.batches.append(len(samples))
+        return [s.early_exit.update(np.array([0.0, float(x.sum()), 0.0]))
+                for s, x in zip(samples, spikes, strict=True)]
+
+
+@dataclass
+class Msg:
+    source_id: str = 'r1'
+    sample_id: int = 10
+    timestep: int = 0
+    num_timesteps: int = T
+    flags: int = 0
+    model_id: int = MODEL
+    channels: int = SHAPE[0]
+    height: int = SHAPE[1]
+    width: int = SHAPE[2]
+    encoding: int = codec.WIRE_IDS['bitpack']
+    data: bytes = field(default=b'')
+
+    def __post_init__(self) -> None:
+        if not self.data and not self.flags & Flag.HELLO:
+            self.data = codec.encode(np.ones(SHAPE, bool), 'bitpack', None)
+
+
+class Cloud:
+    """The rules, a runner, and the node's loop: serve, then run what is due."""
+
+    def __init__(self, alpha: float = 1.0, **limits: object) -> None:
+        self.runner = Runner()
+        self.fleet = Fleet('c1', now=-2.0)  # joined long ago: takes new robots
+        self.rules = CloudSessions({SHAPE: self.runner}, SHAPE, MODEL, 'abc', self.fleet,
+                                   lambda: alpha, Limits(**limits))
+        self.rules.active = True
+        self.sent: list[Verdict] = []
+
+    def out(self, replies: list[Verdict | Log]) -> None:
+        self.sent += [r for r in replies if isinstance(r, Verdict)]
+
+    def run(self, now: float) -> None:
+        at = self.rules.when_to_run(now)
+        while at is not None and at <= now and self.rules.due:
+            for batch in self.rules.batches():
+                self.out(self.rules.ran(batch, batch.runner.step_batch(
+                    [s.state for s in batch.samples], [s.spikes for s in batch.steps])))
+
+    def deliver(self, *messages: Msg, now: float = 0.0) -> None:
+        for msg in messages:
+            self.rules.receive(msg)
+        while self.rules.inbox:
+            self.out(self.rules.serve(now))
+        self.run(now)
+
+    def tick(self, now: float) -> None:
+        self.out(self.rules.housekeeping(now))
+        self.run(now)
+
+
+def test_a_sample_is_answered_once_at_t_and_late_timesteps_get_the_answer_again() -> None:
+    cloud = Cloud()
+    cloud.deliver(*[Msg(timestep=t) for t in range(T)])
+    [answer] = cloud.sent
+    assert answer.reason is Reason.REACHED_T and answer.label == 1
+    assert answer.timesteps_used == T and answer.bytes_received == T * len(Msg().data)
+    cloud.deliver(Msg(timestep=3))  # late
+    cloud.deliver(Msg(timestep=3, flags=Flag.RESENT))  # the answer may have been lost
+    assert cloud.sent[1:] == [answer] and cloud.rules.counters['late_timesteps'] == 2
+
+
+def test_a_verdict_is_asked_for_continue_comes_only_when_nothing_is_held() -> None:
+    cloud = Cloud(reorder_wait=0.05)
+    cloud.deliver(Msg(timestep=0, flags=Flag.VERDICT))
+    assert [r.reason for r in cloud.sent] == [Reason.CONTINUE]
+    assert cloud.sent[0].probabilities == () and cloud.sent[0].timesteps_used == 1
+    cloud.deliver(Msg(timestep=2, flags=Flag.VERDICT), now=0.01)  # 1 is missing: held
+    assert len(cloud.sent) == 1
+    cloud.tick(0.04)
+    assert len(cloud.sent) == 1  # still waited for
+    cloud.tick(0.061)  # 1 counted lost, 2 used: continue
+    assert [r.reason for r in cloud.sent] == [Reason.CONTINUE] * 2
+    assert cloud.sent[1].timesteps_lost == 1
+
+
+def test_a_resent_timestep_used_already_gets_the_latest_verdict_again() -> None:
+    cloud = Cloud()
+    cloud.deliver(Msg(timestep=0, flags=Flag.VERDICT))
+    cloud.deliver(Msg(timestep=0, flags=Flag.VERDICT | Flag.RESENT))
+    assert [r.reason for r in cloud.sent] == [Reason.CONTINUE] * 2
+    assert cloud.rules.counters['verdicts_resent'] == 1
+    cloud.deliver(Msg(timestep=0))  # a plain repeat: dropped
+    assert len(cloud.sent) == 2 and cloud.rules.counters['repeated_timesteps'] == 2
+
+
+def test_a_temporal_payload_after_a_lost_timestep_is_lost_not_decoded_wrongly() -> None:
+    cloud = Cloud(reorder_wait=0.0)
+    spikes = np.ones(SHAPE, bool)
+    temporal = codec.encode(spikes, 'rice-temporal', spikes)  # against timestep 1: never came
+    cloud.deliver(Msg(timestep=0), Msg(timestep=2, encoding=codec.WIRE_IDS['rice-temporal'],
+                                       data=temporal), Msg(timestep=3))
+    [answer] = cloud.sent
+    assert answer.timesteps_used == 2 and answer.timesteps_lost == 2
+    assert cloud.rules.counters['rejected_missing_reference'] == 1
+
+
+def test_a_sample_gone_quiet_is_decided_on_what_it_has_or_times_out() -> None:
+    cloud = Cloud(sample_timeout=0.5)
+    cloud.deliver(Msg(sample_id=1, timestep=0), Msg(sample_id=2, timestep=1))
+    cloud.tick(0.49)
+    assert cloud.sent == []
+    cloud.tick(0.5)
+    by_id = {r.sample_id: r for r in cloud.sent}
+    assert by_id[1].status is Status.OK and by_id[1].timesteps_used == 1
+    assert by_id[2].status is Status.OK and by_id[2].timesteps_lost == 3  # 0, 2, 3
+    cloud.deliver(Msg(sample_id=3, timestep=1, encoding=codec.WIRE_IDS['rice-temporal']),
+                  now=1.0)  # not decodable: nothing usable
+    cloud.tick(1.5)
+    assert cloud.sent[-1].status is Status.TIMEOUT and cloud.sent[-1].label == -1
+
+
+def test_a_robot_over_max_in_flight_has_its_oldest_sample_evicted() -> None:
+    cloud = Cloud(max_in_flight=2)
+    cloud.deliver(Msg(sample_id=1), Msg(sample_id=2), Msg(sample_id=3),
+                  Msg(source_id='r2', sample_id=1))
+    [evicted] = cloud.sent
+    assert (evicted.source_id, evicted.sample_id, evicted.status) == ('r1', 1, Status.EVICTED)
+    assert set(cloud.rules.open) == {('r1', 2), ('r1', 3), ('r2', 1)}
+
+
+def test_batches_take_one_timestep_per_sample_oldest_first_up_to_max_batch() -> None:
+    cloud = Cloud(max_batch=2)
+    for msg in [Msg(sample_id=i, timestep=t) for i in range(3) for t in range(2)]:
+        cloud.rules.receive(msg)
+    while cloud.rules.inbox:
+        cloud.out(cloud.rules.serve(0.0))
+    batches = cloud.rules.batches()
+    assert [key for batch in batches for key in batch.keys] == [('r1', 0), ('r1', 1)]
+    assert [step.spikes.shape for step in batches[0].steps] == [SHAPE, SHAPE]
+
+
+def test_a_batch_not_full_waits_batch_wait_from_its_first_timestep() -> None:
+    cloud = Cloud(max_batch=3, batch_wait=0.01)
+    assert cloud.rules.when_to_run(0.0) is None
+    cloud.rules.receive(Msg(sample_id=1))
+    cloud.out(cloud.rules.serve(1.0))
+    assert cloud.rules.when_to_run(1.002) == pytest.approx(1.01)
+    for source in ('r2', 'r3'):
+        cloud.rules.receive(Msg(source_id=source))
+    cloud.out(cloud.rules.serve(1.003))
+    assert cloud.rules.when_to_run(1.004) == 1.004  # full
+
+
+def test_a_flooding_robot_waits_behind_itself_and_loses_its_oldest() -> None:
+    cloud = Cloud(inbox_depth=2)
+    for i in range(5):
+        cloud.rules.receive(Msg(source_id='flood', sample_id=i))
+    cloud.rules.receive(Msg(source_id='calm', sample_id=1))
+    assert cloud.rules.counters['dropped_source_backlog'] == 3
+    cloud.rules.serve(0.0)  # one message of each robot
+    assert {key[0] for key in cloud.rules.open} == {'flood', 'calm'}
+
+
+@pytest.mark.parametrize(('fields', 'reason'), [
+    ({'model_id': 1}, 'model_mismatch'), ({'channels': 9}, 'bad_shape'),
+    ({'num_timesteps': 0}, 'bad_num_timesteps'), ({'encoding': 250}, 'unknown_encoding'),
+    ({'timestep': 4}, 'bad_timestep'), ({'data': b'\x01'}, 'bad_payload')])
+def test_messages_that_do_not_fit_are_rejected_by_reason(fields: dict, reason: str) -> None:
+    cloud = Cloud()
+    replies = []
+    cloud.rules.receive(Msg(**fields))
+    replies = cloud.rules.serve(0.0)
+    assert cloud.rules.counters[f'rejected_{reason}'] == 1
+    assert any(isinstance(r, Log) and r.warning for r in replies)
+
+
+def test_hellos_are_answered_for_this_model_by_the_cloud_that_takes_the_robot() -> None:
+    cloud = Cloud()
+    cloud.deliver(Msg(sample_id=7, flags=Flag.HELLO))
+    assert cloud.sent == [Verdict('r1', 7, Reason.READY)]
+    cloud.deliver(Msg(sample_id=8, flags=Flag.HELLO, model_id=5))
+    assert cloud.rules.counters['rejected_model_mismatch'] == 1
+    cloud.rules.active = False
+    cloud.deliver(Msg(sample_id=9, flags=Flag.HELLO), Msg(sample_id=11))
+    assert cloud.rules.counters['ignored_while_inactive'] == 2 and len(cloud.sent) == 1
+
+
+def test_a_robot_another_cloud_claims_is_left_to_it() -> None:
+    cloud = Cloud()
+    cloud.fleet.heard('c0', ['r1'], 0.0)
+    cloud.deliver(Msg(sample_id=1))
+    assert not cloud.rules.open and cloud.rules.counters['timesteps_for_other_clouds'] == 1

@@ -1,0 +1,249 @@
+"""The edge's control (core/edge_loop.py) with injected time: every timing rule, without ROS."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from neucodex_ros.core.edge_loop import (
+    HELLO_PERIOD,
+    RETRY_PERIOD,
+    Action,
+    Answer,
+    EdgeLoop,
+    LoopSettings,
+    Publish,
+    ReportWorse,
+    Resend,
+    RunHere,
+    SayHello,
+    SendTimestep,
+    StartSplit,
+    Wake,
+)
+from neucodex_ros.core.placement import Place, Placement
+from neucodex_ros.core.protocol import CLOUD_UNAVAILABLE, Log, Reason, Status, Verdict
+
+T = 4
+
+
+class Edge:
+    """A node stand-in: carries out the compute actions at once and keeps what was done."""
+
+    def __init__(self, placement: Placement = Placement.SPLIT, **settings: object) -> None:
+        self.loop: EdgeLoop[str] = EdgeLoop(LoopSettings(
+            num_timesteps=T, num_classes=3, placement=placement, **settings), now=0.0,
+            first_id=100, energy_of=lambda item: {'split': 1e-6, 'head': 1e-6, 'all': 4e-6})
+        self.done: list[Action] = []
+        self.wake: float | None = None
+        self.local_used = 1  # timesteps the local early exit takes
+
+    def run(self, actions: list[Action], now: float) -> list[Action]:
+        """Carry out `actions` as the node would at `now`; what was done, in order."""
+        done = []
+        for action in actions:
+            done.append(action)
+            if isinstance(action, SendTimestep | Resend):
+                done += self.run(self.loop.sent(action.sample, now, 10), now)
+            elif isinstance(action, RunHere):
+                done += self.run(self.loop.decided_here(action.sample, Answer(
+                    1, 0.9, [0.05, 0.9, 0.05], self.local_used), now), now)
+            elif isinstance(action, Wake):
+                self.wake = action.at
+        self.done += done
+        return done
+
+    def ready(self, now: float) -> list[Action]:
+        """A cloud appears and answers the hello."""
+        done = self.run(self.loop.subscribers_changed(1, now), now)
+        hello = next(a for a in done if isinstance(a, SayHello))
+        return done + self.run(self.loop.verdict(Verdict('r', hello.sample_id, Reason.READY,
+                                                         Status.OK), now), now)
+
+    def answer(self, sample_id: int, now: float, used: int = 1, reason: int = Reason.CONFIDENT,
+               **fields: object) -> list[Action]:
+        verdict = Verdict('r', sample_id, reason, fields.pop('status', Status.OK),
+                          **({'label': 2, 'confidence': 0.95, 'timesteps_used': used}
+                             | fields))
+        return self.run(self.loop.verdict(verdict, now), now)
+
+
+def of(kind: type, done: list[Action]) -> list:
+    return [a for a in done if isinstance(a, kind)]
+
+
+def test_split_waits_for_a_ready_cloud_and_asks_once_per_hello_period() -> None:
+    edge = Edge()
+    done = edge.run(edge.loop.activate(0.0), 0.0)
+    assert of(SayHello, done) == [] and edge.wake is None  # no subscriber: nothing to ask
+    done = edge.run(edge.loop.input('frame', 0.0), 0.0)
+    assert not of(StartSplit, done) and edge.wake == pytest.approx(RETRY_PERIOD)
+    done = edge.run(edge.loop.subscribers_changed(1, 0.01), 0.01)
+    assert len(of(SayHello, done)) == 1
+    assert of(SayHello, edge.run(edge.loop.timer(0.2), 0.2)) == []  # before HELLO_PERIOD
+    hello = of(SayHello, edge.run(edge.loop.timer(0.01 + HELLO_PERIOD), 0.6))
+    assert len(hello) == 1 and edge.loop.counters['hellos_sent'] == 2
+    # a READY for a hello of this round starts the waiting sample at once
+    done = edge.run(edge.loop.verdict(Verdict('r', hello[0].sample_id, Reason.READY, Status.OK),
+                                      0.7), 0.7)
+    assert edge.loop.cloud_ready and len(of(StartSplit, done)) == 1
+    assert len(of(SendTimestep, done)) == 1
+
+
+def test_a_ready_of_another_round_or_robot_is_counted_not_believed() -> None:
+    edge = Edge()
+    edge.run(edge.loop.activate(0.0), 0.0)
+    edge.run(edge.loop.subscribers_changed(1, 0.0), 0.0)
+    edge.run(edge.loop.verdict(Verdict('r', 5, Reason.READY, Status.OK), 0.1), 0.1)
+    assert not edge.loop.cloud_ready and edge.loop.counters['ready_unknown'] == 1
+
+
+def test_subscribers_changing_forgets_the_cloud_and_asks_again() -> None:
+    edge = Edge()
+    edge.run(edge.loop.activate(0.0), 0.0)
+    edge.ready(0.0)
+    assert edge.loop.cloud_ready
+    done = edge.run(edge.loop.subscribers_changed(2, 0.1), 0.1)
+    assert not edge.loop.cloud_ready and len(of(SayHello, done)) == 1
+    assert any('asking for a cloud again' in log.text for log in of(Log, done))
+
+
+def split_sample(edge: Edge, now: float = 0.0):
+    edge.run(edge.loop.activate(now), now)
+    edge.ready(now)
+    done = edge.run(edge.loop.input('frame', now), now)
+    return of(StartSplit, done)[0].sample, done
+
+
+def test_a_confident_answer_ends_the_sample_once_and_teaches_the_round_trip() -> None:
+    edge = Edge(timestep_cost=1e6)  # never bet: one timestep, asking for a verdict
+    sample, done = split_sample(edge)
+    assert [a.asks_verdict for a in of(SendTimestep, done)] == [True]
+    done = edge.answer(sample.sample_id, 0.03)
+    [publish] = of(Publish, done)
+    assert publish.sample is sample and publish.answer.label == 2
+    assert edge.loop.round_trip.smoothed == pytest.approx(0.03)
+    assert edge.loop.samples.current is None and not edge.loop.samples.pending
+    assert edge.loop.counters['timesteps_saved'] == T - 1
+    edge.answer(sample.sample_id, 0.04)  # again
+    edge.answer(999, 0.05)  # not ours
+    assert edge.loop.counters['answers_repeated'] == 1
+    assert edge.loop.counters['answers_unknown'] == 1
+    assert len(of(Publish, edge.done)) == 1
+
+
+def test_continue_asks_for_the_next_timestep_and_stop_and_wait_sends_no_more() -> None:
+    edge = Edge(timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    edge.run(edge.loop.timer(RETRY_PERIOD), RETRY_PERIOD)  # the look for a cloud, now idle
+    assert edge.wake == pytest.approx(0.2)  # the verdict's retransmission timeout
+    done = edge.answer(sample.sample_id, 0.05, reason=Reason.CONTINUE, label=-1)
+    assert len(of(SendTimestep, done)) == 1 and sample.timesteps.next == 2
+    assert edge.loop.counters['verdicts_continue'] == 1
+    edge.answer(sample.sample_id, 0.06, used=9, reason=Reason.CONTINUE)  # not sent yet
+    assert edge.loop.counters['verdicts_unknown'] == 1
+
+
+def test_an_overdue_verdict_gets_the_last_timestep_resent_with_backoff() -> None:
+    edge = Edge(timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    edge.run(edge.loop.timer(RETRY_PERIOD), RETRY_PERIOD)
+    first_wake = edge.wake
+    assert first_wake == pytest.approx(0.2)
+    done = edge.run(edge.loop.timer(first_wake - 1e-3), first_wake - 1e-3)
+    assert not of(Resend, done)  # not yet
+    done = edge.run(edge.loop.timer(first_wake), first_wake)
+    assert len(of(Resend, done)) == 1 and sample.timesteps.resends == 1
+    assert edge.wake - first_wake == pytest.approx(2 * 0.2)  # doubled
+    edge.answer(sample.sample_id, first_wake + 0.01)
+    assert edge.loop.round_trip.samples == 0  # Karn: a resent timestep's round trip is unknown
+
+
+def test_clock_pacing_sends_one_timestep_per_period_without_verdicts() -> None:
+    edge = Edge(pacing='clock', timestep_period=0.02)
+    sample, done = split_sample(edge)
+    assert [a.asks_verdict for a in of(SendTimestep, done)] == [False]
+    assert edge.wake == pytest.approx(0.02)
+    for k in range(1, T):
+        done = edge.run(edge.loop.timer(0.02 * k), 0.02 * k)
+        assert len(of(SendTimestep, done)) == 1
+    assert sample.timesteps.all_sent and edge.loop.samples.current is None
+
+
+def test_split_reports_a_sample_unanswered_by_its_deadline_once() -> None:
+    edge = Edge(deadline=0.5, timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    edge.run(edge.loop.timer(0.49), 0.49)
+    assert not of(Publish, edge.done)
+    done = edge.run(edge.loop.timer(0.5), 0.5)
+    [publish] = of(Publish, done)
+    assert publish.answer.status == CLOUD_UNAVAILABLE and publish.answer.label == -1
+    assert of(ReportWorse, done) and not edge.loop.cloud_ready
+    edge.answer(sample.sample_id, 0.6)
+    assert edge.loop.counters['answers_after_deadline'] == 1
+    assert len(of(Publish, edge.done)) == 1
+
+
+def test_the_deadline_is_kept_by_any_event_not_only_the_timer() -> None:
+    edge = Edge(deadline=0.5, timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    edge.answer(sample.sample_id, 0.7)  # after the deadline, before the timer fired
+    assert [p.answer.status for p in of(Publish, edge.done)] == [CLOUD_UNAVAILABLE]
+
+
+def test_auto_runs_a_late_split_sample_here_before_the_waiting_frames() -> None:
+    edge = Edge(Placement.AUTO, deadline=0.5, timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    assert sample.place is Place.SPLIT  # unmeasured places get samples, split first
+    edge.run(edge.loop.input('next', 0.1), 0.1)
+    done = edge.run(edge.loop.timer(0.5), 0.5)
+    [run] = of(RunHere, done)
+    assert run.sample is sample and sample.fell_back and sample.place is Place.EDGE
+    [publish] = of(Publish, done)
+    assert publish.sample is sample and edge.loop.counters['samples_fallen_back'] == 1
+    # the cloud is forgotten: the waiting frame runs here too, at once, while the hellos go on
+    assert edge.wake == 0.5 and of(SayHello, done)
+    assert of(RunHere, edge.run(edge.loop.timer(0.5), 0.5))[0].sample.input == 'next'
+    assert edge.loop.counters['samples_started'] == 2  # a fallen-back sample is not new
+
+
+def test_auto_places_each_sample_where_it_measured_faster() -> None:
+    edge = Edge(Placement.AUTO, timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    edge.answer(sample.sample_id, 0.3)  # split: slow
+    done = edge.run(edge.loop.input('b', 0.3), 0.3)  # the unmeasured place next
+    assert of(RunHere, done) and edge.loop.placer.latency[Place.EDGE].value == 0.0
+    done = edge.run(edge.loop.input('c', 0.4), 0.4)
+    assert of(RunHere, done), 'here was faster'
+    assert any('placing samples here' in log.text for log in of(Log, edge.done))
+    energy = edge.loop.placer.energy
+    assert energy[Place.EDGE].value == pytest.approx(4e-6)  # 1 timestep of 'all'
+    assert energy[Place.SPLIT].value > 1e-6  # a timestep and the radio's bytes
+
+
+def test_forged_or_impossible_answers_are_rejected_and_the_sample_goes_on() -> None:
+    edge = Edge(timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    for fields in ({'label': 7}, {'confidence': math.nan}, {'probabilities': [0.5]},
+                   {'status': 9}, {'label': 1, 'status': Status.TIMEOUT},
+                   {'used': 3, 'timesteps_lost': 2}):
+        edge.answer(sample.sample_id, 0.01, **fields)
+    assert edge.loop.counters['answers_rejected'] == 6 and not of(Publish, edge.done)
+    assert edge.loop.samples.current is sample
+    edge.answer(sample.sample_id, 0.02, label=-1, confidence=0.0, used=0,
+                reason=Reason.ERROR, status=Status.EVICTED)
+    [publish] = of(Publish, edge.done)
+    assert publish.answer.status == 'evicted' and edge.loop.counters['samples_failed'] == 1
+
+
+def test_inputs_while_inactive_are_counted_and_the_queue_drops_the_oldest() -> None:
+    edge = Edge(Placement.LOCAL, queue_size=1)
+    assert edge.loop.input('x', 0.0) == []
+    assert edge.loop.counters['inputs_while_inactive'] == 1
+    edge.loop.activate(0.0)
+    # a local sample is RunHere, done by the node: the queue fills while it runs
+    assert of(RunHere, edge.loop.input('a', 0.0))
+    edge.loop.input('b', 0.0)
+    edge.loop.input('c', 0.0)
+    assert edge.loop.counters['frames_dropped'] == 1 and list(edge.loop.samples.waiting) == ['c']
