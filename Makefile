@@ -12,7 +12,7 @@ INSTALL_INPUTS := setup.py setup.cfg pyproject.toml requirements.txt package.xml
 	$(wildcard cmake/*.cmake interfaces/*/msg/*.msg interfaces/*/CMakeLists.txt) \
 	$(wildcard msg/*.msg launch/*.py config/*)
 
-.PHONY: setup demo test test-core
+.PHONY: setup demo test test-core mutation
 
 setup: $(STAMP)
 
@@ -37,3 +37,9 @@ test: $(STAMP)
 
 test-core: $(STAMP)
 	$(BIN)/python -m pytest test/core
+
+# Mutation testing of the core's rule modules (pyproject.toml [tool.mutmut]); takes a while.
+mutation: $(STAMP)
+	$(BIN)/pip install --quiet 'mutmut==3.8.1'
+	$(BIN)/python -m mutmut run
+	$(BIN)/python -m mutmut results

@@ -89,7 +89,7 @@ def run_load(robots: int, rate: float, clouds: list[list[str]], recordings: list
     from rclpy.node import Node
 
     from neucodex_ros.msg import ExitSignal, PackedSpikes
-    from neucodex_ros.nodes.common import model_fingerprint
+    from neucodex_ros.nodes.wire import model_fingerprint
     from neucodex_ros.processes import running
     from neucodex_ros.qos import stream_qos
 

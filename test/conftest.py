@@ -5,6 +5,9 @@ folder. When it ends, no process it started may run on (every one has its domain
 environment), /dev/shm may hold no Fast DDS segment it added that no process holds (a test
 that SIGKILLs a node removes what the node left: rosutil.kill), and no /tmp/launch_params_*
 file may have been added.
+
+Every test fails if a node it ran counted a callback error (a callback that raised: the
+node logs it and goes on, so nothing else would notice), unless marked `callback_errors`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import os
 import random
+import re
 import signal
 import tempfile
 import time
@@ -23,6 +27,23 @@ from ros2_tools import Tools, install, launch_params, missing_reason, processes_
 
 from neucodex_ros import shared_memory
 from neucodex_ros.shared_memory import MIN_AGE, is_segment, leftovers
+
+#: What a node prints when a callback raised (its log line, its summary's counter).
+CALLBACK_ERROR = re.compile(r'failed and was skipped \(callback_errors=\d+|'
+                            r'callback_errors=[1-9]\d*')
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """Fail a passing test whose nodes (in its process or its children) had a callback raise."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.passed and report.when in ('call', 'teardown') \
+            and item.get_closest_marker('callback_errors') is None \
+            and (found := CALLBACK_ERROR.search(report.capstdout + report.capstderr)):
+        report.outcome = 'failed'
+        report.longrepr = (f'a node counted a callback error ({found.group(0)!r} in the output '
+                           'above): the log says which callback raised and why')
 
 
 def _claim_domain() -> tuple[int, int]:

@@ -21,7 +21,7 @@ def size(text: str) -> tuple[int, int]:
 
 
 def add_scorer_arguments(parser: argparse.ArgumentParser | Any) -> None:
-    """--prediction-topic and --label-topic: where a scorer (neucodex_ros/scorer.py) listens."""
+    """--prediction-topic and --label-topic: where a scorer (neucodex_ros/listener.py) listens."""
     parser.add_argument('--prediction-topic', default='/prediction',
                         help='the edge\'s Prediction topic (default %(default)s)')
     parser.add_argument('--label-topic', default=topics.LABELS,

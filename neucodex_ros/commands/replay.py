@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
 
     from neucodex_ros.core.events.bags import open_bag
     from neucodex_ros.core.scoring import Truth
+    from neucodex_ros.listener import stamp_ns
     from neucodex_ros.qos import stream_qos, tool_qos
-    from neucodex_ros.scorer import stamp_ns
 
     if args.rate <= 0:
         raise ConfigError('--rate must be positive')
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _scorer(args: argparse.Namespace) -> Any:
-    from neucodex_ros.scorer import Scorer
+    from neucodex_ros.listener import Scorer
 
     # the labels come from the bag itself, with the times they were played
     return Scorer(args.prediction_topic, None, time.monotonic)

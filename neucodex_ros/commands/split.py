@@ -190,7 +190,7 @@ def _status(args: argparse.Namespace, sections: dict[str, Any],
     import yaml
     from rclpy.signals import SignalHandlerOptions
 
-    from neucodex_ros.scorer import Scorer
+    from neucodex_ros.listener import Scorer
 
     if 'edge_node' not in sections:
         return None

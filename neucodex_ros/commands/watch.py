@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.signals import SignalHandlerOptions
 
-    from neucodex_ros.scorer import Scorer, stamp_ns
+    from neucodex_ros.listener import Scorer, stamp_ns
 
     with rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO):
         def show(msg: Any) -> None:

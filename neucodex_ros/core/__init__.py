@@ -1,4 +1,9 @@
-"""The ROS-free core: model, codec, exit policy, data, training. Nothing here imports rclpy."""
+"""The ROS-free core: nothing here imports rclpy.
+
+The model and its runners, codec, exit policy, the edge's and the cloud's rules as state
+machines (edge_loop.py, cloud_sessions.py), the parameters as tables (settings.py), event
+decoding, energy, data and training.
+"""
 
 import logging
 

@@ -73,17 +73,23 @@ def save_checkpoint(path: Path, model: SplitSNN, *, class_names: list[str] | tup
                 'data': data or {'dataset': 'digits'}}, path)
 
 
+def _read(path: Path, device: str) -> dict[str, Any]:
+    """A checkpoint file's stored dict (tensors on `device`); ModelError if it is none."""
+    try:
+        stored = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # torch raises many types for a bad file
+        raise ModelError(f'cannot read checkpoint {path}: {err}') from err
+    if not isinstance(stored, dict) or stored.get('format') != FORMAT:
+        raise ModelError(f'{path} is not a {FORMAT} checkpoint')
+    return stored
+
+
 def record_metrics(path: Path, key: str, value: dict[str, Any]) -> None:
     """Store `value` under metrics[key] in a checkpoint file; the weights stay bit-identical.
 
     How `evaluate --record` keeps a model's held-out result with the model.
     """
-    try:
-        stored = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as err:  # torch raises many types for a bad file
-        raise ModelError(f'cannot read checkpoint {path}: {err}') from err
-    if not isinstance(stored, dict) or stored.get('format') != FORMAT:
-        raise ModelError(f'{path} is not a {FORMAT} checkpoint')
+    stored = _read(path, 'cpu')
     stored['metrics'] = dict(stored.get('metrics', {})) | {key: value}
     partial = path.with_suffix('.tmp')
     torch.save(stored, partial)
@@ -125,12 +131,7 @@ def load_checkpoint(path: Path | str | None = None, device: str = 'cpu') -> Chec
     path = checkpoint_file(path)
     if not path.is_file():
         raise ModelError(f'checkpoint not found: {path}')
-    try:
-        stored = torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # torch raises many types for a bad file
-        raise ModelError(f'cannot read checkpoint {path}: {err}') from err
-    if not isinstance(stored, dict) or stored.get('format') != FORMAT:
-        raise ModelError(f'{path} is not a {FORMAT} checkpoint')
+    stored = _read(path, device)
     model = SplitSNN(ModelConfig.from_dict(stored['config']))
     try:
         model.load_state_dict(stored['state_dict'])

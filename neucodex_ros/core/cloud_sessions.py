@@ -67,7 +67,7 @@ class Spikes(Protocol):
 
 
 class State(Protocol):
-    """A runner's per-sample state (core/inference.CloudSample)."""
+    """A runner's per-sample state (core/inference.SampleState)."""
 
     early_exit: EarlyExit
 

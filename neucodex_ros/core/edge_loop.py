@@ -50,7 +50,7 @@ from neucodex_ros.core.pacing import (
     SampleTimesteps,
     Step,
 )
-from neucodex_ros.core.placement import Place, Placement, Placer
+from neucodex_ros.core.placement import ComputedOn, Placement, Placer
 from neucodex_ros.core.protocol import CLOUD_UNAVAILABLE, Log, Reason, Status, Verdict, outcome
 
 RETRY_PERIOD = 0.1  # seconds between looks for a cloud while inputs wait for one
@@ -69,14 +69,14 @@ class Sample(Generic[InputT]):
     input: InputT  # what the node runs it on
     started: float  # `now` at its start
     timesteps: SampleTimesteps  # sent when, needed how far (split)
-    place: Place = Place.SPLIT  # where its answer is computed
+    place: ComputedOn = ComputedOn.SPLIT  # where its answer is computed
     fell_back: bool = False  # split first, then run here at its deadline
     bytes_up: int = 0  # serialized messages sent for it (counted under auto)
     bytes_down: int = 0  # ... and received
 
 
 @dataclass(frozen=True)
-class Answer:
+class Outcome:
     """A sample's outcome, as its Prediction carries it."""
 
     label: int  # -1: none (status says why)
@@ -96,40 +96,36 @@ class SayHello:
 
 
 @dataclass(frozen=True)
-class StartSplit:
-    """Start the edge's layers on the sample's input (its timesteps follow)."""
+class ForSample:
+    """An action on one sample (the ones below)."""
 
     sample: Sample[Any]
+
+
+class StartSplit(ForSample):
+    """Start the edge's layers on the sample's input (its timesteps follow)."""
 
 
 @dataclass(frozen=True)
-class SendTimestep:
+class SendTimestep(ForSample):
     """Compute, code and send the sample's next timestep; then call `sent`."""
 
-    sample: Sample[Any]
     asks_verdict: bool
 
 
-@dataclass(frozen=True)
-class Resend:
+class Resend(ForSample):
     """Send the sample's last timestep again, marked as a resend; then call `sent`."""
 
-    sample: Sample[Any]
 
-
-@dataclass(frozen=True)
-class RunHere:
+class RunHere(ForSample):
     """Run the whole network on the sample's input with the early exit; then `decided_here`."""
 
-    sample: Sample[Any]
-
 
 @dataclass(frozen=True)
-class Publish:
+class Publish(ForSample):
     """The sample's one answer."""
 
-    sample: Sample[Any]
-    answer: Answer
+    answer: Outcome
 
 
 @dataclass(frozen=True)
@@ -261,7 +257,7 @@ class EdgeLoop(Generic[InputT]):
                 self._again = True  # once the callbacks waiting now have run
         return self._event(now, went)
 
-    def decided_here(self, sample: Sample[InputT], answer: Answer, now: float) -> list[Action]:
+    def decided_here(self, sample: Sample[InputT], answer: Outcome, now: float) -> list[Action]:
         """RunHere's early exit decided after answer.timesteps_used timesteps."""
         def decided(actions: list[Action]) -> None:
             self.counters['timesteps_computed'] += answer.timesteps_used
@@ -315,7 +311,8 @@ class EdgeLoop(Generic[InputT]):
             self._cloud_lost('a sample missed its deadline', now, actions)
             self._finished_sending(sample)
             if self.settings.placement is Placement.AUTO:
-                self.placer.measured(Place.SPLIT, now - sample.started)  # what split cost, at least
+                # (what split cost, at least)
+                self.placer.measured(ComputedOn.SPLIT, now - sample.started)
                 actions.append(Log(f'no answer from the cloud within {self.settings.deadline:g} '
                                    f's for sample {sample.sample_id}: answering it here', True))
                 self.counters['samples_fallen_back'] += 1
@@ -326,7 +323,7 @@ class EdgeLoop(Generic[InputT]):
                 actions.append(Log(f'no answer from the cloud within {self.settings.deadline:g} '
                                    f's for sample {sample.sample_id}: reported as '
                                    f'{CLOUD_UNAVAILABLE}', True))
-                self._publish(sample, Answer(-1, 0.0, [], 0, status=CLOUD_UNAVAILABLE), actions)
+                self._publish(sample, Outcome(-1, 0.0, [], 0, status=CLOUD_UNAVAILABLE), actions)
             actions.append(ReportWorse())
 
     def _step(self, now: float, actions: list[Action]) -> None:
@@ -335,7 +332,7 @@ class EdgeLoop(Generic[InputT]):
             return
         if (sample := self.samples.current) is None:
             return
-        if sample.place is Place.EDGE:
+        if sample.place is ComputedOn.EDGE:
             actions.append(RunHere(sample))
         elif (due := self._due(sample, now)) is not None:
             self._resending = due.resend
@@ -373,38 +370,38 @@ class EdgeLoop(Generic[InputT]):
             if placement is Placement.SPLIT:
                 return False
         if self.samples.again:
-            place = Place.EDGE
+            place = ComputedOn.EDGE
         elif not self.samples.waiting:
             return False
         else:
             place = self._place(actions)
         sample = self.samples.start(now, lambda sample_id, item, started: Sample(
             sample_id, item, started, SampleTimesteps(self.settings.num_timesteps)),
-            track=place is Place.SPLIT)
+            track=place is ComputedOn.SPLIT)
         if sample is None:
             return False
         sample.place = place
         if self.timestep_energy is None and placement is Placement.AUTO \
                 and self.energy_of is not None:
             self.timestep_energy = self.energy_of(sample.input)
-        if place is Place.SPLIT:
+        if place is ComputedOn.SPLIT:
             actions.append(StartSplit(sample))
         if not sample.fell_back:
             self.counters['samples_started'] += 1
             self.counters[f'placed_{place.name.lower()}'] += 1
         return True
 
-    def _place(self, actions: list[Action]) -> Place:
+    def _place(self, actions: list[Action]) -> ComputedOn:
         """Where the next new sample runs: the placement, or auto's rule."""
         placement = self.settings.placement
         if placement is not Placement.AUTO:
-            return Place.EDGE if placement is Placement.LOCAL else Place.SPLIT
+            return ComputedOn.EDGE if placement is Placement.LOCAL else ComputedOn.SPLIT
         last = self.placer.last
         place = self.placer.choose(self.cloud_ready)
         if place is not last and self.cloud_ready:
             expected = ', '.join(f'{p.name.lower()} {s.tail * 1e3:.0f} ms'
                                  for p, s in self.placer.latency.items() if s.tail is not None)
-            actions.append(Log(f'placing samples {"here" if place is Place.EDGE else "split"}'
+            actions.append(Log(f'placing samples {"here" if place is ComputedOn.EDGE else "split"}'
                                + (f' (expected: {expected})' if expected else '')))
         return place
 
@@ -414,7 +411,7 @@ class EdgeLoop(Generic[InputT]):
             return  # (a sample that fell back says what split cost: recorded at its deadline)
         joules = None
         if (energy := self.timestep_energy) is not None:
-            layers = 'all' if sample.place is Place.EDGE else self.settings.split_layers
+            layers = 'all' if sample.place is ComputedOn.EDGE else self.settings.split_layers
             joules = energy[layers] * timesteps + float(radio_energy_j(
                 8 * sample.bytes_up, self.settings.energy, 8 * sample.bytes_down))
         self.placer.measured(sample.place, now - sample.started, joules)
@@ -502,7 +499,7 @@ class EdgeLoop(Generic[InputT]):
         sample.bytes_down += wire_bytes
         if ok:
             self._measured(sample, now, len(timesteps.sent_at))
-        self._publish(sample, Answer(verdict.label, verdict.confidence,
+        self._publish(sample, Outcome(verdict.label, verdict.confidence,
                                      list(verdict.probabilities), used, verdict.timesteps_lost,
                                      verdict.bytes_received, status), actions)
 
@@ -515,7 +512,7 @@ class EdgeLoop(Generic[InputT]):
         if self.samples.waiting:
             self._again = True
 
-    def _publish(self, sample: Sample[InputT], answer: Answer, actions: list[Action]) -> None:
+    def _publish(self, sample: Sample[InputT], answer: Outcome, actions: list[Action]) -> None:
         """The sample's one answer, counted by how it ended."""
         actions.append(Publish(sample, answer))
         self.counters['samples_answered' if answer.label >= 0 else 'samples_cloud_unavailable'

@@ -1,16 +1,17 @@
 """Running the two halves one timestep at a time, as the nodes do.
 
-The edge computes one sample at a time, so its neuron state lives in the model. The cloud
-interleaves samples from many robots, so each sample carries its own copy of the decoder and
-tail neuron state, swapped in for its timestep and out again (spikingjelly's
-extract_memories / load_memories).
+Every sample carries its own neuron state (`Neurons`: the membrane potentials of the layers
+its runner runs), swapped into the shared modules for its timestep and out again
+(spikingjelly's extract_memories / load_memories), on the edge as on the cloud: so samples
+never share state, whether the cloud interleaves many robots' or the edge runs a sample here
+while a split one is in flight.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -45,6 +46,7 @@ class EdgeRunner:
         }
         self._forward, self._modules = runs[layers]
         self._frames: torch.Tensor | None = None  # [T or 1, 1, C, H, W]
+        self._neurons = Neurons()
         self.timestep = 0
 
     @property
@@ -57,9 +59,9 @@ class EdgeRunner:
         """Begin a new sample (forgets the last one)."""
         if frames.ndim not in (3, 4):
             raise ValueError(f'a sample is [C, H, W] or [T, C, H, W], got {frames.shape}')
-        functional.reset_net(self._modules)
         device = next(self.model.parameters()).device
         self._frames = torch.as_tensor(frames, device=device).reshape(-1, 1, *frames.shape[-3:])
+        self._neurons = Neurons()
         self.timestep = 0
 
     @torch.no_grad()
@@ -68,7 +70,8 @@ class EdgeRunner:
         if self._frames is None:
             raise RuntimeError('start() a sample first')
         frame = self._frames[min(self.timestep, len(self._frames) - 1)]
-        out = self._forward(frame[None])[0, 0].cpu().numpy()
+        out = step_neurons(self._modules, self._forward, [self._neurons],
+                           frame[None])[0, 0].cpu().numpy()
         self.timestep += 1
         return out if self.layers == 'all' else out.astype(np.bool_)
 
@@ -108,15 +111,48 @@ def timestep_energy_j(model: SplitSNN, frames: np.ndarray, num_timesteps: int,
 
 
 @dataclass
-class CloudSample:
-    """The cloud's state for one sample between its timesteps."""
+class Neurons:
+    """One sample's neuron state in a runner's layers; None: reset (before its first timestep)."""
 
-    early_exit: EarlyExit
     memories: list[torch.Tensor] | None = None
 
 
+def step_neurons(modules: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor],
+                 samples: Sequence[Neurons], inputs: torch.Tensor) -> torch.Tensor:
+    """One timestep of `forward` over a batch [1, N, ...], each row from its sample's state.
+
+    Each sample's state is gathered into the batch and scattered back after it (a sample's
+    first timestep starts from the reset state, broadcast to the batch's shape); samples never
+    mix, since every layer treats the batch rows apart (batch norm runs on its fixed
+    statistics).
+    """
+    functional.reset_net(modules)
+    started = [s.memories for s in samples if s.memories is not None]
+    if started:
+        reset = base.extract_memories(modules)
+        base.load_memories(modules, [
+            torch.cat([s.memories[k] if s.memories is not None else
+                       torch.as_tensor(value, dtype=started[0][k].dtype,
+                                       device=started[0][k].device).expand_as(started[0][k])
+                       for s in samples])
+            for k, value in enumerate(reset)])
+    out = forward(inputs)
+    memories = base.extract_memories(modules)
+    for row, sample in enumerate(samples):
+        sample.memories = [m[row:row + 1].clone() for m in memories]
+    return out
+
+
+@dataclass
+class SampleState:
+    """The cloud's state for one sample between its timesteps: neurons and early exit."""
+
+    early_exit: EarlyExit
+    neurons: Neurons = field(default_factory=Neurons)
+
+
 class CloudRunner:
-    """Decoder + tail + exit policy, one timestep of one sample per call.
+    """Decoder + tail + exit policy: one timestep of a batch of samples per call.
 
     `from_head`: the edge sends the head's features (a split without bottleneck), so the
     cloud runs the encoder too.
@@ -129,42 +165,22 @@ class CloudRunner:
         self._forward = (lambda x: model.cloud_forward(model.encoder(x))) if from_head \
             else model.cloud_forward
 
-    def new_sample(self, alpha: float, num_timesteps: int) -> CloudSample:
+    def new_sample(self, alpha: float, num_timesteps: int) -> SampleState:
         """State for a sample that will run at most num_timesteps with threshold alpha."""
-        return CloudSample(early_exit=EarlyExit(alpha=alpha, num_timesteps=num_timesteps))
+        return SampleState(early_exit=EarlyExit(alpha=alpha, num_timesteps=num_timesteps))
 
-    def step(self, sample: CloudSample, spikes: np.ndarray) -> Decision | None:
+    def step(self, sample: SampleState, spikes: np.ndarray) -> Decision | None:
         """Feed one timestep's spikes [C, H, W]; the Decision once the sample stops."""
         return self.step_batch([sample], [spikes])[0]
 
     @torch.no_grad()
-    def step_batch(self, samples: Sequence[CloudSample],
+    def step_batch(self, samples: Sequence[SampleState],
                    spikes: Sequence[np.ndarray]) -> list[Decision | None]:
-        """One timestep of several samples in one pass; each answer is the one it gets alone.
-
-        Each sample's neuron state is gathered into the batch and scattered back after it
-        (a sample's first timestep starts from the reset state, broadcast to the batch's
-        shape); samples never mix, since every layer treats the batch rows apart (batch
-        norm runs on its fixed statistics).
-        """
+        """One timestep of several samples in one pass; each answer is the one it gets alone."""
         if len(samples) != len(spikes) or not samples:
             raise ValueError(f'{len(samples)} samples and {len(spikes)} spike maps: one each')
-        functional.reset_net(self._modules)
-        started = [s.memories for s in samples if s.memories is not None]
-        if started:
-            reset = base.extract_memories(self._modules)
-            base.load_memories(self._modules, [
-                torch.cat([s.memories[k] if s.memories is not None else
-                           torch.as_tensor(value, dtype=started[0][k].dtype,
-                                           device=started[0][k].device
-                                           ).expand_as(started[0][k]) for s in samples])
-                for k, value in enumerate(reset)])
         device = next(self.model.parameters()).device
         batch = torch.as_tensor(np.stack(spikes), dtype=torch.float32, device=device)
-        logits = self._forward(batch[None])[0].cpu().numpy()  # [N, classes]: one copy back
-        memories = base.extract_memories(self._modules)
-        decisions = []
-        for row, sample in enumerate(samples):
-            sample.memories = [m[row:row + 1].clone() for m in memories]
-            decisions.append(sample.early_exit.update(logits[row]))
-        return decisions
+        logits = step_neurons(self._modules, self._forward, [s.neurons for s in samples],
+                              batch[None])[0].cpu().numpy()  # [N, classes]: one copy back
+        return [sample.early_exit.update(row) for sample, row in zip(samples, logits, strict=True)]

@@ -41,13 +41,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from neucodex_ros.core.smoothed import Smoothed
+
 #: The pacing rules an edge can use (its `pacing` parameter).
 PACINGS = ('adaptive', 'clock')
 
 
 @dataclass
 class RoundTrip:
-    """Smoothed round trip to the cloud and its deviation, as TCP keeps them (RFC 6298).
+    """Smoothed round trip to the cloud and its deviation (core/smoothed.py, as TCP's).
 
     A sample is the time from sending a timestep to receiving the cloud's verdict on it, on
     the edge's own monotonic clock; it includes the cloud's compute and queueing.
@@ -55,20 +57,24 @@ class RoundTrip:
 
     initial: float = 0.1  # seconds assumed before the first sample
     min_timeout: float = 0.05  # seconds: the timeout never goes below this
-    smoothed: float | None = None
-    deviation: float = 0.0
+    measured: Smoothed = field(default_factory=Smoothed)
     samples: int = 0
 
     def add(self, seconds: float) -> None:
         """Take one round-trip sample (seconds); negative ones are ignored."""
-        if seconds < 0:
-            return
-        if self.smoothed is None:
-            self.smoothed, self.deviation = seconds, seconds / 2
-        else:
-            self.deviation += (abs(self.smoothed - seconds) - self.deviation) / 4
-            self.smoothed += (seconds - self.smoothed) / 8
-        self.samples += 1
+        if seconds >= 0:
+            self.measured.add(seconds)
+            self.samples += 1
+
+    @property
+    def smoothed(self) -> float | None:
+        """The smoothed round trip (seconds), None before any sample."""
+        return self.measured.value
+
+    @property
+    def deviation(self) -> float:
+        """Its smoothed mean deviation (seconds)."""
+        return self.measured.deviation
 
     @property
     def estimate(self) -> float:

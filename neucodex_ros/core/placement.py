@@ -42,6 +42,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from neucodex_ros.core.smoothed import Smoothed
+
 
 class Placement(StrEnum):
     """The values of the edge's `placement` parameter."""
@@ -51,36 +53,15 @@ class Placement(StrEnum):
     AUTO = 'auto'
 
 
-class Place(StrEnum):
+class ComputedOn(StrEnum):
     """Where a sample's answer was computed (Prediction.computed_on)."""
 
     SPLIT = 'both'  # head and encoder on the edge, decoder and tail on the cloud
     EDGE = 'edge'  # the whole network, on the edge
 
 
-@dataclass
-class Smoothed:
-    """Exponentially weighted mean (weight 1/8) and mean deviation (1/4); None before any."""
-
-    value: float | None = None
-    deviation: float = 0.0
-
-    def add(self, sample: float) -> None:
-        """Take one sample."""
-        if self.value is None:
-            self.value, self.deviation = sample, sample / 2
-            return
-        self.deviation += (abs(sample - self.value) - self.deviation) / 4
-        self.value += (sample - self.value) / 8
-
-    @property
-    def tail(self) -> float | None:
-        """The mean plus twice the deviation: what to expect, slow samples included."""
-        return None if self.value is None else self.value + 2 * self.deviation
-
-
-def _per_place() -> dict[Place, Smoothed]:
-    return {place: Smoothed() for place in Place}
+def _per_place() -> dict[ComputedOn, Smoothed]:
+    return {place: Smoothed() for place in ComputedOn}
 
 
 @dataclass
@@ -90,17 +71,17 @@ class Placer:
     latency_budget: float = 0.0  # seconds; 0: none
     margin: float = 0.1
     refresh: int = 50
-    latency: dict[Place, Smoothed] = field(default_factory=_per_place)
-    energy: dict[Place, Smoothed] = field(default_factory=_per_place)  # edge J per sample
-    last: Place | None = None
-    unchosen: dict[Place, int] = field(default_factory=lambda: dict.fromkeys(Place, 0))
-    refreshing: set[Place] = field(default_factory=set)  # its next measurement starts afresh
+    latency: dict[ComputedOn, Smoothed] = field(default_factory=_per_place)
+    energy: dict[ComputedOn, Smoothed] = field(default_factory=_per_place)  # edge J per sample
+    last: ComputedOn | None = None
+    unchosen: dict[ComputedOn, int] = field(default_factory=lambda: dict.fromkeys(ComputedOn, 0))
+    refreshing: set[ComputedOn] = field(default_factory=set)  # its next measurement starts afresh
 
     def __post_init__(self) -> None:
         if self.latency_budget < 0 or self.margin < 0 or self.refresh < 1:
             raise ValueError('latency_budget and margin must be >= 0, refresh >= 1')
 
-    def measured(self, place: Place, seconds: float, joules: float | None = None) -> None:
+    def measured(self, place: ComputedOn, seconds: float, joules: float | None = None) -> None:
         """A sample placed there took `seconds` from its start to its answer (and `joules`)."""
         if place in self.refreshing:
             self.refreshing.discard(place)
@@ -111,32 +92,32 @@ class Placer:
 
     def cloud_returned(self) -> None:
         """A cloud takes samples again (rule 1): what split cost before says nothing now."""
-        self.latency[Place.SPLIT] = Smoothed()
+        self.latency[ComputedOn.SPLIT] = Smoothed()
 
-    def choose(self, cloud_ready: bool) -> Place:
+    def choose(self, cloud_ready: bool) -> ComputedOn:
         """Where the next sample runs."""
         if not cloud_ready:
-            place = Place.EDGE
-        elif unmeasured := [p for p in Place if self.latency[p].value is None]:
+            place = ComputedOn.EDGE
+        elif unmeasured := [p for p in ComputedOn if self.latency[p].value is None]:
             place = unmeasured[0]
-        elif stale := [p for p in Place if self.unchosen[p] >= self.refresh]:
+        elif stale := [p for p in ComputedOn if self.unchosen[p] >= self.refresh]:
             place = stale[0]
             self.refreshing.add(place)
         else:
             place = self._better()
-        for other in Place:
+        for other in ComputedOn:
             self.unchosen[other] = 0 if other is place else self.unchosen[other] + 1
         self.last = place
         return place
 
-    def _better(self) -> Place:
+    def _better(self) -> ComputedOn:
         """Rules 3 and 4, both places measured."""
         latency = {p: s.tail for p, s in self.latency.items() if s.tail is not None}
         energy = {p: s.value for p, s in self.energy.items() if s.value is not None}
         slack = 1 + self.margin
         faster = min(latency, key=latency.__getitem__)
         if self.latency_budget and len(energy) == 2:
-            within = [p for p in Place if latency[p] <= self.latency_budget
+            within = [p for p in ComputedOn if latency[p] <= self.latency_budget
                       * (slack if p is self.last else 1)]
             if within:
                 return min(within, key=energy.__getitem__)

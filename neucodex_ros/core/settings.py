@@ -12,17 +12,20 @@ each one's cross-checks stated with it; a setting that cannot work is a ConfigEr
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
 from neucodex_ros.core import codec, topics
 from neucodex_ros.core.cloud_sessions import Limits
+from neucodex_ros.core.edge_loop import LoopSettings
 from neucodex_ros.core.energy import EnergyConfig
 from neucodex_ros.core.errors import ConfigError
-from neucodex_ros.core.events.frames import FIT_MODES, SPLIT_BY
-from neucodex_ros.core.events.windows import WINDOW_MODES
+from neucodex_ros.core.events.frames import FIT_MODES, SPLIT_BY, FrameSpec
+from neucodex_ros.core.events.stream import EventStream
+from neucodex_ros.core.events.windows import WINDOW_MODES, EventWindower
 from neucodex_ros.core.fleet import ANNOUNCE_PERIOD
 from neucodex_ros.core.image import IMAGE_FITS, MAX_PIXELS, ImageOptions
 from neucodex_ros.core.inference import EDGE_LAYERS
@@ -283,6 +286,52 @@ class EdgeSettings(Settings):
     def source(self, namespace: str) -> str:
         """This robot's name: source_id, or its namespace (/a/b → a_b), or robot0."""
         return self.source_id or namespace.strip('/').replace('/', '_') or 'robot0'
+
+    def input_kind(self, in_channels: int) -> str:
+        """The input in effect for a model of `in_channels`: events take 2 polarity channels."""
+        kind = self.input if self.input != 'auto' else 'events' if in_channels == 2 else 'image'
+        if kind == 'events' and in_channels != 2:
+            raise ConfigError(f'events input needs a model of 2 polarity channels; this one '
+                              f'takes {in_channels}')
+        return kind
+
+    def loop(self, num_timesteps: int, num_classes: int, model_id: str) -> LoopSettings:
+        """What the edge's rules (core/edge_loop.py) need of these settings."""
+        return LoopSettings(
+            num_timesteps, num_classes, self.where, self.deadline, self.queue_size,
+            self.pacing, self.timestep_cost, self.timestep_period, self.latency_budget,
+            self.energy, 'split' if self.layers == 'all' else self.layers, model_id)
+
+    def event_stream(self, trained: FrameSpec, counters: Counter[str]) -> EventStream:
+        """Event input (EDGE_EVENTS) binned as set, else as the model was `trained`."""
+        return EventStream(
+            EventWindower(self.window_mode, round(self.window_duration * 1e6),
+                          self.window_events, self.min_events),
+            replace(trained, split_by=self.frames_by, fit=self.fit, roi=self.image_options.roi),
+            self.max_sensor_pixels, counters)
+
+    def describe(self, num_timesteps: int, output_shape: tuple[int, ...]) -> tuple[str, str]:
+        """What the edge does, in words; and a warning ('' if none) about the settings.
+
+        With clock pacing, a deadline no longer than T timestep periods is missed by every
+        sample the cloud does not stop early.
+        """
+        where, adaptive, period = self.where, self.pacing == 'adaptive', self.timestep_period
+        warning = '' if where is Placement.LOCAL or adaptive \
+            or self.deadline > num_timesteps * period else \
+            (f'deadline {self.deadline:g} s is not longer than T x timestep_period = '
+             f'{num_timesteps * period:g} s: samples the cloud does not stop early will miss it')
+        paced = f'paced adaptively (timestep_cost {self.timestep_cost:g} s)' if adaptive \
+            else f'one every {period * 1e3:g} ms'
+        local = f'the whole network here, early exit at alpha {self.alpha:g}'
+        budget = self.latency_budget
+        sends = local if where is Placement.LOCAL else \
+            (f'{"head features" if self.layers == "head" else "spikes"} of shape '
+             f'{output_shape}, {paced}, codec {self.encoding}') + \
+            ('' if where is Placement.SPLIT else
+             f'; placement auto: or {local}, whichever is faster'
+             + (f' (or cheaper within {budget:g} s)' if budget else ''))
+        return sends, warning
 
 
 class CloudSettings(Settings):

@@ -1,4 +1,4 @@
-"""Training the split SNN, and offline evaluation.
+"""Training the split SNN (and `predict_logits`, the logits of a dataset, for evaluation).
 
 The loss is applied at every timestep: cross-entropy of the mean logits over timesteps 1..t,
 averaged over t = 1..T. That is exactly what the exit policy looks at, so early timesteps

@@ -18,12 +18,9 @@ features out) or `all` (the whole network here, no cloud). A lifecycle node
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
 from typing import Any
 
-import cv2
 import numpy as np
-from builtin_interfaces.msg import Time
 from event_camera_msgs.msg import EventPacket
 from rclpy.event_handler import (
     PublisherEventCallbacks,
@@ -35,14 +32,12 @@ from rclpy.serialization import serialize_message
 from rclpy.timer import Timer
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
-from vision_msgs.msg import Classification, ObjectHypothesis
 
 from neucodex_ros.core import codec
 from neucodex_ros.core.edge_loop import (
     Action,
-    Answer,
     EdgeLoop,
-    LoopSettings,
+    Outcome,
     Publish,
     ReportWorse,
     Resend,
@@ -53,20 +48,19 @@ from neucodex_ros.core.edge_loop import (
     StartSplit,
     Wake,
 )
-from neucodex_ros.core.errors import ConfigError, ImageError
+from neucodex_ros.core.errors import ImageError
 from neucodex_ros.core.events.frames import FrameSpec
 from neucodex_ros.core.events.stream import EventSample, EventStream
-from neucodex_ros.core.events.windows import EventWindower
 from neucodex_ros.core.exit_policy import EarlyExit
 from neucodex_ros.core.health import Health
-from neucodex_ros.core.image import compressed_to_input, image_array, image_to_input
 from neucodex_ros.core.inference import EdgeRunner, timestep_energy_j
-from neucodex_ros.core.picture import annotated, answer_lines, camera_rgb, decoded_rgb, events_rgb
-from neucodex_ros.core.placement import Place, Placement
+from neucodex_ros.core.placement import ComputedOn, Placement
 from neucodex_ros.core.protocol import Log, Verdict
 from neucodex_ros.core.settings import COMMON, EDGE, EDGE_EVENTS, EdgeSettings
-from neucodex_ros.msg import ExitSignal, PackedSpikes, Prediction
+from neucodex_ros.msg import ExitSignal, PackedSpikes
+from neucodex_ros.nodes.inputs import Frame, image_frame, window_frame
 from neucodex_ros.nodes.managed import ManagedNode
+from neucodex_ros.nodes.outputs import Outputs
 from neucodex_ros.nodes.parameters import declare, load_model
 from neucodex_ros.nodes.spin import spin
 from neucodex_ros.nodes.wire import model_fingerprint
@@ -74,16 +68,6 @@ from neucodex_ros.qos import OVERRIDES, stream_qos
 from neucodex_ros.resources import large_data_profile
 
 QUIET_INPUT_WARNING = 5.0  # seconds after the start without any input before saying so
-
-
-@dataclass
-class Frame:
-    """A converted camera frame or event window waiting to become a sample."""
-
-    stamp: Time
-    frame_id: str
-    pixels: np.ndarray  # model input: [C, H, W] (an image) or [T, C, H, W] (event frames)
-    picture: np.ndarray | None = None  # uint8 RGB of the input, for annotated_topic
 
 
 def arm(timer: Timer, seconds: float) -> None:
@@ -107,23 +91,14 @@ class EdgeNode(ManagedNode):
         self.model_id, self.wire_model_id = checkpoint.model_id, model_fingerprint(
             checkpoint.model_id)
         self.num_timesteps = settings.num_timesteps or self.config.num_timesteps
-        kind = settings.input if settings.input != 'auto' else \
-            'events' if self.config.in_channels == 2 else 'image'
+        kind = settings.input_kind(self.config.in_channels)
         self.events: EventStream | None = None
         if kind == 'events':
-            if self.config.in_channels != 2:
-                raise ConfigError(f'events input needs a model of 2 polarity channels; this '
-                                  f'one takes {self.config.in_channels}')
             trained = FrameSpec.from_record(checkpoint.data, self.num_timesteps,
                                             self.config.input_size)
             settings = EdgeSettings(values | declare(self, EDGE_EVENTS, {
                 'frames_by': trained.split_by, 'fit': trained.fit}))
-            self.events = EventStream(
-                EventWindower(settings.window_mode, round(settings.window_duration * 1e6),
-                              settings.window_events, settings.min_events),
-                replace(trained, split_by=settings.frames_by, fit=settings.fit,
-                        roi=settings.image_options.roi), settings.max_sensor_pixels,
-                self.counters)
+            self.events = settings.event_stream(trained, self.counters)
             # Restarted by every packet: fires once `flush_after` passed without one.
             self.flush_timer = self.create_timer(settings.flush_after, self.flush,
                                                  autostart=False)
@@ -136,11 +111,8 @@ class EdgeNode(ManagedNode):
             EdgeRunner(checkpoint.model, 'all')
         self.last_input = time.monotonic()  # of the last input message (or of the start)
         # Ids increase across restarts, so a restarted edge never reuses a sample id.
-        self.loop: EdgeLoop[Frame] = EdgeLoop(LoopSettings(
-            self.num_timesteps, len(self.class_names), settings.where, settings.deadline,
-            settings.queue_size, settings.pacing, settings.timestep_cost,
-            settings.timestep_period, settings.latency_budget, settings.energy,
-            'split' if settings.layers == 'all' else settings.layers, self.model_id),
+        self.loop: EdgeLoop[Frame] = EdgeLoop(
+            settings.loop(self.num_timesteps, len(self.class_names), self.model_id),
             time.monotonic(), time.time_ns() // 1000, self.counters, lambda frame:
             timestep_energy_j(self.local_runner.model, frame.pixels, self.num_timesteps,
                               settings.energy))
@@ -153,14 +125,8 @@ class EdgeNode(ManagedNode):
         """Publishers, subscriptions and the loop's timer."""
         settings = self.settings
         qos = stream_qos(settings.reliable, settings.qos_depth)
-        self.prediction_pub = self.create_publisher(Prediction, settings.prediction_topic, qos,
-                                                    qos_overriding_options=OVERRIDES)
-        self.classification_pub = self.create_publisher(
-            Classification, settings.classification_topic, qos,
-            qos_overriding_options=OVERRIDES) if settings.classification_topic else None
-        self.annotated_pub = self.create_publisher(
-            Image, settings.annotated_topic, stream_qos(True, 5),
-            qos_overriding_options=OVERRIDES) if settings.annotated_topic else None
+        self.outputs = Outputs(self, settings, self.class_names, self.num_timesteps,
+                               self.source_id)
         self.spikes_pub = None
         if settings.where is not Placement.LOCAL:
             self.spikes_pub = self.create_publisher(
@@ -188,28 +154,13 @@ class EdgeNode(ManagedNode):
         self.quiet_timer = self.create_timer(QUIET_INPUT_WARNING, self.check_input)
 
     def _log_start(self, kind: str) -> None:
-        """What the node does, in one line (and a deadline the clock pacing cannot keep)."""
-        settings, where = self.settings, self.settings.where
-        adaptive, period = settings.pacing == 'adaptive', settings.timestep_period
-        if where is not Placement.LOCAL and not adaptive \
-                and settings.deadline <= self.num_timesteps * period:
-            self.get_logger().warning(
-                f'deadline {settings.deadline:g} s is not longer than T x timestep_period = '
-                f'{self.num_timesteps * period:g} s: samples the cloud does not stop early '
-                'will miss it')
-        paced = f'paced adaptively (timestep_cost {settings.timestep_cost:g} s)' if adaptive \
-            else f'one every {period * 1e3:g} ms'
-        local = f'the whole network here, early exit at alpha {settings.alpha:g}'
-        budget = settings.latency_budget
-        sends = local if where is Placement.LOCAL else \
-            (f'{"head features" if settings.layers == "head" else "spikes"} of shape '
-             f'{self.runner.output_shape}, {paced}, codec {settings.encoding}') + \
-            ('' if where is Placement.SPLIT else
-             f'; placement auto: or {local}, whichever is faster'
-             + (f' (or cheaper within {budget:g} s)' if budget else ''))
+        """What the node does, in one line (and what in its settings cannot work well)."""
+        sends, warning = self.settings.describe(self.num_timesteps, self.runner.output_shape)
+        if warning:
+            self.get_logger().warning(warning)
         self.get_logger().info(
             f'{self.source_id}: {kind} on {self.input_sub.topic_name} → model {self.model_id} '
-            f'({self.config.backbone}, T={self.num_timesteps}, layers {settings.layers}), '
+            f'({self.config.backbone}, T={self.num_timesteps}, layers {self.settings.layers}), '
             'sends ' + sends)
 
     def gauges(self) -> dict[str, int | float]:
@@ -253,33 +204,13 @@ class EdgeNode(ManagedNode):
         """Convert a frame to model input and queue it (the queue policy applies)."""
         self.counters['frames_received'] += 1
         self.last_input = time.monotonic()
-        settings, config = self.settings, self.config
         try:
-            if isinstance(msg, CompressedImage):
-                pixels = compressed_to_input(msg.data, config.in_channels, config.input_size,
-                                             settings.max_image_pixels, settings.image_options)
-            else:
-                pixels = image_to_input(msg.data, msg.encoding, msg.height, msg.width,
-                                        msg.step, config.in_channels, config.input_size,
-                                        bool(msg.is_bigendian), settings.max_image_pixels,
-                                        settings.image_options)
+            frame = image_frame(msg, self.settings, self.config, self.outputs.wants_pictures)
         except ImageError as err:
             self.counters['frames_rejected'] += 1
             self.get_logger().warning(f'image rejected: {err}', throttle_duration_sec=5.0)
             return
-        self.enqueue(Frame(stamp=msg.header.stamp, frame_id=msg.header.frame_id,
-                           pixels=pixels, picture=self._picture(msg)))
-
-    def _picture(self, msg: Image | CompressedImage) -> np.ndarray | None:
-        """The frame as uint8 RGB for annotated_topic (None if off); a valid frame by now."""
-        if self.annotated_pub is None:
-            return None
-        if isinstance(msg, CompressedImage):
-            return decoded_rgb(cv2.imdecode(np.frombuffer(msg.data, np.uint8),
-                                            cv2.IMREAD_UNCHANGED))
-        return camera_rgb(image_array(msg.data, msg.encoding, msg.height, msg.width, msg.step,
-                                      bool(msg.is_bigendian), self.settings.max_image_pixels),
-                          msg.encoding)
+        self.enqueue(frame)
 
     def on_events(self, msg: EventPacket) -> None:
         """Decode a packet; every window it completes becomes a queued sample."""
@@ -297,9 +228,7 @@ class EdgeNode(ManagedNode):
     def _enqueue_windows(self, samples: list[EventSample], logs: list[Log]) -> None:
         self._do(logs)
         for sample in samples:
-            self.enqueue(Frame(stamp=sample.stamp, frame_id=sample.frame_id,
-                               pixels=sample.frames, picture=None if self.annotated_pub is None
-                               else events_rgb(sample.frames)))
+            self.enqueue(window_frame(sample, self.outputs.wants_pictures))
 
     def enqueue(self, frame: Frame) -> None:
         """A sample's input, for the loop (an inactive node takes none: counted)."""
@@ -354,7 +283,10 @@ class EdgeNode(ManagedNode):
                     answer = self._decide_here(sample)
                     self._do(self.loop.decided_here(sample, answer, time.monotonic()))
                 case Publish(sample=sample, answer=answer):
-                    self._publish(sample, answer)
+                    frame = sample.input
+                    self.outputs.publish(Header(stamp=frame.stamp, frame_id=frame.frame_id),
+                                         sample.sample_id, answer, sample.place is ComputedOn.EDGE,
+                                         frame.picture)
                 case Log(text=text, warning=True):
                     self.get_logger().warning(text, throttle_duration_sec=5.0)
                 case Log(text=text):
@@ -388,41 +320,14 @@ class EdgeNode(ManagedNode):
         self.counters[f'sent_{encoding}'] += 1
         return self._wire_bytes(self.last_sent)
 
-    def _decide_here(self, sample: Sample[Frame]) -> Answer:
+    def _decide_here(self, sample: Sample[Frame]) -> Outcome:
         """The whole network, timestep by timestep, until the local early exit decides."""
         early_exit = EarlyExit(alpha=self.settings.alpha, num_timesteps=self.num_timesteps)
         self.local_runner.start(sample.input.pixels)
         while (decision := early_exit.update(self.local_runner.step())) is None:
             pass
-        return Answer(decision.label, decision.confidence,
+        return Outcome(decision.label, decision.confidence,
                       decision.probabilities.astype('float32').tolist(), decision.timesteps_used)
-
-    def _publish(self, sample: Sample[Frame], answer: Answer) -> None:
-        """The sample's one Prediction, and its Classification and picture if asked for."""
-        header = Header(stamp=sample.input.stamp, frame_id=sample.input.frame_id)
-        label, here = answer.label, sample.place is Place.EDGE
-        prediction = Prediction(
-            header=header, source_id=self.source_id, sample_id=sample.sample_id,
-            label=label, label_name=self.class_names[label] if label >= 0 else '',
-            confidence=answer.confidence, probabilities=answer.probabilities,
-            timesteps_used=answer.timesteps_used, num_timesteps=self.num_timesteps,
-            timesteps_lost=answer.timesteps_lost, bytes_received=answer.bytes_received,
-            status=answer.status, computed_on='' if label < 0 else
-            Prediction.COMPUTED_ON_EDGE if here else Prediction.COMPUTED_ON_SPLIT)
-        self.prediction_pub.publish(prediction)
-        if self.classification_pub is not None:
-            ranked = sorted(enumerate(answer.probabilities), key=lambda pair: -pair[1])
-            self.classification_pub.publish(Classification(header=header, results=[
-                ObjectHypothesis(class_id=self.class_names[index], score=float(score))
-                for index, score in ranked[:self.settings.classification_top_k or None]]))
-        if self.annotated_pub is not None and sample.input.picture is not None:
-            picture = annotated(sample.input.picture, answer_lines(
-                prediction.label_name, answer.confidence, answer.timesteps_used,
-                self.num_timesteps, 'on the robot' if here else 'split: robot + cloud',
-                answer.status))
-            self.annotated_pub.publish(Image(
-                header=header, height=picture.shape[0], width=picture.shape[1],
-                encoding='rgb8', step=picture.shape[1] * 3, data=picture.tobytes()))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -76,7 +76,7 @@ def test_inspect_json_on_the_real_bags(shared_data: Path) -> None:
                                  'events_on', 'events_off', 'triggers_falling')} == {
         'topic': '/event_camera/events', 'encoding': 'evt3', 'width': 640, 'height': 480,
         'packets': 517, 'events_on': 125_183, 'events_off': 218_291, 'triggers_falling': 2_078}
-    assert evt3['triggers_rising'] == 2_079  # see test_event_codecs
+    assert evt3['triggers_rising'] == 2_079  # see test/core/events/test_codecs.py
     assert 2.0e6 < evt3['t_last_us'] - evt3['t_first_us'] < 2.1e6
     [caer] = json.loads(cli('inspect', str(shared_data / 'bags' / 'inivation_libcaer'),
                             '--json'))

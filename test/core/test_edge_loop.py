@@ -10,9 +10,9 @@ from neucodex_ros.core.edge_loop import (
     HELLO_PERIOD,
     RETRY_PERIOD,
     Action,
-    Answer,
     EdgeLoop,
     LoopSettings,
+    Outcome,
     Publish,
     ReportWorse,
     Resend,
@@ -22,7 +22,7 @@ from neucodex_ros.core.edge_loop import (
     StartSplit,
     Wake,
 )
-from neucodex_ros.core.placement import Place, Placement
+from neucodex_ros.core.placement import ComputedOn, Placement
 from neucodex_ros.core.protocol import CLOUD_UNAVAILABLE, Log, Reason, Status, Verdict
 
 T = 4
@@ -47,7 +47,7 @@ class Edge:
             if isinstance(action, SendTimestep | Resend):
                 done += self.run(self.loop.sent(action.sample, now, 10), now)
             elif isinstance(action, RunHere):
-                done += self.run(self.loop.decided_here(action.sample, Answer(
+                done += self.run(self.loop.decided_here(action.sample, Outcome(
                     1, 0.9, [0.05, 0.9, 0.05], self.local_used), now), now)
             elif isinstance(action, Wake):
                 self.wake = action.at
@@ -195,11 +195,11 @@ def test_the_deadline_is_kept_by_any_event_not_only_the_timer() -> None:
 def test_auto_runs_a_late_split_sample_here_before_the_waiting_frames() -> None:
     edge = Edge(Placement.AUTO, deadline=0.5, timestep_cost=1e6)
     sample, _ = split_sample(edge)
-    assert sample.place is Place.SPLIT  # unmeasured places get samples, split first
+    assert sample.place is ComputedOn.SPLIT  # unmeasured places get samples, split first
     edge.run(edge.loop.input('next', 0.1), 0.1)
     done = edge.run(edge.loop.timer(0.5), 0.5)
     [run] = of(RunHere, done)
-    assert run.sample is sample and sample.fell_back and sample.place is Place.EDGE
+    assert run.sample is sample and sample.fell_back and sample.place is ComputedOn.EDGE
     [publish] = of(Publish, done)
     assert publish.sample is sample and edge.loop.counters['samples_fallen_back'] == 1
     # the cloud is forgotten: the waiting frame runs here too, at once, while the hellos go on
@@ -213,13 +213,13 @@ def test_auto_places_each_sample_where_it_measured_faster() -> None:
     sample, _ = split_sample(edge)
     edge.answer(sample.sample_id, 0.3)  # split: slow
     done = edge.run(edge.loop.input('b', 0.3), 0.3)  # the unmeasured place next
-    assert of(RunHere, done) and edge.loop.placer.latency[Place.EDGE].value == 0.0
+    assert of(RunHere, done) and edge.loop.placer.latency[ComputedOn.EDGE].value == 0.0
     done = edge.run(edge.loop.input('c', 0.4), 0.4)
     assert of(RunHere, done), 'here was faster'
     assert any('placing samples here' in log.text for log in of(Log, edge.done))
     energy = edge.loop.placer.energy
-    assert energy[Place.EDGE].value == pytest.approx(4e-6)  # 1 timestep of 'all'
-    assert energy[Place.SPLIT].value > 1e-6  # a timestep and the radio's bytes
+    assert energy[ComputedOn.EDGE].value == pytest.approx(4e-6)  # 1 timestep of 'all'
+    assert energy[ComputedOn.SPLIT].value > 1e-6  # a timestep and the radio's bytes
 
 
 def test_forged_or_impossible_answers_are_rejected_and_the_sample_goes_on() -> None:

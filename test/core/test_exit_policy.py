@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neucodex_ros.core.exit_policy import EarlyExit, answer_problem, exit_points, softmax
+from neucodex_ros.core.exit_policy import (
+    EarlyExit,
+    answer_problem,
+    exit_points,
+    exits,
+    softmax,
+)
 
 CONFIDENT = np.array([9.0, 0.0, 0.0])  # softmax max ≈ 0.9998
 UNSURE = np.array([0.1, 0.0, 0.0])     # ≈ 0.355
@@ -83,3 +89,18 @@ def test_answer_problem_names_what_no_model_answer_can_be() -> None:
     assert problem(ok=False) and problem(confidence=float('nan'))
     assert problem(confidence=1.5) and problem(probabilities=[0.1] * 2_000_000)
     assert problem(probabilities=[float('nan')] * 10) and problem(timesteps_lost=3)
+    # each bound, just inside and just outside
+    assert problem(probabilities=[0.0] * 9 + [1.0]) is None
+    assert problem(probabilities=[-0.01] + [0.1] * 9) and problem(probabilities=[1.01] * 10)
+    assert problem(confidence=0.0) is None and problem(confidence=1.0) is None
+    assert problem(confidence=-0.01) and problem(confidence=1.01)
+    assert problem(timesteps_used=2, timesteps_lost=2) is None  # all T accounted for
+    assert problem(label=9) is None and problem(label=0) is None
+    assert problem(ok=False, label=-1, timesteps_used=0, confidence=0.0) is None
+
+
+def test_confidence_exactly_at_alpha_exits() -> None:
+    """The rule is confidence ≥ α: equal exits, a hair below does not (before T)."""
+    assert exits(0.9, 1, 4, 0.9) and not exits(np.nextafter(0.9, 0.0), 1, 4, 0.9)
+    assert exits(0.0, 4, 4, 1.0) and not exits(1.0, 3, 4, 1.0)  # at T always; α = 1: never
+    assert exits(0.0, 1, 4, 0.0)

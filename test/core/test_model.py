@@ -132,6 +132,29 @@ def test_every_edge_layer_choice_gives_the_whole_models_logits(layers: str) -> N
                                            rtol=1e-6, atol=1e-6)
 
 
+def test_runners_sharing_a_model_never_share_a_samples_neurons() -> None:
+    """A local sample run whole while a split one is in flight leaves the split one's state.
+
+    The edge's two runners share the model's modules (one copy of the weights); each sample's
+    membrane potentials travel with its runner, as the cloud's travel with each sample.
+    """
+    model = random_model(3)
+    frames = torch.rand(2, 1, 28, 28).numpy() * 2
+    alone = EdgeRunner(model, 'split')
+    alone.start(frames[0])
+    expected = [alone.step() for _ in range(4)]
+    split, local = EdgeRunner(model, 'split'), EdgeRunner(model, 'all')
+    split.start(frames[0])
+    got = [split.step(), split.step()]
+    local.start(frames[1])
+    for _ in range(4):
+        local.step()
+    got += [split.step(), split.step()]
+    for want, have in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(want, have)
+    assert any(w.any() for w in expected[2:]), 'spikes after the interruption, to compare'
+
+
 @pytest.mark.parametrize('neuron', ['lif', 'plif'])
 def test_a_batch_of_samples_answers_as_each_alone(neuron: str) -> None:
     """step_batch: samples at different timesteps (one fresh) in one pass, exactly as alone.

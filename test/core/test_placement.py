@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from neucodex_ros.core.placement import Place, Placer
+from neucodex_ros.core.placement import ComputedOn, Placer
 
-EDGE, SPLIT = Place.EDGE, Place.SPLIT
+EDGE, SPLIT = ComputedOn.EDGE, ComputedOn.SPLIT
 
 
-def measured(rule: Placer, place: Place, seconds: float, joules: float | None = None,
+def measured(rule: Placer, place: ComputedOn, seconds: float, joules: float | None = None,
              times: int = 40) -> None:
     """A place's samples: by default many alike, a steady latency (no deviation left)."""
     for _ in range(times):

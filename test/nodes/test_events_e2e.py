@@ -129,8 +129,9 @@ def offline_windows(bag: Path, checkpoint: Checkpoint) -> dict[Stamp, tuple[int,
     return results
 
 
-def publish_sample(split: Observer, packets: list[tuple[str, bytes, int]]) -> Stamp:
-    """Publish packets (encoding, data, sensor side) stamped (1234, n); the last one's stamp."""
+def publish_sample(split: Observer, packets: list[tuple[str, bytes, int]],
+                   sec: int = 1234) -> Stamp:
+    """Publish packets (encoding, data, sensor side) stamped (sec, n); the last one's stamp."""
     from event_camera_msgs.msg import EventPacket
 
     publisher = split.ros.node.create_publisher(EventPacket, TOPIC, QoSProfile(
@@ -139,9 +140,9 @@ def publish_sample(split: Observer, packets: list[tuple[str, bytes, int]]) -> St
     time.sleep(0.5)
     for n, (encoding, data, side) in enumerate(packets):
         msg = EventPacket(encoding=encoding, width=side, height=side, seq=n, events=data)
-        msg.header.stamp.sec, msg.header.stamp.nanosec = 1234, n
+        msg.header.stamp.sec, msg.header.stamp.nanosec = sec, n
         publisher.publish(msg)
-    return (1234, len(packets) - 1)
+    return (sec, len(packets) - 1)
 
 
 def digit_events(slot: int) -> bytes:
@@ -168,7 +169,7 @@ def test_bad_packets_are_rejected_and_the_stream_goes_on(split: Observer) -> Non
 def test_a_window_that_cannot_be_fitted_is_rejected_and_the_node_goes_on() -> None:
     """`fit: pool` cannot take a 50x50 sensor to 34x34: that window is dropped, not fatal."""
     with started(EDGE | {'fit': 'pool'}) as split:
-        publish_sample(split, [('evt3', digit_events(10), 50)])
+        publish_sample(split, [('evt3', digit_events(10), 50)], sec=1233)  # its own stamp
         time.sleep(1.5)  # past flush_after: the window was cut, and rejected
         good = publish_sample(split, [('evt3', digit_events(40), 34)])
         split.wait_for([good])

@@ -9,6 +9,7 @@ must count and carry on: a handler that raises would end a node under rclpy.spin
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator
 
 import numpy as np
@@ -34,6 +35,7 @@ FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow,
                                        HealthCheck.function_scoped_fixture])
 MODEL_ID = model_fingerprint(load_checkpoint().model_id)
+CHECKED: Counter[str] = Counter()  # how often the invariants were checked on a live state
 SHAPE = (4, 7, 7)
 
 
@@ -94,9 +96,10 @@ def test_cloud_spikes_handler(cloud: CloudNode, data: st.DataObject, base: int) 
     for msg in messages:
         deliver(cloud, msg)
         assert sum(key[0] == msg.source_id for key in cloud.sessions.open) <= 3  # max_in_flight
+        for sample in cloud.sessions.open.values():  # (before housekeeping ends them)
+            assert sample.state.early_exit.timesteps + sample.lost <= sample.num_timesteps
+            CHECKED['open samples'] += 1
     cloud.housekeeping()
-    for sample in cloud.sessions.open.values():
-        assert sample.state.early_exit.timesteps + sample.lost <= sample.num_timesteps
 
 
 @pytest.fixture(scope='module')
@@ -174,7 +177,11 @@ def test_edge_event_handler(event_edge: EdgeNode, packets: list) -> None:
 
 def test_the_fuzzing_reached_decisions_and_rejections(cloud: CloudNode, edge: EdgeNode,
                                                       event_edge: EdgeNode) -> None:
-    """(After the fuzz tests above, on the same nodes.) Not only the first checks were hit."""
+    """Not only the first checks were hit (the fuzzing runs here again, so alone too)."""
+    test_cloud_spikes_handler(cloud)
+    test_edge_image_and_exit_handlers(edge)
+    test_edge_event_handler(event_edge)
+    assert CHECKED['open samples'] > 0, 'the invariant never saw an open sample'
     print(cloud.counters.line(), edge.counters.line(), event_edge.counters.line(), sep='\n')
     assert cloud.counters['samples_decided'] > 0
     assert {'rejected_model_mismatch', 'rejected_bad_shape', 'rejected_bad_num_timesteps',

@@ -13,6 +13,7 @@ from neucodex_ros.nodes.managed import GuardedNode
 pytestmark = pytest.mark.ros
 
 
+@pytest.mark.callback_errors
 def test_exceptions_in_callbacks_are_counted_and_the_node_goes_on() -> None:
     context = Context()
     rclpy.init(context=context)

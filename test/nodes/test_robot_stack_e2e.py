@@ -24,7 +24,7 @@ from vision_msgs.msg import Classification
 
 from neucodex_ros.client import Observed, SplitClient
 from neucodex_ros.core.datasets.digits import held_out_digits
-from neucodex_ros.core.picture import Layout, scale_factor
+from neucodex_ros.core.overlay import Layout, scale_factor
 from neucodex_ros.msg import Prediction
 from neucodex_ros.processes import node_command, running, start
 from neucodex_ros.qos import stream_qos

@@ -24,7 +24,7 @@ from neucodex_ros.core.errors import DatasetError, EventError
 from neucodex_ros.core.events import make_events
 from neucodex_ros.core.events.frames import FrameSpec
 
-SHARED_NMNIST = Path(__file__).resolve().parents[3] / 'shared/data/nmnist_small/train'
+SHARED_NMNIST = Path(__file__).resolve().parents[4] / 'shared/data/nmnist_small/train'
 RNG = np.random.default_rng(5)
 
 

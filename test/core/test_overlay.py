@@ -1,4 +1,4 @@
-"""core/picture: the input, scaled up whole, under a band of text; the rest untouched."""
+"""core/overlay: the input, scaled up whole, under a band of text; the rest untouched."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from neucodex_ros.core.datasets.digits import held_out_digits
 from neucodex_ros.core.image import image_array
-from neucodex_ros.core.picture import (
+from neucodex_ros.core.overlay import (
     MIN_SIDE,
     Layout,
     annotated,

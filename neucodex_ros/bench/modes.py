@@ -1,0 +1,104 @@
+"""The benchmark's deployments, and what one run of it is given.
+
+Each mode runs the real nodes as separate processes over real rclpy, on the same held-out
+digits (`--input images`) or their simulated DVS recordings (`--input events`):
+
+  edge_only       the whole SNN on the edge for all T; nothing sent
+  edge_only_exit  the whole SNN on the edge with the same early exit (α) run there: the
+                  strongest thing a robot can do alone
+  cloud_only      the raw input sent (images as JPEG quality 90, as image_transport's
+                  compressed transport would; events as their EventPackets); the whole SNN
+                  in the cloud for all T
+  split_float     the head on the edge, its features sent as float32 every timestep, all T
+  spikebottlenet  head + encoder on the edge, spikes bit-packed, all T, no early exit
+  neucodex        head + encoder, spikes in the configured codec, timesteps paced by the
+                  edge's pacing rule, early exit at α (`placement: split`: always split)
+  neucodex_auto   the same, with `placement: auto`: each sample split or run whole on the
+                  edge, whichever the edge measures faster; what the cloud does not answer
+                  by the deadline, the edge answers itself
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from neucodex_ros.core.radio import DEFAULT_RADIO
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One deployment: what the edge node runs, where, and what the cloud node does."""
+
+    name: str
+    edge: dict[str, Any]  # edge_node parameters
+    cloud: dict[str, Any] | None  # cloud_node parameters; None: no cloud node
+    early_exit: bool  # the exit threshold is the run's α (else 1: all T)
+    edge_node_host: str = 'edge'  # cloud-only runs the whole network on the cloud host
+
+    @property
+    def layers(self) -> str | None:
+        """What the robot computes: edge_node's `layers`, or None when it computes nothing."""
+        return None if self.edge_node_host == 'cloud' else self.edge['layers']
+
+
+MODES = (
+    Mode('edge_only', {'layers': 'all'}, None, early_exit=False),
+    Mode('edge_only_exit', {'layers': 'all'}, None, early_exit=True),
+    Mode('cloud_only', {'layers': 'all'}, None, early_exit=False, edge_node_host='cloud'),
+    Mode('split_float', {'layers': 'head', 'encoding': 'float32', 'placement': 'split'}, {},
+         early_exit=False),
+    Mode('spikebottlenet', {'layers': 'split', 'encoding': 'bitpack', 'placement': 'split'},
+         {}, early_exit=False),
+    Mode('neucodex', {'layers': 'split', 'placement': 'split'}, {}, early_exit=True),
+    Mode('neucodex_auto', {'layers': 'split', 'placement': 'auto'}, {}, early_exit=True),
+)
+
+MODE_BY_NAME = {mode.name: mode for mode in MODES}
+
+JPEG_QUALITY = 90
+
+SCHEDULED_PERIOD = 0.35  # s: at least this between samples' starts on a --link-schedule
+
+# Seconds of quiet that close an event window (the camera pauses after each sample), the same
+# in every mode: above the 75 ms a 25% CPU quota can hold the edge, or a window would be cut
+# while its last packets wait. It is part of every event latency.
+FLUSH_AFTER = 0.25
+
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to measure: the `bench` command's options, parsed (its help says what each is)."""
+
+    input: str = 'images'  # or 'events'
+    samples: int = 100
+    modes: tuple[str, ...] = tuple(mode.name for mode in MODES)
+    checkpoint: str | None = None  # overrides the params file's
+    alpha: float | None = None  # None: the params file's cloud alpha
+    bandwidth: float = 10.0  # Mbit/s
+    delay: float = 20.0  # ms one way
+    link_schedule: str = ''
+    edge_cpu: float = 0.25
+    edge: dict[str, Any] = field(default_factory=dict)  # edge_node parameters of the split
+    sweep: tuple[float, ...] = ()  # bandwidths
+    grid_cpu: tuple[float, ...] = ()
+    grid_delay: tuple[float, ...] = ()
+    pacing_sweep: tuple[str, ...] = ()  # 'clock' or a timestep_cost
+    sweep_samples: int = 20
+    loopback: bool = False
+    radio: str | float = DEFAULT_RADIO
+    params_file: Path | None = None  # None: the shipped one for the input
+    timeout: float = 30.0
+    out: Path = Path('bench_results')
+
+
+@dataclass(frozen=True)
+class Run:
+    """What every mode of this benchmark shares."""
+
+    options: Options
+    params_file: Path
+    alpha: float
+    edge_overrides: dict[str, Any]

@@ -1,0 +1,250 @@
+"""A run's report: the markdown tables and the plots people would rather look at."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from neucodex_ros.bench.summary import _phase_text
+from neucodex_ros.core.figures import saving_text
+
+
+def _fmt(value: float | None, spec: str, suffix: str = '') -> str:
+    return '–' if value is None else format(value, spec) + suffix
+
+
+def _where(c: dict[str, Any]) -> str:
+    link = c['link']
+    if not link['two_hosts']:
+        return f'loopback ({link["loopback_reason"]})'
+    steady = f'{link["bandwidth_mbit"]:g} Mbit/s, {link["delay_ms"]:g} ms one way'
+    if link.get('schedule'):
+        steady = 'the link scheduled: ' + ', '.join(_phase_text(p) for p in link['schedule'])
+    return f'two hosts, {steady}, edge at {c["edge_cpu_share"]:.0%} of one core'
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The tables: modes; bytes; and the sweeps that were run."""
+    c, modes = report['config'], report['modes']
+    pacing = c['pacing'] if c['pacing'] == 'clock' else \
+        f'adaptive pacing, timestep_cost {c["timestep_cost"]:g} s'
+    lines = [f'{c["samples"]} held-out {c["input"]}, model {c["model"]} ({c["backbone"]}, '
+             f'{c["model_id"]}, T = {c["num_timesteps"]}, α = {c["alpha"]:g}, {pacing}), '
+             f'{_where(c)}; radio {c["radio_nj_per_bit"]["sent"]:g} nJ/bit sent, '
+             f'{c["radio_nj_per_bit"]["received"]:g} received:', '',
+             '| mode | accuracy | timesteps used | computed on edge | latency p50 / p95 | '
+             'edge CPU / sample | edge energy: compute | + radio | saving vs edge_only '
+             '(compute / with radio) | vs edge_only_exit |',
+             '|---|---|---|---|---|---|---|---|---|---|']
+    for name, m in modes.items():
+        def saving(base: str, m: dict[str, Any] = m) -> str:
+            s = m.get(f'energy_saving_vs_{base}')
+            return '–' if s is None else \
+                f'{saving_text(s["compute_only"])} / {saving_text(s["with_radio"])}'
+        lines.append(
+            f'| {name} | {m["accuracy"]:.1%} | {_fmt(m["mean_timesteps"], ".2f")} | '
+            f'{m["mean_timesteps_computed_on_edge"]:.2f} | '
+            f'{_fmt(m["latency_p50_ms"], ".1f")} / {_fmt(m["latency_p95_ms"], ".1f")} ms | '
+            f'{m["edge_cpu_ms_per_sample"]:.1f} ms | {m["edge_compute_energy_j"] * 1e6:.2f} µJ | '
+            f'{m["edge_energy_j"] * 1e6:.2f} µJ | {saving("edge_only")} | '
+            f'{saving("edge_only_exit")} |')
+    lines += ['', 'Bytes per sample: spike payloads, serialized messages and IP bytes on the '
+              'link (up = edge → cloud; link bytes exclude discovery, given per second):', '',
+              '| mode | payload | messages up / down | link up / down | link up: data / '
+              'heartbeat / acknack | link down: data / heartbeat / acknack | discovery up / '
+              'down |', '|---|---|---|---|---|---|---|']
+    for name, m in modes.items():
+        message, link = m['message_bytes_per_sample'], m['link_bytes_per_sample']
+        kinds = {way: _kinds(m['link_breakdown'], way) for way in ('up', 'down')}
+        discovery = m['discovery_bytes_per_s']
+        lines.append(
+            f'| {name} | {m["payload_bytes_per_sample"]:,.1f} | '
+            f'{message["up"]:,.0f} / {message["down"]:,.0f} | '
+            + (f'{link["up"]:,.0f} / {link["down"]:,.0f}' if link else '–') + ' | '
+            + ' | '.join(' / '.join(f'{v:,.0f}' for v in kinds[way]) if link else '–'
+                         for way in ('up', 'down')) + ' | '
+            + (f'{discovery["up"]:,.0f} / {discovery["down"]:,.0f} B/s' if discovery else '–')
+            + ' |')
+    if any('phases' in m for m in modes.values()):
+        lines += ['', 'Per phase of the scheduled link (by capture time): samples answered ok, '
+                  'accuracy, latency p50 / p95, share answered on the edge, edge energy with '
+                  'radio; after an outage, seconds from the link back to the first sample the '
+                  'cloud answered:', '',
+                  '| mode | phase | ok | accuracy | latency p50 / p95 | on edge | edge energy | '
+                  'split again after |', '|---|---|---|---|---|---|---|---|']
+        for name, m in modes.items():
+            for p in m.get('phases', []):
+                again = '' if 'split_again_s' not in p else \
+                    _fmt(p['split_again_s'], '.1f', ' s')
+                lines.append(
+                    f'| {name} | {p["phase"]} | {p["ok"]}/{p["samples"]} | '
+                    f'{_fmt(p["accuracy"], ".1%")} | {_fmt(p["latency_p50_ms"], ".1f")} / '
+                    f'{_fmt(p["latency_p95_ms"], ".1f")} ms | {_fmt(p["on_edge"], ".0%")} | '
+                    + _fmt(None if p['edge_energy_j'] is None else p['edge_energy_j'] * 1e6,
+                           '.2f', ' µJ')
+                    + f' | {again} |')
+    sweeps = report['sweeps']
+    if sweeps['pacing']:
+        lines += ['', f'Pacing ({c["sweep_samples"]} samples each, NeuCODEX):', '',
+                  '| pacing | timesteps used | computed on edge | latency p50 / p95 | '
+                  'edge CPU / sample | edge energy (with radio) | link bytes up / down |',
+                  '|---|---|---|---|---|---|---|']
+        for point in sweeps['pacing']:
+            m = point['neucodex']
+            link = m['link_bytes_per_sample'] or m['message_bytes_per_sample']
+            label = point['pacing'] if point['pacing'] == 'clock' else \
+                f'adaptive, timestep_cost {float(point["pacing"]):g} s'
+            lines.append(f'| {label} | {_fmt(m["mean_timesteps"], ".2f")} | '
+                         f'{m["mean_timesteps_computed_on_edge"]:.2f} | '
+                         f'{_fmt(m["latency_p50_ms"], ".1f")} / '
+                         f'{_fmt(m["latency_p95_ms"], ".1f")} ms | '
+                         f'{m["edge_cpu_ms_per_sample"]:.1f} ms | '
+                         f'{m["edge_energy_j"] * 1e6:.2f} µJ | '
+                         f'{link["up"]:,.0f} / {link["down"]:,.0f} |')
+    if sweeps['grid']:
+        lines += ['', f'NeuCODEX against edge_only_exit ({c["sweep_samples"]} samples each): '
+                  'latency p50 and edge energy with radio:', '',
+                  '| edge CPU | one-way delay | NeuCODEX p50 | edge_only_exit p50 | '
+                  'faster | NeuCODEX energy | edge_only_exit energy |',
+                  '|---|---|---|---|---|---|---|']
+        for point in sweeps['grid']:
+            split, local = point['neucodex'], point['edge_only_exit']
+            lines.append(f'| {point["edge_cpu"]:.0%} | {point["delay_ms"]:g} ms | '
+                         f'{_fmt(split["latency_p50_ms"], ".1f")} ms | '
+                         f'{_fmt(local["latency_p50_ms"], ".1f")} ms | '
+                         f'{_faster(split, local)} | {split["edge_energy_j"] * 1e6:.2f} µJ | '
+                         f'{local["edge_energy_j"] * 1e6:.2f} µJ |')
+    if sweeps.get('skipped'):
+        lines += ['', 'Sweep points skipped (a mode failed there):', '']
+        lines += [f'- {reason}' for reason in sweeps['skipped']]
+    return '\n'.join(lines) + '\n'
+
+
+def _kinds(breakdown: dict[str, Any] | None, way: str) -> list[float]:
+    """Data, heartbeat and acknack bytes of one direction, summed over topics."""
+    if breakdown is None:
+        return []
+    return [sum(kinds.get(kind, 0.0) for kinds in breakdown[way].values())
+            for kind in ('data', 'heartbeat', 'acknack')]
+
+
+def _faster(split: dict[str, Any], local: dict[str, Any]) -> str:
+    if split['latency_p50_ms'] is None or local['latency_p50_ms'] is None:
+        return '–'
+    ratio = local['latency_p50_ms'] / split['latency_p50_ms']
+    return f'NeuCODEX {ratio:.2f}x' if ratio >= 1 else f'edge_only_exit {1 / ratio:.2f}x'
+
+
+def plot(report: dict[str, Any], out: Path) -> list[str]:
+    """The figures: bytes_vs_accuracy.png, and the ones of what was run.
+
+    latency_over_time.png on a scheduled link; latency_vs_bandwidth.png and
+    split_vs_local.png with sweeps.
+    """
+    written = ['bytes_vs_accuracy.png']
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    for name, m in report['modes'].items():
+        counted = m['link_bytes_per_sample'] or m['message_bytes_per_sample']
+        size = max(counted['up'] + counted['down'], 1)
+        ax.scatter(size, m['accuracy'] * 100, s=40)
+        ax.annotate(name, (size, m['accuracy'] * 100), textcoords='offset points',
+                    xytext=(5, 4), fontsize=8)
+    measured = 'IP bytes on the link' if report['config']['link']['two_hosts'] \
+        else 'serialized message bytes'
+    ax.set(xscale='log', xlabel=f'{measured} per sample, both ways (edge-only: 0, drawn at 1)',
+           ylabel='accuracy (%)', title='Bytes against accuracy')
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / 'bytes_vs_accuracy.png', dpi=120)
+    if any('timeline' in m for m in report['modes'].values()):
+        written.append('latency_over_time.png')
+        _plot_timeline(report, out / 'latency_over_time.png')
+    sweeps = report['sweeps']
+    if sweeps['bandwidth']:
+        written.append('latency_vs_bandwidth.png')
+        fig = Figure(figsize=(6, 4))
+        ax = fig.subplots()
+        bandwidths = sorted(sweeps['bandwidth'], key=float)
+        for name in report['modes']:
+            p50 = [sweeps['bandwidth'][b][name]['latency_p50_ms'] for b in bandwidths]
+            ax.plot([float(b) for b in bandwidths], p50, marker='o', label=name)
+        ax.set(xscale='log', yscale='log', xlabel='link bandwidth (Mbit/s)',
+               ylabel='latency p50 (ms)', title='Latency against bandwidth')
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / 'latency_vs_bandwidth.png', dpi=120)
+    if sweeps['grid']:
+        written.append('split_vs_local.png')
+        cpus = sorted({p['edge_cpu'] for p in sweeps['grid']})
+        delays = sorted({p['delay_ms'] for p in sweeps['grid']})
+        fig = Figure(figsize=(12, 4.8))
+        axes = fig.subplots(1, 2)
+        for ax, key, title in (
+                (axes[0], 'latency_p50_ms', 'latency p50: edge_only_exit ÷ NeuCODEX'),
+                (axes[1], 'edge_energy_j', 'edge energy: edge_only_exit ÷ NeuCODEX')):
+            ratio = np.full((len(cpus), len(delays)), np.nan)
+            for p in sweeps['grid']:
+                split, local = p['neucodex'][key], p['edge_only_exit'][key]
+                if split and local:
+                    ratio[cpus.index(p['edge_cpu']), delays.index(p['delay_ms'])] = local / split
+            image = ax.imshow(np.log2(ratio), cmap='RdBu', vmin=-3, vmax=3, origin='lower',
+                              aspect='auto')
+            for (i, j), value in np.ndenumerate(ratio):
+                dark = abs(np.log2(value)) > 1.5  # white text on the deep colours
+                ax.text(j, i, f'{value:.2f}x', ha='center', va='center', fontsize=9,
+                        color='white' if dark else 'black')
+            ax.set(xticks=range(len(delays)), xticklabels=[f'{d:g}' for d in delays],
+                   yticks=range(len(cpus)), yticklabels=[f'{c:.0%}' for c in cpus],
+                   xlabel='one-way delay (ms)', title=title)
+        axes[0].set_ylabel('edge CPU (share of one core)')
+        fig.colorbar(image, ax=axes, label='log2 ratio (blue: NeuCODEX better)')
+        fig.suptitle(f'{report["config"]["model"]}: where the split beats local early exit',
+                     y=1.03)
+        fig.savefig(out / 'split_vs_local.png', dpi=120, bbox_inches='tight')
+    return written
+
+
+def _plot_timeline(report: dict[str, Any], path: Path) -> None:
+    """Latency and place of each sample of each mode over the link's schedule, phases shaded."""
+    modes = {name: m['timeline'] for name, m in report['modes'].items() if m.get('timeline')}
+    fig = Figure(figsize=(9, 5.5))
+    ax, where = fig.subplots(2, 1, sharex=True, gridspec_kw={'height_ratios': [3, 1.2]})
+    start = 0.0
+    for phase in report['config']['link']['schedule']:
+        if phase['down'] or phase['loss'] or phase['bandwidth_mbit'] \
+                != report['config']['link']['bandwidth_mbit']:
+            for axis in (ax, where):
+                axis.axvspan(start, start + phase['seconds'], alpha=0.15,
+                             color='red' if phase['down'] else 'grey', lw=0)
+            ax.text(start, 1.0, ' ' + _phase_text(phase), transform=ax.get_xaxis_transform(),
+                    va='top', fontsize=7)
+        start += phase['seconds']
+    top = max((p['latency_ms'] or 0 for timeline in modes.values() for p in timeline),
+              default=1.0) * 1.5
+    for row, (name, timeline) in enumerate(modes.items()):
+        answered = [(p['t_s'], p['latency_ms']) for p in timeline if p['status'] == 'ok']
+        failed = [p['t_s'] for p in timeline if p['status'] != 'ok']
+        line = ax.plot(*zip(*answered, strict=True), marker='.', lw=0.8, label=name)[0] \
+            if answered else None
+        color = line.get_color() if line else None
+        ax.scatter(failed, [top] * len(failed), marker='x', s=25, color=color,
+                   label=f'{name}: not ok ({len(failed)})' if failed else None)
+        for place, marker in (('both', '|'), ('edge', 'o')):
+            times = [p['t_s'] for p in timeline if p['computed_on'] == place]
+            where.scatter(times, [row] * len(times), marker=marker, s=14, color=color,
+                          facecolors='none' if place == 'edge' else None, lw=0.8)
+    ax.set(yscale='log', ylabel='latency, capture → Prediction (ms)',
+           title=f'{report["config"]["model"]} on a changing link (x: no ok answer)')
+    where.set(yticks=range(len(modes)), yticklabels=list(modes), ylim=(-0.6, len(modes) - 0.4),
+              xlabel='seconds since the schedule started',
+              title='answered where: | split (edge + cloud), o on the edge alone')
+    where.title.set_fontsize(8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)

@@ -1,0 +1,89 @@
+"""A whole benchmark: every mode and sweep, then the JSON, the markdown and the plots."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from functools import partial
+from typing import Any
+
+import yaml
+
+from neucodex_ros.bench.link import LinkConfig, parse_schedule, why_unavailable
+from neucodex_ros.bench.modes import MODE_BY_NAME, MODES, Options, Run
+from neucodex_ros.bench.report import markdown, plot
+from neucodex_ros.bench.runner import run_mode
+from neucodex_ros.bench.summary import summarise
+from neucodex_ros.core.errors import ConfigError
+from neucodex_ros.resources import default_params_file, events_params_file, node_sections
+
+
+def run_suite(options: Options) -> int:
+    """Run every mode and sweep, then write JSON, markdown and plots; the exit status."""
+    modes = [m for m in MODES if m.name in options.modes]
+    if not modes:
+        print(f'no known mode in {",".join(options.modes)!r}', file=sys.stderr)
+        return 2
+    params_file = (options.params_file or (events_params_file() if options.input == 'events'
+                                           else default_params_file())).resolve()
+    params = node_sections(yaml.safe_load(params_file.read_text()))
+    bench = Run(options, params_file, options.alpha if options.alpha is not None
+                else float(params['cloud_node']['alpha']), options.edge)
+    try:
+        schedule = parse_schedule(options.link_schedule, options.bandwidth, options.delay) \
+            if options.link_schedule else ()
+    except ValueError as err:
+        raise ConfigError(f'--link-schedule: {err}') from err
+    link = LinkConfig(options.bandwidth, options.delay, edge_cpu=options.edge_cpu,
+                      schedule=schedule)
+    steady = replace(link, schedule=())  # the sweeps measure steady links
+    reason = 'asked for (--loopback)' if options.loopback else why_unavailable()
+    if reason:
+        print(f'neucodex-ros bench: one host, loopback, no CPU limit: {reason}', flush=True)
+    options.out.mkdir(parents=True, exist_ok=True)
+    results = {mode.name: run_mode(bench, mode, None if reason else link, options.samples)
+               for mode in modes}
+    sweeps: dict[str, Any] = {'bandwidth': {}, 'grid': [], 'pacing': [], 'skipped': []}
+
+    def sweep_point(runs: dict[str, Any]) -> dict[str, Any] | None:
+        """Run a sweep point's modes; None (and the reason kept) if one fails."""
+        try:
+            return {name: run() for name, run in runs.items()}
+        except RuntimeError as err:  # one point must not cost the whole run
+            print(f'neucodex-ros bench: point skipped: {err}', flush=True)
+            sweeps['skipped'].append(str(err))
+            return None
+
+    if not reason:
+        for bandwidth in options.sweep:
+            point = replace(steady, bandwidth_mbit=bandwidth)
+            runs = sweep_point({mode.name: partial(run_mode, bench, mode, point,
+                                                   options.sweep_samples) for mode in modes})
+            if runs:
+                sweeps['bandwidth'][f'{bandwidth:g}'] = runs
+        for cpu in options.grid_cpu:
+            for delay in options.grid_delay:
+                point = replace(steady, edge_cpu=cpu, delay_ms=delay)
+                runs = sweep_point({name: partial(run_mode, bench, MODE_BY_NAME[name], point,
+                                                  options.sweep_samples)
+                                    for name in ('neucodex', 'edge_only_exit')})
+                if runs:
+                    sweeps['grid'].append({'edge_cpu': cpu, 'delay_ms': delay} | runs)
+    for pacing in options.pacing_sweep:
+        edge = {'pacing': 'clock'} if pacing == 'clock' else \
+            {'pacing': 'adaptive', 'timestep_cost': float(pacing)}
+        paced = replace(bench, edge_overrides=bench.edge_overrides | edge)
+        runs = sweep_point({'neucodex': partial(run_mode, paced, MODE_BY_NAME['neucodex'],
+                                                None if reason else steady,
+                                                options.sweep_samples)})
+        if runs:
+            sweeps['pacing'].append({'pacing': pacing} | runs)
+    report = summarise(results, sweeps, bench, link, reason)
+    out = options.out
+    (out / 'bench.json').write_text(json.dumps(report, indent=2))
+    (out / 'bench.md').write_text(markdown(report))
+    written = plot(report, out)
+    print(markdown(report))
+    print(f'written: {out}/bench.json, bench.md, ' + ', '.join(written))
+    return 0
