@@ -20,11 +20,9 @@ digits (`--input images`) or their simulated DVS recordings (`--input events`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from neucodex_ros.core.radio import DEFAULT_RADIO
 
 
 @dataclass(frozen=True)
@@ -72,26 +70,26 @@ FLUSH_AFTER = 0.25
 class Options:
     """What to measure: the `bench` command's options, parsed (its help says what each is)."""
 
-    input: str = 'images'  # or 'events'
-    samples: int = 100
-    modes: tuple[str, ...] = tuple(mode.name for mode in MODES)
-    checkpoint: str | None = None  # overrides the params file's
-    alpha: float | None = None  # None: the params file's cloud alpha
-    bandwidth: float = 10.0  # Mbit/s
-    delay: float = 20.0  # ms one way
-    link_schedule: str = ''
-    edge_cpu: float = 0.25
-    edge: dict[str, Any] = field(default_factory=dict)  # edge_node parameters of the split
-    sweep: tuple[float, ...] = ()  # bandwidths
-    grid_cpu: tuple[float, ...] = ()
-    grid_delay: tuple[float, ...] = ()
-    pacing_sweep: tuple[str, ...] = ()  # 'clock' or a timestep_cost
-    sweep_samples: int = 20
-    loopback: bool = False
-    radio: str | float = DEFAULT_RADIO
-    params_file: Path | None = None  # None: the shipped one for the input
-    timeout: float = 30.0
-    out: Path = Path('bench_results')
+    input: str  # 'images' or 'events'
+    samples: int
+    modes: tuple[str, ...]
+    checkpoint: str | None  # overrides the params file's
+    alpha: float | None  # None: the params file's cloud alpha
+    bandwidth: float  # Mbit/s
+    delay: float  # ms one way
+    link_schedule: str
+    edge_cpu: float
+    edge: dict[str, Any]  # edge_node parameters of the split modes
+    sweep: tuple[float, ...]  # bandwidths
+    grid_cpu: tuple[float, ...]
+    grid_delay: tuple[float, ...]
+    pacing_sweep: tuple[str, ...]  # 'clock' or a timestep_cost
+    sweep_samples: int
+    loopback: bool
+    radio: str | float
+    params_file: Path | None  # None: the shipped one for the input
+    timeout: float
+    out: Path
 
 
 @dataclass(frozen=True)

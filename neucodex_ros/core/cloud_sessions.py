@@ -127,23 +127,23 @@ class Batch:
 
 @dataclass(frozen=True)
 class Limits:
-    """What the cloud's parameters bound."""
+    """What the cloud's parameters bound (core/settings.py: CLOUD says each one's meaning)."""
 
-    max_timesteps: int = 256
-    sample_timeout: float = 1.0
-    reorder_wait: float = 0.05
-    max_in_flight: int = 16
-    max_batch: int = 16
-    batch_wait: float = 0.0
-    inbox_depth: int = 64
+    max_timesteps: int
+    sample_timeout: float  # seconds
+    reorder_wait: float  # seconds
+    max_in_flight: int
+    max_batch: int
+    batch_wait: float  # seconds
+    inbox_depth: int  # messages per robot (qos_depth)
 
 
 class CloudSessions:
     """The rules of the module docstring over one cloud's open samples."""
 
     def __init__(self, runners: Mapping[Shape, Runner], split_shape: Shape, model_id: int,
-                 model_name: str, fleet: Fleet, alpha: Callable[[], float],
-                 limits: Limits = Limits(), counters: Counter[str] | None = None) -> None:
+                 model_name: str, fleet: Fleet, alpha: Callable[[], float], limits: Limits,
+                 counters: Counter[str] | None = None) -> None:
         """`runners` by the shape they take; `alpha()` is read as each sample opens."""
         self.runners, self.split_shape = runners, split_shape
         self.model_id, self.model_name = model_id, model_name

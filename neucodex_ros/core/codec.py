@@ -35,6 +35,7 @@ goes unnoticed (DDS over UDP still carries the UDP checksum).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -57,7 +58,9 @@ _K_BITS = 4  # Rice parameter field: k in 0..15
 _ZSTD_LEVEL = 19  # payloads are tens of bytes; the strongest level costs microseconds
 
 
+@functools.cache
 def _crc8_table() -> list[int]:
+    """CRC-8 of every byte value (polynomial 0x07), made on first use."""
     table = []
     for byte in range(256):
         crc = byte
@@ -67,17 +70,14 @@ def _crc8_table() -> list[int]:
     return table
 
 
-_CRC8 = _crc8_table()
-
-
 def crc8(data: bytes) -> int:
     """CRC-8/I-432-1 (polynomial 0x07, output XOR 0x55) of some bytes.
 
     The output XOR keeps a payload with zero bytes appended from passing the check.
     """
-    crc = 0
+    table, crc = _crc8_table(), 0
     for byte in data:
-        crc = _CRC8[crc ^ byte]
+        crc = table[crc ^ byte]
     return crc ^ 0x55
 
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from neucodex_ros.core.edge_samples import EdgeSamples, Unmatched
@@ -147,20 +147,20 @@ COMPUTES = (SendTimestep, Resend, RunHere)
 
 @dataclass(frozen=True)
 class LoopSettings:
-    """What the rules need of the edge's parameters."""
+    """What the rules need of the edge's parameters (core/settings.py: EDGE says each one's)."""
 
     num_timesteps: int
     num_classes: int
-    placement: Placement = Placement.AUTO
-    deadline: float = 2.0
-    queue_size: int = 2
-    pacing: str = 'adaptive'
-    timestep_cost: float = 0.05
-    timestep_period: float = 0.02
-    latency_budget: float = 0.0
-    energy: EnergyConfig = field(default_factory=EnergyConfig)
-    split_layers: str = 'split'  # what a split sample runs here: 'split' or 'head'
-    model_id: str = ''  # for the log
+    placement: Placement
+    deadline: float
+    queue_size: int
+    pacing: str
+    timestep_cost: float
+    timestep_period: float
+    latency_budget: float
+    energy: EnergyConfig
+    split_layers: str  # what a split sample runs here: 'split' or 'head'
+    model_id: str  # for the log
 
 
 class EdgeLoop(Generic[InputT]):

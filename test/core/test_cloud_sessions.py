@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pytest
 
 from neucodex_ros.core import codec
-from neucodex_ros.core.cloud_sessions import CloudSessions, Limits
+from neucodex_ros.core.cloud_sessions import CloudSessions
 from neucodex_ros.core.exit_policy import Decision, EarlyExit
 from neucodex_ros.core.fleet import Fleet
 from neucodex_ros.core.protocol import Flag, Log, Reason, Status, Verdict
+from neucodex_ros.core.settings import CloudSettings
 
 SHAPE = (2, 3, 3)
 MODEL = 0xABC
@@ -66,7 +67,7 @@ class Cloud:
         self.runner = Runner()
         self.fleet = Fleet('c1', now=-2.0)  # joined long ago: takes new robots
         self.rules = CloudSessions({SHAPE: self.runner}, SHAPE, MODEL, 'abc', self.fleet,
-                                   lambda: alpha, Limits(**limits))
+                                   lambda: alpha, replace(CloudSettings.of({}).limits, **limits))
         self.rules.active = True
         self.sent: list[Verdict] = []
 
@@ -224,3 +225,116 @@ def test_a_robot_another_cloud_claims_is_left_to_it() -> None:
     cloud.fleet.heard('c0', ['r1'], 0.0)
     cloud.deliver(Msg(sample_id=1))
     assert not cloud.rules.open and cloud.rules.counters['timesteps_for_other_clouds'] == 1
+
+
+def test_a_sample_counts_exactly_what_happened_to_it() -> None:
+    cloud = Cloud(alpha=0.5)
+    cloud.deliver(Msg(timestep=0), Msg(timestep=1), Msg(source_id='r2', sample_id=3))
+    cloud.deliver(Msg(timestep=2))  # after its answer: late
+    assert dict(cloud.rules.counters) == {
+        'samples_started': 2, 'samples_decided': 2, 'exits_at_t1': 2, 'batches': 1,
+        'timesteps': 2, 'received_bitpack': 2, 'timesteps_lost': 0, 'late_timesteps': 1}
+    assert [(v.source_id, v.sample_id, v.reason, v.timesteps_used) for v in cloud.sent] == [
+        ('r1', 10, Reason.CONFIDENT, 1), ('r2', 3, Reason.CONFIDENT, 1)]
+    assert cloud.sent[0].probabilities and cloud.sent[0].confidence > 0.5
+    assert not cloud.rules.open and not cloud.rules.due
+
+
+def test_failures_are_counted_by_their_outcome_and_lost_timesteps_summed() -> None:
+    cloud = Cloud(max_in_flight=1, sample_timeout=0.5, reorder_wait=0.0)
+    cloud.deliver(Msg(sample_id=1, timestep=1, encoding=codec.WIRE_IDS['rice-temporal']))
+    cloud.deliver(Msg(sample_id=2, timestep=3))  # evicts 1: 0 lost, 1 undecodable
+    counted = cloud.rules.counters  # 2 decided at T on timestep 3 (0..2 lost)
+    assert counted['samples_evicted'] == 1 and counted['samples_decided'] == 1
+    assert counted['timesteps_lost'] == 2 + 3 and counted['rejected_missing_reference'] == 1
+    assert [v.status for v in cloud.sent] == [Status.EVICTED, Status.OK]
+    assert [v.reason for v in cloud.sent] == [Reason.ERROR, Reason.REACHED_T]
+    assert cloud.sent[0].timesteps_used == 0 and cloud.sent[0].timesteps_lost == 2
+    assert cloud.sent[0].label == -1 and cloud.sent[0].probabilities == ()
+
+
+def test_num_timesteps_is_accepted_from_1_to_max_timesteps() -> None:
+    cloud = Cloud(max_timesteps=4)
+    cloud.deliver(Msg(sample_id=1, num_timesteps=1), Msg(source_id='r2', num_timesteps=4))
+    cloud.deliver(Msg(source_id='r3', num_timesteps=5))
+    assert cloud.rules.counters['rejected_bad_num_timesteps'] == 1
+    assert cloud.rules.counters['samples_started'] == 2
+
+
+@pytest.mark.parametrize(('fields', 'words'), [
+    ({'model_id': 1}, 'model 0000000000000001 is not this cloud\'s abc'),
+    ({'channels': 9}, 'spike shape (9, 3, 3) is neither the model\'s (2, 3, 3)'),
+    ({'num_timesteps': 0}, 'num_timesteps 0 is outside 1..256'),
+    ({'encoding': 250}, 'spike encoding'),
+    ({'timestep': 4}, 'timestep 4 >= num_timesteps 4'),
+    ({'data': b'\x01'}, 'bitpack payload of 1 bytes does not fit 18 neurons'),
+    ({'flags': Flag.HELLO, 'model_id': 1}, 'hello for model 0000000000000001'),
+])
+def test_a_rejection_says_which_sample_and_why(fields: dict, words: str) -> None:
+    cloud = Cloud()
+    cloud.rules.receive(Msg(**fields))
+    [log] = [r for r in cloud.rules.serve(0.0) if isinstance(r, Log)]
+    assert log.warning and log.text.startswith('r1 sample 10: rejected: ') and words in log.text
+
+
+def test_a_sample_that_changes_its_shape_or_t_midway_is_rejected() -> None:
+    cloud = Cloud()
+    cloud.deliver(Msg(timestep=0, flags=Flag.VERDICT))
+    cloud.deliver(Msg(timestep=1, num_timesteps=5))
+    cloud.rules.runners = {SHAPE: cloud.runner, (1, 3, 3): Runner()}
+    cloud.deliver(Msg(timestep=1, channels=1))
+    assert cloud.rules.counters['rejected_changed_num_timesteps'] == 1
+    assert cloud.rules.counters['rejected_changed_shape'] == 1
+
+
+def test_dropping_everything_in_a_stall_counts_the_waiting_messages() -> None:
+    cloud = Cloud()
+    cloud.deliver(Msg(sample_id=1))
+    cloud.rules.receive(Msg(sample_id=2))
+    cloud.rules.receive(Msg(sample_id=3))
+    assert cloud.rules.drop_all() == 1
+    assert cloud.rules.counters['messages_dropped_in_stall'] == 2
+    assert not cloud.rules.open and not cloud.rules.inbox and not cloud.rules.due
+
+
+def test_a_hello_for_another_clouds_robot_is_counted_not_answered() -> None:
+    cloud = Cloud()
+    cloud.fleet.heard('c0', ['r1'], 0.0)
+    cloud.deliver(Msg(flags=Flag.HELLO))
+    assert cloud.sent == [] and cloud.rules.counters['hellos_for_other_clouds'] == 1
+    assert cloud.rules.hello_taken('r1', 4) == Verdict('r1', 4, Reason.READY)
+    assert cloud.rules.counters['hellos_answered'] == 1
+
+
+def test_a_temporal_payload_decodes_against_the_timestep_before_it() -> None:
+    cloud = Cloud()
+    first, second = np.ones(SHAPE, bool), np.zeros(SHAPE, bool)
+    second[0, 0, 0] = True
+    cloud.deliver(Msg(timestep=0, data=codec.encode(first, 'bitpack', None)),
+                  Msg(timestep=1, encoding=codec.WIRE_IDS['rice-temporal'],
+                      data=codec.encode(second, 'rice-temporal', first)))
+    steps = cloud.runner.batches
+    assert steps and not [k for k in cloud.rules.counters if k.startswith('rejected')]
+    sample = cloud.rules.open[('r1', 10)]
+    np.testing.assert_array_equal(sample.previous, second)  # not first XOR'd twice
+    assert sample.previous_timestep == 1 and cloud.rules.counters['received_rice-temporal'] == 1
+
+
+def test_every_counter_counts_each_event_once() -> None:
+    """Twice each: hellos, resent answers and verdicts, late timesteps, quiet samples."""
+    cloud = Cloud(sample_timeout=0.5)
+    for n in (1, 2):
+        cloud.deliver(Msg(sample_id=100 + n, flags=Flag.HELLO))
+    for n in (1, 2):  # two samples asking for verdicts, then resending the used timestep
+        cloud.deliver(Msg(sample_id=n, flags=Flag.VERDICT))
+        cloud.deliver(Msg(sample_id=n, flags=Flag.VERDICT | Flag.RESENT))
+    cloud.tick(1.0)  # both gone quiet: decided on timestep 0
+    for n in (1, 2):  # late, and resent after the answer
+        cloud.deliver(Msg(sample_id=n, timestep=1, flags=Flag.RESENT), now=1.1)
+    assert dict(cloud.rules.counters) == {
+        'hellos_answered': 2, 'samples_started': 2, 'batches': 2, 'timesteps': 2,
+        'received_bitpack': 2, 'verdicts_continue': 4, 'repeated_timesteps': 2,
+        'verdicts_resent': 2, 'samples_gone_quiet': 2, 'samples_decided': 2,
+        'exits_at_t1': 2, 'timesteps_lost': 6, 'late_timesteps': 2, 'answers_resent': 2}
+    reasons = [v.reason for v in cloud.sent]
+    assert reasons == [Reason.READY] * 2 + [Reason.CONTINUE] * 4 + [Reason.REACHED_T] * 4

@@ -233,3 +233,10 @@ def test_a_payload_longer_than_its_shape_allows_is_rejected_unread() -> None:
         with pytest.raises(CodecError, match='more than'):
             codec.decode(bytes(10 << 20), (4, 7, 7), encoding,
                          np.zeros((4, 7, 7), bool) if codec.is_temporal(encoding) else None)
+
+
+def test_crc8_is_the_catalogued_crc8_i_432_1() -> None:
+    """Width 8, polynomial 0x07, no reflection, output XOR 0x55: check value 0xA1."""
+    assert codec.crc8(b'123456789') == 0xA1
+    assert codec.crc8(b'') == 0x55 and codec.crc8(b'\x00') == 0x55
+    assert codec.crc8(b'\x80') == 0x89 ^ 0x55

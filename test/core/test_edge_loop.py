@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -11,7 +12,6 @@ from neucodex_ros.core.edge_loop import (
     RETRY_PERIOD,
     Action,
     EdgeLoop,
-    LoopSettings,
     Outcome,
     Publish,
     ReportWorse,
@@ -22,8 +22,10 @@ from neucodex_ros.core.edge_loop import (
     StartSplit,
     Wake,
 )
+from neucodex_ros.core.health import Level
 from neucodex_ros.core.placement import ComputedOn, Placement
 from neucodex_ros.core.protocol import CLOUD_UNAVAILABLE, Log, Reason, Status, Verdict
+from neucodex_ros.core.settings import EdgeSettings
 
 T = 4
 
@@ -32,8 +34,9 @@ class Edge:
     """A node stand-in: carries out the compute actions at once and keeps what was done."""
 
     def __init__(self, placement: Placement = Placement.SPLIT, **settings: object) -> None:
-        self.loop: EdgeLoop[str] = EdgeLoop(LoopSettings(
-            num_timesteps=T, num_classes=3, placement=placement, **settings), now=0.0,
+        defaults = EdgeSettings.of({}).loop(T, 3, 'abc')
+        self.loop: EdgeLoop[str] = EdgeLoop(replace(defaults, placement=placement, **settings),
+                                            now=0.0,
             first_id=100, energy_of=lambda item: {'split': 1e-6, 'head': 1e-6, 'all': 4e-6})
         self.done: list[Action] = []
         self.wake: float | None = None
@@ -247,3 +250,134 @@ def test_inputs_while_inactive_are_counted_and_the_queue_drops_the_oldest() -> N
     edge.loop.input('b', 0.0)
     edge.loop.input('c', 0.0)
     assert edge.loop.counters['frames_dropped'] == 1 and list(edge.loop.samples.waiting) == ['c']
+
+
+def test_a_split_sample_counts_exactly_what_happened() -> None:
+    edge = Edge(timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    edge.answer(sample.sample_id, 0.05, reason=Reason.CONTINUE, label=-1)
+    edge.answer(sample.sample_id, 0.1, used=2)
+    assert dict(edge.loop.counters) == {
+        'hellos_sent': 1, 'frames_dropped': 0, 'samples_started': 1, 'placed_split': 1,
+        'timesteps_computed': 2,
+        'timesteps_sent': 2, 'verdicts_continue': 1, 'exit_signals': 1,
+        'timesteps_saved': T - 2, 'samples_answered': 1}
+    [publish] = of(Publish, edge.done)
+    assert publish.answer == Outcome(2, 0.95, [], 2)
+    assert sample.bytes_up == 20  # two timesteps of 10 bytes (Edge.run says so)
+
+
+def test_a_local_sample_counts_its_timesteps_and_needs_no_cloud() -> None:
+    edge = Edge(Placement.LOCAL)
+    edge.local_used = 3
+    edge.run(edge.loop.activate(0.0), 0.0)
+    done = edge.run(edge.loop.input('x', 0.0), 0.0)
+    assert not of(SayHello, done) and not of(StartSplit, done)
+    assert dict(edge.loop.counters) == {'frames_dropped': 0, 'samples_started': 1,
+                                        'placed_edge': 1,
+                                        'timesteps_computed': 3, 'samples_answered': 1}
+    assert of(Publish, done)[0].sample.place is ComputedOn.EDGE
+
+
+def test_health_warns_while_no_cloud_takes_samples_for_longer_than_the_deadline() -> None:
+    edge = Edge(Placement.AUTO, deadline=2.0)
+    edge.run(edge.loop.activate(10.0), 10.0)
+    health = edge.loop.health({}, 11.9)
+    assert health.level is Level.OK and health.message == 'answers here'
+    health = edge.loop.health({}, 12.0)
+    assert health.level is Level.WARN
+    assert health.message == 'no cloud has taken samples for 2 s: they run here'
+    edge.ready(12.0)
+    assert edge.loop.health({}, 30.0).message == 'answers split with a cloud'
+    split = Edge(deadline=2.0)
+    split.run(split.loop.activate(0.0), 0.0)
+    assert split.loop.health({}, 5.0).message == 'no cloud has taken samples for 5 s: they wait'
+    assert Edge(Placement.LOCAL).loop.health({}, 99.0).message == 'answers here'
+    assert split.loop.health({'samples_fallen_back': 1}, 0.5).level is Level.WARN
+
+
+def test_gauges_say_the_state_beside_the_counters() -> None:
+    edge = Edge(Placement.AUTO, timestep_cost=1e6)
+    assert edge.loop.gauges() == {'pending_samples': 0, 'round_trip_us': 100000,
+                                  'cloud_ready': 0}
+    sample, _ = split_sample(edge)
+    assert edge.loop.gauges()['pending_samples'] == 1
+    edge.answer(sample.sample_id, 0.04)
+    gauges = edge.loop.gauges()
+    assert gauges['cloud_ready'] == 1 and gauges['round_trip_us'] == 40000
+    assert gauges['expected_split_ms'] == pytest.approx(80.0)  # mean + 2 x (mean / 2)
+    assert 'expected_edge_ms' not in gauges
+
+
+def test_the_log_says_when_the_edge_asks_for_a_cloud_and_gets_one() -> None:
+    edge = Edge(model_id='m1')
+    edge.run(edge.loop.activate(0.0), 0.0)
+    edge.ready(0.0)
+    texts = [log.text for log in of(Log, edge.done)]
+    assert texts == ['asking for a cloud of model m1', 'a cloud of model m1 takes samples']
+
+
+def test_auto_logs_a_change_of_place_with_what_it_expects() -> None:
+    edge = Edge(Placement.AUTO, timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    edge.answer(sample.sample_id, 0.3)
+    edge.run(edge.loop.input('b', 0.3), 0.3)
+    texts = [log.text for log in of(Log, edge.done)]
+    assert 'placing samples split' in texts[-2]
+    assert texts[-1] == 'placing samples here (expected: split 600 ms)'  # here: unmeasured
+
+
+def test_a_missed_deadline_is_logged_as_a_warning_that_says_what_happened() -> None:
+    edge = Edge(deadline=0.5, timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    done = edge.run(edge.loop.timer(0.5), 0.5)
+    warnings = [log.text for log in of(Log, done) if log.warning]
+    assert warnings == [f'no answer from the cloud within 0.5 s for sample {sample.sample_id}: '
+                        'reported as cloud_unavailable']
+    assert [log.text for log in of(Log, done) if not log.warning] == [
+        'a sample missed its deadline: asking for a cloud again before the next sample',
+        'asking for a cloud of model abc']
+    assert edge.loop.counters['samples_cloud_unavailable'] == 1
+
+
+def test_a_rejected_answer_says_why_in_the_log() -> None:
+    edge = Edge(timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    done = edge.answer(sample.sample_id, 0.01, label=7)
+    [log] = of(Log, done)
+    assert log.warning and log.text == (f'answer for sample {sample.sample_id} rejected: a '
+                                        'decided answer with label 7 after 1 timesteps cannot '
+                                        'come from this model')
+    done = edge.answer(sample.sample_id, 0.01, status=9)
+    assert 'unknown status 9' in of(Log, done)[0].text
+
+
+def test_streaming_asks_to_be_called_at_once_for_the_next_timestep() -> None:
+    """timestep_cost 0 computes every timestep as fast as it can, asking no verdict."""
+    edge = Edge(timestep_cost=0.0)
+    sample, done = split_sample(edge, 1.0)
+    assert [a.asks_verdict for a in of(SendTimestep, done)] == [False]
+    assert edge.wake == 1.0 and not sample.timesteps.asked
+    for _ in range(1, T):
+        assert len(of(SendTimestep, edge.run(edge.loop.timer(1.0), 1.0))) == 1
+    assert sample.timesteps.all_sent and edge.loop.samples.current is None
+
+
+def test_a_fallen_back_sample_tells_auto_what_split_cost_and_not_twice() -> None:
+    edge = Edge(Placement.AUTO, deadline=0.5, timestep_cost=1e6)
+    sample, _ = split_sample(edge, 2.0)
+    edge.run(edge.loop.timer(2.6), 2.6)
+    assert edge.loop.placer.latency[ComputedOn.SPLIT].value == pytest.approx(0.6)
+    assert edge.loop.placer.latency[ComputedOn.EDGE].value is None  # not from a fallback
+    assert sample.fell_back and edge.loop.counters['samples_started'] == 1
+
+
+def test_the_subscribers_count_is_kept_and_asked_with() -> None:
+    edge = Edge()
+    edge.run(edge.loop.activate(0.0), 0.0)
+    edge.run(edge.loop.subscribers_changed(2, 0.0), 0.0)
+    assert edge.loop.subscribers == 2 and edge.loop.counters['hellos_sent'] == 1
+    edge.run(edge.loop.subscribers_changed(0, 1.0), 1.0)
+    edge.run(edge.loop.timer(1.0), 1.0)
+    assert edge.loop.subscribers == 0 and edge.wake is None  # nobody to ask, nothing waits
+    assert edge.loop.counters['hellos_sent'] == 1
