@@ -381,3 +381,12 @@ def test_the_subscribers_count_is_kept_and_asked_with() -> None:
     edge.run(edge.loop.timer(1.0), 1.0)
     assert edge.loop.subscribers == 0 and edge.wake is None  # nobody to ask, nothing waits
     assert edge.loop.counters['hellos_sent'] == 1
+
+
+def test_a_deactivated_loop_takes_no_input_and_starts_nothing() -> None:
+    edge = Edge(Placement.LOCAL)
+    edge.run(edge.loop.activate(0.0), 0.0)
+    edge.loop.deactivate()
+    assert edge.loop.input('x', 1.0) == [] and not edge.loop.samples.waiting
+    assert edge.loop.counters['inputs_while_inactive'] == 1
+    assert not of(RunHere, edge.run(edge.loop.timer(2.0), 2.0))

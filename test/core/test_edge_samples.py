@@ -105,3 +105,10 @@ def test_a_sample_past_its_deadline_falls_back_first_with_its_own_id() -> None:
     assert samples.answer(a.sample_id) == Unmatched.LATE  # the cloud's, after all
     samples.done_sending(again)
     assert samples.start(1.1, make) == Sample(1, 'b', 1.1)
+
+
+def test_a_queue_may_be_empty_but_a_deadline_must_be_positive() -> None:
+    EdgeSamples(0, 0.001, 0)
+    for queue_size, deadline in ((-1, 1.0), (0, 0.0)):
+        with pytest.raises(ValueError, match='queue_size must be >= 0 and deadline > 0'):
+            EdgeSamples(queue_size, deadline, 0)

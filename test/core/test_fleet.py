@@ -142,3 +142,38 @@ def test_a_robot_never_heard_before_is_taken_at_its_first_message_by_its_owner_a
     assert all(takers == [owner(r, 'abc')] for r, takers in hear_all(clouds, 5).items())
     fresh = Fleet('d', clouds.now)  # not joined: it takes nothing, not even a new robot
     assert not fresh.takes('robot99', 1, clouds.now)
+
+
+def test_the_fence_bounds_are_open_and_a_score_is_8_bytes_of_blake2b() -> None:
+    Fleet('a', 0.0, dead_after=1.0, fence=0.21)
+    Fleet('a', 0.0, dead_after=1.0, fence=0.99)
+    with pytest.raises(ValueError, match='fence 0.2, dead_after 1.0'):
+        Fleet('a', 0.0, dead_after=1.0, fence=0.2)
+    score = rendezvous_score('a', 'robot1')
+    assert 2**48 < score < 2**64  # (the chance it is below 2^48 is 1 in 65536)
+    assert score != rendezvous_score('robot1', 'a') != rendezvous_score('a', 'robot2')
+
+
+def test_robots_and_clouds_long_unheard_are_forgotten() -> None:
+    from neucodex_ros.core.fleet import FORGET_AFTER
+
+    fleet = Fleet('a', 0.0)
+    fleet.heard('b', ['x'], 0.0)
+    fleet.takes('robot1', 1, 2.0)  # robot1 heard at 2.0
+    fleet.update(2.0, set())
+    fleet.update(2.0 + FORGET_AFTER, set())
+    assert 'robot1' in fleet.sources and 'b' in fleet.peers
+    fleet.update(2.1 + FORGET_AFTER, set())
+    assert 'robot1' not in fleet.sources and 'robot1' not in fleet.claims
+    fleet.update(2 * FORGET_AFTER, set())
+    assert 'b' in fleet.peers  # peers last twice as long
+    fleet.update(2 * FORGET_AFTER + 0.1, set())
+    assert 'b' not in fleet.peers
+
+
+def test_a_cloud_that_joined_claims_nothing_before_dead_after() -> None:
+    fleet = Fleet('a', 10.0, dead_after=1.0, fence=0.5)
+    assert not fleet.takes('robot1', 1, 10.5)
+    assert fleet.update(10.99, set()) == [] and not fleet.claims
+    assert fleet.update(11.0, set()) == [('robot1', None)] and fleet.claims == {'robot1'}
+    assert fleet.takes('robot1', 2, 11.1) and not fleet.takes('robot1', 1, 11.1)

@@ -225,3 +225,12 @@ def test_streaming_is_fastest_and_most_wasteful() -> None:
     assert stream[2] < adaptive[2] <= wait[2]
     assert stream[1] > adaptive[1] >= wait[1]
     assert adaptive[1] <= 1.25 * adaptive[0]
+
+
+def test_continue_rates_need_a_timestep_and_a_memory_of_a_sample() -> None:
+    ContinueRates(1, memory=1.0)
+    for bad in ({'num_timesteps': 0}, {'num_timesteps': 1, 'memory': 0.99}):
+        with pytest.raises(ValueError, match='num_timesteps and memory must be >= 1'):
+            ContinueRates(**bad)
+    with pytest.raises(ValueError, match='used must be 1..4, got 5'):
+        ContinueRates(4).add(5, True)

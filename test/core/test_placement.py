@@ -106,3 +106,10 @@ def test_settings_that_cannot_work_are_refused() -> None:
     for bad in ({'latency_budget': -1.0}, {'margin': -0.1}, {'refresh': 0}):
         with pytest.raises(ValueError):
             Placer(**bad)  # type: ignore[arg-type]
+
+
+def test_the_rule_takes_no_negative_budget_margin_nor_refresh_below_one() -> None:
+    Placer(latency_budget=0.0, margin=0.0, refresh=1)
+    for bad in ({'latency_budget': -0.01}, {'margin': -0.01}, {'refresh': 0}):
+        with pytest.raises(ValueError, match='latency_budget and margin must be >= 0'):
+            Placer(**bad)
