@@ -1,7 +1,7 @@
 """docs/mutation.md from the last `make mutation`: mutants killed per rule module, and survivors.
 
 Reads `python -m mutmut results --all true` (run `make mutation` first) and writes the table
-and every surviving mutant's diff, grouped by function, for the survivors' review.
+and the mutants not killed, counted by function (with `--diffs`, each one's diff).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ def main() -> int:
     """Write the report."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--out', type=Path, default=ROOT / 'docs' / 'mutation.md')
+    parser.add_argument('--diffs', action='store_true',
+                        help="each survivor's diff too (a `mutmut show` each: slow)")
     args = parser.parse_args()
     status: dict[str, str] = {}
     for line in mutmut('results', '--all', 'true').splitlines():
@@ -59,12 +61,11 @@ def main() -> int:
              f'{total["no tests"]} | {total["killed"] / all_:.1%} |', '',
              '## The mutants not killed, by function', '']
     for where, names in sorted(survivors.items()):
-        lines += [f'### {where}: {len(names)}', '', '```diff']
-        for name in names:
+        lines.append(f'- {where}: {len(names)}')
+        for name in names if args.diffs else ():
             diff = [d for d in mutmut('show', name).splitlines()
                     if d[:1] in '+-' and not d.startswith(('+++', '---'))]
-            lines += diff + ['']
-        lines += ['```', '']
+            lines += ['  ```diff', *(f'  {d}' for d in diff), '  ```']
     args.out.write_text('\n'.join(lines))
     print(f'{total["killed"]} of {all_} killed ({total["killed"] / all_:.1%}); written {args.out}')
     return 0

@@ -240,3 +240,22 @@ def test_crc8_is_the_catalogued_crc8_i_432_1() -> None:
     assert codec.crc8(b'123456789') == 0xA1
     assert codec.crc8(b'') == 0x55 and codec.crc8(b'\x00') == 0x55
     assert codec.crc8(b'\x80') == 0x89 ^ 0x55
+
+
+@pytest.mark.parametrize(('encoding', 'n', 'most'), [
+    ('bitpack', 8, 1), ('bitpack', 9, 2), ('float32', 18, 72),
+    ('rice', 18, (4 + 18 + 16 * 19 + 7) // 8 + 1),  # k field, unary ones, gaps: 42
+    ('rice-temporal', 18, (8 + 18 + 16 * 20 + 7) // 8 + 1),  # two streams: 45
+    ('zstd', 18, 3 + 0 + ((128 << 10) - 3 >> 11) + 1),  # ZSTD_COMPRESSBOUND + CRC: 67
+    ('zstd-temporal', 4096, 512 + 2 + ((128 << 10) - 512 >> 11) + 1)])
+def test_the_largest_payload_of_each_codec_is_its_stated_bound(encoding: str, n: int,
+                                                               most: int) -> None:
+    assert codec.max_payload_size(encoding, n) == most
+
+
+def test_an_empty_or_corrupt_payload_says_so() -> None:
+    with pytest.raises(CodecError, match='^empty payload$'):
+        codec.decode(b'', (1, 2, 2), 'rice')
+    good = codec.encode(np.ones((1, 2, 2), bool), 'rice')
+    with pytest.raises(CodecError, match=r'^payload CRC mismatch \(corrupt or truncated\)$'):
+        codec.decode(good[:-1] + bytes([good[-1] ^ 1]), (1, 2, 2), 'rice')

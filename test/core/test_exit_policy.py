@@ -104,3 +104,13 @@ def test_confidence_exactly_at_alpha_exits() -> None:
     assert exits(0.9, 1, 4, 0.9) and not exits(np.nextafter(0.9, 0.0), 1, 4, 0.9)
     assert exits(0.0, 4, 4, 1.0) and not exits(1.0, 3, 4, 1.0)  # at T always; α = 1: never
     assert exits(0.0, 1, 4, 0.0)
+
+
+def test_a_summary_of_exits_says_alpha_accuracy_and_timesteps() -> None:
+    from neucodex_ros.core.exit_policy import summarise_exits
+
+    used = np.array([1] * 19 + [4])
+    summary = summarise_exits(used, np.array([1] * 10 + [0] * 10), np.ones(20, int), 0.9)
+    assert summary == {'alpha': 0.9, 'accuracy': 0.5, 'mean_timesteps': 23 / 20,
+                       'p95_timesteps': pytest.approx(np.percentile(used, 95))}
+    assert summary['p95_timesteps'] == pytest.approx(1.15)
