@@ -390,3 +390,14 @@ def test_a_deactivated_loop_takes_no_input_and_starts_nothing() -> None:
     assert edge.loop.input('x', 1.0) == [] and not edge.loop.samples.waiting
     assert edge.loop.counters['inputs_while_inactive'] == 1
     assert not of(RunHere, edge.run(edge.loop.timer(2.0), 2.0))
+
+
+def test_auto_says_it_answers_a_late_sample_here_and_since_when_no_cloud_takes_samples() -> None:
+    edge = Edge(Placement.AUTO, deadline=0.5, timestep_cost=1e6)
+    sample, _ = split_sample(edge, 1.0)
+    done = edge.run(edge.loop.timer(1.5), 1.5)
+    assert [log.text for log in of(Log, done) if log.warning] == [
+        f'no answer from the cloud within 0.5 s for sample {sample.sample_id}: answering it here']
+    assert edge.loop.cloud_lost_at == 1.5 and not edge.loop.cloud_ready
+    assert edge.loop.hellos_from is not None  # asked again at once (a subscriber is there)
+    assert of(ReportWorse, done) and sample.fell_back
