@@ -63,6 +63,7 @@ class Spikes(Protocol):
     width: int
     encoding: int
     flags: int
+    cloud: int  # the fingerprint of the cloud it is for, 0: any (core/fleet.py, rule 6)
     data: Any  # bytes-like
 
 
@@ -182,7 +183,7 @@ class CloudSessions:
             return None
         if self.limits.batch_wait == 0 or len(self.due) >= self.limits.max_batch:
             return now
-        return (self.due_since or now) + self.limits.batch_wait
+        return (now if self.due_since is None else self.due_since) + self.limits.batch_wait
 
     def batches(self) -> list[Batch]:
         """A round: one timestep of each sample with some decoded, oldest first, per runner."""
@@ -226,7 +227,7 @@ class CloudSessions:
     def hello_taken(self, source: str, hello: int) -> Verdict:
         """READY to a robot's hello: this cloud takes its samples."""
         self.counters['hellos_answered'] += 1
-        return Verdict(source, hello, Reason.READY)
+        return Verdict(source, hello, Reason.READY, cloud=self.fleet.fingerprint)
 
     def drop_all(self) -> int:
         """Forget every open sample and waiting message (the cloud stalled); how many samples."""
@@ -257,7 +258,7 @@ class CloudSessions:
             self.counters['ignored_while_inactive'] += 1
             return
         if key not in self.open and msg.model_id == self.model_id \
-                and not self.fleet.takes(msg.source_id, msg.sample_id, now):
+                and not self.fleet.takes(msg.source_id, msg.sample_id, now, addressed=msg.cloud):
             self.counters['timesteps_for_other_clouds'] += 1
             return
         try:
@@ -388,7 +389,8 @@ class CloudSessions:
                      probabilities=() if decision is None or reason is Reason.CONTINUE
                      else decision.probabilities.astype('float32').tolist(),
                      timesteps_used=sample.state.early_exit.timesteps,
-                     timesteps_lost=sample.lost, bytes_received=sample.bytes_received)
+                     timesteps_lost=sample.lost, bytes_received=sample.bytes_received,
+                     cloud=self.fleet.fingerprint)
 
     def _continue(self, key: SampleKey, sample: OpenSample, out: list[Verdict | Log]) -> None:
         """Tell the edge the sample is undecided and needs its next timestep."""

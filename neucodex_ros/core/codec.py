@@ -108,17 +108,18 @@ def _bits_of(body: bytes) -> str:
 
 def _bytes_of(bits: str) -> bytes:
     """The bits, zero-padded to whole bytes."""
-    bits += '0' * (-len(bits) % 8)
-    return int(bits or '0', 2).to_bytes(len(bits) // 8, 'big')
+    bits += '0' * (-len(bits) % 8)  # (never empty: a stream has its k field)
+    return int(bits, 2).to_bytes(len(bits) // 8, 'big')
 
 
 def _rice_parameter(gaps: list[int]) -> int:
     """The k in 0..15 that codes these gaps in the fewest bits.
 
     For geometric gaps 2^k ≈ mean gap · ln 2; the best k is that one or a neighbour (exact on
-    random maps of 0–100% firing), so only three are costed.
+    random maps of 0–100% firing), so only three are costed. A map silent over more than
+    ~190,000 neurons guesses beyond 15: the header's largest k is then the best there is.
     """
-    guess = int(math.log2(sum(gaps) / len(gaps) * math.log(2) + 1))
+    guess = min(int(math.log2(sum(gaps) / len(gaps) * math.log(2) + 1)), (1 << _K_BITS) - 1)
     candidates = range(max(guess - 1, 0), min(guess + 2, 1 << _K_BITS))
     return min(candidates, key=lambda k: sum(gap >> k for gap in gaps) + len(gaps) * k)
 

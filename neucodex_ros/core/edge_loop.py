@@ -185,6 +185,7 @@ class EdgeLoop(Generic[InputT]):
         self.active = False
         self.subscribers = 0  # of the spikes the edge sends
         self.cloud_ready = False  # a cloud answered a hello of this round
+        self.cloud = 0  # the cloud samples are addressed to: the latest to answer (core/fleet.py)
         self.cloud_lost_at = now  # since when no cloud takes samples
         self.hellos_from: int | None = None  # the first id of this round of hellos
         self.last_hello = -math.inf
@@ -445,6 +446,7 @@ class EdgeLoop(Generic[InputT]):
             self.counters['ready_unknown'] += 1  # an old round's, or not ours
             return
         self.cloud_ready = True
+        self.cloud = verdict.cloud
         self.hellos_from = None
         self.placer.cloud_returned()
         actions.append(Log(f'a cloud of model {self.settings.model_id} takes samples'))
@@ -459,6 +461,7 @@ class EdgeLoop(Generic[InputT]):
             self.counters['verdicts_unknown'] += 1  # late (answered meanwhile), or not ours
             return
         self.counters['verdicts_continue'] += 1
+        self.cloud = verdict.cloud or self.cloud
         sample.bytes_down += wire_bytes
         if verdict.timesteps_lost == 0 and \
                 (seconds := sample.timesteps.round_trip(used, now)) is not None:
@@ -486,6 +489,7 @@ class EdgeLoop(Generic[InputT]):
         if isinstance(sample, Unmatched):
             self.counters[UNMATCHED_COUNTERS[sample]] += 1
             return
+        self.cloud = verdict.cloud or self.cloud
         timesteps = sample.timesteps
         used = verdict.timesteps_used
         ok = verdict.status == Status.OK

@@ -15,13 +15,21 @@ by one of them, its owner, which every cloud computes the same way from what it 
    one meanwhile). The views of two clouds differ for a moment when one joins or dies; the
    claims are what keeps them from serving one source both.
 4. A claimed source's sample is taken only if its id (strictly increasing per source) is
-   above every id of that source seen while it was not claimed: a sample that started
+   above every id of that source seen while it was not claimed (or, rule 6, was addressed
+   to another cloud): a sample that started
    under the previous owner stays its own (answered by it, or by the edge's deadline and
    fallback if that cloud died), never answered a second time here. A robot never heard
    before is claimed by its owner at its first message: every cloud hears every robot, so
    no cloud can have served it yet.
 5. A cloud not announced for `fence` (< dead_after, so before others may count it dead)
    was stalled and may have been taken over: it drops its claims and starts again (rule 1).
+6. A robot addresses its samples to the cloud whose READY or latest answer it took (its
+   fingerprint; 0: any). A sample addressed to another cloud is taken only if that cloud was
+   heard and no longer claims the source (it released it, or died); one addressed to a cloud
+   never heard is never taken. The views of rules 1–3 rest on having heard the other clouds,
+   and discovery does not keep order: a cloud that just started may hear the robots a second
+   or more before it hears any other cloud, think itself alone and claim them all. The
+   address keeps such a cloud off samples that another cloud serves.
 
 Time is injected (`now`, seconds, monotonic); the cloud node is the adapter over this.
 """
@@ -40,6 +48,12 @@ def rendezvous_score(cloud_id: str, source_id: str) -> int:
     """The same number on every host and run (Python's hash() is salted per process)."""
     digest = hashlib.blake2b(f'{cloud_id}\0{source_id}'.encode(), digest_size=8).digest()
     return int.from_bytes(digest, 'big')
+
+
+def cloud_fingerprint(cloud_id: str) -> int:
+    """A cloud's id as PackedSpikes.cloud and ExitSignal.cloud carry it: 32 bits, never 0."""
+    digest = hashlib.blake2b(cloud_id.encode(), digest_size=4).digest()
+    return int.from_bytes(digest, 'big') or 1
 
 
 def owner(source_id: str, clouds: Iterable[str]) -> str:
@@ -83,6 +97,7 @@ class Fleet:
                              f'dead_after, got fence {self.fence}, dead_after {self.dead_after}')
         self.joined_at = self.now + self.dead_after
         self.announced = self.now
+        self.fingerprint = cloud_fingerprint(self.cloud_id)
 
     def heard(self, cloud_id: str, claims: Iterable[str], now: float) -> None:
         """An announcement of another cloud of this model."""
@@ -94,20 +109,33 @@ class Fleet:
         return [self.cloud_id] + [cloud for cloud, peer in self.peers.items()
                                   if now - peer.heard <= self.dead_after]
 
-    def takes(self, source_id: str, sample_id: int, now: float, hello: bool = False) -> bool:
-        """Whether this cloud serves a new sample (or hello) of this source (rules 3, 4)."""
+    def takes(self, source_id: str, sample_id: int, now: float, hello: bool = False,
+              addressed: int = 0) -> bool:
+        """Whether this cloud serves a new sample (or hello) of this source (rules 3, 4, 6).
+
+        `addressed`: the fingerprint of the cloud the sample is for (0: any).
+        """
         source = self.sources.get(source_id)
         if source is None:
             source = self.sources[source_id] = Source(now)
             if self._owns_unclaimed(source_id, now):  # a new robot: nobody can have served it
                 self.claims.add(source_id)
         source.heard = now
-        if source_id in self.claims and source_id not in self.releasing:
+        if source_id in self.claims and source_id not in self.releasing \
+                and self._left_to_this(addressed, source_id, now):
             return sample_id > source.seen_unclaimed
         source.seen_unclaimed = max(source.seen_unclaimed, sample_id)
         if hello:
             source.hello = sample_id
         return False
+
+    def _left_to_this(self, addressed: int, source_id: str, now: float) -> bool:
+        """A sample addressed to this cloud, to any, or to a cloud heard to have let go (rule 6)."""
+        if addressed in (0, self.fingerprint):
+            return True
+        to = next((cloud for cloud in self.peers if cloud_fingerprint(cloud) == addressed), None)
+        return to is not None and (to not in self.live(now)
+                                   or source_id not in self.peers[to].claims)
 
     def _owns_unclaimed(self, source_id: str, now: float) -> bool:
         """This cloud (joined) owns the source and no other live cloud claims it."""

@@ -79,3 +79,4 @@ class Verdict:
     timesteps_used: int = 0
     timesteps_lost: int = 0
     bytes_received: int = 0
+    cloud: int = 0  # the fingerprint of the cloud that sent it (core/fleet.py)

@@ -226,7 +226,7 @@ class CloudNode(ManagedNode):
                     self.get_logger().info(reply.text)
                 continue
             self.exit_pub.publish(ExitSignal(
-                sample_id=reply.sample_id, source_id=reply.source_id,
+                sample_id=reply.sample_id, cloud=reply.cloud, source_id=reply.source_id,
                 bytes_received=saturated_uint32(reply.bytes_received),
                 confidence=reply.confidence, label=reply.label,
                 timesteps_used=reply.timesteps_used, timesteps_lost=reply.timesteps_lost,

@@ -250,7 +250,8 @@ class EdgeNode(ManagedNode):
             return
         self._do(self.loop.verdict(Verdict(
             msg.source_id, msg.sample_id, msg.reason, msg.status, msg.label, msg.confidence,
-            msg.probabilities, msg.timesteps_used, msg.timesteps_lost, msg.bytes_received),
+            msg.probabilities, msg.timesteps_used, msg.timesteps_lost, msg.bytes_received,
+            msg.cloud),
             time.monotonic(), self._wire_bytes(msg)))
 
     def _do(self, actions: list[Action]) -> None:
@@ -311,7 +312,7 @@ class EdgeNode(ManagedNode):
         channels, height, width = spikes.shape
         self.last_sent = PackedSpikes(
             stamp=sample.input.stamp, sample_id=sample.sample_id, model_id=self.wire_model_id,
-            source_id=self.source_id, timestep=self.runner.timestep - 1,
+            cloud=self.loop.cloud, source_id=self.source_id, timestep=self.runner.timestep - 1,
             num_timesteps=self.num_timesteps, channels=channels, height=height, width=width,
             encoding=codec.WIRE_IDS[encoding], flags=PackedSpikes.FLAG_VERDICT if asks else 0,
             data=payload)

@@ -11,7 +11,7 @@ import pytest
 from neucodex_ros.core import codec
 from neucodex_ros.core.cloud_sessions import CloudSessions
 from neucodex_ros.core.exit_policy import Decision, EarlyExit
-from neucodex_ros.core.fleet import Fleet
+from neucodex_ros.core.fleet import Fleet, cloud_fingerprint
 from neucodex_ros.core.protocol import Flag, Log, Reason, Status, Verdict
 from neucodex_ros.core.settings import CloudSettings
 
@@ -53,6 +53,7 @@ class Msg:
     height: int = SHAPE[1]
     width: int = SHAPE[2]
     encoding: int = codec.WIRE_IDS['bitpack']
+    cloud: int = 0
     data: bytes = field(default=b'')
 
     def __post_init__(self) -> None:
@@ -212,7 +213,7 @@ def test_messages_that_do_not_fit_are_rejected_by_reason(fields: dict, reason: s
 def test_hellos_are_answered_for_this_model_by_the_cloud_that_takes_the_robot() -> None:
     cloud = Cloud()
     cloud.deliver(Msg(sample_id=7, flags=Flag.HELLO))
-    assert cloud.sent == [Verdict('r1', 7, Reason.READY)]
+    assert cloud.sent == [Verdict('r1', 7, Reason.READY, cloud=cloud_fingerprint('c1'))]
     cloud.deliver(Msg(sample_id=8, flags=Flag.HELLO, model_id=5))
     assert cloud.rules.counters['rejected_model_mismatch'] == 1
     cloud.rules.active = False
@@ -302,7 +303,8 @@ def test_a_hello_for_another_clouds_robot_is_counted_not_answered() -> None:
     cloud.fleet.heard('c0', ['r1'], 0.0)
     cloud.deliver(Msg(flags=Flag.HELLO))
     assert cloud.sent == [] and cloud.rules.counters['hellos_for_other_clouds'] == 1
-    assert cloud.rules.hello_taken('r1', 4) == Verdict('r1', 4, Reason.READY)
+    assert cloud.rules.hello_taken('r1', 4) == Verdict('r1', 4, Reason.READY,
+                                                       cloud=cloud_fingerprint('c1'))
     assert cloud.rules.counters['hellos_answered'] == 1
 
 
@@ -338,3 +340,81 @@ def test_every_counter_counts_each_event_once() -> None:
         'exits_at_t1': 2, 'timesteps_lost': 6, 'late_timesteps': 2, 'answers_resent': 2}
     reasons = [v.reason for v in cloud.sent]
     assert reasons == [Reason.READY] * 2 + [Reason.CONTINUE] * 4 + [Reason.REACHED_T] * 4
+
+
+def test_every_rejection_failure_and_ignored_message_counts_each_time() -> None:
+    cloud = Cloud(max_in_flight=1)
+    for n in (1, 2):
+        cloud.deliver(Msg(sample_id=n, model_id=5))  # the same reason twice
+    for n in (3, 4, 5):  # each evicts the one before
+        cloud.deliver(Msg(sample_id=n, timestep=1))
+    cloud.fleet.heard('c0', ['r9'], 0.0)
+    for n in (1, 2):  # another cloud's robot
+        cloud.deliver(Msg(source_id='r9', sample_id=n))
+        cloud.deliver(Msg(source_id='r9', sample_id=10 + n, flags=Flag.HELLO))
+    cloud.rules.active = False
+    for n in (1, 2):
+        cloud.deliver(Msg(sample_id=20 + n))
+    cloud.rules.active = True
+    for n in (30, 31):
+        cloud.rules.receive(Msg(sample_id=n))
+        cloud.rules.drop_all()
+    counters = cloud.rules.counters
+    assert (counters['rejected_model_mismatch'], counters['samples_evicted'],
+            counters['timesteps_for_other_clouds'], counters['hellos_for_other_clouds'],
+            counters['ignored_while_inactive'], counters['messages_dropped_in_stall']) == \
+        (2, 2, 2, 2, 2, 2)
+    evicted = [v for v in cloud.sent if v.status is Status.EVICTED]
+    assert [(v.confidence, v.probabilities, v.label) for v in evicted] == [(0.0, (), -1)] * 2
+
+
+@pytest.mark.parametrize(('first', 'then', 'words'), [
+    ({'timestep': 0}, {'timestep': 1, 'num_timesteps': 5}, 'num_timesteps changed from 4 to 5'),
+    ({'timestep': 0}, {'timestep': 1, 'channels': 1}, 'spike shape changed to (1, 3, 3) '
+                                                      'mid-sample'),
+    ({'timestep': 0}, {'timestep': 2, 'encoding': codec.WIRE_IDS['rice-temporal'],
+                       'data': codec.encode(np.ones(SHAPE, bool), 'rice-temporal',
+                                            np.ones(SHAPE, bool))},
+     'timestep 2 is coded against timestep 1, which was lost'),
+])
+def test_a_sample_level_rejection_says_what_changed(first: dict, then: dict, words: str) -> None:
+    cloud = Cloud(reorder_wait=0.0, alpha=1.0)
+    cloud.rules.runners = {SHAPE: cloud.runner, (1, 3, 3): Runner()}
+    cloud.deliver(Msg(**first, flags=Flag.VERDICT))
+    cloud.rules.receive(Msg(**then))
+    logs = [r for r in cloud.rules.serve(0.0) if isinstance(r, Log)]
+    assert [log.text for log in logs] == [f'r1 sample 10: rejected: {words}']
+
+
+def test_a_quiet_sample_times_out_from_its_last_timestep_not_from_zero() -> None:
+    cloud = Cloud(sample_timeout=0.5, reorder_wait=0.0)
+    cloud.deliver(Msg(timestep=0, flags=Flag.VERDICT), now=1.0)
+    cloud.tick(1.4)
+    assert cloud.rules.open  # 0.4 s quiet
+    cloud.tick(1.5)
+    assert not cloud.rules.open and cloud.sent[-1].reason is Reason.REACHED_T
+
+
+def test_a_batch_wait_of_one_second_waits_a_second() -> None:
+    cloud = Cloud(batch_wait=1.0, max_batch=4)
+    cloud.deliver(Msg(timestep=0), now=0.0)
+    assert cloud.runner.batches == [] and cloud.rules.when_to_run(0.0) == pytest.approx(1.0)
+    cloud.tick(1.0)
+    assert cloud.runner.batches == [1]
+
+
+def test_a_resent_first_timestep_never_seen_is_taken_as_new() -> None:
+    """Its first copy was lost: it is the next timestep to use, not one to answer again."""
+    cloud = Cloud(reorder_wait=0.0)
+    cloud.deliver(Msg(timestep=0, flags=Flag.VERDICT | Flag.RESENT))
+    assert [r.reason for r in cloud.sent] == [Reason.CONTINUE]
+    assert cloud.rules.counters['verdicts_resent'] == 0 and cloud.runner.batches == [1]
+
+
+def test_a_sample_addressed_to_another_cloud_is_left_to_it_and_answers_say_who() -> None:
+    cloud = Cloud()
+    cloud.deliver(Msg(sample_id=1, cloud=cloud_fingerprint('elsewhere')))
+    assert cloud.sent == [] and cloud.rules.counters['timesteps_for_other_clouds'] == 1
+    cloud.deliver(Msg(sample_id=2, cloud=cloud_fingerprint('c1'), flags=Flag.VERDICT))
+    [verdict] = cloud.sent
+    assert verdict.reason is Reason.CONTINUE and verdict.cloud == cloud_fingerprint('c1')

@@ -245,6 +245,7 @@ def test_crc8_is_the_catalogued_crc8_i_432_1() -> None:
 @pytest.mark.parametrize(('encoding', 'n', 'most'), [
     ('bitpack', 8, 1), ('bitpack', 9, 2), ('float32', 18, 72),
     ('rice', 18, (4 + 18 + 16 * 19 + 7) // 8 + 1),  # k field, unary ones, gaps: 42
+    ('rice', 4, (4 + 4 + 16 * 5 + 7) // 8 + 1),  # 88 bits: whole bytes
     ('rice-temporal', 18, (8 + 18 + 16 * 20 + 7) // 8 + 1),  # two streams: 45
     ('zstd', 18, 3 + 0 + ((128 << 10) - 3 >> 11) + 1),  # ZSTD_COMPRESSBOUND + CRC: 67
     ('zstd-temporal', 4096, 512 + 2 + ((128 << 10) - 512 >> 11) + 1)])
@@ -259,3 +260,107 @@ def test_an_empty_or_corrupt_payload_says_so() -> None:
     good = codec.encode(np.ones((1, 2, 2), bool), 'rice')
     with pytest.raises(CodecError, match=r'^payload CRC mismatch \(corrupt or truncated\)$'):
         codec.decode(good[:-1] + bytes([good[-1] ^ 1]), (1, 2, 2), 'rice')
+
+
+def coded(bits: str) -> bytes:
+    """A payload of these bits, zero-padded, with its CRC."""
+    body = int(bits + '0' * (-len(bits) % 8) or '0', 2).to_bytes((len(bits) + 7) // 8, 'big')
+    return body + bytes([codec.crc8(body)])
+
+
+@pytest.mark.parametrize(('payload', 'shape', 'encoding', 'words'), [
+    (b'\x00', (16,), 'bitpack', 'bitpack payload of 1 bytes does not fit 16 neurons '
+                                '(2 bytes expected)'),
+    (b'\x00', (17,), 'bitpack', 'bitpack payload of 1 bytes does not fit 17 neurons '
+                                '(3 bytes expected)'),
+    (b'\x01', (7,), 'bitpack', 'bitpack payload has non-zero padding bits (corrupt or wrong '
+                               'shape)'),
+    (bytes(4), (2,), 'float32', 'float32 payload of 4 bytes does not fit 2 neurons '
+                                '(8 bytes expected)'),
+    (np.float32([0.5]).tobytes(), (1,), 'float32', 'float32 payload has values other than 0 '
+                                                   'and 1'),
+    (coded(''), (8,), 'rice', 'payload ends inside a Rice header (truncated)'),
+    (coded('0000' + '1111'), (8,), 'rice', 'payload ends inside the spike gaps (truncated)'),
+    (coded('0000' + '1' * 9 + '0'), (8,), 'rice', 'spike gaps run 1 neurons past the 8 '
+                                                  '(corrupt)'),
+    (coded('0000' + '0' * 8 + '0' + '0' * 7), (8,), 'rice',  # 8 spikes, the end, 7 more bits
+     'payload has bytes or non-zero padding after its last spike (corrupt or wrong shape)'),
+    (coded('0000' + '11111111' + '0' + '001'), (8,), 'rice',  # a 1 in the padding
+     'payload has bytes or non-zero padding after its last spike (corrupt or wrong shape)'),
+    (b'', (-1, 2), 'rice', 'negative size in shape (-1, 2)'),
+])
+def test_every_rejection_says_exactly_what_is_wrong(payload: bytes, shape: tuple[int, ...],
+                                                    encoding: str, words: str) -> None:
+    with pytest.raises(CodecError) as error:
+        codec.decode(payload, shape, encoding)
+    assert str(error.value) == words
+
+
+def test_a_stream_that_ends_on_a_byte_boundary_takes_no_whole_byte_more() -> None:
+    """Rice k 0 and three silent neurons' one gap ('1110') fill a byte: a zero byte is extra."""
+    assert codec.decode(coded('0000' + '1110'), (3,), 'rice').sum() == 0
+    with pytest.raises(CodecError, match='after its last spike'):
+        codec.decode(coded('0000' + '1110' + '0' * 8), (3,), 'rice')
+
+
+def test_a_stream_cut_right_after_the_second_header_is_cut_in_the_gaps() -> None:
+    """A rice-temporal stream cut after its second header: named as cut in the gaps.
+
+    7 neurons fired before (all again: 4 + 8 bits), then the second stream's header and
+    nothing: the header is whole, the gaps are missing.
+    """
+    previous = np.arange(8) < 7
+    with pytest.raises(CodecError) as error:
+        codec.decode(coded('0000' + '0' * 8 + '0000'), (8,), 'rice-temporal', previous)
+    assert str(error.value) == 'payload ends inside the spike gaps (truncated)'
+
+
+def test_zstd_output_longer_than_the_shape_is_a_decompression_error() -> None:
+    payload = codec.encode(np.ones(24, bool), 'zstd')  # 3 packed bytes
+    with pytest.raises(CodecError, match='^zstd payload does not decompress: '):
+        codec.decode(payload, (16,), 'zstd')  # 2 bytes at most
+    with pytest.raises(CodecError, match='^zstd payload does not decompress: '):
+        codec.decode(coded('1' * 24), (16,), 'zstd')
+
+
+def test_spikes_other_than_0_and_1_and_an_unknown_wire_id_are_named() -> None:
+    with pytest.raises(CodecError) as error:
+        codec.encode(np.array([0, 2]))
+    assert str(error.value) == 'spike tensor has values other than 0 and 1'
+    with pytest.raises(CodecError) as error:
+        codec.from_wire_id(len(codec.ENCODINGS))
+    assert str(error.value) == (f'unknown spike encoding number {len(codec.ENCODINGS)}; known: '
+                                + ', '.join(f'{i} {name}' for i, name
+                                            in enumerate(codec.ENCODINGS)))
+
+
+def test_auto_skips_temporal_codecs_without_a_previous_timestep_and_ties_go_first() -> None:
+    spikes = np.random.default_rng(5).random(64) < 0.3
+    assert codec.encode_auto(spikes, None, ['rice-temporal', 'bitpack'])[0] == 'bitpack'
+    with pytest.raises(CodecError) as error:
+        codec.encode_auto(spikes, None, ['rice-temporal'])
+    assert str(error.value) == "no usable codec among ['rice-temporal']"
+    # zstd-temporal against a silent timestep codes exactly the zstd payload: a tie
+    assert codec.encode_auto(spikes, np.zeros(64, bool), ['zstd', 'zstd-temporal'])[0] == 'zstd'
+    assert codec.encode_auto(spikes, np.zeros(64, bool), ['zstd-temporal', 'zstd'])[0] == \
+        'zstd-temporal'
+
+
+@pytest.mark.parametrize('density', [0.0, 0.001, 0.01, 0.05, 0.2, 0.5, 0.9, 1.0])
+def test_rice_picks_the_best_k_of_all_sixteen(density: float) -> None:
+    """The k costed from the mean gap is the optimum over every k the header can hold."""
+    rng = np.random.default_rng(int(density * 1000))
+    for n in (8, 196, 4096):
+        spikes = rng.random(n) < density
+        positions = [*np.flatnonzero(spikes).tolist(), n]
+        gaps = [b - a - 1 for a, b in zip([-1, *positions[:-1]], positions, strict=True)]
+        best = min(sum(gap >> k for gap in gaps) + len(gaps) * (k + 1) for k in range(16))
+        assert len(codec.encode(spikes, 'rice')) == (4 + best + 7) // 8 + 1
+
+
+def test_rice_codes_a_large_silent_map() -> None:
+    """200,704 silent neurons (64 × 56 × 56): one gap longer than any k makes cheap (k = 15)."""
+    spikes = np.zeros((64, 56, 56), bool)
+    payload = round_trip(spikes, 'rice', None)
+    assert len(payload) == (4 + (200_704 >> 15) + 1 + 15 + 7) // 8 + 1
+    assert codec.encode_auto(spikes)[0] == 'rice'

@@ -22,6 +22,7 @@ from neucodex_ros.core.edge_loop import (
     StartSplit,
     Wake,
 )
+from neucodex_ros.core.energy import radio_energy_j
 from neucodex_ros.core.health import Level
 from neucodex_ros.core.placement import ComputedOn, Placement
 from neucodex_ros.core.protocol import CLOUD_UNAVAILABLE, Log, Reason, Status, Verdict
@@ -44,17 +45,21 @@ class Edge:
 
     def run(self, actions: list[Action], now: float) -> list[Action]:
         """Carry out `actions` as the node would at `now`; what was done, in order."""
+        done = self._carry_out(actions, now)
+        self.done += done
+        return done
+
+    def _carry_out(self, actions: list[Action], now: float) -> list[Action]:
         done = []
         for action in actions:
             done.append(action)
             if isinstance(action, SendTimestep | Resend):
-                done += self.run(self.loop.sent(action.sample, now, 10), now)
+                done += self._carry_out(self.loop.sent(action.sample, now, 10), now)
             elif isinstance(action, RunHere):
-                done += self.run(self.loop.decided_here(action.sample, Outcome(
+                done += self._carry_out(self.loop.decided_here(action.sample, Outcome(
                     1, 0.9, [0.05, 0.9, 0.05], self.local_used), now), now)
             elif isinstance(action, Wake):
                 self.wake = action.at
-        self.done += done
         return done
 
     def ready(self, now: float) -> list[Action]:
@@ -66,10 +71,12 @@ class Edge:
 
     def answer(self, sample_id: int, now: float, used: int = 1, reason: int = Reason.CONFIDENT,
                **fields: object) -> list[Action]:
+        wire_bytes = fields.pop('wire_bytes', None)
         verdict = Verdict('r', sample_id, reason, fields.pop('status', Status.OK),
                           **({'label': 2, 'confidence': 0.95, 'timesteps_used': used}
                              | fields))
-        return self.run(self.loop.verdict(verdict, now), now)
+        return self.run(self.loop.verdict(verdict, now) if wire_bytes is None
+                        else self.loop.verdict(verdict, now, wire_bytes), now)
 
 
 def of(kind: type, done: list[Action]) -> list:
@@ -401,3 +408,119 @@ def test_auto_says_it_answers_a_late_sample_here_and_since_when_no_cloud_takes_s
     assert edge.loop.cloud_lost_at == 1.5 and not edge.loop.cloud_ready
     assert edge.loop.hellos_from is not None  # asked again at once (a subscriber is there)
     assert of(ReportWorse, done) and sample.fell_back
+
+
+def test_every_counter_counts_every_event_of_a_split_run() -> None:
+    """Two of each event: a counter that kept only the last one would say 1."""
+    edge = Edge(deadline=2.0, timestep_cost=1e6, queue_size=1)
+    edge.loop.input('x', 0.0)
+    edge.loop.input('y', 0.0)  # inactive: 2
+    edge.run(edge.loop.activate(0.0), 0.0)
+    for stale in (5, 6):  # READYs of no hello of this round
+        edge.run(edge.loop.verdict(Verdict('r', stale, Reason.READY, Status.OK), 0.0), 0.0)
+    edge.ready(0.0)
+    a = of(StartSplit, edge.run(edge.loop.input('a', 0.0), 0.0))[0].sample
+    for frame in 'bcd':  # queue of one: b and c dropped
+        edge.run(edge.loop.input(frame, 0.01), 0.01)
+    edge.run(edge.loop.timer(0.2), 0.2)
+    edge.run(edge.loop.timer(0.61), 0.61)  # resent twice, the timeout doubled between
+    assert a.timesteps.resends == 2
+    edge.answer(a.sample_id, 0.62, reason=Reason.CONTINUE, label=-1, wire_bytes=30)
+    edge.answer(a.sample_id, 0.63, used=2, reason=Reason.CONTINUE, label=-1)
+    for used in (9, 8):  # CONTINUE after timesteps not sent: not ours
+        edge.answer(a.sample_id, 0.63, used=used, reason=Reason.CONTINUE)
+    edge.answer(a.sample_id, 0.64, used=3, wire_bytes=40)
+    for _ in range(2):
+        edge.answer(a.sample_id, 0.65, used=3)
+    assert a.bytes_down == 30 + 40 and a.bytes_up == 5 * 10  # 3 timesteps, 2 resent
+    edge.run(edge.loop.timer(0.65), 0.65)
+    d = edge.loop.samples.current
+    assert d is not None and d.input == 'd'
+    edge.answer(d.sample_id, 0.7, used=1)
+    assert dict(edge.loop.counters) == {
+        'inputs_while_inactive': 2, 'ready_unknown': 2, 'hellos_sent': 1, 'frames_dropped': 2,
+        'samples_started': 2, 'placed_split': 2, 'timesteps_computed': 4, 'timesteps_sent': 4,
+        'timesteps_resent': 2, 'verdicts_continue': 2, 'verdicts_unknown': 2,
+        'exit_signals': 4, 'timesteps_saved': (T - 3) + (T - 1), 'samples_answered': 2,
+        'answers_repeated': 2}
+
+
+def test_every_counter_counts_every_deadline_failure_and_rejection() -> None:
+    edge = Edge(deadline=0.5, timestep_cost=1e6)
+    edge.run(edge.loop.activate(0.0), 0.0)
+    for start in (0.0, 1.0):  # unanswered by the deadline, answered after it
+        edge.ready(start)
+        sample = of(StartSplit, edge.run(edge.loop.input('a', start), start))[0].sample
+        edge.run(edge.loop.timer(start + 0.5), start + 0.5)
+        edge.answer(sample.sample_id, start + 0.6)
+    for start in (2.0, 3.0):  # failed by the cloud; an unknown sample's and a forged answer
+        edge.ready(start)
+        sample = of(StartSplit, edge.run(edge.loop.input('a', start), start))[0].sample
+        edge.answer(sample.sample_id, start + 0.1, label=-1, confidence=0.0, used=0,
+                    reason=Reason.ERROR, status=Status.EVICTED)
+        edge.answer(sample.sample_id + 100, start + 0.1)
+        edge.answer(sample.sample_id, start + 0.1, label=7)
+    assert dict(edge.loop.counters) == {
+        'hellos_sent': 6, 'frames_dropped': 0, 'samples_started': 4, 'placed_split': 4,
+        'timesteps_computed': 4, 'timesteps_sent': 4, 'samples_cloud_unavailable': 2,
+        'exit_signals': 8, 'answers_after_deadline': 2, 'timesteps_saved': 2 * (T - 1),
+        'samples_failed': 2, 'answers_unknown': 2, 'answers_rejected': 2}
+    unavailable = [p.answer for p in of(Publish, edge.done)][:2]
+    assert unavailable == [Outcome(-1, 0.0, [], 0, status=CLOUD_UNAVAILABLE)] * 2
+
+
+def test_every_counter_counts_every_fallback_and_bet() -> None:
+    auto = Edge(Placement.AUTO, deadline=0.5, timestep_cost=1e6)
+    auto.local_used = 2
+    auto.run(auto.loop.activate(0.0), 0.0)
+    for start in (0.0, 1.0):
+        auto.ready(start)
+        auto.run(auto.loop.input('a', start), start)
+        auto.run(auto.loop.timer(start + 0.5), start + 0.5)
+    assert dict(auto.loop.counters) == {
+        'hellos_sent': 4, 'frames_dropped': 0, 'samples_started': 2, 'placed_split': 2,
+        'timesteps_computed': 2 * (1 + 2), 'timesteps_sent': 2, 'samples_fallen_back': 2,
+        'samples_answered': 2}  # each: a timestep sent, then the local network's 2
+    streaming = Edge(timestep_cost=0.0)  # every timestep computed before it is needed
+    streaming.run(streaming.loop.activate(0.0), 0.0)
+    streaming.ready(0.0)
+    for start in (0.0, 1.0):
+        sample = of(StartSplit, streaming.run(streaming.loop.input('a', start), start))[0].sample
+        for _ in range(1, T):
+            streaming.run(streaming.loop.timer(start), start)
+        streaming.answer(sample.sample_id, start + 0.1, used=2)
+    assert dict(streaming.loop.counters) == {
+        'hellos_sent': 1, 'frames_dropped': 0, 'samples_started': 2, 'placed_split': 2,
+        'timesteps_computed': 2 * T, 'timesteps_sent': 2 * T, 'timesteps_ahead': 2 * (T - 1),
+        'exit_signals': 2, 'samples_answered': 2}
+
+
+def test_auto_learns_each_places_edge_energy_with_the_radio_counted() -> None:
+    """Split: its timesteps of the split layers and the bytes both ways; here: the network's."""
+    edge = Edge(Placement.AUTO, timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    edge.answer(sample.sample_id, 0.02, reason=Reason.CONTINUE, label=-1, wire_bytes=30)
+    edge.answer(sample.sample_id, 0.04, used=2, wire_bytes=40)
+    energy = edge.loop.settings.energy
+    assert edge.loop.placer.energy[ComputedOn.SPLIT].value == pytest.approx(
+        1e-6 * 2 + radio_energy_j(8 * 20, energy, 8 * 70))
+    edge.local_used = 3
+    edge.run(edge.loop.input('b', 0.1), 0.1)  # the unmeasured place
+    assert edge.loop.placer.energy[ComputedOn.EDGE].value == pytest.approx(4e-6 * 3)
+
+
+def test_samples_are_addressed_to_the_cloud_that_answered_last() -> None:
+    edge = Edge(timestep_cost=1e6)
+    edge.run(edge.loop.activate(0.0), 0.0)
+    done = edge.run(edge.loop.subscribers_changed(1, 0.0), 0.0)
+    hello = of(SayHello, done)[0].sample_id
+    edge.run(edge.loop.verdict(Verdict('r', hello, Reason.READY, cloud=7), 0.0), 0.0)
+    edge.run(edge.loop.verdict(Verdict('r', hello, Reason.READY, cloud=8), 0.0), 0.0)
+    assert edge.loop.cloud == 7  # the first READY of the round
+    sample = of(StartSplit, edge.run(edge.loop.input('a', 0.0), 0.0))[0].sample
+    edge.answer(sample.sample_id, 0.01, reason=Reason.CONTINUE, label=-1, cloud=9)
+    assert edge.loop.cloud == 9  # another cloud took the robot over
+    edge.answer(sample.sample_id, 0.02, used=2)  # (a verdict that names no cloud)
+    assert edge.loop.cloud == 9
+    edge.answer(123, 0.03, cloud=5)  # no sample of ours: no say
+    assert edge.loop.cloud == 9

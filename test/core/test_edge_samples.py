@@ -90,9 +90,9 @@ def test_ends_are_remembered_for_the_last_memory_samples() -> None:
 
 
 def test_settings_that_cannot_work_are_refused() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r'^queue_size must be >= 0 and deadline > 0$'):
         EdgeSamples(queue_size=-1, deadline=1.0, first_id=0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r'^queue_size must be >= 0 and deadline > 0$'):
         EdgeSamples(queue_size=1, deadline=0.0, first_id=0)
 
 

@@ -55,7 +55,7 @@ def test_reaching_t_stops_without_confidence() -> None:
 def test_no_update_after_the_last_timestep() -> None:
     policy = EarlyExit(alpha=1.0, num_timesteps=1)
     assert policy.update(UNSURE) is not None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r'^all 1 timesteps were already used$'):
         policy.update(UNSURE)
 
 
@@ -110,7 +110,23 @@ def test_a_summary_of_exits_says_alpha_accuracy_and_timesteps() -> None:
     from neucodex_ros.core.exit_policy import summarise_exits
 
     used = np.array([1] * 19 + [4])
-    summary = summarise_exits(used, np.array([1] * 10 + [0] * 10), np.ones(20, int), 0.9)
-    assert summary == {'alpha': 0.9, 'accuracy': 0.5, 'mean_timesteps': 23 / 20,
+    summary = summarise_exits(used, np.array([1] * 15 + [0] * 5), np.ones(20, int), 0.9)
+    assert summary == {'alpha': 0.9, 'accuracy': 0.75, 'mean_timesteps': 23 / 20,
                        'p95_timesteps': pytest.approx(np.percentile(used, 95))}
     assert summary['p95_timesteps'] == pytest.approx(1.15)
+
+
+def test_exits_are_booleans_and_softmax_is_per_row_even_far_apart() -> None:
+    assert exits(np.zeros(3), 4, 4, 0.5).dtype == np.bool_
+    assert exits(np.ones(3), 1, 4, 1.0).dtype == np.bool_
+    probabilities = softmax(np.array([[1000.0, 0.0], [0.0, 0.0]]))
+    np.testing.assert_allclose(probabilities, [[1.0, 0.0], [0.5, 0.5]])
+
+
+def test_exit_summary_scores_against_the_labels() -> None:
+    from neucodex_ros.core.exit_policy import exit_summary
+
+    logits = np.zeros((2, 4, 3))
+    logits[:, :, 1] = 5.0  # every sample says 1 at once
+    summary = exit_summary(logits, np.array([1, 1, 1, 0]), 0.9)
+    assert summary['accuracy'] == 0.75 and summary['mean_timesteps'] == 1.0

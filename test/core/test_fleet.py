@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 
 import pytest
 
-from neucodex_ros.core.fleet import Fleet, owner, rendezvous_score
+from neucodex_ros.core.fleet import Fleet, cloud_fingerprint, owner, rendezvous_score
 
 ROBOTS = [f'robot{n}' for n in range(40)]
 
@@ -177,3 +178,76 @@ def test_a_cloud_that_joined_claims_nothing_before_dead_after() -> None:
     assert fleet.update(10.99, set()) == [] and not fleet.claims
     assert fleet.update(11.0, set()) == [('robot1', None)] and fleet.claims == {'robot1'}
     assert fleet.takes('robot1', 2, 11.1) and not fleet.takes('robot1', 1, 11.1)
+
+
+def test_the_edges_of_live_and_stalled_are_inclusive_and_a_new_fleet_is_not_stalled() -> None:
+    fleet = Fleet('a', 0.0, dead_after=1.0, fence=0.5)
+    assert not fleet.stalled(0.1)
+    fleet.heard('b', [], 1.0)
+    assert fleet.live(2.0) == ['a', 'b'] and fleet.live(2.01) == ['a']
+    fleet.announced = 3.0
+    assert not fleet.stalled(3.5) and fleet.stalled(3.51)
+
+
+def test_a_stalled_cloud_waits_dead_after_again_before_it_claims() -> None:
+    fleet = Fleet('a', 0.0, dead_after=1.0, fence=0.5)
+    fleet.takes('robot1', 1, 2.0)
+    assert fleet.claims == {'robot1'}
+    assert fleet.stalled(2.0) and not fleet.claims  # announced last at 0.0
+    assert fleet.update(2.99, set()) == [] and fleet.update(3.0, set()) == [('robot1', None)]
+
+
+def test_a_robot_handed_over_and_back_is_served_again_and_its_hello_answered_once() -> None:
+    fleet = Fleet('a', 0.0)
+    robots = [f'robot{n}' for n in range(12)]
+    for n, robot in enumerate(robots):
+        assert fleet.takes(robot, n, 2.0)  # joined, alone: each claimed at its first message
+    moved = [r for r in robots if owner(r, 'ab') == 'b']
+    assert moved
+    for cycle, start in enumerate((2.0, 4.0)):  # b appears, then dies; twice
+        fleet.heard('b', [], start)
+        assert fleet.update(start, set()) == []
+        assert fleet.claims == set(robots) - set(moved) and not fleet.releasing
+        if cycle == 0:
+            fleet.takes(moved[0], 50, start + 0.5, hello=True)  # to a, while b was silent
+        hellos = [50 if r == moved[0] and cycle == 0 else None for r in moved]
+        assert fleet.update(start + 1.5, set()) == list(zip(moved, hellos, strict=True))
+        assert fleet.claims == set(robots) and not fleet.releasing
+        assert all(fleet.takes(r, 100 + 10 * cycle, start + 1.6) for r in robots)
+
+
+def test_a_peer_heard_recently_is_not_forgotten_however_late_the_clock() -> None:
+    fleet = Fleet('a', 100.0)
+    fleet.heard('b', [], 100.0)
+    fleet.update(101.0, set())
+    assert 'b' in fleet.peers
+
+
+def test_a_cloud_deaf_to_the_others_takes_no_sample_addressed_to_one_of_them() -> None:
+    """Discovery does not keep order: d hears the robot, not yet the cloud serving it."""
+    d = Fleet('d', 0.0)
+    b = cloud_fingerprint('b')
+    assert not d.takes('robot1', 5, 2.0, addressed=b)  # claimed at its first message, and yet
+    assert d.claims == {'robot1'}
+    assert d.takes('robot1', 6, 2.0, addressed=d.fingerprint) and d.takes('robot1', 7, 2.0)
+
+
+def test_a_sample_addressed_to_another_cloud_is_taken_once_it_let_go() -> None:
+    fleet = Fleet('a', 0.0)
+    b = cloud_fingerprint('b')
+    fleet.heard('b', ['robot1'], 2.0)
+    fleet.claims.add('robot1')  # (both claim it: their views differ for a moment)
+    fleet.takes('robot1', 1, 2.0)
+    assert not fleet.takes('robot1', 10, 2.0, addressed=b)  # b serves it
+    fleet.heard('b', [], 2.1)  # b released it
+    assert not fleet.takes('robot1', 10, 2.1, addressed=b)  # a sample that b had: stays b's
+    assert fleet.takes('robot1', 11, 2.1, addressed=b)
+    fleet.heard('b', ['robot1'], 2.2)
+    assert not fleet.takes('robot1', 12, 2.2, addressed=b)
+    assert fleet.takes('robot1', 13, 3.3, addressed=b)  # b died (not heard for dead_after)
+
+
+def test_a_cloud_fingerprint_is_32_bits_never_zero_and_the_same_everywhere() -> None:
+    assert cloud_fingerprint('a') == int.from_bytes(
+        hashlib.blake2b(b'a', digest_size=4).digest(), 'big')
+    assert 0 < cloud_fingerprint('b') < 2**32 and cloud_fingerprint('a') != cloud_fingerprint('b')

@@ -76,7 +76,7 @@ def test_continue_rates_forget_old_samples() -> None:
 def test_continue_rates_reject_impossible_counts() -> None:
     with pytest.raises(ValueError):
         ContinueRates(4).add(0, confident=True)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r'^num_timesteps and memory must be >= 1$'):
         ContinueRates(0)
 
 
@@ -234,3 +234,50 @@ def test_continue_rates_need_a_timestep_and_a_memory_of_a_sample() -> None:
             ContinueRates(**bad)
     with pytest.raises(ValueError, match='used must be 1..4, got 5'):
         ContinueRates(4).add(5, True)
+
+
+class RecordedRates:
+    """ContinueRates' interface: one chance for all, and the ranges asked for."""
+
+    def __init__(self, chance: float) -> None:
+        self.value, self.asked = chance, []
+
+    def chance(self, first: int, last: int) -> float:
+        self.asked.append((first, last))
+        return self.value
+
+
+def test_a_round_trip_is_timed_from_the_send_of_the_timestep_used_last() -> None:
+    sample = SampleTimesteps(4)
+    sample.sent(1.0)
+    sample.sent(1.5)
+    assert sample.round_trip(2, 1.7) == pytest.approx(0.2)
+    sample.resent_last(1.8)
+    sample.resent_last(2.2)
+    assert sample.resends == 2
+    rtt = RoundTrip()
+    rtt.add(0.0)  # a verdict in the same clock tick is a sample
+    assert rtt.samples == 1
+
+
+def test_the_verdict_is_asked_from_the_chance_after_the_timesteps_needed() -> None:
+    sample = SampleTimesteps(4)
+    sample.needed = 2
+    sample.sent(0.0)
+    sample.sent(1.0)  # the third (k = 2) is next: not the last, so the rule decides
+    rates = RecordedRates(0.0)
+    pacing = AdaptivePacing(0.05, RoundTrip(initial=0.1), rates)
+    assert pacing.asks_verdict(sample) and rates.asked == [(1, 2)]
+    assert not pacing.bet(sample, 1.0) and rates.asked[-1] == (1, 1)
+
+
+def test_a_bet_waits_from_the_last_send_and_pays_at_equality() -> None:
+    sample = SampleTimesteps(4)
+    sample.needed = 2
+    sample.sent(0.0)
+    sample.sent(1.0)
+    pacing = AdaptivePacing(0.1, RoundTrip(initial=0.1), RecordedRates(0.5))
+    assert pacing.bet(sample, 1.0)  # 0.5 × 0.1 s saved ≥ 0.5 × 0.1 s of compute
+    assert not pacing.bet(sample, 1.05)  # half the round trip is left to save
+    never = AdaptivePacing(math.inf, RoundTrip(), RecordedRates(1.0))
+    assert never.bet(sample, 1.0)  # certain to be needed: computing it wastes nothing

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from neucodex_ros.core.placement import ComputedOn, Placer
+from neucodex_ros.core.smoothed import Smoothed
 
 EDGE, SPLIT = ComputedOn.EDGE, ComputedOn.SPLIT
 
@@ -104,7 +105,8 @@ def test_a_place_often_slow_counts_as_slow_as_its_tail() -> None:
 
 def test_settings_that_cannot_work_are_refused() -> None:
     for bad in ({'latency_budget': -1.0}, {'margin': -0.1}, {'refresh': 0}):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match=r'^latency_budget and margin must be >= 0, '
+                                             r'refresh >= 1$'):
             Placer(**bad)  # type: ignore[arg-type]
 
 
@@ -113,3 +115,30 @@ def test_the_rule_takes_no_negative_budget_margin_nor_refresh_below_one() -> Non
     for bad in ({'latency_budget': -0.01}, {'margin': -0.01}, {'refresh': 0}):
         with pytest.raises(ValueError, match='latency_budget and margin must be >= 0'):
             Placer(**bad)
+
+
+def test_the_budget_rule_needs_both_energies_and_counts_the_budget_itself_as_within() -> None:
+    rule = Placer(latency_budget=0.2)
+    measured(rule, SPLIT, 0.05, joules=9e-5)
+    rule.latency[EDGE] = Smoothed(0.2)  # no energy here yet: the faster, as without a budget
+    assert rule.choose(True) is SPLIT
+    rule.energy[EDGE] = Smoothed(2e-5)  # exactly at the budget: within, and cheaper
+    assert rule.choose(True) is EDGE
+    rule.last = SPLIT  # the margin's slack is the last place's only
+    rule.latency[EDGE] = Smoothed(0.21)
+    assert rule.choose(True) is SPLIT
+
+
+def test_exactly_the_margin_apart_is_within_it_and_the_lower_energy_wins() -> None:
+    rule = Placer(margin=0.5)
+    measured(rule, SPLIT, 0.2, joules=9e-5)
+    measured(rule, EDGE, 0.3, joules=2e-5)  # 1.5 × the faster: not slower by more
+    assert rule.choose(True) is EDGE
+
+
+def test_a_chosen_place_has_been_unchosen_for_zero_samples() -> None:
+    rule = Placer(refresh=2)
+    measured(rule, SPLIT, 0.05)
+    measured(rule, EDGE, 0.3)
+    assert [rule.choose(True) for _ in range(3)] == [SPLIT, SPLIT, EDGE]  # EDGE: 2 unchosen
+    assert rule.unchosen == {SPLIT: 1, EDGE: 0}

@@ -62,7 +62,7 @@ def test_giving_up_uses_what_is_held_and_loses_the_rest() -> None:
 
 
 def test_a_timestep_outside_the_sample_is_an_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r'^timestep 4 is outside 0\.\.3$'):
         TimestepOrder(4, wait=1.0).add(4, 'x', 0.0)
 
 
