@@ -1,7 +1,8 @@
 """docs/mutation.md from the last `make mutation`: mutants killed per rule module, and survivors.
 
 Reads `python -m mutmut results --all true` (run `make mutation` first) and writes the table
-and the mutants not killed, counted by function (with `--diffs`, each one's diff).
+and the mutants not killed, counted by function (with `--diffs`, each one's diff). The
+section REASONS and what follows it, written by hand (why each survivor is harmless), is kept.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NOT_KILLED = ('survived', 'no tests', 'timeout', 'suspicious', 'not checked')
+REASONS = '## Why the survivors are harmless'
 
 
 def mutmut(*args: str) -> str:
@@ -66,7 +68,8 @@ def main() -> int:
             diff = [d for d in mutmut('show', name).splitlines()
                     if d[:1] in '+-' and not d.startswith(('+++', '---'))]
             lines += ['  ```diff', *(f'  {d}' for d in diff), '  ```']
-    args.out.write_text('\n'.join(lines))
+    kept = args.out.read_text().partition(REASONS) if args.out.exists() else ('', '', '')
+    args.out.write_text('\n'.join(lines) + ('\n\n' + kept[1] + kept[2] if kept[1] else '\n'))
     print(f'{total["killed"]} of {all_} killed ({total["killed"] / all_:.1%}); written {args.out}')
     return 0
 

@@ -354,7 +354,7 @@ def test_every_rejection_failure_and_ignored_message_counts_each_time() -> None:
         cloud.deliver(Msg(source_id='r9', sample_id=10 + n, flags=Flag.HELLO))
     cloud.rules.active = False
     for n in (1, 2):
-        cloud.deliver(Msg(sample_id=20 + n))
+        cloud.deliver(Msg(sample_id=20 + n), Msg(sample_id=40 + n, flags=Flag.HELLO))
     cloud.rules.active = True
     for n in (30, 31):
         cloud.rules.receive(Msg(sample_id=n))
@@ -363,7 +363,7 @@ def test_every_rejection_failure_and_ignored_message_counts_each_time() -> None:
     assert (counters['rejected_model_mismatch'], counters['samples_evicted'],
             counters['timesteps_for_other_clouds'], counters['hellos_for_other_clouds'],
             counters['ignored_while_inactive'], counters['messages_dropped_in_stall']) == \
-        (2, 2, 2, 2, 2, 2)
+        (2, 2, 2, 2, 4, 2)
     evicted = [v for v in cloud.sent if v.status is Status.EVICTED]
     assert [(v.confidence, v.probabilities, v.label) for v in evicted] == [(0.0, (), -1)] * 2
 
@@ -418,3 +418,73 @@ def test_a_sample_addressed_to_another_cloud_is_left_to_it_and_answers_say_who()
     cloud.deliver(Msg(sample_id=2, cloud=cloud_fingerprint('c1'), flags=Flag.VERDICT))
     [verdict] = cloud.sent
     assert verdict.reason is Reason.CONTINUE and verdict.cloud == cloud_fingerprint('c1')
+
+
+def test_every_undecodable_timestep_counts_and_the_ones_after_still_decode() -> None:
+    """Three timesteps in one release, the first two undecodable: both lost, the third runs."""
+    cloud = Cloud(reorder_wait=1.0)
+    cloud.deliver(Msg(timestep=1, data=b'\x01'), Msg(timestep=2, data=b'\x02'), Msg(timestep=3))
+    cloud.deliver(Msg(timestep=0), now=0.1)  # releases 0..3 in order
+    [answer] = cloud.sent
+    assert answer.reason is Reason.REACHED_T and answer.timesteps_lost == 2
+    assert answer.timesteps_used == 2 and cloud.rules.counters['rejected_bad_payload'] == 2
+
+
+def test_a_sample_whose_every_timestep_is_undecodable_is_lost_not_timed_out() -> None:
+    cloud = Cloud(reorder_wait=0.0)
+    cloud.deliver(*[Msg(timestep=t, data=b'\x01') for t in range(T)])
+    [answer] = cloud.sent
+    assert answer.status is Status.LOST and answer.timesteps_lost == T
+
+
+def test_continue_carries_the_best_guess_so_far() -> None:
+    cloud = Cloud(reorder_wait=0.0)
+    cloud.deliver(Msg(timestep=0, flags=Flag.VERDICT))
+    [verdict] = cloud.sent
+    assert verdict.reason is Reason.CONTINUE and verdict.label == 1
+    assert 0.3 < verdict.confidence < 1.0 and verdict.probabilities == ()
+
+
+def test_a_hello_to_another_clouds_robot_is_kept_to_answer_if_this_cloud_takes_it() -> None:
+    cloud = Cloud()
+    cloud.fleet.heard('c0', ['r1'], 0.0)
+    cloud.deliver(Msg(sample_id=7, flags=Flag.HELLO))
+    assert cloud.fleet.sources['r1'].hello == 7
+
+
+def test_a_held_timestep_is_released_by_housekeeping_after_the_reorder_wait() -> None:
+    cloud = Cloud(reorder_wait=0.05)
+    cloud.deliver(Msg(timestep=1, flags=Flag.VERDICT))  # held: timestep 0 may still come
+    assert cloud.sent == []
+    cloud.deliver(Msg(sample_id=11, timestep=1, data=b'\x01'))  # undecodable, found on release
+    cloud.tick(0.06)
+    [verdict] = cloud.sent
+    assert verdict.reason is Reason.CONTINUE and verdict.timesteps_lost == 1
+    assert cloud.rules.counters['rejected_bad_payload'] == 1
+
+
+def test_a_resent_timestep_waiting_in_its_batch_gets_its_verdict_when_the_batch_runs() -> None:
+    cloud = Cloud(batch_wait=1.0, max_batch=8, reorder_wait=0.0, sample_timeout=5.0)
+    cloud.deliver(Msg(timestep=0))  # no verdict asked; waits for its batch
+    cloud.deliver(Msg(timestep=0, flags=Flag.VERDICT | Flag.RESENT), now=0.5)
+    assert cloud.sent == [] and cloud.rules.counters['verdicts_resent'] == 1
+    cloud.tick(1.0)
+    assert [v.reason for v in cloud.sent] == [Reason.CONTINUE]
+
+
+def test_samples_of_two_runners_go_in_two_batches() -> None:
+    cloud = Cloud()
+    other = Runner()
+    cloud.rules.runners = {SHAPE: cloud.runner, (1, 3, 3): other}
+    cloud.deliver(Msg(sample_id=1), Msg(source_id='r2', sample_id=1, channels=1,
+                                        data=codec.encode(np.ones((1, 3, 3), bool))))
+    assert cloud.runner.batches == [1] and other.batches == [1]
+
+
+def test_the_rules_count_into_the_nodes_counters_and_start_inactive() -> None:
+    from collections import Counter
+
+    counters: Counter[str] = Counter()
+    rules = CloudSessions({SHAPE: Runner()}, SHAPE, MODEL, 'abc', Fleet('c1', now=-2.0),
+                          lambda: 1.0, CloudSettings.of({}).limits, counters)
+    assert rules.counters is counters and not rules.active

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import replace
 
 import pytest
@@ -524,3 +525,155 @@ def test_samples_are_addressed_to_the_cloud_that_answered_last() -> None:
     assert edge.loop.cloud == 9
     edge.answer(123, 0.03, cloud=5)  # no sample of ours: no say
     assert edge.loop.cloud == 9
+
+
+def test_only_a_clean_answer_teaches_the_round_trip_and_the_continue_rates() -> None:
+    """A verdict with lost timesteps, or a failure, says nothing of the link or the model."""
+    edge = Edge(timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    edge.answer(sample.sample_id, 0.05, reason=Reason.CONTINUE, label=-1, timesteps_lost=1)
+    assert edge.loop.round_trip.samples == 0
+    edge.answer(sample.sample_id, 0.1, used=1, timesteps_lost=1)
+    assert edge.loop.round_trip.samples == 0 and edge.loop.continue_rates.rate(0) == 0.5
+    edge = Edge(timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    edge.answer(sample.sample_id, 0.1, used=1, label=-1, confidence=0.0, reason=Reason.ERROR,
+                status=Status.TIMEOUT)
+    assert edge.loop.round_trip.samples == 0 and edge.loop.continue_rates.rate(0) == 0.5
+    edge = Edge(timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    edge.answer(sample.sample_id, 0.1, used=1)  # confident after timestep 0: it stopped
+    assert edge.loop.round_trip.samples == 1
+    assert edge.loop.continue_rates.rate(0) == pytest.approx(1 / 3)
+
+
+def test_a_label_0_is_an_answer_and_a_ready_for_an_id_not_yet_given_is_unknown() -> None:
+    edge = Edge(timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    edge.answer(sample.sample_id, 0.1, label=0)
+    assert edge.loop.counters['samples_answered'] == 1
+    edge = Edge()
+    edge.run(edge.loop.activate(0.0), 0.0)
+    edge.run(edge.loop.subscribers_changed(1, 0.0), 0.0)
+    edge.run(edge.loop.verdict(Verdict('r', edge.loop.samples.next_id, Reason.READY), 0.0), 0.0)
+    assert not edge.loop.cloud_ready and edge.loop.counters['ready_unknown'] == 1
+
+
+def test_a_split_sample_failed_at_its_deadline_is_published_as_itself() -> None:
+    edge = Edge(deadline=0.5, timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    [publish] = of(Publish, edge.run(edge.loop.timer(0.5), 0.5))
+    assert publish.sample is sample
+
+
+def test_auto_logs_a_change_of_place_once_with_both_expectations() -> None:
+    edge = Edge(Placement.AUTO, timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    edge.answer(sample.sample_id, 0.3)
+    edge.run(edge.loop.input('b', 0.3), 0.3)  # here, unmeasured: 0 s
+    for t in (0.4, 0.5):
+        edge.run(edge.loop.input('c', t), t)  # here again: no new line
+    texts = [log.text for log in of(Log, edge.done) if log.text.startswith('placing')]
+    assert texts == ['placing samples split', 'placing samples here (expected: split 600 ms)']
+    assert edge.loop.gauges()['expected_edge_ms'] == 0.0
+
+
+def test_a_sample_answered_here_has_no_deadline_and_energy_is_asked_only_under_auto() -> None:
+    asked = []
+    for placement in (Placement.LOCAL, Placement.SPLIT, Placement.AUTO):
+        edge = Edge(placement, deadline=0.5, timestep_cost=1e6)
+        edge.loop.energy_of = lambda item: asked.append(item) or {'split': 1.0, 'head': 1.0,
+                                                                   'all': 1.0}
+        edge.run(edge.loop.activate(0.0), 0.0)
+        if placement is not Placement.LOCAL:
+            edge.ready(0.0)
+        edge.run(edge.loop.input('x', 0.0), 0.0)
+        if placement is Placement.LOCAL:
+            assert not edge.loop.samples.pending
+            edge.run(edge.loop.timer(1.0), 1.0)
+            assert len(of(Publish, edge.done)) == 1  # once, at its answer; no deadline
+    assert asked == ['x']
+
+
+def test_an_input_keeps_the_deadline_of_a_sample_all_sent() -> None:
+    edge = Edge(deadline=0.5, timestep_cost=0.0)
+    sample, _ = split_sample(edge)
+    for _ in range(1, T):
+        edge.run(edge.loop.timer(0.0), 0.0)
+    assert sample.timesteps.all_sent and edge.loop.samples.current is None
+    done = edge.run(edge.loop.input('next', 0.6), 0.6)
+    assert [p.sample for p in of(Publish, done)] == [sample]
+
+
+def test_activating_with_a_subscriber_seen_says_hello_at_once() -> None:
+    edge = Edge()
+    edge.loop.subscribers_changed(1, 0.0)  # while inactive
+    assert len(of(SayHello, edge.run(edge.loop.activate(1.0), 1.0))) == 1
+    done = edge.run(edge.loop.subscribers_changed(2, 1.1), 1.1)
+    assert edge.wake == pytest.approx(1.1 + RETRY_PERIOD)  # no input waits: look again
+    assert not [log for log in of(Log, done) if 'again' in log.text]  # (none was ready)
+
+
+def test_gauges_round_to_a_microsecond_and_a_tenth_of_a_millisecond() -> None:
+    edge = Edge(Placement.AUTO, timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    edge.answer(sample.sample_id, 0.75678)
+    gauges = edge.loop.gauges()
+    assert gauges['round_trip_us'] == 756780 and gauges['expected_split_ms'] == 1513.6
+    edge.run(edge.loop.subscribers_changed(0, 1.0), 1.0)
+    assert edge.loop.gauges()['cloud_ready'] == 0
+
+
+def test_the_loop_counts_into_the_nodes_counters() -> None:
+    counters: Counter[str] = Counter()
+    loop: EdgeLoop[str] = EdgeLoop(EdgeSettings.of({}).loop(T, 3, 'abc'), 0.0, 1, counters)
+    assert loop.counters is counters
+
+
+def test_an_idle_loop_is_not_called_again_at_once() -> None:
+    """Once the work is done the next Wake is later (or none): the node never spins."""
+    edge = Edge(timestep_cost=0.0)  # streaming: each timestep asks to be called at once
+    sample, _ = split_sample(edge)
+    for _ in range(1, T):
+        edge.run(edge.loop.timer(0.0), 0.0)
+    edge.answer(sample.sample_id, 0.05, used=T, reason=Reason.REACHED_T)
+    for now in (1.0, 2.0):
+        [wake] = of(Wake, edge.run(edge.loop.timer(now), now))
+        assert wake.at is None or wake.at > now
+
+
+def test_a_fallback_found_by_any_event_is_run_at_once() -> None:
+    edge = Edge(Placement.AUTO, deadline=0.5, timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    edge.run(edge.loop.timer(0.2), 0.2)  # the look for a cloud is over; a resend is next
+    done = edge.run(edge.loop.verdict(Verdict('r', 999, Reason.CONTINUE, timesteps_used=1),
+                                      0.55), 0.55)
+    assert sample.fell_back and of(Wake, done)[-1].at <= 0.55
+
+
+def test_a_subscriber_change_keeps_deadlines_and_says_why_it_asks_again() -> None:
+    edge = Edge(deadline=0.5, timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    done = edge.run(edge.loop.subscribers_changed(1, 0.3), 0.3)
+    assert [log.text for log in of(Log, done)][0] == \
+        'spikes subscribers now 1: asking for a cloud again before the next sample'
+    assert edge.loop.health({}, 0.4).message == 'answers here'  # (lost since 0.3)
+    done = edge.run(edge.loop.subscribers_changed(1, 0.6), 0.6)
+    assert [p.sample for p in of(Publish, done)] == [sample]  # its deadline, kept
+    edge.loop.deactivate()
+    edge.loop.samples.pending[sample.sample_id] = sample  # (as if still pending)
+    done = edge.run(edge.loop.activate(1.2), 1.2)
+    assert edge.loop.counters['samples_cloud_unavailable'] == 2
+
+
+def test_hellos_go_on_while_a_subscriber_is_there_even_with_no_input() -> None:
+    """So that the first frame finds a cloud ready, should the first hello be lost."""
+    edge = Edge()
+    edge.run(edge.loop.activate(0.0), 0.0)
+    edge.run(edge.loop.subscribers_changed(1, 0.0), 0.0)
+    assert edge.wake == pytest.approx(RETRY_PERIOD)
+    now = 0.0
+    while now < HELLO_PERIOD:
+        now = edge.wake
+        edge.run(edge.loop.timer(now), now)
+    assert edge.loop.counters['hellos_sent'] == 2

@@ -130,3 +130,8 @@ def test_exit_summary_scores_against_the_labels() -> None:
     logits[:, :, 1] = 5.0  # every sample says 1 at once
     summary = exit_summary(logits, np.array([1, 1, 1, 0]), 0.9)
     assert summary['accuracy'] == 0.75 and summary['mean_timesteps'] == 1.0
+
+
+def test_probabilities_outside_0_1_are_named() -> None:
+    assert answer_problem(1, 0.9, [1.5, -0.5, 0.0], True, 1, 0, 3, 4) == \
+        'probabilities outside [0, 1]'

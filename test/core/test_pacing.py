@@ -276,8 +276,8 @@ def test_a_bet_waits_from_the_last_send_and_pays_at_equality() -> None:
     sample.needed = 2
     sample.sent(0.0)
     sample.sent(1.0)
-    pacing = AdaptivePacing(0.1, RoundTrip(initial=0.1), RecordedRates(0.5))
-    assert pacing.bet(sample, 1.0)  # 0.5 × 0.1 s saved ≥ 0.5 × 0.1 s of compute
-    assert not pacing.bet(sample, 1.05)  # half the round trip is left to save
+    pacing = AdaptivePacing(0.5, RoundTrip(initial=0.5), RecordedRates(0.5))
+    assert pacing.bet(sample, 1.0)  # 0.5 × 0.5 s saved ≥ 0.5 × 0.5 s of compute: exactly
+    assert not pacing.bet(sample, 1.25)  # half the round trip is left to save
     never = AdaptivePacing(math.inf, RoundTrip(), RecordedRates(1.0))
     assert never.bet(sample, 1.0)  # certain to be needed: computing it wastes nothing
