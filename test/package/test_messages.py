@@ -131,17 +131,21 @@ def test_payload_is_64_kib() -> None:
 
 
 def test_a_timestep_costs_little_more_than_its_payload() -> None:
-    """What crosses the link per timestep and per answer, serialized (CDR, 4-byte header)."""
+    """What crosses the link per timestep and per answer, serialized (CDR, 4-byte header).
+
+    Both carry the cloud's 32-bit fingerprint (core/fleet.py, rule 6): 4 bytes each.
+    """
     payload = bytes(15)  # a typical rice payload of the digits model
-    spikes = PackedSpikes(source_id='robot0', sample_id=2**62, model_id=2**63,
+    spikes = PackedSpikes(source_id='robot0', sample_id=2**62, model_id=2**63, cloud=2**32 - 1,
                           timestep=1, num_timesteps=4, channels=4, height=7, width=7,
                           encoding=PackedSpikes.ENCODING_RICE, data=payload)
-    assert len(serialize_message(spikes)) == 56 + len(payload)
-    answer = ExitSignal(source_id='robot0', sample_id=2**62, probabilities=[0.1] * 10)
-    assert len(serialize_message(answer)) == 48 + 4 * 10
+    assert len(serialize_message(spikes)) == 60 + len(payload)
+    answer = ExitSignal(source_id='robot0', sample_id=2**62, cloud=2**32 - 1,
+                        probabilities=[0.1] * 10)
+    assert len(serialize_message(answer)) == 52 + 4 * 10
     verdict = ExitSignal(source_id='robot0', sample_id=2**62,
                          reason=ExitSignal.REASON_CONTINUE)
-    assert len(serialize_message(verdict)) == 48
+    assert len(serialize_message(verdict)) == 52
 
 
 def test_wire_ids_are_the_codec_registry() -> None:
