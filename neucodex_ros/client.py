@@ -327,11 +327,12 @@ class Playlist:
     events_period_us: int = 350_000
 
     @classmethod
-    def held_out(cls, count: int, events: bool, events_period_us: int = 350_000) -> Playlist:
-        """The first `count` held-out digits (held_out_digits), as frames or as events."""
-        images, labels = held_out_digits(count)
-        recordings = DvsRecordings(held_out_indices(count)) if events else None
-        return cls(images, labels, recordings, events_period_us)
+    def held_out(cls, count: int, events: bool, events_period_us: int = 350_000,
+                 first: int = 0) -> Playlist:
+        """Held-out digits first … first + count − 1 (held_out_digits), as frames or events."""
+        images, labels = held_out_digits(first + count)
+        recordings = DvsRecordings(held_out_indices(first + count)[first:]) if events else None
+        return cls(images[first:], labels[first:], recordings, events_period_us)
 
     def publish(self, client: SplitClient, index: int, label: int | None = None) -> Observed:
         """Publish sample `index` through the client; its record."""

@@ -39,14 +39,18 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
     from neucodex_ros.core import topics
 
     events = spec['input'] == 'events'
-    playlist = Playlist.held_out(spec['samples'], events, spec['period_us'])
+    playlist = Playlist.held_out(spec['samples'], events, spec['period_us'],
+                                 spec.get('first', 0))
     records: list[dict[str, Any]] = []
 
     def after(observed: Observed) -> None:  # once its late spikes and exit signals are in
         records.append(record(observed, spec['on_server'])
                        | {'window': [observed.sent, time.monotonic()]})
 
-    with session('neucodex_bench', timeout=spec['timeout'], split=spec['split'],
+    # (a cascade answers a blank probe on the edge: a Prediction is all it shows; then the
+    # samples wait until the edge has a cloud, as they would for a split)
+    cascade = spec.get('cascade', False)
+    with session('neucodex_bench', timeout=spec['timeout'], split=spec['split'] and not cascade,
                  probe=lambda client: playlist.publish(client, 0),
                  events_topic=topics.EVENTS if events else None,
                  jpeg_quality=spec.get('jpeg_quality'), watch_exits=False) as running:
@@ -58,6 +62,8 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
             if time.monotonic() > deadline:
                 raise TimeoutError('the verdict recorder heard no ExitSignal')
             client.wait_ready(spec['timeout'], probe=lambda: playlist.publish(client, 0))
+        if cascade:
+            wait_for_a_cloud(client, spec['timeout'])
         if spec.get('ready_file'):  # the bench now holds the edge node to its CPU share
             Path(spec['ready_file']).touch()
             client.spin_until(lambda: Path(spec['go_file']).exists(), spec['timeout'],
@@ -68,6 +74,16 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
                     settle=spec['settle'], after=after, every=spec.get('every', 0.0))
         cpu = cpu_seconds(spec.get('edge_pid')) - cpu_start
     return {'records': records, 'edge_cpu_s': cpu}
+
+
+def wait_for_a_cloud(client: Any, timeout: float) -> None:
+    """Until the edge node's ~/stats say a cloud takes its samples (the gauge cloud_ready)."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    ready = []
+    client.create_subscription(DiagnosticArray, '/edge_node/stats', lambda msg: ready.append(
+        any(v.key == 'cloud_ready' and v.value == '1' for v in msg.status[0].values)), 10)
+    client.spin_until(lambda: any(ready), timeout, 'a cloud to take the edge\'s samples')
 
 
 def verdicts(out: Path, heard: Path) -> None:

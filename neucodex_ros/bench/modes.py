@@ -16,6 +16,9 @@ digits (`--input images`) or their simulated DVS recordings (`--input events`):
   neucodex_auto   the same, with `placement: auto`: each sample split or run whole on the
                   edge, whichever the edge measures faster; what the cloud does not answer
                   by the deadline, the edge answers itself
+  neucodex_cascade  `placement: cascade`: each sample runs whole on the edge for its first
+                  timestep(s) with the early exit; one not decided goes on in the cloud
+                  from the spikes the edge made (nothing computed twice on the robot)
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ MODES = (
          {}, early_exit=False),
     Mode('neucodex', {'layers': 'split', 'placement': 'split'}, {}, early_exit=True),
     Mode('neucodex_auto', {'layers': 'split', 'placement': 'auto'}, {}, early_exit=True),
+    Mode('neucodex_cascade', {'layers': 'split', 'placement': 'cascade'}, {}, early_exit=True),
 )
 
 MODE_BY_NAME = {mode.name: mode for mode in MODES}
@@ -72,6 +76,7 @@ class Options:
 
     input: str  # 'images' or 'events'
     samples: int
+    rounds: int  # the samples in this many rounds, every mode in turn in each
     modes: tuple[str, ...]
     checkpoint: str | None  # overrides the params file's
     alpha: float | None  # None: the params file's cloud alpha

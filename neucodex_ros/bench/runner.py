@@ -25,8 +25,9 @@ from neucodex_ros.core import topics
 from neucodex_ros.processes import node_command, running
 
 
-def run_mode(bench: Run, mode: Mode, link: LinkConfig | None, samples: int) -> dict[str, Any]:
-    """Start the mode's nodes (on their hosts), play the samples, stop the nodes.
+def run_mode(bench: Run, mode: Mode, link: LinkConfig | None, samples: int,
+             first: int = 0) -> dict[str, Any]:
+    """Start the mode's nodes (on their hosts), play samples first … first + samples − 1, stop.
 
     Returns the camera's records and the edge's CPU time, and on two hosts what the link
     carried in each sample's time window.
@@ -45,7 +46,7 @@ def run_mode(bench: Run, mode: Mode, link: LinkConfig | None, samples: int) -> d
     where = 'loopback' if link is None else \
         f'{link.bandwidth_mbit:g} Mbit/s, {link.delay_ms:g} ms, edge CPU {link.edge_cpu:g}'
     label = f'{mode.name} ({where})'
-    print(f'neucodex-ros bench: {label}, {samples} samples', flush=True)
+    print(f'neucodex-ros bench: {label}, samples {first}–{first + samples - 1}', flush=True)
     hosts = TwoHosts(link) if link is not None else None
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         if hosts is not None:
@@ -68,12 +69,14 @@ def run_mode(bench: Run, mode: Mode, link: LinkConfig | None, samples: int) -> d
                 sys.executable, '-m', 'neucodex_ros.bench.camera', '--verdicts',
                 str(verdicts_file), str(heard_file)])]))
             processes = processes + recorder
-        spec = {'input': options.input, 'samples': samples, 'timeout': options.timeout,
+        spec = {'input': options.input, 'samples': samples, 'first': first,
+                'timeout': options.timeout,
                 'split': mode.cloud is not None, 'heard_file': str(heard_file),
                 # on a changing link every mode meets each phase with samples at the same
                 # pace (one at a time still: each sample's link bytes are its own)
                 'every': SCHEDULED_PERIOD if link is not None and link.schedule else 0.0,
                 'always_split': mode.edge.get('placement') == 'split',
+                'cascade': mode.edge.get('placement') == 'cascade',
                 'period_us': 350_000,
                 'jpeg_quality': JPEG_QUALITY if mode.edge_node_host == 'cloud'
                 and options.input == 'images' else None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from dataclasses import replace
@@ -11,12 +12,34 @@ from typing import Any
 import yaml
 
 from neucodex_ros.bench.link import LinkConfig, parse_schedule, why_unavailable
-from neucodex_ros.bench.modes import MODE_BY_NAME, MODES, Options, Run
+from neucodex_ros.bench.modes import MODE_BY_NAME, MODES, Mode, Options, Run
 from neucodex_ros.bench.report import markdown, plot
 from neucodex_ros.bench.runner import run_mode
 from neucodex_ros.bench.summary import summarise
 from neucodex_ros.core.errors import ConfigError
 from neucodex_ros.resources import default_params_file, events_params_file, node_sections
+
+
+def interleaved(bench: Run, modes: list[Mode], link: LinkConfig | None) -> dict[str, Any]:
+    """Every mode on the same samples, in `rounds` rounds of every mode in turn.
+
+    This machine's speed drifts within minutes; rounds spread that drift over the modes
+    alike instead of giving one mode a slow spell. Each round plays the next samples.
+    """
+    options = bench.options
+    results: dict[str, Any] = {}
+    bounds = [options.samples * r // options.rounds for r in range(options.rounds + 1)]
+    for first, end in itertools.pairwise(bounds):
+        for mode in modes:
+            part = run_mode(bench, mode, link, end - first, first)
+            if (whole := results.get(mode.name)) is None:
+                results[mode.name] = part
+                continue
+            whole['records'] += part['records']
+            whole['edge_cpu_s'] += part['edge_cpu_s']
+            if whole['link'] is not None:
+                whole['link'] += part['link']
+    return results
 
 
 def run_suite(options: Options) -> int:
@@ -25,6 +48,9 @@ def run_suite(options: Options) -> int:
     if not modes:
         print(f'no known mode in {",".join(options.modes)!r}', file=sys.stderr)
         return 2
+    if not 1 <= options.rounds <= options.samples:
+        raise ConfigError(f'--rounds must be 1 to --samples ({options.samples}), got '
+                          f'{options.rounds}')
     params_file = (options.params_file or (events_params_file() if options.input == 'events'
                                            else default_params_file())).resolve()
     params = node_sections(yaml.safe_load(params_file.read_text()))
@@ -42,8 +68,7 @@ def run_suite(options: Options) -> int:
     if reason:
         print(f'neucodex-ros bench: one host, loopback, no CPU limit: {reason}', flush=True)
     options.out.mkdir(parents=True, exist_ok=True)
-    results = {mode.name: run_mode(bench, mode, None if reason else link, options.samples)
-               for mode in modes}
+    results = interleaved(bench, modes, None if reason else link)
     sweeps: dict[str, Any] = {'bandwidth': {}, 'grid': [], 'pacing': [], 'skipped': []}
 
     def sweep_point(runs: dict[str, Any]) -> dict[str, Any] | None:

@@ -33,6 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "file's cloud alpha)")
     parser.add_argument('--samples', type=int, default=100,
                         help='held-out samples per mode (default %(default)s)')
+    parser.add_argument('--rounds', type=int, default=1,
+                        help='play the samples in this many rounds, every mode in turn in each, '
+                             "so that the machine's drifting speed meets every mode alike "
+                             '(default %(default)s)')
     parser.add_argument('--modes', default=','.join(m.name for m in MODES),
                         help='comma-separated subset of the modes (default: all)')
     parser.add_argument('--bandwidth', type=float, default=10.0,
@@ -85,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     edge = {key: yaml.safe_load(value) for key, _, value in
             (item.partition('=') for item in args.edge)}
     return run_suite(Options(
-        input=args.input, samples=args.samples, modes=tuple(args.modes.split(',')),
+        input=args.input, samples=args.samples, rounds=args.rounds,
+        modes=tuple(args.modes.split(',')),
         checkpoint=args.checkpoint, alpha=args.alpha, bandwidth=args.bandwidth,
         delay=args.delay, link_schedule=args.link_schedule, edge_cpu=args.edge_cpu, edge=edge,
         sweep=_floats(args.sweep), grid_cpu=_floats(args.grid_cpu),

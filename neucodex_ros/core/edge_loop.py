@@ -20,8 +20,16 @@ its outcome (`sent`, `decided_here`), which returns what comes next. The rules:
   stops the sample at once.
 * Where a sample runs: core/placement.py, measured here from each sample's latency and edge
   energy (compute per timestep, counted once on the first input, and the radio's bytes).
-* Deadline: a split sample no answer ended `deadline` seconds after its start runs here from
-  its input, before any other (`auto`), or is published as CLOUD_UNAVAILABLE (`split`).
+* Cascade: a sample runs here first, the whole network with the early exit at α, for
+  `cascade_timesteps`; if it did not exit it escalates: the spikes at the split of those
+  timesteps (the head and encoder ran as part of the whole network) go to the cloud, which
+  runs its decoder and tail on them and goes on, the edge computing only the head and
+  encoder of the timesteps after them. The cloud's state after them is the one the whole
+  network had here, so its answer is the split's. While no cloud takes samples, and for a
+  sample that fell back, it runs here to the end.
+* Deadline: a split (or escalated) sample no answer ended `deadline` seconds after its start
+  runs here from its input, before any other (`auto`, `cascade`), or is published as
+  CLOUD_UNAVAILABLE (`split`).
 * Answers: a final answer that cannot come from this model (exit_policy.answer_problem) is
   rejected and counted; one for no pending sample is counted as late, repeated or unknown.
   A verdict or answer teaches the round trip and the continue rates only when it is about a
@@ -71,6 +79,8 @@ class Sample(Generic[InputT]):
     timesteps: SampleTimesteps  # sent when, needed how far (split)
     place: ComputedOn = ComputedOn.SPLIT  # where its answer is computed
     fell_back: bool = False  # split first, then run here at its deadline
+    here: int = 0  # timesteps of the whole network run here so far (their spikes kept)
+    escalate_after: int = 0  # cascade: escalate if not decided after this many here (0: never)
     bytes_up: int = 0  # serialized messages sent for it (counted under auto)
     bytes_down: int = 0  # ... and received
 
@@ -117,8 +127,23 @@ class Resend(ForSample):
     """Send the sample's last timestep again, marked as a resend; then call `sent`."""
 
 
+@dataclass(frozen=True)
 class RunHere(ForSample):
-    """Run the whole network on the sample's input with the early exit; then `decided_here`."""
+    """Run the whole network on the sample with the early exit, from where it stopped here.
+
+    At most `timesteps` more; then `decided_here`, or `undecided_here` if it did not exit
+    (a cascade's try). Its spikes at the split are kept for an escalation.
+    """
+
+    timesteps: int
+
+
+class Escalate(ForSample):
+    """Go on with a sample run here as a split one: the cloud gets the spikes kept.
+
+    SendTimestep sends those first, then computes its next timesteps with the edge's layers,
+    from where the whole network stopped.
+    """
 
 
 @dataclass(frozen=True)
@@ -140,8 +165,8 @@ class Wake:
     at: float | None
 
 
-Action = (SayHello | StartSplit | SendTimestep | Resend | RunHere | Publish | Log | ReportWorse
-          | Wake)
+Action = (SayHello | StartSplit | Escalate | SendTimestep | Resend | RunHere | Publish | Log
+          | ReportWorse | Wake)
 COMPUTES = (SendTimestep, Resend, RunHere)
 
 
@@ -160,6 +185,7 @@ class LoopSettings:
     latency_budget: float
     energy: EnergyConfig
     split_layers: str  # what a split sample runs here: 'split' or 'head'
+    cascade_timesteps: int  # cascade: timesteps here before escalating
     model_id: str  # for the log
 
 
@@ -251,8 +277,9 @@ class EdgeLoop(Generic[InputT]):
             if self._resending:
                 self.counters['timesteps_resent'] += 1
             else:
+                if sample.timesteps.next >= sample.here:  # (else computed here already)
+                    self.counters['timesteps_computed'] += 1
                 sample.timesteps.sent(now, self._asked)
-                self.counters['timesteps_computed'] += 1
                 self.counters['timesteps_sent'] += 1
             if sample is self.samples.current and self._due(sample, now) is not None:
                 self._again = True  # once the callbacks waiting now have run
@@ -261,11 +288,30 @@ class EdgeLoop(Generic[InputT]):
     def decided_here(self, sample: Sample[InputT], answer: Outcome, now: float) -> list[Action]:
         """RunHere's early exit decided after answer.timesteps_used timesteps."""
         def decided(actions: list[Action]) -> None:
-            self.counters['timesteps_computed'] += answer.timesteps_used
+            self.counters['timesteps_computed'] += answer.timesteps_used - sample.here
+            sample.here = answer.timesteps_used
             self._measured(sample, now, answer.timesteps_used)
             self._publish(sample, answer, actions)
             self._finished_sending(sample)
         return self._event(now, decided)
+
+    def undecided_here(self, sample: Sample[InputT], timesteps: int,
+                       now: float) -> list[Action]:
+        """RunHere ran its `timesteps` and the early exit did not decide: escalate (cascade)."""
+        def undecided(actions: list[Action]) -> None:
+            self.counters['timesteps_computed'] += timesteps
+            sample.here += timesteps
+            sample.escalate_after = 0
+            if not self.cloud_ready:  # (gone meanwhile: finish here)
+                self._again = True
+                return
+            self.counters['samples_escalated'] += 1
+            sample.place = ComputedOn.SPLIT
+            sample.timesteps.continued(sample.here)  # the cloud will need the next one too
+            self.samples.track(sample)
+            actions.append(Escalate(sample))
+            self._step(now, actions)
+        return self._event(now, undecided)
 
     # Queries.
     def gauges(self) -> dict[str, int | float]:
@@ -284,8 +330,8 @@ class EdgeLoop(Generic[InputT]):
         if placement is not Placement.LOCAL and not self.cloud_ready \
                 and waiting >= self.settings.deadline:
             conditions.append(Health(Level.WARN, f'no cloud has taken samples for {waiting:.0f} s'
-                                     + (': they run here' if placement is Placement.AUTO
-                                        else ': they wait')))
+                                     + (': they wait' if placement is Placement.SPLIT
+                                        else ': they run here')))
         where = 'here' if placement is Placement.LOCAL or not self.cloud_ready else \
             'split with a cloud'
         return assess(growth, EDGE_RULES, conditions, f'answers {where}')
@@ -311,9 +357,10 @@ class EdgeLoop(Generic[InputT]):
         for sample in self.samples.overdue(now):
             self._cloud_lost('a sample missed its deadline', now, actions)
             self._finished_sending(sample)
-            if self.settings.placement is Placement.AUTO:
+            if self.settings.placement in (Placement.AUTO, Placement.CASCADE):
                 # (what split cost, at least)
                 self.placer.measured(ComputedOn.SPLIT, now - sample.started)
+                sample.here = 0  # (the edge's layers ran on since: from the input again)
                 actions.append(Log(f'no answer from the cloud within {self.settings.deadline:g} '
                                    f's for sample {sample.sample_id}: answering it here', True))
                 self.counters['samples_fallen_back'] += 1
@@ -334,7 +381,8 @@ class EdgeLoop(Generic[InputT]):
         if (sample := self.samples.current) is None:
             return
         if sample.place is ComputedOn.EDGE:
-            actions.append(RunHere(sample))
+            actions.append(RunHere(sample, (sample.escalate_after
+                                            or self.settings.num_timesteps) - sample.here))
         elif (due := self._due(sample, now)) is not None:
             self._resending = due.resend
             if due.resend:
@@ -382,6 +430,9 @@ class EdgeLoop(Generic[InputT]):
         if sample is None:
             return False
         sample.place = place
+        if placement is Placement.CASCADE and self.cloud_ready and not sample.fell_back \
+                and self.settings.cascade_timesteps < self.settings.num_timesteps:
+            sample.escalate_after = self.settings.cascade_timesteps
         if self.timestep_energy is None and placement is Placement.AUTO \
                 and self.energy_of is not None:
             self.timestep_energy = self.energy_of(sample.input)
@@ -396,7 +447,7 @@ class EdgeLoop(Generic[InputT]):
         """Where the next new sample runs: the placement, or auto's rule."""
         placement = self.settings.placement
         if placement is not Placement.AUTO:
-            return ComputedOn.EDGE if placement is Placement.LOCAL else ComputedOn.SPLIT
+            return ComputedOn.SPLIT if placement is Placement.SPLIT else ComputedOn.EDGE
         last = self.placer.last
         place = self.placer.choose(self.cloud_ready)
         if place is not last and self.cloud_ready:

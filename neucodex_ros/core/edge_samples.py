@@ -102,6 +102,10 @@ class EdgeSamples(Generic[InputT, SampleT]):
             self.pending[sample.sample_id] = sample
         return sample
 
+    def track(self, sample: SampleT) -> None:
+        """The current sample, started untracked, now waits for an answer from elsewhere."""
+        self.pending[sample.sample_id] = sample
+
     def done_sending(self, sample: SampleT) -> None:
         """The sample needs nothing more from the edge (all sent, or it ended)."""
         if self.current is sample:

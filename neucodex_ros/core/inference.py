@@ -42,12 +42,19 @@ class EdgeRunner:
         runs: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], nn.Module]] = {
             'split': (model.edge_forward, model.edge_modules()),
             'head': (model.head, model.head),
-            'all': (model.forward, model),
+            'all': (self._whole, model),
         }
         self._forward, self._modules = runs[layers]
         self._frames: torch.Tensor | None = None  # [T or 1, 1, C, H, W]
         self._neurons = Neurons()
         self.timestep = 0
+        #: 'all': the spikes at the split of each timestep run, for a cascade's escalation.
+        self.spikes: list[np.ndarray] = []
+
+    def _whole(self, x: torch.Tensor) -> torch.Tensor:
+        spikes = self.model.edge_forward(x)
+        self.spikes.append(spikes[0, 0].cpu().numpy().astype(np.bool_))
+        return self.model.cloud_forward(spikes)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -63,17 +70,35 @@ class EdgeRunner:
         self._frames = torch.as_tensor(frames, device=device).reshape(-1, 1, *frames.shape[-3:])
         self._neurons = Neurons()
         self.timestep = 0
+        self.spikes = []
 
     @torch.no_grad()
     def step(self) -> np.ndarray:
         """The next timestep's output: bool spikes [C, H, W], or logits [classes] for 'all'."""
+        out = self._step(self._forward)
+        return out if self.layers == 'all' else out.astype(np.bool_)
+
+    @torch.no_grad()
+    def step_split(self) -> np.ndarray:
+        """'all', escalated: the next timestep's spikes at the split, the head and encoder only.
+
+        The decoder and tail keep the state of the timesteps run whole; the cloud has its own.
+        """
+        if self.layers != 'all':
+            raise RuntimeError(f'step_split() goes on from the whole network; these are '
+                               f'{self.layers!r}')
+        spikes = self._step(self.model.edge_forward).astype(np.bool_)
+        self.spikes.append(spikes)
+        return spikes
+
+    def _step(self, forward: Callable[[torch.Tensor], torch.Tensor]) -> np.ndarray:
         if self._frames is None:
             raise RuntimeError('start() a sample first')
         frame = self._frames[min(self.timestep, len(self._frames) - 1)]
-        out = step_neurons(self._modules, self._forward, [self._neurons],
+        out = step_neurons(self._modules, forward, [self._neurons],
                            frame[None])[0, 0].cpu().numpy()
         self.timestep += 1
-        return out if self.layers == 'all' else out.astype(np.bool_)
+        return out
 
 
 @torch.no_grad()

@@ -51,6 +51,7 @@ class Placement(StrEnum):
     SPLIT = 'split'
     LOCAL = 'local'
     AUTO = 'auto'
+    CASCADE = 'cascade'  # here first; the cloud finishes what is not decided (core/edge_loop.py)
 
 
 class ComputedOn(StrEnum):

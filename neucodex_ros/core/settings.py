@@ -110,10 +110,14 @@ EDGE: Table = (
           "cloud), 'head' (no bottleneck: the head's features to the cloud), or 'all' (the "
           'whole network for all T here, Prediction out; no cloud)', choices=EDGE_LAYERS),
     Param('placement', Placement.AUTO.value, "Where each sample runs: 'split' (always; a "
-          "sample the cloud does not answer fails), 'local' (the whole network here) or "
-          "'auto': per sample, the faster place as measured (core/placement.py); a sample the "
-          'cloud does not answer by its deadline, and every sample while no cloud answers, '
-          'runs here', choices=tuple(Placement)),
+          "sample the cloud does not answer fails), 'local' (the whole network here), "
+          "'auto': per sample, the faster place as measured (core/placement.py), or 'cascade': "
+          'here first, the cloud finishing the samples not decided after cascade_timesteps; '
+          'a sample the cloud does not answer by its deadline, and every sample while no '
+          'cloud answers, runs here', choices=tuple(Placement)),
+    Param('cascade_timesteps', 1, "placement 'cascade': timesteps the whole network runs here "
+          '(early exit at alpha) before a sample not decided goes on in the cloud, from the '
+          'spikes already made', 1, 256),
     Param('latency_budget', 0.0, "placement 'auto': seconds. The places expected to answer "
           'within it are good enough, and the one of lower edge energy (compute + radio) '
           'wins; 0: the faster place wins (energy breaks near-ties)', 0.0, 3600.0),
@@ -261,6 +265,9 @@ class EdgeSettings(Settings):
             raise ConfigError(f'radio must be one of {tuple(RADIO_NJ_PER_BIT)} or nJ per bit '
                               f'>= 0, got {self.radio!r}') from err
         object.__setattr__(self, 'energy', energy)
+        if self.placement == Placement.CASCADE and self.layers == 'head':
+            raise ConfigError('placement cascade sends the spikes the whole network made at the '
+                              'split; layers head sends features instead: use layers split')
 
     @classmethod
     def of(cls, given: Mapping[str, Any], events: bool = False) -> EdgeSettings:
@@ -300,7 +307,8 @@ class EdgeSettings(Settings):
         return LoopSettings(
             num_timesteps, num_classes, self.where, self.deadline, self.queue_size,
             self.pacing, self.timestep_cost, self.timestep_period, self.latency_budget,
-            self.energy, 'split' if self.layers == 'all' else self.layers, model_id)
+            self.energy, 'split' if self.layers == 'all' else self.layers,
+            self.cascade_timesteps, model_id)
 
     def event_stream(self, trained: FrameSpec, counters: Counter[str]) -> EventStream:
         """Event input (EDGE_EVENTS) binned as set, else as the model was `trained`."""
@@ -329,6 +337,9 @@ class EdgeSettings(Settings):
             (f'{"head features" if self.layers == "head" else "spikes"} of shape '
              f'{output_shape}, {paced}, codec {self.encoding}') + \
             ('' if where is Placement.SPLIT else
+             f'; placement cascade: first {local} for up to {self.cascade_timesteps} '
+             'timesteps, the cloud going on from their spikes if none decided'
+             if where is Placement.CASCADE else
              f'; placement auto: or {local}, whichever is faster'
              + (f' (or cheaper within {budget:g} s)' if budget else ''))
         return sends, warning

@@ -37,6 +37,7 @@ from neucodex_ros.core import codec
 from neucodex_ros.core.edge_loop import (
     Action,
     EdgeLoop,
+    Escalate,
     Outcome,
     Publish,
     ReportWorse,
@@ -106,9 +107,10 @@ class EdgeNode(ManagedNode):
         self.source_id = self.hardware_id = settings.source(self.get_namespace())
         self.role = f'{self.source_id} edge'
         self.runner = EdgeRunner(checkpoint.model, settings.layers)
-        # One sample computes at a time, so the two runners can share the model's neurons.
+        # The whole network here (auto, cascade, a fallback); its samples' neurons are theirs.
         self.local_runner = self.runner if settings.layers == 'all' else \
             EdgeRunner(checkpoint.model, 'all')
+        self.local_exit = EarlyExit(alpha=settings.alpha, num_timesteps=self.num_timesteps)
         self.last_input = time.monotonic()  # of the last input message (or of the start)
         # Ids increase across restarts, so a restarted edge never reuses a sample id.
         self.loop: EdgeLoop[Frame] = EdgeLoop(
@@ -280,9 +282,10 @@ class EdgeNode(ManagedNode):
                     self.spikes_pub.publish(self.last_sent)
                     self._do(self.loop.sent(sample, time.monotonic(),
                                             self._wire_bytes(self.last_sent)))
-                case RunHere(sample=sample):
-                    answer = self._decide_here(sample)
-                    self._do(self.loop.decided_here(sample, answer, time.monotonic()))
+                case RunHere(sample=sample, timesteps=timesteps):
+                    self._do(self._run_here(sample, timesteps))
+                case Escalate():
+                    self.previous = self.last_sent = None
                 case Publish(sample=sample, answer=answer):
                     frame = sample.input
                     self.outputs.publish(Header(stamp=frame.stamp, frame_id=frame.frame_id),
@@ -300,8 +303,14 @@ class EdgeNode(ManagedNode):
         return len(serialize_message(msg)) if self.loop.counts_bytes else 0
 
     def _send_next(self, sample: Sample[Frame], asks: bool) -> int:
-        """Compute, code and publish the sample's next timestep; its serialized size."""
-        spikes = self.runner.step()
+        """Compute (unless run here already), code and publish the sample's next timestep.
+
+        Its serialized size.
+        """
+        timestep = sample.timesteps.next
+        spikes = self.runner.step() if not sample.here else \
+            self.local_runner.spikes[timestep] if timestep < sample.here else \
+            self.local_runner.step_split()  # (escalated: the whole network ran here before)
         encoding = self.settings.encoding
         if encoding == codec.AUTO or (self.previous is None and codec.is_temporal(encoding)):
             # (a temporal codec has nothing to code the first timestep against)
@@ -312,7 +321,7 @@ class EdgeNode(ManagedNode):
         channels, height, width = spikes.shape
         self.last_sent = PackedSpikes(
             stamp=sample.input.stamp, sample_id=sample.sample_id, model_id=self.wire_model_id,
-            cloud=self.loop.cloud, source_id=self.source_id, timestep=self.runner.timestep - 1,
+            cloud=self.loop.cloud, source_id=self.source_id, timestep=timestep,
             num_timesteps=self.num_timesteps, channels=channels, height=height, width=width,
             encoding=codec.WIRE_IDS[encoding], flags=PackedSpikes.FLAG_VERDICT if asks else 0,
             data=payload)
@@ -321,14 +330,22 @@ class EdgeNode(ManagedNode):
         self.counters[f'sent_{encoding}'] += 1
         return self._wire_bytes(self.last_sent)
 
-    def _decide_here(self, sample: Sample[Frame]) -> Outcome:
-        """The whole network, timestep by timestep, until the local early exit decides."""
-        early_exit = EarlyExit(alpha=self.settings.alpha, num_timesteps=self.num_timesteps)
-        self.local_runner.start(sample.input.pixels)
-        while (decision := early_exit.update(self.local_runner.step())) is None:
-            pass
-        return Outcome(decision.label, decision.confidence,
-                      decision.probabilities.astype('float32').tolist(), decision.timesteps_used)
+    def _run_here(self, sample: Sample[Frame], timesteps: int) -> list[Action]:
+        """The whole network from where the sample stopped here, with the early exit.
+
+        Until it decides, or `timesteps` more ran (a cascade's try).
+        """
+        if not sample.here:
+            self.local_runner.start(sample.input.pixels)
+            self.local_exit = EarlyExit(alpha=self.settings.alpha,
+                                        num_timesteps=self.num_timesteps)
+        for _ in range(timesteps):
+            if (decision := self.local_exit.update(self.local_runner.step())) is not None:
+                return self.loop.decided_here(sample, Outcome(
+                    decision.label, decision.confidence,
+                    decision.probabilities.astype('float32').tolist(),
+                    decision.timesteps_used), time.monotonic())
+        return self.loop.undecided_here(sample, timesteps, time.monotonic())
 
 
 def main(args: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from neucodex_ros.bench.link import LinkConfig, TwoHosts, why_unavailable
+from neucodex_ros.bench.modes import Mode
 
 pytestmark = pytest.mark.ros
 
@@ -26,25 +28,28 @@ def messages(mode: dict) -> float:
 
 def test_short_loopback_bench(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', 'bench', '--loopback',
-                             '--samples', '6', '--pacing-sweep', 'clock,1e6',
+                             '--samples', '6', '--rounds', '2', '--pacing-sweep', 'clock,1e6',
                              '--sweep-samples', '3', '--out', str(tmp_path)],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / 'bench.json').read_text())
     modes = report['modes']
     assert set(modes) == {'edge_only', 'edge_only_exit', 'cloud_only', 'split_float',
-                          'spikebottlenet', 'neucodex', 'neucodex_auto'}
+                          'spikebottlenet', 'neucodex', 'neucodex_auto', 'neucodex_cascade'}
     for name, mode in modes.items():
         assert MODE_KEYS <= set(mode), name
         assert mode['unanswered'] == 0 and mode['failed'] == 0, name
         assert mode['link_bytes_per_sample'] is None, 'one host: no link to count'
-        if name != 'neucodex_auto':
+        if name not in ('neucodex_auto', 'neucodex_cascade'):
             assert mode['computed_on'] == {'edge' if name in ('edge_only', 'edge_only_exit',
                                                               'cloud_only') else 'both': 6}, name
     auto = modes['neucodex_auto']  # where the edge measured it faster (the probes tried both)
     assert set(auto['computed_on']) <= {'edge', 'both'}
     assert sum(auto['computed_on'].values()) == 6
     assert auto['predicted'] == modes['neucodex']['predicted'], 'the same α both places'
+    cascade = modes['neucodex_cascade']  # here, or finished by the cloud from its spikes
+    assert set(cascade['computed_on']) <= {'edge', 'both'}
+    assert cascade['predicted'] == modes['edge_only_exit']['predicted'], 'the same early exit'
     link = report['config']['link']
     assert {'two_hosts', 'bandwidth_mbit', 'delay_ms'} <= set(link) and not link['two_hosts']
     assert 'edge_cpu_share' in report['config']
@@ -189,3 +194,31 @@ for size in (64, 8000):
     assert limit.split()[0] not in before.split()  # unlimited while the nodes start
     assert after.split()[0] == '50000'  # half of each 100 ms period
     assert transports == 'UDPv4'  # no shared memory past the link
+
+
+def test_rounds_give_every_mode_the_next_samples_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """7 samples in 3 rounds: 0–1, 2–3, 4–6, each mode in turn; the parts joined in order."""
+    from neucodex_ros.bench import suite
+    from neucodex_ros.bench.modes import MODE_BY_NAME, Run
+    from neucodex_ros.commands import bench
+
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    parsed = []
+    monkeypatch.setattr(suite, 'run_suite', lambda options: parsed.append(options) or 0)
+    bench.run(parser.parse_args(['--samples', '7', '--rounds', '3', '--out', 'x']))
+    calls = []
+
+    def run_mode(bench: Run, mode: Mode, link: object, samples: int, first: int = 0) -> dict:
+        calls.append((mode.name, first, samples))
+        return {'records': [{'sample': first + n} for n in range(samples)],
+                'edge_cpu_s': 1.0, 'link': None}
+
+    monkeypatch.setattr(suite, 'run_mode', run_mode)
+    results = suite.interleaved(Run(parsed[0], Path('p.yaml'), 0.9, {}),
+                                [MODE_BY_NAME['neucodex'], MODE_BY_NAME['edge_only_exit']],
+                                None)
+    assert calls == [('neucodex', 0, 2), ('edge_only_exit', 0, 2), ('neucodex', 2, 2),
+                     ('edge_only_exit', 2, 2), ('neucodex', 4, 3), ('edge_only_exit', 4, 3)]
+    assert [r['sample'] for r in results['neucodex']['records']] == list(range(7))
+    assert results['edge_only_exit']['edge_cpu_s'] == 3.0

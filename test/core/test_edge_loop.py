@@ -13,6 +13,7 @@ from neucodex_ros.core.edge_loop import (
     RETRY_PERIOD,
     Action,
     EdgeLoop,
+    Escalate,
     Outcome,
     Publish,
     ReportWorse,
@@ -24,6 +25,7 @@ from neucodex_ros.core.edge_loop import (
     Wake,
 )
 from neucodex_ros.core.energy import radio_energy_j
+from neucodex_ros.core.errors import ConfigError
 from neucodex_ros.core.health import Level
 from neucodex_ros.core.placement import ComputedOn, Placement
 from neucodex_ros.core.protocol import CLOUD_UNAVAILABLE, Log, Reason, Status, Verdict
@@ -56,9 +58,14 @@ class Edge:
             done.append(action)
             if isinstance(action, SendTimestep | Resend):
                 done += self._carry_out(self.loop.sent(action.sample, now, 10), now)
-            elif isinstance(action, RunHere):
-                done += self._carry_out(self.loop.decided_here(action.sample, Outcome(
-                    1, 0.9, [0.05, 0.9, 0.05], self.local_used), now), now)
+            elif isinstance(action, RunHere):  # exits after local_used timesteps in all
+                sample = action.sample
+                if sample.here + action.timesteps < self.local_used:
+                    done += self._carry_out(self.loop.undecided_here(
+                        sample, action.timesteps, now), now)
+                else:
+                    done += self._carry_out(self.loop.decided_here(sample, Outcome(
+                        1, 0.9, [0.05, 0.9, 0.05], self.local_used), now), now)
             elif isinstance(action, Wake):
                 self.wake = action.at
         return done
@@ -677,3 +684,92 @@ def test_hellos_go_on_while_a_subscriber_is_there_even_with_no_input() -> None:
         now = edge.wake
         edge.run(edge.loop.timer(now), now)
     assert edge.loop.counters['hellos_sent'] == 2
+def cascade(local_used: int, **settings: object) -> tuple[Edge, list[Action]]:
+    """A cascade edge with a cloud, one input; the local early exit after `local_used`."""
+    edge = Edge(Placement.CASCADE, **settings)
+    edge.local_used = local_used
+    edge.run(edge.loop.activate(0.0), 0.0)
+    edge.ready(0.0)
+    return edge, edge.run(edge.loop.input('frame', 0.0), 0.0)
+
+
+def test_a_cascade_sample_decided_in_its_first_timesteps_is_answered_here() -> None:
+    edge, done = cascade(1, cascade_timesteps=2)
+    [run] = of(RunHere, done)
+    assert run.timesteps == 2 and not of(StartSplit, done) and not of(SendTimestep, done)
+    [publish] = of(Publish, done)
+    assert publish.sample.place is ComputedOn.EDGE and publish.answer.timesteps_used == 1
+    assert dict(edge.loop.counters) == {
+        'hellos_sent': 1, 'frames_dropped': 0, 'samples_started': 1, 'placed_edge': 1,
+        'timesteps_computed': 1, 'samples_answered': 1}
+
+
+def test_a_cascade_sample_not_decided_escalates_with_the_spikes_it_made() -> None:
+    """Undecided after two timesteps here: both go to the cloud, then the third.
+
+    The third is computed with the edge's layers only and asks for a verdict; nothing is
+    computed twice.
+    """
+    edge, done = cascade(T, cascade_timesteps=2, timestep_cost=1e6)
+    [escalate] = of(Escalate, done)
+    sample = escalate.sample
+    assert sample.place is ComputedOn.SPLIT and sample.here == 2
+    assert sample.sample_id in edge.loop.samples.pending  # its deadline runs
+    for _ in range(3):
+        done += edge.run(edge.loop.timer(0.0), 0.0)  # (each next one at once)
+    assert [a.asks_verdict for a in of(SendTimestep, done)] == [False, False, True]
+    assert edge.loop.counters['timesteps_computed'] == 3  # 2 here, the third's edge layers
+    assert edge.loop.counters['timesteps_sent'] == 3
+    edge.answer(sample.sample_id, 0.1, used=3)
+    [publish] = of(Publish, edge.done)
+    assert publish.sample is sample and publish.answer.timesteps_used == 3
+    assert edge.loop.counters['samples_escalated'] == 1
+    assert edge.loop.counters['placed_edge'] == 1 and 'placed_split' not in edge.loop.counters
+
+
+def test_without_a_cloud_a_cascade_sample_runs_here_to_the_end() -> None:
+    edge = Edge(Placement.CASCADE, cascade_timesteps=1)
+    edge.local_used = 3
+    edge.run(edge.loop.activate(0.0), 0.0)
+    done = edge.run(edge.loop.input('frame', 0.0), 0.0)
+    assert [r.timesteps for r in of(RunHere, done)] == [T]
+    assert of(Publish, done)[0].answer.timesteps_used == 3 and not of(Escalate, done)
+
+
+def test_a_cloud_lost_while_the_cascade_tried_here_lets_the_sample_finish_here() -> None:
+    edge = Edge(Placement.CASCADE, cascade_timesteps=1)
+    edge.local_used = T
+    edge.run(edge.loop.activate(0.0), 0.0)
+    edge.ready(0.0)
+    edge.loop.samples.offer('x')
+    [run] = of(RunHere, edge.loop.timer(0.0))  # (carried out below, after the loss)
+    edge.loop.cloud_ready = False  # lost between the try's start and its end
+    done = edge.run(edge.loop.undecided_here(run.sample, run.timesteps, 0.1), 0.1)
+    assert not of(Escalate, done) and run.sample.here == 1 and run.sample.escalate_after == 0
+    done = edge.run(edge.loop.timer(0.1), 0.1)
+    assert [r.timesteps for r in of(RunHere, done)] == [T - 1]  # from where it stopped
+    assert edge.loop.counters['timesteps_computed'] == T
+
+
+def test_an_escalated_sample_past_its_deadline_runs_here_from_its_input() -> None:
+    edge, _ = cascade(T, cascade_timesteps=1, deadline=0.5, timestep_cost=1e6)
+    sample = edge.loop.samples.current
+    done = edge.run(edge.loop.timer(0.5), 0.5)
+    [run] = of(RunHere, done)
+    assert run.sample is sample and run.timesteps == T and sample.here == T
+    assert sample.fell_back and of(Publish, done)[0].sample.place is ComputedOn.EDGE
+
+
+def test_cascade_needs_the_spikes_at_the_split() -> None:
+    with pytest.raises(ConfigError, match='layers head sends features instead'):
+        EdgeSettings.of({'placement': 'cascade', 'layers': 'head'})
+
+
+def test_a_cascade_edge_without_a_cloud_says_its_samples_run_here() -> None:
+    edge = Edge(Placement.CASCADE, deadline=2.0)
+    edge.run(edge.loop.activate(0.0), 0.0)
+    assert edge.loop.health({}, 2.0).message == \
+        'no cloud has taken samples for 2 s: they run here'
+    assert 'cascade: first the whole network here, early exit at alpha 0.99 for up to 2 ' \
+        'timesteps' in EdgeSettings.of({'placement': 'cascade', 'cascade_timesteps': 2,
+                                         'alpha': 0.99}).describe(T, (4, 7, 7))[0]

@@ -195,3 +195,34 @@ def cloud_logit_sum(cloud: CloudRunner, spikes: list[np.ndarray]) -> np.ndarray:
     for s in spikes:
         cloud.step(sample, s)
     return sample.early_exit._logit_sum
+
+
+@pytest.mark.parametrize('here', [1, 2, 3])
+def test_a_cascade_escalated_after_k_timesteps_gives_the_cloud_the_splits_spikes(
+        here: int) -> None:
+    """A cascade escalated after k timesteps gives the cloud exactly the split's spikes.
+
+    The whole network here for k timesteps, then the head and encoder only: the same spikes
+    as the split at every timestep, and the cloud's logits on them are the whole network's.
+    """
+    model = random_model(3)
+    frames = torch.rand(3, 1, 28, 28) * 2
+    split, whole, cloud = EdgeRunner(model, 'split'), EdgeRunner(model, 'all'), CloudRunner(model)
+    for frame in frames:
+        split.start(frame.numpy())
+        whole.start(frame.numpy())
+        logits_here = [whole.step() for _ in range(here)]
+        for _ in range(here, 4):
+            whole.step_split()
+        expected = [split.step() for _ in range(4)]
+        assert len(whole.spikes) == 4 and 0.02 < np.mean(whole.spikes) < 0.98
+        for mine, theirs in zip(whole.spikes, expected, strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+        sample = cloud.new_sample(alpha=1.0, num_timesteps=4)
+        for t, spikes in enumerate(whole.spikes[:here]):
+            cloud.step(sample, spikes)
+            np.testing.assert_allclose(sample.early_exit._logit_sum / (t + 1),
+                                       np.mean(logits_here[:t + 1], axis=0), rtol=1e-5,
+                                       atol=1e-5)
+    with pytest.raises(RuntimeError, match='goes on from the whole network'):
+        split.step_split()
