@@ -38,8 +38,19 @@ def interleaved(bench: Run, modes: list[Mode], link: LinkConfig | None) -> dict[
             whole['records'] += part['records']
             whole['edge_cpu_s'] += part['edge_cpu_s']
             if whole['link'] is not None:
-                whole['link'] += part['link']
+                whole['link'] = joined_links(whole['link'], part['link'])
     return results
+
+
+def joined_links(first: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
+    """Two rounds' link.per_window: the samples in turn, the bytes added, the rates averaged."""
+    return {'samples': first['samples'] + then['samples'],
+            'discovery_bytes_per_s': {way: (first['discovery_bytes_per_s'][way]
+                                            + then['discovery_bytes_per_s'][way]) / 2
+                                      for way in ('up', 'down')},
+            'discovery_bytes': {way: first['discovery_bytes'][way] + then['discovery_bytes'][way]
+                                for way in ('up', 'down')},
+            'dropped_bytes': first['dropped_bytes'] + then['dropped_bytes']}
 
 
 def run_suite(options: Options) -> int:

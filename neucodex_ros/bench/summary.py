@@ -66,17 +66,23 @@ def latency_summary(records: list[dict[str, Any]]) -> dict[str, float | None]:
 
 
 def summarise_mode(mode: Mode, result: dict[str, Any], ops: dict[str, Any],
-                   steps: int, energy: EnergyConfig) -> dict[str, Any]:
-    """One mode's numbers: accuracy, latency, timesteps, bytes three ways, CPU, energy."""
+                   steps: int, energy: EnergyConfig, cascade_here: int = 0) -> dict[str, Any]:
+    """One mode's numbers: accuracy, latency, timesteps, bytes three ways, CPU, energy.
+
+    `cascade_here`: timesteps a cascade runs the whole network here before it escalates.
+    """
     records, link = result['records'], result['link']
     n = len(records)
     ok = [r for r in records if r['status'] == 'ok']
     # The edge computed the timesteps it sent, and those it used where it decided itself
-    # (every sample of layers all; with placement auto, those it ran or fell back on).
+    # (every sample of layers all; with placement auto, those it ran or fell back on; with
+    # cascade, those of an escalated sample it ran whole before sending their spikes).
     here = np.array([(r['timesteps_used'] or steps) if mode.layers == 'all'
-                     or (mode.layers is not None and r['computed_on'] == 'edge') else 0
-                     for r in records])
-    sent_steps = np.array([0 if mode.layers == 'all' else r['timesteps_sent'] for r in records])
+                     or (mode.layers is not None and r['computed_on'] == 'edge') else
+                     cascade_here if r['computed_on'] == 'both' else 0 for r in records])
+    sent_steps = np.array([0 if mode.layers == 'all' else
+                           max(r['timesteps_sent'] - (cascade_here if r['computed_on'] == 'both'
+                                                      else 0), 0) for r in records])
     computed = here + sent_steps
     message = {'up': np.array([r['bytes_up'] for r in records], dtype=float),
                'down': np.array([r['bytes_down'] for r in records], dtype=float)}
@@ -206,9 +212,12 @@ def summarise(results: dict[str, dict[str, Any]], sweeps: dict[str, Any], bench:
     steps = checkpoint.config.num_timesteps
     energy = EnergyConfig.with_radio(options.radio)
     ops = edge_operations(options.input, max(options.samples, options.sweep_samples), checkpoint)
+    cascade_here = int((params['edge_node'] | bench.edge_overrides).get('cascade_timesteps', 1))
 
     def modes_of(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        out = {name: summarise_mode(MODE_BY_NAME[name], result, ops, steps, energy)
+        out = {name: summarise_mode(MODE_BY_NAME[name], result, ops, steps, energy,
+                                    cascade_here if MODE_BY_NAME[name].edge.get('placement')
+                                    == 'cascade' else 0)
                for name, result in runs.items()}
         _savings(out)
         return out

@@ -222,3 +222,17 @@ def test_rounds_give_every_mode_the_next_samples_in_turn(monkeypatch: pytest.Mon
                      ('edge_only_exit', 2, 2), ('neucodex', 4, 3), ('edge_only_exit', 4, 3)]
     assert [r['sample'] for r in results['neucodex']['records']] == list(range(7))
     assert results['edge_only_exit']['edge_cpu_s'] == 3.0
+
+
+def test_two_rounds_links_join_their_samples_and_bytes() -> None:
+    from neucodex_ros.bench.suite import joined_links
+
+    def link(samples: int, rate: float, total: int) -> dict:
+        return {'samples': [{'up': {}, 'down': {}}] * samples,
+                'discovery_bytes_per_s': {'up': rate, 'down': rate},
+                'discovery_bytes': {'up': total, 'down': total}, 'dropped_bytes': total}
+
+    joined = joined_links(link(2, 10.0, 100), link(3, 30.0, 50))
+    assert len(joined['samples']) == 5 and joined['discovery_bytes_per_s']['up'] == 20.0
+    assert joined['discovery_bytes'] == {'up': 150, 'down': 150}
+    assert joined['dropped_bytes'] == 150
