@@ -212,7 +212,8 @@ def summarise(results: dict[str, dict[str, Any]], sweeps: dict[str, Any], bench:
     steps = checkpoint.config.num_timesteps
     energy = EnergyConfig.with_radio(options.radio)
     ops = edge_operations(options.input, max(options.samples, options.sweep_samples), checkpoint)
-    cascade_here = int((params['edge_node'] | bench.edge_overrides).get('cascade_timesteps', 1))
+    edge_params = params['edge_node'] | bench.edge_overrides
+    cascade_here = int(edge_params.get('cascade_timesteps', 1))
 
     def modes_of(runs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         out = {name: summarise_mode(MODE_BY_NAME[name], result, ops, steps, energy,
@@ -233,7 +234,6 @@ def summarise(results: dict[str, dict[str, Any]], sweeps: dict[str, Any], bench:
             mode['wire_reduction_vs_split_float'] = wire_reduction(
                 modes['split_float']['message_bytes_per_sample']['up'], up)
     two_hosts = loopback_reason is None
-    edge_params = params['edge_node'] | bench.edge_overrides
     return {
         'config': {
             'input': options.input, 'samples': options.samples, 'model_id': checkpoint.model_id,
