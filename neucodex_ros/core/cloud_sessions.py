@@ -12,6 +12,9 @@ The rules:
   else rejected and counted by reason) and if the fleet gives this cloud the robot
   (core/fleet.py; else counted as another cloud's). A robot with `max_in_flight` samples
   open that opens another has its oldest fail (EVICTED).
+* A bundle (FLAG_BUNDLE: the timesteps a robot already held, in one message) is taken as
+  its timesteps one after the other, each as if it came alone; only its last asks for a
+  verdict. A malformed bundle, or one reaching past T, is rejected whole.
 * Timesteps are put back in order and used once each (core/reorder.py: a missing one is
   waited for `reorder_wait`, then lost); a temporal payload is decoded against the
   timestep just before it, so one coded against a lost timestep is lost too.
@@ -82,6 +85,32 @@ class Runner(Protocol):
     def step_batch(self, samples: Sequence[State],
                    spikes: Sequence[np.ndarray]) -> list[Decision | None]:
         """One timestep of each sample; its Decision once it stops."""
+
+
+@dataclass
+class Part:
+    """One timestep of a bundle, read as if it had come alone (Spikes)."""
+
+    source_id: str
+    sample_id: int
+    model_id: int
+    timestep: int
+    num_timesteps: int
+    channels: int
+    height: int
+    width: int
+    encoding: int
+    flags: int
+    cloud: int
+    data: bytes
+
+    @classmethod
+    def of(cls, msg: Spikes, index: int, last: bool, encoding: str, data: bytes) -> Part:
+        """Part `index` of the bundle msg; the bundle's verdict request goes with its last."""
+        flags = Flag(msg.flags) & ~Flag.BUNDLE & (~Flag(0) if last else ~Flag.VERDICT)
+        return cls(msg.source_id, msg.sample_id, msg.model_id, msg.timestep + index,
+                   msg.num_timesteps, msg.channels, msg.height, msg.width,
+                   codec.WIRE_IDS[encoding], int(flags), msg.cloud, data)
 
 
 @dataclass
@@ -242,6 +271,17 @@ class CloudSessions:
     def _take(self, msg: Spikes, now: float, out: list[Verdict | Log]) -> None:
         """One message: a hello, a timestep of an open or new sample, or one to reject."""
         key = (msg.source_id, msg.sample_id)
+        if msg.flags & Flag.BUNDLE and not msg.flags & Flag.HELLO:
+            try:
+                parts = codec.split_bundle(msg.data, min(
+                    self.limits.max_timesteps, max(msg.num_timesteps - msg.timestep, 1)))
+            except CodecError as err:
+                self._reject(key, err, out)
+                return
+            for index, (encoding, data) in enumerate(parts):
+                self._take(Part.of(msg, index, index == len(parts) - 1, encoding, data), now,
+                           out)
+            return
         if msg.flags & Flag.HELLO:
             if self.active:
                 self._hello(key, msg, now, out)

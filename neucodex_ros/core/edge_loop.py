@@ -118,9 +118,14 @@ class StartSplit(ForSample):
 
 @dataclass(frozen=True)
 class SendTimestep(ForSample):
-    """Compute, code and send the sample's next timestep; then call `sent`."""
+    """Compute, code and send the sample's next `count` timesteps, in one message; then `sent`.
+
+    More than one only for an escalated sample: the timesteps run here, in one bundle with
+    the next `cascade_bundle` computed now.
+    """
 
     asks_verdict: bool
+    count: int = 1
 
 
 class Resend(ForSample):
@@ -186,6 +191,7 @@ class LoopSettings:
     energy: EnergyConfig
     split_layers: str  # what a split sample runs here: 'split' or 'head'
     cascade_timesteps: int  # cascade: timesteps here before escalating
+    cascade_bundle: int  # cascade: timesteps computed for the escalation's first message
     model_id: str  # for the log
 
 
@@ -220,6 +226,7 @@ class EdgeLoop(Generic[InputT]):
         self._again = False  # work is waiting: be called at once
         self._resending = False  # the compute action just returned is a Resend
         self._asked = True  # ... a SendTimestep asking for a verdict
+        self._count = 1  # ... of this many timesteps
 
     @property
     def counts_bytes(self) -> bool:
@@ -277,10 +284,11 @@ class EdgeLoop(Generic[InputT]):
             if self._resending:
                 self.counters['timesteps_resent'] += 1
             else:
-                if sample.timesteps.next >= sample.here:  # (else computed here already)
-                    self.counters['timesteps_computed'] += 1
-                sample.timesteps.sent(now, self._asked)
-                self.counters['timesteps_sent'] += 1
+                for _ in range(self._count):
+                    if sample.timesteps.next >= sample.here:  # (else computed here already)
+                        self.counters['timesteps_computed'] += 1
+                    sample.timesteps.sent(now, self._asked)
+                    self.counters['timesteps_sent'] += 1
             if sample is self.samples.current and self._due(sample, now) is not None:
                 self._again = True  # once the callbacks waiting now have run
         return self._event(now, went)
@@ -391,8 +399,18 @@ class EdgeLoop(Generic[InputT]):
             else:
                 if sample.timesteps.next >= sample.timesteps.needed:
                     self.counters['timesteps_ahead'] += 1  # a bet
-                self._asked = self.pacing.asks_verdict(sample.timesteps)
-                actions.append(SendTimestep(sample, self._asked))
+                self._count = self._bundled(sample)
+                self._asked = self.pacing.asks_verdict(sample.timesteps, self._count)
+                actions.append(SendTimestep(sample, self._asked, self._count))
+
+    def _bundled(self, sample: Sample[InputT]) -> int:
+        """Timesteps in the sample's next message: those kept here, with the next computed."""
+        timesteps = sample.timesteps
+        kept = sample.here - timesteps.next
+        if kept <= 0:
+            return 1
+        self.counters['bundles_sent'] += 1
+        return min(kept + self.settings.cascade_bundle, timesteps.num_timesteps - timesteps.next)
 
     def _due(self, sample: Sample[InputT], now: float) -> Step | None:
         """The sample's pacing step if due now; if later, when to be called for it."""

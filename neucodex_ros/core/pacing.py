@@ -193,8 +193,8 @@ class Step:
 class Pacing(Protocol):
     """A pacing rule: when to compute a sample's next timestep, or resend its last."""
 
-    def asks_verdict(self, sample: SampleTimesteps) -> bool:
-        """Whether the timestep about to be sent should ask the cloud for a verdict."""
+    def asks_verdict(self, sample: SampleTimesteps, count: int = 1) -> bool:
+        """Whether the `count` timesteps about to be sent should ask for a verdict after them."""
 
     def next_step(self, sample: SampleTimesteps, now: float) -> Step | None:
         """The sample's next step, or None: all T were sent.
@@ -209,7 +209,7 @@ class ClockPacing:
 
     period: float
 
-    def asks_verdict(self, sample: SampleTimesteps) -> bool:
+    def asks_verdict(self, sample: SampleTimesteps, count: int = 1) -> bool:
         """See Pacing: the clock does not listen."""
         return False
 
@@ -228,9 +228,9 @@ class AdaptivePacing:
     round_trip: RoundTrip
     rates: ContinueRates
 
-    def asks_verdict(self, sample: SampleTimesteps) -> bool:
-        """See Pacing: unless the bet on the timestep after it pays at once."""
-        k = sample.next  # about to be sent
+    def asks_verdict(self, sample: SampleTimesteps, count: int = 1) -> bool:
+        """See Pacing: unless the bet on the timestep after them pays at once."""
+        k = sample.next + count - 1  # the last about to be sent
         if k + 1 >= sample.num_timesteps:
             return False  # the last: the answer comes anyway
         return not self._pays(self.rates.chance(sample.needed - 1, k), self.round_trip.estimate)

@@ -52,6 +52,7 @@ class Flag(IntFlag):
     VERDICT = 1  # the edge asks for a verdict after this timestep
     RESENT = 2  # sent again: no verdict reached the edge in time
     HELLO = 4  # no spikes: does a cloud take this model's samples?
+    BUNDLE = 8  # several timesteps in one message (codec.join_bundle)
 
 
 @dataclass(frozen=True)

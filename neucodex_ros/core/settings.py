@@ -118,6 +118,9 @@ EDGE: Table = (
     Param('cascade_timesteps', 1, "placement 'cascade': timesteps the whole network runs here "
           '(early exit at alpha) before a sample not decided goes on in the cloud, from the '
           'spikes already made', 1, 256),
+    Param('cascade_bundle', 1, "placement 'cascade': timesteps an escalating sample computes "
+          'before its first message, which carries them with those run here; the rest are '
+          'sent one by one. More: fewer messages (radio), a later start in the cloud', 0, 256),
     Param('latency_budget', 0.0, "placement 'auto': seconds. The places expected to answer "
           'within it are good enough, and the one of lower edge energy (compute + radio) '
           'wins; 0: the faster place wins (energy breaks near-ties)', 0.0, 3600.0),
@@ -308,7 +311,7 @@ class EdgeSettings(Settings):
             num_timesteps, num_classes, self.where, self.deadline, self.queue_size,
             self.pacing, self.timestep_cost, self.timestep_period, self.latency_budget,
             self.energy, 'split' if self.layers == 'all' else self.layers,
-            self.cascade_timesteps, model_id)
+            self.cascade_timesteps, self.cascade_bundle, model_id)
 
     def event_stream(self, trained: FrameSpec, counters: Counter[str]) -> EventStream:
         """Event input (EDGE_EVENTS) binned as set, else as the model was `trained`."""

@@ -274,8 +274,8 @@ class EdgeNode(ManagedNode):
                 case StartSplit(sample=sample):
                     self.runner.start(sample.input.pixels)
                     self.previous = self.last_sent = None
-                case SendTimestep(sample=sample, asks_verdict=asks):
-                    wire_bytes = self._send_next(sample, asks)
+                case SendTimestep(sample=sample, asks_verdict=asks, count=count):
+                    wire_bytes = self._send_next(sample, asks, count)
                     self._do(self.loop.sent(sample, time.monotonic(), wire_bytes))
                 case Resend(sample=sample):
                     self.last_sent.flags |= PackedSpikes.FLAG_RESENT
@@ -302,15 +302,30 @@ class EdgeNode(ManagedNode):
         """A message's serialized size, if the loop weighs the radio (auto's energy)."""
         return len(serialize_message(msg)) if self.loop.counts_bytes else 0
 
-    def _send_next(self, sample: Sample[Frame], asks: bool) -> int:
-        """Compute (unless run here already), code and publish the sample's next timestep.
+    def _send_next(self, sample: Sample[Frame], asks: bool, count: int) -> int:
+        """Compute (unless run here already), code and publish the sample's next timesteps.
 
-        Its serialized size.
+        `count` of them, in one message (a bundle if more than one). Its serialized size.
         """
-        timestep = sample.timesteps.next
-        spikes = self.runner.step() if not sample.here else \
-            self.local_runner.spikes[timestep] if timestep < sample.here else \
-            self.local_runner.step_split()  # (escalated: the whole network ran here before)
+        first = sample.timesteps.next
+        parts = [self._encode(self.runner.step() if not sample.here else
+                              self.local_runner.spikes[timestep] if timestep < sample.here else
+                              self.local_runner.step_split())  # (escalated: ran here before)
+                 for timestep in range(first, first + count)]
+        channels, height, width = self.previous.shape
+        self.last_sent = PackedSpikes(
+            stamp=sample.input.stamp, sample_id=sample.sample_id, model_id=self.wire_model_id,
+            cloud=self.loop.cloud, source_id=self.source_id, timestep=first,
+            num_timesteps=self.num_timesteps, channels=channels, height=height, width=width,
+            encoding=codec.WIRE_IDS[parts[0][0]],
+            flags=(PackedSpikes.FLAG_VERDICT if asks else 0)
+            | (PackedSpikes.FLAG_BUNDLE if count > 1 else 0),
+            data=codec.join_bundle(parts) if count > 1 else parts[0][1])
+        self.spikes_pub.publish(self.last_sent)
+        return self._wire_bytes(self.last_sent)
+
+    def _encode(self, spikes: np.ndarray) -> tuple[str, bytes]:
+        """One timestep's payload, coded against the one sent before it: (encoding, payload)."""
         encoding = self.settings.encoding
         if encoding == codec.AUTO or (self.previous is None and codec.is_temporal(encoding)):
             # (a temporal codec has nothing to code the first timestep against)
@@ -318,17 +333,9 @@ class EdgeNode(ManagedNode):
         else:
             payload = codec.encode(spikes, encoding, self.previous)
         self.previous = spikes
-        channels, height, width = spikes.shape
-        self.last_sent = PackedSpikes(
-            stamp=sample.input.stamp, sample_id=sample.sample_id, model_id=self.wire_model_id,
-            cloud=self.loop.cloud, source_id=self.source_id, timestep=timestep,
-            num_timesteps=self.num_timesteps, channels=channels, height=height, width=width,
-            encoding=codec.WIRE_IDS[encoding], flags=PackedSpikes.FLAG_VERDICT if asks else 0,
-            data=payload)
-        self.spikes_pub.publish(self.last_sent)
         self.counters['bytes_sent'] += len(payload)
         self.counters[f'sent_{encoding}'] += 1
-        return self._wire_bytes(self.last_sent)
+        return encoding, payload
 
     def _run_here(self, sample: Sample[Frame], timesteps: int) -> list[Action]:
         """The whole network from where the sample stopped here, with the early exit.

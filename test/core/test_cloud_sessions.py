@@ -488,3 +488,42 @@ def test_the_rules_count_into_the_nodes_counters_and_start_inactive() -> None:
     rules = CloudSessions({SHAPE: Runner()}, SHAPE, MODEL, 'abc', Fleet('c1', now=-2.0),
                           lambda: 1.0, CloudSettings.of({}).limits, counters)
     assert rules.counters is counters and not rules.active
+
+
+def bundle(timesteps: Sequence[np.ndarray], first: int = 0, flags: int = 0) -> Msg:
+    """A bundle of these timesteps' spikes, the first bit-packed, the rest temporal."""
+    parts, previous = [], None
+    for spikes in timesteps:
+        encoding = 'bitpack' if previous is None else 'rice-temporal'
+        parts.append((encoding, codec.encode(spikes, encoding, previous)))
+        previous = spikes
+    return Msg(timestep=first, flags=flags | Flag.BUNDLE, data=codec.join_bundle(parts))
+
+
+def test_a_bundle_is_taken_as_its_timesteps_in_turn_and_asks_after_its_last() -> None:
+    """Each part decodes against the one before it; bytes count the parts' payloads."""
+    rng = np.random.default_rng(3)
+    spikes = [rng.random(SHAPE) < 0.4 for _ in range(3)]
+    cloud = Cloud()
+    cloud.deliver(bundle(spikes, flags=Flag.VERDICT))
+    [verdict] = cloud.sent
+    assert verdict.reason is Reason.CONTINUE and verdict.timesteps_used == 3
+    assert cloud.runner.batches == [1, 1, 1]
+    state = cloud.rules.open[('r1', 10)].state.early_exit
+    assert state.timesteps == 3
+    assert state._logit_sum[1] == sum(int(s.sum()) for s in spikes)  # every part decoded right
+    parts = codec.split_bundle(bundle(spikes).data, T)
+    assert cloud.rules.open[('r1', 10)].bytes_received == sum(len(p) for _, p in parts)
+    cloud.deliver(Msg(timestep=3))
+    assert cloud.sent[-1].reason is Reason.REACHED_T and cloud.sent[-1].timesteps_used == T
+
+
+def test_a_bundle_past_t_or_malformed_is_rejected_and_counted() -> None:
+    cloud = Cloud()
+    cloud.deliver(Msg(flags=Flag.BUNDLE, data=b'\x00\x09\x00ab'))  # runs past its end
+    assert cloud.rules.counters['rejected_bad_payload'] == 1 and not cloud.rules.open
+    ones = np.ones(SHAPE, bool)
+    cloud.deliver(bundle([ones, ones], first=T - 1))
+    assert cloud.rules.counters['rejected_bad_payload'] == 2 and not cloud.rules.open
+    cloud.deliver(bundle([ones], first=T - 1))  # (the same, within T)
+    assert ('r1', 10) in cloud.rules.open

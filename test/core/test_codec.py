@@ -364,3 +364,19 @@ def test_rice_codes_a_large_silent_map() -> None:
     payload = round_trip(spikes, 'rice', None)
     assert len(payload) == (4 + (200_704 >> 15) + 1 + 15 + 7) // 8 + 1
     assert codec.encode_auto(spikes)[0] == 'rice'
+
+
+def test_a_bundle_gives_back_its_parts_and_refuses_what_is_malformed() -> None:
+    parts = [('rice', b'\x01\x02'), ('rice-temporal', b''), ('bitpack', bytes(300))]
+    data = codec.join_bundle(parts)
+    assert len(data) == 3 * 3 + 302 and codec.split_bundle(data, 3) == parts
+    for bad, why in ((data[:-1], 'runs past'), (data[:4], 'runs past'), (b'\x01\x00', 'inside'),
+                     (b'', 'empty'), (b'\x09\x00\x00', 'unknown spike encoding number 9')):
+        with pytest.raises(CodecError, match=why):
+            codec.split_bundle(bad, 3)
+    with pytest.raises(CodecError, match='more than 2 timesteps'):
+        codec.split_bundle(data, 2)
+    with pytest.raises(CodecError):
+        codec.join_bundle([])
+    with pytest.raises(CodecError, match='65535'):
+        codec.join_bundle([('bitpack', bytes(70000))])

@@ -705,26 +705,41 @@ def test_a_cascade_sample_decided_in_its_first_timesteps_is_answered_here() -> N
 
 
 def test_a_cascade_sample_not_decided_escalates_with_the_spikes_it_made() -> None:
-    """Undecided after two timesteps here: both go to the cloud, then the third.
+    """Undecided after two timesteps here: both go to the cloud with the third, in one bundle.
 
-    The third is computed with the edge's layers only and asks for a verdict; nothing is
-    computed twice.
+    The third is computed with the edge's layers only; the bundle asks for a verdict after
+    it; nothing is computed twice.
     """
     edge, done = cascade(T, cascade_timesteps=2, timestep_cost=1e6)
     [escalate] = of(Escalate, done)
     sample = escalate.sample
     assert sample.place is ComputedOn.SPLIT and sample.here == 2
     assert sample.sample_id in edge.loop.samples.pending  # its deadline runs
-    for _ in range(3):
-        done += edge.run(edge.loop.timer(0.0), 0.0)  # (each next one at once)
-    assert [a.asks_verdict for a in of(SendTimestep, done)] == [False, False, True]
+    done += edge.run(edge.loop.timer(0.0), 0.0)
+    assert [(a.count, a.asks_verdict) for a in of(SendTimestep, done)] == [(3, True)]
+    assert sample.timesteps.next == 3 and sample.timesteps.sent_at == [0.0] * 3
     assert edge.loop.counters['timesteps_computed'] == 3  # 2 here, the third's edge layers
     assert edge.loop.counters['timesteps_sent'] == 3
+    assert edge.loop.counters['bundles_sent'] == 1
     edge.answer(sample.sample_id, 0.1, used=3)
     [publish] = of(Publish, edge.done)
     assert publish.sample is sample and publish.answer.timesteps_used == 3
     assert edge.loop.counters['samples_escalated'] == 1
     assert edge.loop.counters['placed_edge'] == 1 and 'placed_split' not in edge.loop.counters
+
+
+@pytest.mark.parametrize(('bundle', 'counts'), [(0, [2, 1, 1]), (1, [3, 1]), (2, [4]),
+                                                 (9, [4])])
+def test_an_escalation_bundles_the_timesteps_kept_with_cascade_bundle_more(
+        bundle: int, counts: list[int]) -> None:
+    """Never past T; after the bundle, one timestep per message, the last asking nothing."""
+    edge, done = cascade(T, cascade_timesteps=2, cascade_bundle=bundle, timestep_cost=0.0)
+    for _ in range(3):
+        done += edge.run(edge.loop.timer(0.0), 0.0)
+    sends = of(SendTimestep, done)
+    assert [a.count for a in sends] == counts and not sends[-1].asks_verdict
+    assert edge.loop.counters['timesteps_sent'] == T
+    assert edge.loop.counters['timesteps_computed'] == T
 
 
 def test_without_a_cloud_a_cascade_sample_runs_here_to_the_end() -> None:

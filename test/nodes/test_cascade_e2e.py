@@ -1,6 +1,7 @@
 """placement cascade over real processes: the robot answers the easy digits, the cloud the rest.
 
-The cloud goes on from the spikes the robot already made (core/edge_loop.py). The answer of
+The cloud goes on from the spikes the robot already made, sent with the next timestep in one
+bundle (core/edge_loop.py). The answer of
 every sample is the whole network's early exit at α, wherever it was computed: the cloud's
 decoder and tail run on the spikes the robot's whole network made at the split.
 """
@@ -58,3 +59,5 @@ def test_cascade_answers_easy_samples_here_and_the_cloud_finishes_the_rest() -> 
         [u == 1 for n, u in enumerate(used) if n not in differ]
     assert 10 < sum(here) < 50  # both kinds of sample, for this test to mean anything
     assert counter(stats, 'edge_node', 'samples_escalated') == len(images) - sum(here)
+    # (each escalated sample's first message: its timestep run here and the next, bundled)
+    assert counter(stats, 'edge_node', 'bundles_sent') == len(images) - sum(here)
