@@ -121,7 +121,7 @@ class SendTimestep(ForSample):
     """Compute, code and send the sample's next `count` timesteps, in one message; then `sent`.
 
     More than one only for an escalated sample: the timesteps run here, in one bundle with
-    the next `cascade_bundle` computed now.
+    the next `cascade_bundle` (-1: all) computed now.
     """
 
     asks_verdict: bool
@@ -191,7 +191,7 @@ class LoopSettings:
     energy: EnergyConfig
     split_layers: str  # what a split sample runs here: 'split' or 'head'
     cascade_timesteps: int  # cascade: timesteps here before escalating
-    cascade_bundle: int  # cascade: timesteps computed for the escalation's first message
+    cascade_bundle: int  # cascade: timesteps computed for the escalation's first message; -1: all
     model_id: str  # for the log
 
 
@@ -212,7 +212,7 @@ class EdgeLoop(Generic[InputT]):
         self.pacing: Pacing = AdaptivePacing(settings.timestep_cost, self.round_trip,
                                              self.continue_rates) \
             if settings.pacing == 'adaptive' else ClockPacing(settings.timestep_period)
-        self.placer = Placer(latency_budget=settings.latency_budget)
+        self.placer = Placer(settings.num_timesteps, latency_budget=settings.latency_budget)
         self.timestep_energy: dict[str, float] | None = None
         self.active = False
         self.subscribers = 0  # of the spikes the edge sends
@@ -298,7 +298,7 @@ class EdgeLoop(Generic[InputT]):
         def decided(actions: list[Action]) -> None:
             self.counters['timesteps_computed'] += answer.timesteps_used - sample.here
             sample.here = answer.timesteps_used
-            self._measured(sample, now, answer.timesteps_used)
+            self._measured(sample, now, answer.timesteps_used, answer.timesteps_used)
             self._publish(sample, answer, actions)
             self._finished_sending(sample)
         return self._event(now, decided)
@@ -327,8 +327,9 @@ class EdgeLoop(Generic[InputT]):
         return {'pending_samples': len(self.samples.pending),
                 'round_trip_us': round(self.round_trip.estimate * 1e6),
                 'cloud_ready': int(self.cloud_ready)} | {
-            f'expected_{place.name.lower()}_ms': round(smoothed.tail * 1e3, 1)
-            for place, smoothed in self.placer.latency.items() if smoothed.tail is not None}
+            f'expected_{place.name.lower()}{quantile}_ms': round(seconds * 1e3, 1)
+            for place in ComputedOn if (expected := self.placer.expected(place)) is not None
+            for quantile, seconds in zip(('', '_p95'), expected, strict=True)}
 
     def health(self, growth: dict[str, int], now: float) -> Health:
         """EDGE_RULES, and WARN while no cloud has taken samples for longer than the deadline."""
@@ -366,8 +367,9 @@ class EdgeLoop(Generic[InputT]):
             self._cloud_lost('a sample missed its deadline', now, actions)
             self._finished_sending(sample)
             if self.settings.placement in (Placement.AUTO, Placement.CASCADE):
-                # (what split cost, at least)
-                self.placer.measured(ComputedOn.SPLIT, now - sample.started)
+                # (what split cost, at least, as if it needed all T)
+                self.placer.measured(ComputedOn.SPLIT, now - sample.started,
+                                     self.settings.num_timesteps)
                 sample.here = 0  # (the edge's layers ran on since: from the input again)
                 actions.append(Log(f'no answer from the cloud within {self.settings.deadline:g} '
                                    f's for sample {sample.sample_id}: answering it here', True))
@@ -410,7 +412,9 @@ class EdgeLoop(Generic[InputT]):
         if kept <= 0:
             return 1
         self.counters['bundles_sent'] += 1
-        return min(kept + self.settings.cascade_bundle, timesteps.num_timesteps - timesteps.next)
+        rest = timesteps.num_timesteps - timesteps.next
+        bundle = self.settings.cascade_bundle
+        return rest if bundle < 0 else min(kept + bundle, rest)
 
     def _due(self, sample: Sample[InputT], now: float) -> Step | None:
         """The sample's pacing step if due now; if later, when to be called for it."""
@@ -469,14 +473,17 @@ class EdgeLoop(Generic[InputT]):
         last = self.placer.last
         place = self.placer.choose(self.cloud_ready)
         if place is not last and self.cloud_ready:
-            expected = ', '.join(f'{p.name.lower()} {s.tail * 1e3:.0f} ms'
-                                 for p, s in self.placer.latency.items() if s.tail is not None)
+            expected = ', '.join(f'{p.name.lower()} {e[0] * 1e3:.0f} / {e[1] * 1e3:.0f} ms'
+                                 for p in ComputedOn if (e := self.placer.expected(p)) is not None)
             actions.append(Log(f'placing samples {"here" if place is ComputedOn.EDGE else "split"}'
-                               + (f' (expected: {expected})' if expected else '')))
+                               + (f' (expected median / p95: {expected})' if expected else '')))
         return place
 
-    def _measured(self, sample: Sample[InputT], now: float, timesteps: int) -> None:
-        """Tell auto's rule what the sample cost: its latency, and the edge's energy."""
+    def _measured(self, sample: Sample[InputT], now: float, timesteps: int, used: int) -> None:
+        """Tell auto's rule the sample's latency, the timesteps it `used`, the edge's energy.
+
+        The energy is that of the `timesteps` computed for it, and of its bytes.
+        """
         if self.settings.placement is not Placement.AUTO or sample.fell_back:
             return  # (a sample that fell back says what split cost: recorded at its deadline)
         joules = None
@@ -484,7 +491,7 @@ class EdgeLoop(Generic[InputT]):
             layers = 'all' if sample.place is ComputedOn.EDGE else self.settings.split_layers
             joules = energy[layers] * timesteps + float(radio_energy_j(
                 8 * sample.bytes_up, self.settings.energy, 8 * sample.bytes_down))
-        self.placer.measured(sample.place, now - sample.started, joules)
+        self.placer.measured(sample.place, now - sample.started, used, joules)
 
     def _ask_for_cloud(self, now: float, actions: list[Action]) -> None:
         """Say hello to the clouds listening (if due), and look again in a while."""
@@ -571,7 +578,7 @@ class EdgeLoop(Generic[InputT]):
             self._finished_sending(sample)
         sample.bytes_down += wire_bytes
         if ok:
-            self._measured(sample, now, len(timesteps.sent_at))
+            self._measured(sample, now, len(timesteps.sent_at), used)
         self._publish(sample, Outcome(verdict.label, verdict.confidence,
                                      list(verdict.probabilities), used, verdict.timesteps_lost,
                                      verdict.bytes_received, status), actions)

@@ -118,9 +118,10 @@ EDGE: Table = (
     Param('cascade_timesteps', 1, "placement 'cascade': timesteps the whole network runs here "
           '(early exit at alpha) before a sample not decided goes on in the cloud, from the '
           'spikes already made', 1, 256),
-    Param('cascade_bundle', 1, "placement 'cascade': timesteps an escalating sample computes "
+    Param('cascade_bundle', -1, "placement 'cascade': timesteps an escalating sample computes "
           'before its first message, which carries them with those run here; the rest are '
-          'sent one by one. More: fewer messages (radio), a later start in the cloud', 0, 256),
+          'sent one by one; -1: all (one message: the least radio, measured fastest too)',
+          -1, 256),
     Param('latency_budget', 0.0, "placement 'auto': seconds. The places expected to answer "
           'within it are good enough, and the one of lower edge energy (compute + radio) '
           'wins; 0: the faster place wins (energy breaks near-ties)', 0.0, 3600.0),

@@ -2,8 +2,8 @@
 
 The first measurement x sets the mean to x and the deviation to x / 2; each later one moves
 the deviation by 1/4 of its distance from the mean and the mean by 1/8 of its own. The
-edge's round trip (core/pacing.py) and its places' latency and energy (core/placement.py)
-are kept so.
+edge's round trip (core/pacing.py) and its places' latency per timesteps used and energy
+(core/placement.py) are kept so.
 """
 
 from __future__ import annotations
@@ -25,8 +25,3 @@ class Smoothed:
             return
         self.deviation += (abs(sample - self.value) - self.deviation) / 4
         self.value += (sample - self.value) / 8
-
-    @property
-    def tail(self) -> float | None:
-        """The mean plus twice the deviation: what to expect, slow samples included."""
-        return None if self.value is None else self.value + 2 * self.deviation
