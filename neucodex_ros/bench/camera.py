@@ -122,18 +122,22 @@ def verdicts(out: Path, heard: Path) -> None:
 
 def record(observed: Any, on_server: bool) -> dict[str, Any]:
     """What one sample did; `on_server`: the node reading the input runs on the server."""
-    from neucodex_ros.core.codec import ENCODINGS
+    from neucodex_ros.core.codec import ENCODINGS, split_bundle
     from neucodex_ros.core.scoring import UNANSWERED
     from neucodex_ros.msg import PackedSpikes
 
     answer = observed.prediction
+    carried = [(m.timestep + n, encoding) for m in observed.spikes  # (a bundle: several)
+               for n, (encoding, _) in enumerate(
+                   split_bundle(m.data, 1 << 16) if m.flags & PackedSpikes.FLAG_BUNDLE
+                   else [(ENCODINGS[m.encoding], b'')])]
     return {
         'label': observed.label,
         'predicted': None if answer is None else int(answer.label),
         'status': UNANSWERED if answer is None else answer.status,
         'timesteps_used': None if answer is None else int(answer.timesteps_used),
         # computed once each, sent once more for every resend
-        'timesteps_sent': len({m.timestep for m in observed.spikes}),
+        'timesteps_sent': len({timestep for timestep, _ in carried}),
         'resends': sum(bool(m.flags & PackedSpikes.FLAG_RESENT) for m in observed.spikes),
         'payload_bytes': sum(len(m.data) for m in observed.spikes),
         'sample_id': None if answer is None else int(answer.sample_id),
@@ -143,7 +147,7 @@ def record(observed: Any, on_server: bool) -> dict[str, Any]:
         # publishes the Prediction), that of a network run on the server in its Prediction
         'bytes_down': observed.prediction_wire_bytes if on_server else 0,
         'latency_ms': None if answer is None else (observed.answered - observed.sent) * 1e3,
-        'codecs': [ENCODINGS[m.encoding] for m in observed.spikes],
+        'codecs': [encoding for _, encoding in carried],
         'computed_on': None if answer is None else answer.computed_on or None,
     }
 

@@ -59,6 +59,10 @@ MODES = (
 
 MODE_BY_NAME = {mode.name: mode for mode in MODES}
 
+#: The modes a grid point compares (the robot alone, the split, and the two ways of choosing
+#: between them): the first two always, the others if in --modes.
+GRID_MODES = ('edge_only_exit', 'neucodex', 'neucodex_auto', 'neucodex_cascade')
+
 JPEG_QUALITY = 90
 
 SCHEDULED_PERIOD = 0.35  # s: at least this between samples' starts on a --link-schedule

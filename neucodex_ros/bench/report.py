@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch, Rectangle
 
+from neucodex_ros.bench.modes import GRID_MODES
 from neucodex_ros.bench.summary import _phase_text
 from neucodex_ros.core.figures import saving_text
 
@@ -105,18 +107,7 @@ def markdown(report: dict[str, Any]) -> str:
                          f'{m["edge_energy_j"] * 1e6:.2f} µJ | '
                          f'{link["up"]:,.0f} / {link["down"]:,.0f} |')
     if sweeps['grid']:
-        lines += ['', f'NeuCODEX against edge_only_exit ({c["sweep_samples"]} samples each): '
-                  'latency p50 and edge energy with radio:', '',
-                  '| edge CPU | one-way delay | NeuCODEX p50 | edge_only_exit p50 | '
-                  'faster | NeuCODEX energy | edge_only_exit energy |',
-                  '|---|---|---|---|---|---|---|']
-        for point in sweeps['grid']:
-            split, local = point['neucodex'], point['edge_only_exit']
-            lines.append(f'| {point["edge_cpu"]:.0%} | {point["delay_ms"]:g} ms | '
-                         f'{_fmt(split["latency_p50_ms"], ".1f")} ms | '
-                         f'{_fmt(local["latency_p50_ms"], ".1f")} ms | '
-                         f'{_faster(split, local)} | {split["edge_energy_j"] * 1e6:.2f} µJ | '
-                         f'{local["edge_energy_j"] * 1e6:.2f} µJ |')
+        lines += _grid_table(sweeps['grid'], c['sweep_samples'])
     if sweeps.get('skipped'):
         lines += ['', 'Sweep points skipped (a mode failed there):', '']
         lines += [f'- {reason}' for reason in sweeps['skipped']]
@@ -131,18 +122,43 @@ def _kinds(breakdown: dict[str, Any] | None, way: str) -> list[float]:
             for kind in ('data', 'heartbeat', 'acknack')]
 
 
-def _faster(split: dict[str, Any], local: dict[str, Any]) -> str:
-    if split['latency_p50_ms'] is None or local['latency_p50_ms'] is None:
-        return '–'
-    ratio = local['latency_p50_ms'] / split['latency_p50_ms']
-    return f'NeuCODEX {ratio:.2f}x' if ratio >= 1 else f'edge_only_exit {1 / ratio:.2f}x'
+def _grid_table(grid: list[dict[str, Any]], samples: int) -> list[str]:
+    """Each grid point's modes: latency p50 / p95, auto against the better place, energy."""
+    names = [n for n in GRID_MODES if n in grid[0]]
+    auto = 'neucodex_auto' in names
+    lines = ['', f'The grid ({samples} samples per mode and point, the modes interleaved): '
+             'latency p50 / p95 (ms)' + (', auto over the better of edge_only_exit and '
+                                           'neucodex at each (✓: within 10%)' if auto else '')
+             + ', and edge energy with the radio (µJ):', '',
+             '| edge CPU | one-way delay | ' + ' | '.join(names)
+             + (' | auto ÷ better' if auto else '') + ' | energy: ' + ' / '.join(names) + ' |',
+             '|---|---|' + '---|' * (len(names) + auto + 1)]
+    for point in grid:
+        cells = [f'{_fmt(point[n]["latency_p50_ms"], ".0f")} / '
+                 f'{_fmt(point[n]["latency_p95_ms"], ".0f")}' for n in names]
+        if auto:
+            ratios = [_over_better(point, key) for key in ('latency_p50_ms', 'latency_p95_ms')]
+            cells.append(' / '.join('–' if r is None else f'{r:.2f}' + (' ✓' if r <= 1.1 else '')
+                                    for r in ratios))
+        cells.append(' / '.join(f'{point[n]["edge_energy_j"] * 1e6:.1f}' for n in names))
+        lines.append(f'| {point["edge_cpu"]:.0%} | {point["delay_ms"]:g} ms | '
+                     + ' | '.join(cells) + ' |')
+    return lines
+
+
+def _over_better(point: dict[str, Any], key: str) -> float | None:
+    """The auto mode over the better of edge_only_exit and neucodex (None: one is missing)."""
+    values = [point[n][key] for n in ('neucodex_auto', 'edge_only_exit', 'neucodex')]
+    if any(v is None for v in values) or min(values[1:]) <= 0:
+        return None
+    return values[0] / min(values[1:])
 
 
 def plot(report: dict[str, Any], out: Path) -> list[str]:
     """The figures: bytes_vs_accuracy.png, and the ones of what was run.
 
     latency_over_time.png on a scheduled link; latency_vs_bandwidth.png and
-    split_vs_local.png with sweeps.
+    split_vs_local.png with sweeps; where_answered.png with the grid's modes.
     """
     written = ['bytes_vs_accuracy.png']
     fig = Figure(figsize=(6, 4))
@@ -180,33 +196,78 @@ def plot(report: dict[str, Any], out: Path) -> list[str]:
         fig.savefig(out / 'latency_vs_bandwidth.png', dpi=120)
     if sweeps['grid']:
         written.append('split_vs_local.png')
-        cpus = sorted({p['edge_cpu'] for p in sweeps['grid']})
-        delays = sorted({p['delay_ms'] for p in sweeps['grid']})
-        fig = Figure(figsize=(12, 4.8))
-        axes = fig.subplots(1, 2)
-        for ax, key, title in (
-                (axes[0], 'latency_p50_ms', 'latency p50: edge_only_exit ÷ NeuCODEX'),
-                (axes[1], 'edge_energy_j', 'edge energy: edge_only_exit ÷ NeuCODEX')):
-            ratio = np.full((len(cpus), len(delays)), np.nan)
-            for p in sweeps['grid']:
-                split, local = p['neucodex'][key], p['edge_only_exit'][key]
-                if split and local:
-                    ratio[cpus.index(p['edge_cpu']), delays.index(p['delay_ms'])] = local / split
-            image = ax.imshow(np.log2(ratio), cmap='RdBu', vmin=-3, vmax=3, origin='lower',
-                              aspect='auto')
-            for (i, j), value in np.ndenumerate(ratio):
-                dark = abs(np.log2(value)) > 1.5  # white text on the deep colours
-                ax.text(j, i, f'{value:.2f}x', ha='center', va='center', fontsize=9,
-                        color='white' if dark else 'black')
-            ax.set(xticks=range(len(delays)), xticklabels=[f'{d:g}' for d in delays],
-                   yticks=range(len(cpus)), yticklabels=[f'{c:.0%}' for c in cpus],
-                   xlabel='one-way delay (ms)', title=title)
-        axes[0].set_ylabel('edge CPU (share of one core)')
-        fig.colorbar(image, ax=axes, label='log2 ratio (blue: NeuCODEX better)')
-        fig.suptitle(f'{report["config"]["model"]}: where the split beats local early exit',
-                     y=1.03)
-        fig.savefig(out / 'split_vs_local.png', dpi=120, bbox_inches='tight')
+        _plot_grid(report, out / 'split_vs_local.png')
+    if any(m.get('answered') for name, m in report['modes'].items() if name in GRID_MODES):
+        written.append('where_answered.png')
+        _plot_answered(report, out / 'where_answered.png')
     return written
+
+
+PLACE_COLOURS = {'edge_only_exit': '#e08a2c', 'neucodex': '#3470b5', 'neucodex_cascade': '#3a9a4f'}
+
+
+def _plot_grid(report: dict[str, Any], path: Path) -> None:
+    """The three places over the grid: in each cell the best, and by how much it wins."""
+    grid = report['sweeps']['grid']
+    names = [n for n in PLACE_COLOURS if n in grid[0]]
+    cpus = sorted({p['edge_cpu'] for p in grid})
+    delays = sorted({p['delay_ms'] for p in grid})
+    fig = Figure(figsize=(14, 4.6))
+    axes = fig.subplots(1, 3)
+    for ax, key, title in ((axes[0], 'latency_p50_ms', 'latency p50'),
+                           (axes[1], 'latency_p95_ms', 'latency p95'),
+                           (axes[2], 'edge_energy_j', 'edge energy, compute + radio')):
+        ax.set(xlim=(-0.5, len(delays) - 0.5), ylim=(-0.5, len(cpus) - 0.5),
+               xticks=range(len(delays)), xticklabels=[f'{d:g}' for d in delays],
+               yticks=range(len(cpus)), yticklabels=[f'{c:.0%}' for c in cpus],
+               xlabel='one-way delay (ms)', title=f'{title}: the best, and its lead')
+        for p in grid:
+            values = {n: p[n][key] for n in names if p[n][key]}
+            if not values:
+                continue
+            ranked = sorted(values, key=values.__getitem__)
+            j, i = delays.index(p['delay_ms']), cpus.index(p['edge_cpu'])
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, color=PLACE_COLOURS[ranked[0]],
+                                   alpha=0.75))
+            lead = f'\n{values[ranked[1]] / values[ranked[0]]:.2f}x ahead of\n' \
+                f'{_short(ranked[1])}' if len(ranked) > 1 else ''
+            ax.text(j, i, _short(ranked[0]) + lead, ha='center', va='center', fontsize=8)
+    axes[0].set_ylabel('edge CPU (share of one core)')
+    fig.legend(handles=[Patch(color=PLACE_COLOURS[n], alpha=0.75, label=n) for n in names],
+               loc='lower center', ncol=len(names), bbox_to_anchor=(0.5, -0.06))
+    fig.suptitle(f'{report["config"]["model"]}: the robot alone (early exit), the split, or '
+                 'the cascade', y=1.02)
+    fig.savefig(path, dpi=120, bbox_inches='tight')
+
+
+def _short(name: str) -> str:
+    return {'edge_only_exit': 'local', 'neucodex': 'split', 'neucodex_cascade': 'cascade'}[name]
+
+
+def _plot_answered(report: dict[str, Any], path: Path) -> None:
+    """Each sample of the main run: its latency, the timestep it was answered at, and where."""
+    modes = [(n, report['modes'][n]) for n in GRID_MODES
+             if report['modes'].get(n, {}).get('answered')]
+    fig = Figure(figsize=(3.6 * len(modes), 4))
+    axes = np.atleast_1d(fig.subplots(1, len(modes), sharey=True))
+    jitter = np.random.default_rng(0)
+    for ax, (name, m) in zip(axes, modes, strict=True):
+        for where, colour, label in (('edge', PLACE_COLOURS['edge_only_exit'], 'on the robot'),
+                                     ('both', PLACE_COLOURS['neucodex'], 'by the cloud')):
+            points = [(used, ms) for ms, used, at in m['answered']
+                      if at == where and ms is not None and used]
+            if points:
+                used, ms = np.array(points, dtype=float).T
+                ax.scatter(used + jitter.uniform(-0.2, 0.2, len(used)), ms, s=12, alpha=0.6,
+                           color=colour, label=f'{label} ({len(points)})')
+        ax.set(yscale='log', xlabel='timesteps its early exit used', title=name,
+               xticks=range(1, report['config']['num_timesteps'] + 1))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc='upper left')
+    axes[0].set_ylabel('latency (ms)')
+    fig.suptitle('Where each sample was answered, and after which timestep', y=1.02)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches='tight')
 
 
 def _plot_timeline(report: dict[str, Any], path: Path) -> None:

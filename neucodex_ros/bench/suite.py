@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from neucodex_ros.bench.link import LinkConfig, parse_schedule, why_unavailable
-from neucodex_ros.bench.modes import MODE_BY_NAME, MODES, Mode, Options, Run
+from neucodex_ros.bench.modes import GRID_MODES, MODE_BY_NAME, MODES, Mode, Options, Run
 from neucodex_ros.bench.report import markdown, plot
 from neucodex_ros.bench.runner import run_mode
 from neucodex_ros.bench.summary import summarise
@@ -20,15 +20,15 @@ from neucodex_ros.core.errors import ConfigError
 from neucodex_ros.resources import default_params_file, events_params_file, node_sections
 
 
-def interleaved(bench: Run, modes: list[Mode], link: LinkConfig | None) -> dict[str, Any]:
+def interleaved(bench: Run, modes: list[Mode], link: LinkConfig | None, samples: int,
+                rounds: int) -> dict[str, Any]:
     """Every mode on the same samples, in `rounds` rounds of every mode in turn.
 
     This machine's speed drifts within minutes; rounds spread that drift over the modes
     alike instead of giving one mode a slow spell. Each round plays the next samples.
     """
-    options = bench.options
     results: dict[str, Any] = {}
-    bounds = [options.samples * r // options.rounds for r in range(options.rounds + 1)]
+    bounds = [samples * r // rounds for r in range(rounds + 1)]
     for first, end in itertools.pairwise(bounds):
         for mode in modes:
             part = run_mode(bench, mode, link, end - first, first)
@@ -79,7 +79,8 @@ def run_suite(options: Options) -> int:
     if reason:
         print(f'neucodex-ros bench: one host, loopback, no CPU limit: {reason}', flush=True)
     options.out.mkdir(parents=True, exist_ok=True)
-    results = interleaved(bench, modes, None if reason else link)
+    results = interleaved(bench, modes, None if reason else link, options.samples,
+                          options.rounds)
     sweeps: dict[str, Any] = {'bandwidth': {}, 'grid': [], 'pacing': [], 'skipped': []}
 
     def sweep_point(runs: dict[str, Any]) -> dict[str, Any] | None:
@@ -98,14 +99,16 @@ def run_suite(options: Options) -> int:
                                                    options.sweep_samples) for mode in modes})
             if runs:
                 sweeps['bandwidth'][f'{bandwidth:g}'] = runs
+        grid_modes = [MODE_BY_NAME[name] for name in GRID_MODES
+                      if name in options.modes or name in ('edge_only_exit', 'neucodex')]
         for cpu in options.grid_cpu:
             for delay in options.grid_delay:
                 point = replace(steady, edge_cpu=cpu, delay_ms=delay)
-                runs = sweep_point({name: partial(run_mode, bench, MODE_BY_NAME[name], point,
-                                                  options.sweep_samples)
-                                    for name in ('neucodex', 'edge_only_exit')})
+                runs = sweep_point({'modes': partial(
+                    interleaved, bench, grid_modes, point, options.sweep_samples,
+                    min(options.rounds, options.sweep_samples))})
                 if runs:
-                    sweeps['grid'].append({'edge_cpu': cpu, 'delay_ms': delay} | runs)
+                    sweeps['grid'].append({'edge_cpu': cpu, 'delay_ms': delay} | runs['modes'])
     for pacing in options.pacing_sweep:
         edge = {'pacing': 'clock'} if pacing == 'clock' else \
             {'pacing': 'adaptive', 'timestep_cost': float(pacing)}

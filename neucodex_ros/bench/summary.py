@@ -125,6 +125,8 @@ def summarise_mode(mode: Mode, result: dict[str, Any], ops: dict[str, Any],
         **outcome_counts(r['status'] for r in records),
         'computed_on': dict(Counter(r['computed_on'] for r in records if r['computed_on'])),
         'predicted': [r['predicted'] for r in records],
+        # per sample: latency (ms), timesteps its early exit used, where it was computed
+        'answered': [[r['latency_ms'], r['timesteps_used'], r['computed_on']] for r in records],
     }
     if (start := result.get('schedule_start')) is not None:  # on a scheduled link
         summary['timeline'] = [{'t_s': r['window'][0] - start, 'latency_ms': r['latency_ms'],

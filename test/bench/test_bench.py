@@ -217,7 +217,7 @@ def test_rounds_give_every_mode_the_next_samples_in_turn(monkeypatch: pytest.Mon
     monkeypatch.setattr(suite, 'run_mode', run_mode)
     results = suite.interleaved(Run(parsed[0], Path('p.yaml'), 0.9, {}),
                                 [MODE_BY_NAME['neucodex'], MODE_BY_NAME['edge_only_exit']],
-                                None)
+                                None, parsed[0].samples, parsed[0].rounds)
     assert calls == [('neucodex', 0, 2), ('edge_only_exit', 0, 2), ('neucodex', 2, 2),
                      ('edge_only_exit', 2, 2), ('neucodex', 4, 3), ('edge_only_exit', 4, 3)]
     assert [r['sample'] for r in results['neucodex']['records']] == list(range(7))
@@ -236,3 +236,40 @@ def test_two_rounds_links_join_their_samples_and_bytes() -> None:
     assert len(joined['samples']) == 5 and joined['discovery_bytes_per_s']['up'] == 20.0
     assert joined['discovery_bytes'] == {'up': 150, 'down': 150}
     assert joined['dropped_bytes'] == 150
+
+
+def test_a_grid_point_runs_its_modes_interleaved(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    """edge_only_exit and neucodex always, auto and cascade if asked; in rounds, in turn."""
+    from neucodex_ros.bench import suite
+    from neucodex_ros.bench.modes import Run
+    from neucodex_ros.commands import bench
+
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    calls, swept = [], {}
+
+    def run_mode(bench: Run, mode: Mode, link: LinkConfig | None, samples: int,
+                 first: int = 0) -> dict:
+        calls.append((mode.name, None if link is None else (link.edge_cpu, link.delay_ms),
+                      first, samples))
+        return {'records': [{'sample': first + n} for n in range(samples)],
+                'edge_cpu_s': 1.0, 'link': None}
+
+    monkeypatch.setattr(suite, 'why_unavailable', lambda: None)
+    monkeypatch.setattr(suite, 'run_mode', run_mode)
+    monkeypatch.setattr(suite, 'summarise', lambda results, sweeps, *_: swept.update(sweeps)
+                        or {})
+    monkeypatch.setattr(suite, 'markdown', lambda report: '')
+    monkeypatch.setattr(suite, 'plot', lambda report, out: [])
+    assert bench.run(parser.parse_args(
+        ['--samples', '2', '--modes', 'neucodex_cascade', '--grid-cpu', '0.1',
+         '--grid-delay', '5', '--sweep-samples', '4', '--rounds', '2',
+         '--out', str(tmp_path)])) == 0
+    grid = [call for call in calls if call[1] == (0.1, 5.0)]
+    assert grid == [(name, (0.1, 5.0), first, 2) for first in (0, 2)
+                    for name in ('edge_only_exit', 'neucodex', 'neucodex_cascade')]
+    [point] = swept['grid']
+    assert set(point) == {'edge_cpu', 'delay_ms', 'edge_only_exit', 'neucodex',
+                          'neucodex_cascade'}
+    assert len(point['neucodex']['records']) == 4
