@@ -413,6 +413,24 @@ def encode_auto(spikes: np.ndarray, previous: np.ndarray | None = None,
     return best
 
 
+def encode_timesteps(timesteps: Sequence[np.ndarray], previous: np.ndarray | None,
+                     encoding: str, candidates: Sequence[str] = SPIKE_CODECS
+                     ) -> list[tuple[str, bytes]]:
+    """A sample's next timesteps, each coded against the one before it: (encoding, payload).
+
+    `previous`: the timestep sent before the first of them. The `encoding` setting `auto`, or
+    a temporal one with nothing to code against, takes the smallest candidate each time.
+    """
+    parts = []
+    for spikes in timesteps:
+        if encoding == AUTO or (previous is None and is_temporal(encoding)):
+            parts.append(encode_auto(spikes, previous, candidates))
+        else:
+            parts.append((encoding, encode(spikes, encoding, previous)))
+        previous = spikes
+    return parts
+
+
 _PART = struct.Struct('<BH')  # a bundle part's header: wire id, payload length
 
 

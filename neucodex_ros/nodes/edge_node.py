@@ -308,11 +308,17 @@ class EdgeNode(ManagedNode):
         `count` of them, in one message (a bundle if more than one). Its serialized size.
         """
         first = sample.timesteps.next
-        parts = [self._encode(self.runner.step() if not sample.here else
-                              self.local_runner.spikes[timestep] if timestep < sample.here else
-                              self.local_runner.step_split())  # (escalated: ran here before)
-                 for timestep in range(first, first + count)]
-        channels, height, width = self.previous.shape
+        spikes = [self.runner.step() if not sample.here else
+                  self.local_runner.spikes[timestep] if timestep < sample.here else
+                  self.local_runner.step_split()  # (escalated: the whole network ran here)
+                  for timestep in range(first, first + count)]
+        parts = codec.encode_timesteps(spikes, self.previous, self.settings.encoding,
+                                       self.settings.codecs)
+        self.previous = spikes[-1]
+        for encoding, payload in parts:
+            self.counters['bytes_sent'] += len(payload)
+            self.counters[f'sent_{encoding}'] += 1
+        channels, height, width = spikes[0].shape
         self.last_sent = PackedSpikes(
             stamp=sample.input.stamp, sample_id=sample.sample_id, model_id=self.wire_model_id,
             cloud=self.loop.cloud, source_id=self.source_id, timestep=first,
@@ -323,19 +329,6 @@ class EdgeNode(ManagedNode):
             data=codec.join_bundle(parts) if count > 1 else parts[0][1])
         self.spikes_pub.publish(self.last_sent)
         return self._wire_bytes(self.last_sent)
-
-    def _encode(self, spikes: np.ndarray) -> tuple[str, bytes]:
-        """One timestep's payload, coded against the one sent before it: (encoding, payload)."""
-        encoding = self.settings.encoding
-        if encoding == codec.AUTO or (self.previous is None and codec.is_temporal(encoding)):
-            # (a temporal codec has nothing to code the first timestep against)
-            encoding, payload = codec.encode_auto(spikes, self.previous, self.settings.codecs)
-        else:
-            payload = codec.encode(spikes, encoding, self.previous)
-        self.previous = spikes
-        self.counters['bytes_sent'] += len(payload)
-        self.counters[f'sent_{encoding}'] += 1
-        return encoding, payload
 
     def _run_here(self, sample: Sample[Frame], timesteps: int) -> list[Action]:
         """The whole network from where the sample stopped here, with the early exit.

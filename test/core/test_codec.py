@@ -380,3 +380,20 @@ def test_a_bundle_gives_back_its_parts_and_refuses_what_is_malformed() -> None:
         codec.join_bundle([])
     with pytest.raises(CodecError, match='65535'):
         codec.join_bundle([('bitpack', bytes(70000))])
+
+
+def test_timesteps_are_coded_each_against_the_one_before_and_decode_in_turn() -> None:
+    rng = np.random.default_rng(5)
+    spikes = [rng.random((4, 7, 7)) < 0.2 for _ in range(3)]
+    for encoding in ('auto', 'rice-temporal', 'bitpack'):
+        parts = codec.encode_timesteps(spikes, None, encoding)
+        if encoding == 'rice-temporal':  # (nothing before the first: the smallest there)
+            assert not codec.is_temporal(parts[0][0])
+            assert [e for e, _ in parts[1:]] == ['rice-temporal'] * 2
+        previous = None
+        for (name, payload), expected in zip(parts, spikes, strict=True):
+            previous = codec.decode(payload, expected.shape, name, previous)
+            assert (previous == expected).all()
+    after = codec.encode_timesteps(spikes[1:], spikes[0], 'rice-temporal')
+    assert [e for e, _ in after] == ['rice-temporal'] * 2
+    assert codec.encode_timesteps(spikes, None, 'auto', ('bitpack',))[0][0] == 'bitpack'
