@@ -68,6 +68,10 @@ def play(spec: dict[str, Any]) -> dict[str, Any]:
             Path(spec['ready_file']).touch()
             client.spin_until(lambda: Path(spec['go_file']).exists(), spec['timeout'],
                               'the CPU limit')
+        if spec.get('warmup'):  # not recorded: under the CPU limit, before the samples
+            client.play(lambda i: playlist.publish(client, i % len(playlist.labels)),
+                        spec['warmup'], rate=None, timeout=spec['timeout'],
+                        settle=spec['settle'])
         cpu_start = cpu_seconds(spec.get('edge_pid'))
         client.play(lambda i: playlist.publish(client, i, int(playlist.labels[i])),
                     len(playlist.labels), rate=None, timeout=spec['timeout'],

@@ -81,6 +81,7 @@ class Options:
     input: str  # 'images' or 'events'
     samples: int
     rounds: int  # the samples in this many rounds, every mode in turn in each
+    warmup: int  # samples played first in every mode run, not recorded
     modes: tuple[str, ...]
     checkpoint: str | None  # overrides the params file's
     alpha: float | None  # None: the params file's cloud alpha

@@ -76,6 +76,8 @@ def run_mode(bench: Run, mode: Mode, link: LinkConfig | None, samples: int,
                 # pace (one at a time still: each sample's link bytes are its own)
                 'every': SCHEDULED_PERIOD if link is not None and link.schedule else 0.0,
                 'always_split': mode.edge.get('placement') == 'split',
+                # (a schedule runs from the first sample recorded: no warm-up before it)
+                'warmup': 0 if link is not None and link.schedule else options.warmup,
                 'cascade': mode.edge.get('placement') == 'cascade',
                 'period_us': 350_000,
                 'jpeg_quality': JPEG_QUALITY if mode.edge_node_host == 'cloud'

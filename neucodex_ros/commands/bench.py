@@ -37,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='play the samples in this many rounds, every mode in turn in each, '
                              "so that the machine's drifting speed meets every mode alike "
                              '(default %(default)s)')
+    parser.add_argument('--warmup', type=int, default=5,
+                        help='samples every mode plays first, not recorded, once the edge is '
+                             "held to its CPU share: what placement auto learnt while the "
+                             'nodes started at full speed is then what it measures under the '
+                             'limit; 0 on a --link-schedule (default %(default)s)')
     parser.add_argument('--modes', default=','.join(m.name for m in MODES),
                         help='comma-separated subset of the modes (default: all)')
     parser.add_argument('--bandwidth', type=float, default=10.0,
@@ -89,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     edge = {key: yaml.safe_load(value) for key, _, value in
             (item.partition('=') for item in args.edge)}
     return run_suite(Options(
-        input=args.input, samples=args.samples, rounds=args.rounds,
+        input=args.input, samples=args.samples, rounds=args.rounds, warmup=args.warmup,
         modes=tuple(args.modes.split(',')),
         checkpoint=args.checkpoint, alpha=args.alpha, bandwidth=args.bandwidth,
         delay=args.delay, link_schedule=args.link_schedule, edge_cpu=args.edge_cpu, edge=edge,

@@ -201,7 +201,11 @@ class EdgeLoop(Generic[InputT]):
     def __init__(self, settings: LoopSettings, now: float, first_id: int,
                  counters: Counter[str] | None = None,
                  energy_of: Callable[[InputT], dict[str, float]] | None = None) -> None:
-        """`energy_of(input)`: J per timestep of each layers choice, asked once under auto."""
+        """`energy_of(input)`: J per timestep of each layers choice, asked once under auto.
+
+        It counts the operations of a real input (spikes depend on it), which takes the
+        time of several timesteps: it is asked after the first answer's latency was taken.
+        """
         self.settings = settings
         self.counters = Counter() if counters is None else counters
         self.energy_of = energy_of
@@ -455,9 +459,6 @@ class EdgeLoop(Generic[InputT]):
         if placement is Placement.CASCADE and self.cloud_ready and not sample.fell_back \
                 and self.settings.cascade_timesteps < self.settings.num_timesteps:
             sample.escalate_after = self.settings.cascade_timesteps
-        if self.timestep_energy is None and placement is Placement.AUTO \
-                and self.energy_of is not None:
-            self.timestep_energy = self.energy_of(sample.input)
         if place is ComputedOn.SPLIT:
             actions.append(StartSplit(sample))
         if not sample.fell_back:
@@ -486,6 +487,10 @@ class EdgeLoop(Generic[InputT]):
         """
         if self.settings.placement is not Placement.AUTO or sample.fell_back:
             return  # (a sample that fell back says what split cost: recorded at its deadline)
+        if self.timestep_energy is None and self.energy_of is not None:
+            # (once, on the first input answered: after its latency was taken, which it would
+            # otherwise hold, as the latency of its place)
+            self.timestep_energy = self.energy_of(sample.input)
         joules = None
         if (energy := self.timestep_energy) is not None:
             layers = 'all' if sample.place is ComputedOn.EDGE else self.settings.split_layers

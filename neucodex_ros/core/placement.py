@@ -26,13 +26,13 @@ The rule of `auto`, for each new sample:
    does, steeply: most samples exit after one timestep, a few need all T, which costs a
    robot T times its first and a split only a few more of the cloud's. So a place is not
    judged by the latencies of its recent samples, which would judge it by how hard they
-   happened to be: it keeps its smoothed latency per timesteps used, L(t) (weights 1/8
-   and 1/4, as TCP estimates its round trip; a t not measured there is interpolated
-   between the nearest measured, or scaled in proportion to t from the nearest), and the
-   edge counts how many timesteps its samples use, wherever they ran (fading over about
-   `memory` samples). A place's expected median and 95th percentile latency are L at the
-   median and at the 95th percentile of the timesteps used. The edge's energy per sample
-   of each place is a smoothed mean.
+   happened to be: it keeps its latency per timesteps used, L(t) (the mean of its first
+   eight samples, then smoothed with weight 1/8 as TCP estimates its round trip; a t not
+   measured there is interpolated between the nearest measured, or scaled in proportion
+   to t from the nearest), and the edge counts how many timesteps its samples use,
+   wherever they ran (fading over about `memory` samples). A place's expected median and
+   95th percentile latency are L at the median and at the 95th percentile of the
+   timesteps used. The edge's energy per sample of each place is a smoothed mean.
 3. With a `latency_budget` (seconds, 0: none), the place of lower edge energy among those
    whose expected 95th percentile is within the budget wins; if neither is, rule 4.
 4. Without one, each place scores the larger of its expected median over the lower of the
@@ -74,6 +74,9 @@ class ComputedOn(StrEnum):
     EDGE = 'edge'  # the whole network, on the edge
 
 
+SETTLE = 8  # samples a place's latency at a t is a plain mean of, before it is smoothed
+
+
 def _per_place() -> dict[ComputedOn, Smoothed]:
     return {place: Smoothed() for place in ComputedOn}
 
@@ -84,9 +87,11 @@ class Latencies:
 
     num_timesteps: int
     by_used: list[Smoothed] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)  # samples taken per timesteps used
 
     def __post_init__(self) -> None:
         self.by_used = [Smoothed() for _ in range(self.num_timesteps)]
+        self.counts = [0] * self.num_timesteps
 
     @property
     def measured(self) -> bool:
@@ -94,8 +99,18 @@ class Latencies:
         return any(s.value is not None for s in self.by_used)
 
     def add(self, used: int, seconds: float) -> None:
-        """A sample that used `used` timesteps took `seconds`."""
-        self.by_used[_index(used, self.num_timesteps)].add(seconds)
+        """A sample that used `used` timesteps took `seconds`.
+
+        The first SETTLE at a t are averaged alike, then smoothed: a smoothed mean would hold
+        on to its first sample, taken perhaps while the robot was not yet what it is now.
+        """
+        index = _index(used, self.num_timesteps)
+        self.counts[index] += 1
+        smoothed, count = self.by_used[index], self.counts[index]
+        if smoothed.value is None or count > SETTLE:
+            smoothed.add(seconds)
+        else:
+            smoothed.value += (seconds - smoothed.value) / count
 
     def at(self, used: int) -> float | None:
         """L(used): measured, else interpolated or scaled from the nearest (None: no sample)."""

@@ -601,7 +601,25 @@ def test_a_sample_answered_here_has_no_deadline_and_energy_is_asked_only_under_a
             assert not edge.loop.samples.pending
             edge.run(edge.loop.timer(1.0), 1.0)
             assert len(of(Publish, edge.done)) == 1  # once, at its answer; no deadline
+    assert asked == []  # (not before the first answer)
+    edge.answer(edge.loop.samples.current.sample_id, 0.3)
     assert asked == ['x']
+
+
+def test_auto_counts_the_energy_at_the_first_answer_and_weighs_that_sample_too() -> None:
+    """Not before the sample's compute, where its latency (and so its place's) would hold it.
+
+    Counting a real input's operations takes several timesteps' time.
+    """
+    edge = Edge(Placement.AUTO, timestep_cost=1e6)
+    asked = []
+    edge.loop.energy_of = lambda item: asked.append(item) or {'split': 1e-6, 'head': 1e-6,
+                                                              'all': 4e-6}
+    sample, done = split_sample(edge)
+    assert of(SendTimestep, done) and asked == []
+    edge.answer(sample.sample_id, 0.04)
+    assert asked == [sample.input]
+    assert edge.loop.placer.energy[ComputedOn.SPLIT].value is not None
 
 
 def test_an_input_keeps_the_deadline_of_a_sample_all_sent() -> None:

@@ -222,3 +222,17 @@ def test_a_chosen_place_has_been_unchosen_for_zero_samples() -> None:
     measured(rule, EDGE, 0.3)
     assert [rule.choose(True) for _ in range(3)] == [SPLIT, SPLIT, EDGE]  # EDGE: 2 unchosen
     assert rule.unchosen == {SPLIT: 1, EDGE: 0}
+
+
+def test_the_first_samples_at_a_t_are_averaged_alike_then_smoothed() -> None:
+    """One sample taken before the robot was throttled (30 ms, then 300 ms) fades at once."""
+    latencies = Latencies(T)
+    latencies.add(1, 0.03)
+    latencies.add(1, 0.3)
+    assert latencies.at(1) == pytest.approx(0.165)
+    for _ in range(6):
+        latencies.add(1, 0.3)
+    assert latencies.at(1) == pytest.approx((0.03 + 7 * 0.3) / 8)
+    latencies.add(1, 1.1)  # the ninth: smoothed, weight 1/8
+    assert latencies.at(1) == pytest.approx(0.26625 + (1.1 - 0.26625) / 8)
+    assert latencies.counts == [9, 0, 0, 0]
