@@ -34,6 +34,7 @@ The rules:
 
 from __future__ import annotations
 
+import copy
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,32 +86,6 @@ class Runner(Protocol):
     def step_batch(self, samples: Sequence[State],
                    spikes: Sequence[np.ndarray]) -> list[Decision | None]:
         """One timestep of each sample; its Decision once it stops."""
-
-
-@dataclass
-class Part:
-    """One timestep of a bundle, read as if it had come alone (Spikes)."""
-
-    source_id: str
-    sample_id: int
-    model_id: int
-    timestep: int
-    num_timesteps: int
-    channels: int
-    height: int
-    width: int
-    encoding: int
-    flags: int
-    cloud: int
-    data: bytes
-
-    @classmethod
-    def of(cls, msg: Spikes, index: int, last: bool, encoding: str, data: bytes) -> Part:
-        """Part `index` of the bundle msg; the bundle's verdict request goes with its last."""
-        flags = Flag(msg.flags) & ~Flag.BUNDLE & (~Flag(0) if last else ~Flag.VERDICT)
-        return cls(msg.source_id, msg.sample_id, msg.model_id, msg.timestep + index,
-                   msg.num_timesteps, msg.channels, msg.height, msg.width,
-                   codec.WIRE_IDS[encoding], int(flags), msg.cloud, data)
 
 
 @dataclass
@@ -279,8 +254,12 @@ class CloudSessions:
                 self._reject(key, err, out)
                 return
             for index, (encoding, data) in enumerate(parts):
-                self._take(Part.of(msg, index, index == len(parts) - 1, encoding, data), now,
-                           out)
+                part = copy.copy(msg)  # as if it had come alone; the verdict asked after the last
+                part.timestep, part.encoding, part.data = \
+                    msg.timestep + index, codec.WIRE_IDS[encoding], data
+                part.flags = int(Flag(msg.flags) & ~Flag.BUNDLE
+                                 & (~Flag(0) if index == len(parts) - 1 else ~Flag.VERDICT))
+                self._take(part, now, out)
             return
         if msg.flags & Flag.HELLO:
             if self.active:
