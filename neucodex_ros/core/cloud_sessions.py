@@ -30,6 +30,9 @@ The rules:
   nothing held for missing ones, is answered CONTINUE; a resent timestep used already is
   answered with the latest verdict. A hello for this model, from a robot this cloud takes,
   is answered READY.
+* A CANCEL drops the sample without an answer unless it names this cloud as the one whose
+  answer the robot took (it has one, from another cloud or its own network); its later
+  timesteps are counted late.
 """
 
 from __future__ import annotations
@@ -158,7 +161,7 @@ class CloudSessions:
         self.open: dict[SampleKey, OpenSample] = {}
         self.due: dict[SampleKey, OpenSample] = {}  # with decoded timesteps, oldest first
         self.due_since: float | None = None  # when `due` last became non-empty
-        self.answered: Recent[SampleKey, Verdict] = Recent()
+        self.answered: Recent[SampleKey, Verdict | None] = Recent()  # None: cancelled
         self.inbox: dict[str, deque[Spikes]] = {}
 
     # Events.
@@ -261,15 +264,19 @@ class CloudSessions:
                                  & (~Flag(0) if index == len(parts) - 1 else ~Flag.VERDICT))
                 self._take(part, now, out)
             return
+        if msg.flags & Flag.CANCEL:
+            self._cancel(key, msg)
+            return
         if msg.flags & Flag.HELLO:
             if self.active:
                 self._hello(key, msg, now, out)
             else:
                 self.counters['ignored_while_inactive'] += 1
             return
-        if (answer := self.answered.get(key)) is not None:
+        if key in self.answered:
             self.counters['late_timesteps'] += 1  # sent before the answer reached the edge
-            if msg.flags & Flag.RESENT:  # the answer may have been lost
+            if msg.flags & Flag.RESENT and (answer := self.answered[key]) is not None:
+                # (the answer may have been lost)
                 out.append(answer)
                 self.counters['answers_resent'] += 1
             return
@@ -277,7 +284,9 @@ class CloudSessions:
             self.counters['ignored_while_inactive'] += 1
             return
         if key not in self.open and msg.model_id == self.model_id \
-                and not self.fleet.takes(msg.source_id, msg.sample_id, now, addressed=msg.cloud):
+                and not self.fleet.takes(msg.source_id, msg.sample_id, now, addressed=msg.cloud,
+                                         direct=bool(msg.flags & Flag.DIRECT),
+                                         hedge=bool(msg.flags & Flag.HEDGE)):
             self.counters['timesteps_for_other_clouds'] += 1
             return
         try:
@@ -297,6 +306,16 @@ class CloudSessions:
         sample.bytes_received += len(msg.data)
         sample.last_update = now
         self._advance(key, sample, now, out)
+
+    def _cancel(self, key: SampleKey, msg: Spikes) -> None:
+        """Drop a sample its robot took another's answer to."""
+        if msg.cloud == self.fleet.fingerprint or (sample := self.open.pop(key, None)) is None:
+            self.counters['cancels_ignored'] += 1  # this cloud's answer was taken, or none open
+            return
+        self.due.pop(key, None)
+        self.counters['timesteps_lost'] += sample.lost
+        self.answered.remember(key, None)
+        self.counters['samples_cancelled'] += 1
 
     def _hello(self, key: SampleKey, msg: Spikes, now: float, out: list[Verdict | Log]) -> None:
         """READY if this cloud has the model and takes the robot."""

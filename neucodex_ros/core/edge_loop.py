@@ -27,11 +27,23 @@ its outcome (`sent`, `decided_here`), which returns what comes next. The rules:
   encoder of the timesteps after them. The cloud's state after them is the one the whole
   network had here, so its answer is the split's. While no cloud takes samples, and for a
   sample that fell back, it runs here to the end.
-* Deadline: a split (or escalated) sample no answer ended `deadline` seconds after its start
-  runs here from its input, before any other (`auto`, `cascade`), or is published as
-  CLOUD_UNAVAILABLE (`split`).
+* Deadline: a split (or escalated) sample is overdue a few measured round trips after the
+  oldest timestep its cloud has not answered went out (core/deadline.py), and at the latest
+  `deadline` seconds after its start. Overdue before that, under `auto` and `cascade` it
+  runs here from its input, before any other (so the frames behind it wait a few round
+  trips, not `deadline`), and its cloud is told to drop it (Cancel). Under `split`, with
+  `hedge` on, it is hedged once: everything it sent goes again in one message, for the
+  next cloud of the fleet after the one that went quiet (core/fleet.py, rule 7); the
+  samples after it go there too, and, once a cloud answered, direct to that cloud, which
+  the edge greets (hello) until a cloud that serves the robot answers. The first answer
+  wins; the other clouds are told to drop the sample (Cancel), and their answers are
+  counted, not published. Otherwise `split` waits for the sample's `deadline` and
+  publishes it as CLOUD_UNAVAILABLE. No sample is counted overdue within SETTLE of the
+  edge's last compute: answers that arrived meanwhile are read first.
 * Answers: a final answer that cannot come from this model (exit_policy.answer_problem) is
-  rejected and counted; one for no pending sample is counted as late, repeated or unknown.
+  rejected and counted; one for no pending sample is counted as late, repeated (or the
+  second answer to a hedged sample) or unknown. A CONTINUE from a cloud the sample is no
+  longer sent to is ignored.
   A verdict or answer teaches the round trip and the continue rates only when it is about a
   timestep that was not resent and nothing was lost.
 * Health: EDGE_RULES, and WARN while no cloud has taken samples for longer than the deadline.
@@ -42,9 +54,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from neucodex_ros.core.deadline import Deadline
 from neucodex_ros.core.edge_samples import EdgeSamples, Unmatched
 from neucodex_ros.core.energy import EnergyConfig, radio_energy_j
 from neucodex_ros.core.exit_policy import answer_problem
@@ -60,9 +73,11 @@ from neucodex_ros.core.pacing import (
 )
 from neucodex_ros.core.placement import ComputedOn, Placement, Placer
 from neucodex_ros.core.protocol import CLOUD_UNAVAILABLE, Log, Reason, Status, Verdict, outcome
+from neucodex_ros.core.recent import Recent
 
 RETRY_PERIOD = 0.1  # seconds between looks for a cloud while inputs wait for one
 HELLO_PERIOD = 0.5  # seconds between hellos while none is answered
+SETTLE = 0.02  # seconds after a compute before a sample counts as overdue (answers first)
 UNMATCHED_COUNTERS = {Unmatched.LATE: 'answers_after_deadline',
                       Unmatched.REPEATED: 'answers_repeated', Unmatched.UNKNOWN: 'answers_unknown'}
 
@@ -83,6 +98,12 @@ class Sample(Generic[InputT]):
     escalate_after: int = 0  # cascade: escalate if not decided after this many here (0: never)
     bytes_up: int = 0  # serialized messages sent for it (counted under auto)
     bytes_down: int = 0  # ... and received
+    due: float = math.inf  # its deadline (core/edge_samples.py, core/deadline.py)
+    cloud: int = 0  # the cloud it is sent to (fingerprint; 0: any)
+    direct: bool = False  # ... for that cloud alone (core/fleet.py, rule 7)
+    hedge: bool = False  # ... for the next cloud after that one, which went quiet (rule 7)
+    patient: bool = False  # overdue with nowhere else to go: it waits for the whole deadline
+    spikes: list[Any] = field(default_factory=list)  # what was sent of it, kept for a hedge
 
 
 @dataclass(frozen=True)
@@ -133,6 +154,23 @@ class Resend(ForSample):
 
 
 @dataclass(frozen=True)
+class Hedge(ForSample):
+    """Send everything sent of the sample (its `spikes`) again in one message, as a hedge.
+
+    For the next cloud after `sample.cloud` (Flag.HEDGE); then call `hedge_sent`.
+    """
+
+    asks_verdict: bool
+
+
+@dataclass(frozen=True)
+class Cancel(ForSample):
+    """Tell the clouds the sample is answered, by `cloud` (0: here): the others drop it."""
+
+    cloud: int
+
+
+@dataclass(frozen=True)
 class RunHere(ForSample):
     """Run the whole network on the sample with the early exit, from where it stopped here.
 
@@ -170,8 +208,8 @@ class Wake:
     at: float | None
 
 
-Action = (SayHello | StartSplit | Escalate | SendTimestep | Resend | RunHere | Publish | Log
-          | ReportWorse | Wake)
+Action = (SayHello | StartSplit | Escalate | SendTimestep | Resend | Hedge | Cancel | RunHere
+          | Publish | Log | ReportWorse | Wake)
 COMPUTES = (SendTimestep, Resend, RunHere)
 
 
@@ -193,6 +231,8 @@ class LoopSettings:
     cascade_timesteps: int  # cascade: timesteps here before escalating
     cascade_bundle: int  # cascade: timesteps computed for the escalation's first message; -1: all
     model_id: str  # for the log
+    deadline_min: float = 0.15  # the floor of the round-trip deadline (core/deadline.py)
+    hedge: bool = True  # split: send an overdue sample to the next cloud of the fleet too
 
 
 class EdgeLoop(Generic[InputT]):
@@ -211,6 +251,9 @@ class EdgeLoop(Generic[InputT]):
         self.energy_of = energy_of
         self.samples: EdgeSamples[InputT, Sample[InputT]] = EdgeSamples(
             settings.queue_size, settings.deadline, first_id)
+        self.deadline = Deadline(min(settings.deadline_min, settings.deadline), settings.deadline)
+        self.suspects: set[int] = set()  # clouds that left a sample overdue, until they answer
+        self.hedged: Recent[int, bool] = Recent()  # ids of the samples hedged
         self.round_trip = RoundTrip()
         self.continue_rates = ContinueRates(settings.num_timesteps)
         self.pacing: Pacing = AdaptivePacing(settings.timestep_cost, self.round_trip,
@@ -222,6 +265,9 @@ class EdgeLoop(Generic[InputT]):
         self.subscribers = 0  # of the spikes the edge sends
         self.cloud_ready = False  # a cloud answered a hello of this round
         self.cloud = 0  # the cloud samples are addressed to: the latest to answer (core/fleet.py)
+        self.direct = False  # ... for it alone: the edge moved there on its own (rule 7)
+        self.hedge = False  # ... for the next cloud after it, which went quiet (rule 7)
+        self._settle_until = -math.inf  # no sample counts as overdue before this (SETTLE)
         self.cloud_lost_at = now  # since when no cloud takes samples
         self.hellos_from: int | None = None  # the first id of this round of hellos
         self.last_hello = -math.inf
@@ -279,26 +325,39 @@ class EdgeLoop(Generic[InputT]):
         handlers: dict[int, Callable[[Verdict, int, float, list[Action]], None]] = {
             Reason.CONTINUE: self._continue, Reason.READY: self._ready}
         handle = handlers.get(verdict.reason, self._final)
-        return self._event(now, lambda actions: handle(verdict, wire_bytes, now, actions))
+        # (the answer first: it may end a sample whose deadline passed while it waited)
+        return self._event(now, lambda actions: handle(verdict, wire_bytes, now, actions),
+                           answer_first=True)
+
+    def hedge_sent(self, sample: Sample[InputT], wire_bytes: int = 0) -> None:
+        """The Hedge just returned went out: its size, when `counts_bytes`."""
+        sample.bytes_up += wire_bytes
 
     def sent(self, sample: Sample[InputT], now: float, wire_bytes: int = 0) -> list[Action]:
         """The SendTimestep or Resend just returned went out at `now`."""
+        if not self._resending:
+            self._settle_until = now + SETTLE  # (it computed)
+
         def went(actions: list[Action]) -> None:
             sample.bytes_up += wire_bytes
             if self._resending:
                 self.counters['timesteps_resent'] += 1
             else:
-                for _ in range(self._count):
+                for index in range(self._count):
                     if sample.timesteps.next >= sample.here:  # (else computed here already)
                         self.counters['timesteps_computed'] += 1
-                    sample.timesteps.sent(now, self._asked)
+                    # (a bundle asks after its last)
+                    sample.timesteps.sent(now, self._asked and index == self._count - 1)
                     self.counters['timesteps_sent'] += 1
+            self._update_due(sample)
             if sample is self.samples.current and self._due(sample, now) is not None:
                 self._again = True  # once the callbacks waiting now have run
         return self._event(now, went)
 
     def decided_here(self, sample: Sample[InputT], answer: Outcome, now: float) -> list[Action]:
         """RunHere's early exit decided after answer.timesteps_used timesteps."""
+        self._settle_until = now + SETTLE
+
         def decided(actions: list[Action]) -> None:
             self.counters['timesteps_computed'] += answer.timesteps_used - sample.here
             sample.here = answer.timesteps_used
@@ -310,6 +369,8 @@ class EdgeLoop(Generic[InputT]):
     def undecided_here(self, sample: Sample[InputT], timesteps: int,
                        now: float) -> list[Action]:
         """RunHere ran its `timesteps` and the early exit did not decide: escalate (cascade)."""
+        self._settle_until = now + SETTLE
+
         def undecided(actions: list[Action]) -> None:
             self.counters['timesteps_computed'] += timesteps
             sample.here += timesteps
@@ -320,6 +381,7 @@ class EdgeLoop(Generic[InputT]):
             self.counters['samples_escalated'] += 1
             sample.place = ComputedOn.SPLIT
             sample.timesteps.continued(sample.here)  # the cloud will need the next one too
+            self._address(sample)
             self.samples.track(sample)
             actions.append(Escalate(sample))
             self._step(now, actions)
@@ -350,15 +412,20 @@ class EdgeLoop(Generic[InputT]):
         return assess(growth, EDGE_RULES, conditions, f'answers {where}')
 
     # The rules.
-    def _event(self, now: float, handle: Callable[[list[Action]], None]) -> list[Action]:
-        """Deadlines first, then the event; then when to be called again, unless computing."""
+    def _event(self, now: float, handle: Callable[[list[Action]], None],
+               answer_first: bool = False) -> list[Action]:
+        """Deadlines, then the event (or the reverse); then when to be called, unless computing."""
         actions: list[Action] = []
-        self._expire(now, actions)
+        if not answer_first:
+            self._expire(now, actions)
         handle(actions)
+        if answer_first:
+            self._expire(now, actions)
         if actions and isinstance(actions[-1], COMPUTES):
             return actions  # its outcome (sent, decided_here) says when
-        times = [t for t in (self._pacing_at, self._retry_at, self.samples.next_deadline())
-                 if t is not None]
+        times = [t for t in (self._pacing_at, self._retry_at) if t is not None]
+        if (deadline := self.samples.next_deadline()) is not None:
+            times.append(max(deadline, self._settle_until))
         if self._again:
             times.append(now)
             self._again = False
@@ -366,27 +433,72 @@ class EdgeLoop(Generic[InputT]):
         return actions
 
     def _expire(self, now: float, actions: list[Action]) -> None:
-        """The samples past their deadline: run them here (auto), or report them failed."""
+        """The samples past their deadline: hedge them, run them here, or fail them."""
+        if now < self._settle_until:
+            return
+        for sample in [s for s in self.samples.pending.values() if s.due <= now]:
+            if self.deadline.at_ceiling(sample.started, now):
+                continue
+            self.suspects.add(sample.cloud)
+            if self.settings.placement is not Placement.SPLIT:
+                sample.due = now  # (here, below)
+            elif not self._hedge(sample, now, actions):  # nowhere else to go: it waits
+                sample.patient = True
+                self._update_due(sample)
+                actions.append(Log(f'no verdict on sample {sample.sample_id} for '
+                                   f'{(now - sample.started) * 1e3:.0f} ms: it waits up to '
+                                   f'deadline {self.settings.deadline:g} s', True))
         for sample in self.samples.overdue(now):
-            self._cloud_lost('a sample missed its deadline', now, actions)
+            waited = f'{(now - sample.started) * 1e3:.0f} ms'
+            self._cloud_lost(f'no answer to sample {sample.sample_id} in {waited}', now, actions)
             self._finished_sending(sample)
+            actions.append(Cancel(sample, 0))
             if self.settings.placement in (Placement.AUTO, Placement.CASCADE):
                 # (what split cost, at least, as if it needed all T)
                 self.placer.measured(ComputedOn.SPLIT, now - sample.started,
                                      self.settings.num_timesteps)
                 sample.here = 0  # (the edge's layers ran on since: from the input again)
-                actions.append(Log(f'no answer from the cloud within {self.settings.deadline:g} '
-                                   f's for sample {sample.sample_id}: answering it here', True))
+                actions.append(Log(f'no answer from the cloud in {waited} for sample '
+                                   f'{sample.sample_id}: answering it here', True))
                 self.counters['samples_fallen_back'] += 1
                 sample.fell_back = True
                 self.samples.fall_back(sample)
                 self._again = True
             else:
-                actions.append(Log(f'no answer from the cloud within {self.settings.deadline:g} '
-                                   f's for sample {sample.sample_id}: reported as '
-                                   f'{CLOUD_UNAVAILABLE}', True))
+                actions.append(Log(f'no answer from the cloud in {waited} for sample '
+                                   f'{sample.sample_id}: reported as {CLOUD_UNAVAILABLE}', True))
                 self._publish(sample, Outcome(-1, 0.0, [], 0, status=CLOUD_UNAVAILABLE), actions)
             actions.append(ReportWorse())
+
+    def _hedge(self, sample: Sample[InputT], now: float, actions: list[Action]) -> bool:
+        """Send an overdue split sample for the next cloud after its own, once, if allowed."""
+        if not self.settings.hedge or sample.hedge or not sample.cloud:
+            return False
+        left = sample.cloud
+        sample.hedge, sample.direct = True, False
+        if self.cloud == left:  # the samples after it go to the next cloud too
+            self.hedge, self.direct = True, False
+        self.counters['hedges_sent'] += 1
+        self.hedged.remember(sample.sample_id, True)
+        actions.append(Log(f'no verdict on sample {sample.sample_id} from cloud {left:08x} in '
+                           f'{(now - sample.started) * 1e3:.0f} ms: sent for the next cloud too',
+                           True))
+        timesteps = sample.timesteps
+        if timesteps.sent_at:
+            timesteps.hedged(now, not timesteps.all_sent)
+            actions.append(Hedge(sample, not timesteps.all_sent))
+        self._update_due(sample)
+        return True
+
+    def _update_due(self, sample: Sample[InputT]) -> None:
+        """A pending sample's deadline, from what its cloud has not answered (core/deadline.py)."""
+        if sample.sample_id in self.samples.pending:
+            sample.due = sample.started + self.settings.deadline if sample.patient else \
+                self.deadline.due(sample.started, sample.timesteps, self.round_trip)
+
+    def _address(self, sample: Sample[InputT]) -> None:
+        """A split sample goes to the cloud samples go to now."""
+        sample.cloud, sample.direct, sample.hedge = self.cloud, self.direct, self.hedge
 
     def _step(self, now: float, actions: list[Action]) -> None:
         """Start a sample if idle; its next timestep if the pacing says now."""
@@ -450,6 +562,8 @@ class EdgeLoop(Generic[InputT]):
             return False
         else:
             place = self._place(actions)
+        if self.direct:  # (until a cloud that serves this robot answers)
+            self._ask_for_cloud(now, actions)
         sample = self.samples.start(now, lambda sample_id, item, started: Sample(
             sample_id, item, started, SampleTimesteps(self.settings.num_timesteps)),
             track=place is ComputedOn.SPLIT)
@@ -460,6 +574,7 @@ class EdgeLoop(Generic[InputT]):
                 and self.settings.cascade_timesteps < self.settings.num_timesteps:
             sample.escalate_after = self.settings.cascade_timesteps
         if place is ComputedOn.SPLIT:
+            self._address(sample)
             actions.append(StartSplit(sample))
         if not sample.fell_back:
             self.counters['samples_started'] += 1
@@ -527,7 +642,8 @@ class EdgeLoop(Generic[InputT]):
             self.counters['ready_unknown'] += 1  # an old round's, or not ours
             return
         self.cloud_ready = True
-        self.cloud = verdict.cloud
+        self.cloud, self.direct, self.hedge = verdict.cloud, False, False
+        self.suspects.discard(verdict.cloud)
         self.hellos_from = None
         self.placer.cloud_returned()
         actions.append(Log(f'a cloud of model {self.settings.model_id} takes samples'))
@@ -541,13 +657,17 @@ class EdgeLoop(Generic[InputT]):
         if sample is None or not 1 <= used <= len(sample.timesteps.sent_at):
             self.counters['verdicts_unknown'] += 1  # late (answered meanwhile), or not ours
             return
+        if sample.hedge and verdict.cloud == sample.cloud:
+            self.counters['verdicts_other_cloud'] += 1  # the cloud it was hedged away from
+            return
         self.counters['verdicts_continue'] += 1
-        self.cloud = verdict.cloud or self.cloud
+        self._answered_by(verdict.cloud, sample)
         sample.bytes_down += wire_bytes
         if verdict.timesteps_lost == 0 and \
                 (seconds := sample.timesteps.round_trip(used, now)) is not None:
             self.round_trip.add(seconds)
         sample.timesteps.continued(used)
+        self._update_due(sample)
         if sample is self.samples.current:
             self._step(now, actions)
 
@@ -568,9 +688,13 @@ class EdgeLoop(Generic[InputT]):
             return
         sample = self.samples.answer(verdict.sample_id)
         if isinstance(sample, Unmatched):
-            self.counters[UNMATCHED_COUNTERS[sample]] += 1
+            self.counters['hedge_answers_dropped' if sample is not Unmatched.UNKNOWN
+                          and verdict.sample_id in self.hedged else
+                          UNMATCHED_COUNTERS[sample]] += 1
             return
-        self.cloud = verdict.cloud or self.cloud
+        self._answered_by(verdict.cloud, sample)
+        if sample.hedge:
+            actions.append(Cancel(sample, verdict.cloud))
         timesteps = sample.timesteps
         used = verdict.timesteps_used
         ok = verdict.status == Status.OK
@@ -587,6 +711,14 @@ class EdgeLoop(Generic[InputT]):
         self._publish(sample, Outcome(verdict.label, verdict.confidence,
                                      list(verdict.probabilities), used, verdict.timesteps_lost,
                                      verdict.bytes_received, status), actions)
+
+    def _answered_by(self, cloud: int, sample: Sample[InputT]) -> None:
+        """The samples after go to the cloud that answered, unless it was suspected since."""
+        if cloud and cloud not in self.suspects:
+            self.cloud, self.hedge = cloud, False
+            # (it took the robot without serving it: a hedge, or direct since)
+            self.direct = sample.direct or sample.hedge and cloud != sample.cloud
+        self.suspects.discard(cloud)
 
     def _finished_sending(self, sample: Sample[InputT]) -> None:
         """The sample needs nothing more from here: if it was the current one, on to the next."""

@@ -8,8 +8,9 @@ the adapter that computes, sends and publishes. The rules:
   while a sample is being sent or another input waits.
 * The oldest waiting input starts once no sample is being sent (`current`; the adapter says
   when it is done with one, `done_sending`). A sample whose answer comes from elsewhere
-  (`track`) is pending until exactly one end: its answer (`answer`), or its deadline,
-  `deadline` seconds after its start (`overdue`).
+  (`track`) is pending until exactly one end: its answer (`answer`), or its deadline
+  (`overdue`): `due`, `deadline` seconds after its start unless the adapter brings it
+  forward (core/deadline.py).
 * A sample that ended at its deadline may run again on the edge (`fall_back`): it goes
   before every waiting input, keeps its id and start (so its latency counts the wait), and
   is not pending again; the cloud's answer to it, should one still come, is late.
@@ -34,6 +35,7 @@ class Started(Protocol):
 
     sample_id: int
     started: float  # the time it started, on the clock `now` is read from
+    due: float  # its deadline, on that clock
 
 
 class Unmatched(StrEnum):
@@ -97,6 +99,7 @@ class EdgeSamples(Generic[InputT, SampleT]):
         if not self.waiting:
             return None
         sample = make(self.take_id(), self.waiting.popleft(), now)
+        sample.due = now + self.deadline
         self.current = sample
         if track:
             self.pending[sample.sample_id] = sample
@@ -127,7 +130,7 @@ class EdgeSamples(Generic[InputT, SampleT]):
 
     def overdue(self, now: float) -> list[SampleT]:
         """End and return the pending samples whose deadline has passed, oldest first."""
-        late = [s for s in self.pending.values() if now - s.started >= self.deadline]
+        late = [s for s in self.pending.values() if now >= s.due]
         for sample in late:
             del self.pending[sample.sample_id]
             self.ended(sample.sample_id, by_deadline=True)
@@ -138,6 +141,5 @@ class EdgeSamples(Generic[InputT, SampleT]):
         self.again.append(sample)
 
     def next_deadline(self) -> float | None:
-        """When the oldest pending sample's deadline passes (samples start in order)."""
-        oldest = next(iter(self.pending.values()), None)
-        return None if oldest is None else oldest.started + self.deadline
+        """When the first pending sample's deadline passes."""
+        return min((s.due for s in self.pending.values()), default=None)

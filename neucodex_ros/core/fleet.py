@@ -30,6 +30,14 @@ by one of them, its owner, which every cloud computes the same way from what it 
    and discovery does not keep order: a cloud that just started may hear the robots a second
    or more before it hears any other cloud, think itself alone and claim them all. The
    address keeps such a cloud off samples that another cloud serves.
+7. A robot whose cloud went quiet (core/edge_loop.py: a sample overdue by its measured
+   round trips) does not wait `dead_after` for the fleet to hand it over. It hedges: the
+   sample goes again marked Flag.HEDGE and addressed to the cloud it left, and is taken,
+   whatever the claims, by the live cloud first in the order of rule 2 once that one is
+   left out; its later samples go marked Flag.DIRECT to the cloud that answered, which
+   takes them whatever the claims, and no other cloud does, until that cloud (or the
+   robot's owner by then) answers its hello. Two clouds may so both answer a hedged
+   sample; the robot takes the first answer and tells the others to drop it (Flag.CANCEL).
 
 Time is injected (`now`, seconds, monotonic); the cloud node is the adapter over this.
 """
@@ -110,10 +118,11 @@ class Fleet:
                                   if now - peer.heard <= self.dead_after]
 
     def takes(self, source_id: str, sample_id: int, now: float, hello: bool = False,
-              addressed: int = 0) -> bool:
-        """Whether this cloud serves a new sample (or hello) of this source (rules 3, 4, 6).
+              addressed: int = 0, direct: bool = False, hedge: bool = False) -> bool:
+        """Whether this cloud serves a new sample (or hello) of this source (rules 3, 4, 6, 7).
 
-        `addressed`: the fingerprint of the cloud the sample is for (0: any).
+        `addressed`: the fingerprint of the cloud the sample is for (0: any); `direct`: for
+        that cloud alone; `hedge`: for the next cloud after it.
         """
         source = self.sources.get(source_id)
         if source is None:
@@ -121,6 +130,11 @@ class Fleet:
             if self._owns_unclaimed(source_id, now):  # a new robot: nobody can have served it
                 self.claims.add(source_id)
         source.heard = now
+        if hedge and not hello:
+            others = [c for c in self.live(now) if cloud_fingerprint(c) != addressed]
+            return bool(others) and owner(source_id, others) == self.cloud_id
+        if direct and not hello:
+            return addressed == self.fingerprint
         if source_id in self.claims and source_id not in self.releasing \
                 and self._left_to_this(addressed, source_id, now):
             return sample_id > source.seen_unclaimed
@@ -182,3 +196,4 @@ class Fleet:
                 claimed.append((name, source.hello))
                 source.hello = None
         return claimed
+

@@ -149,6 +149,8 @@ class SampleTimesteps:
     last_send: float = 0.0  # when the last timestep was last (re)sent
     resends: int = 0  # times the last timestep was resent
     asked: bool = True  # whether the last timestep asked for a verdict
+    asks: list[bool] = field(default_factory=list)  # per timestep: whether it asked
+    verdicted: int = 0  # timesteps the cloud working on it said it used (none after a hedge)
 
     @property
     def next(self) -> int:
@@ -163,6 +165,7 @@ class SampleTimesteps:
     def sent(self, now: float, asked: bool = True) -> None:
         """The next timestep went out at `now`, asking for a verdict or not."""
         self.sent_at.append(now)
+        self.asks.append(asked)
         self.last_send, self.resends, self.asked = now, 0, asked
 
     def resent_last(self, now: float) -> None:
@@ -180,6 +183,31 @@ class SampleTimesteps:
     def continued(self, used: int) -> None:
         """The cloud used `used` timesteps, is not decided, and needs the next one."""
         self.needed = max(self.needed, min(used + 1, self.num_timesteps))
+        self.verdicted = max(self.verdicted, min(used, len(self.sent_at)))
+
+    def hedged(self, now: float, asked: bool) -> None:
+        """Every timestep sent went again at `now`, in one message, to a cloud that used none.
+
+        The message asked for a verdict after its last timestep or not; their round trips are
+        not sampled (Karn).
+        """
+        count = len(self.sent_at)
+        self.sent_at = [now] * count
+        self.asks = [False] * (count - 1) + [asked]
+        self.resent.update(range(count))
+        self.last_send, self.resends, self.asked, self.verdicted = now, 0, asked, 0
+
+    def unanswered(self) -> tuple[float, int] | None:
+        """The first answer due: when the timestep it is about was sent, and how many before.
+
+        The cloud answers a timestep that asked for a verdict, and the last of T, once it has
+        computed it and every one before it not yet answered. None while no answer is due
+        (the edge acts next, or streams on without asking).
+        """
+        for index in range(self.verdicted, len(self.sent_at)):
+            if self.asks[index] or index == self.num_timesteps - 1:
+                return self.sent_at[index], index - self.verdicted + 1
+        return None
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,9 @@ class Flag(IntFlag):
     RESENT = 2  # sent again: no verdict reached the edge in time
     HELLO = 4  # no spikes: does a cloud take this model's samples?
     BUNDLE = 8  # several timesteps in one message (codec.join_bundle)
+    DIRECT = 16  # for the cloud it is addressed to alone, whatever the claims (core/fleet.py, 7)
+    CANCEL = 32  # no spikes: the edge took the answer of the cloud addressed; others drop it
+    HEDGE = 64  # for the next cloud after the one addressed, whatever the claims (rule 7)
 
 
 @dataclass(frozen=True)

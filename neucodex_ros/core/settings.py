@@ -127,9 +127,15 @@ EDGE: Table = (
           'wins; 0: the faster place wins (energy breaks near-ties)', 0.0, 3600.0),
     Param('radio', DEFAULT_RADIO, "placement 'auto': the edge radio's energy per bit, to "
           f"weigh the split's bytes: {', '.join(RADIO_NJ_PER_BIT)}, or nJ per bit"),
-    Param('deadline', 2.0, "Seconds from a sample's start within which the cloud must answer; "
-          "then placement 'auto' runs it here, 'split' reports it failed (status "
-          '"cloud_unavailable")', 0.001, 3600.0),
+    Param('deadline', 2.0, "Seconds from a sample's start within which the cloud must answer, "
+          'at the latest; then placement \'auto\' runs it here, \'split\' reports it failed '
+          '(status "cloud_unavailable"). A sample is overdue sooner: three measured round '
+          'trips after the oldest timestep its cloud has not answered', 0.001, 3600.0),
+    Param('deadline_min', 0.15, 'Seconds: the round-trip deadline is never shorter', 0.001,
+          3600.0),
+    Param('hedge', True, "placement 'split': a sample overdue before its deadline goes to the "
+          'next cloud of the fleet too (the first answer wins, the other clouds are told to '
+          'drop it); false: it waits for its own cloud'),
     Param('prediction_topic', 'prediction', 'Prediction out, one per sample'),
     Param('classification_topic', 'classification', 'vision_msgs/Classification out, one per '
           "sample (no results if it failed), for any vision_msgs consumer; '': none"),
@@ -312,7 +318,8 @@ class EdgeSettings(Settings):
             num_timesteps, num_classes, self.where, self.deadline, self.queue_size,
             self.pacing, self.timestep_cost, self.timestep_period, self.latency_budget,
             self.energy, 'split' if self.layers == 'all' else self.layers,
-            self.cascade_timesteps, self.cascade_bundle, model_id)
+            self.cascade_timesteps, self.cascade_bundle, model_id, self.deadline_min,
+            self.hedge)
 
     def event_stream(self, trained: FrameSpec, counters: Counter[str]) -> EventStream:
         """Event input (EDGE_EVENTS) binned as set, else as the model was `trained`."""

@@ -36,8 +36,10 @@ from std_msgs.msg import Header
 from neucodex_ros.core import codec
 from neucodex_ros.core.edge_loop import (
     Action,
+    Cancel,
     EdgeLoop,
     Escalate,
+    Hedge,
     Outcome,
     Publish,
     ReportWorse,
@@ -282,6 +284,13 @@ class EdgeNode(ManagedNode):
                     self.spikes_pub.publish(self.last_sent)
                     self._do(self.loop.sent(sample, time.monotonic(),
                                             self._wire_bytes(self.last_sent)))
+                case Hedge(sample=sample, asks_verdict=asks):
+                    self.loop.hedge_sent(sample, self._hedge(sample, asks))
+                case Cancel(sample=sample, cloud=cloud):
+                    self.spikes_pub.publish(PackedSpikes(
+                        sample_id=sample.sample_id, model_id=self.wire_model_id, cloud=cloud,
+                        source_id=self.source_id, num_timesteps=self.num_timesteps,
+                        flags=PackedSpikes.FLAG_CANCEL))
                 case RunHere(sample=sample, timesteps=timesteps):
                     self._do(self._run_here(sample, timesteps))
                 case Escalate():
@@ -312,23 +321,42 @@ class EdgeNode(ManagedNode):
                   self.local_runner.spikes[timestep] if timestep < sample.here else
                   self.local_runner.step_split()  # (escalated: the whole network ran here)
                   for timestep in range(first, first + count)]
-        parts = codec.encode_timesteps(spikes, self.previous, self.settings.encoding,
+        sample.spikes.extend(spikes)  # (for a hedge)
+        return self._publish_spikes(sample, first, spikes, self.previous, asks)
+
+    def _hedge(self, sample: Sample[Frame], asks: bool) -> int:
+        """Every timestep sent of the sample, in one message, for the next cloud; its size."""
+        self.counters['timesteps_hedged'] += len(sample.spikes)
+        return self._publish_spikes(sample, 0, sample.spikes, None, asks,
+                                    resend=sample is self.loop.samples.current)
+
+    def _publish_spikes(self, sample: Sample[Frame], first: int, spikes: list[np.ndarray],
+                        previous: np.ndarray | None, asks: bool, resend: bool = True) -> int:
+        """Code timesteps first… of the sample (a bundle if more than one) and publish them.
+
+        Addressed as the sample is (core/fleet.py, rule 7); kept for a Resend if `resend`.
+        Its serialized size.
+        """
+        parts = codec.encode_timesteps(spikes, previous, self.settings.encoding,
                                        self.settings.codecs)
-        self.previous = spikes[-1]
         for encoding, payload in parts:
             self.counters['bytes_sent'] += len(payload)
             self.counters[f'sent_{encoding}'] += 1
         channels, height, width = spikes[0].shape
-        self.last_sent = PackedSpikes(
+        msg = PackedSpikes(
             stamp=sample.input.stamp, sample_id=sample.sample_id, model_id=self.wire_model_id,
-            cloud=self.loop.cloud, source_id=self.source_id, timestep=first,
+            cloud=sample.cloud, source_id=self.source_id, timestep=first,
             num_timesteps=self.num_timesteps, channels=channels, height=height, width=width,
             encoding=codec.WIRE_IDS[parts[0][0]],
             flags=(PackedSpikes.FLAG_VERDICT if asks else 0)
-            | (PackedSpikes.FLAG_BUNDLE if count > 1 else 0),
-            data=codec.join_bundle(parts) if count > 1 else parts[0][1])
-        self.spikes_pub.publish(self.last_sent)
-        return self._wire_bytes(self.last_sent)
+            | (PackedSpikes.FLAG_BUNDLE if len(parts) > 1 else 0)
+            | (PackedSpikes.FLAG_DIRECT if sample.direct else 0)
+            | (PackedSpikes.FLAG_HEDGE if sample.hedge else 0),
+            data=codec.join_bundle(parts) if len(parts) > 1 else parts[0][1])
+        self.spikes_pub.publish(msg)
+        if resend:
+            self.previous, self.last_sent = spikes[-1], msg
+        return self._wire_bytes(msg)
 
     def _run_here(self, sample: Sample[Frame], timesteps: int) -> list[Action]:
         """The whole network from where the sample stopped here, with the early exit.

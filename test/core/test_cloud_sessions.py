@@ -527,3 +527,30 @@ def test_a_bundle_past_t_or_malformed_is_rejected_and_counted() -> None:
     assert cloud.rules.counters['rejected_bad_payload'] == 2 and not cloud.rules.open
     cloud.deliver(bundle([ones], first=T - 1))  # (the same, within T)
     assert ('r1', 10) in cloud.rules.open
+
+
+def test_a_cancel_drops_the_sample_unless_it_names_this_clouds_answer() -> None:
+    cloud = Cloud()
+    me = cloud.fleet.fingerprint
+    cloud.deliver(Msg(timestep=0), Msg(timestep=1))
+    cloud.deliver(Msg(flags=Flag.CANCEL, cloud=me, data=b'-'))  # this cloud's answer taken
+    assert (('r1', 10) in cloud.rules.open) and cloud.rules.counters['cancels_ignored'] == 1
+    cloud.deliver(Msg(flags=Flag.CANCEL, cloud=me + 1, data=b'-'))  # another's: drop it
+    assert not cloud.rules.open and cloud.rules.counters['samples_cancelled'] == 1
+    cloud.deliver(Msg(timestep=2), Msg(timestep=3, flags=Flag.RESENT))  # in flight: late
+    cloud.tick(5.0)
+    assert cloud.sent == [] and cloud.rules.counters['late_timesteps'] == 2
+
+
+def test_a_direct_sample_is_served_by_the_cloud_it_names_though_another_claims_the_robot() -> None:
+    cloud = Cloud()
+    cloud.fleet.heard('c2', ['r1'], 0.0)  # c2 serves r1
+    cloud.deliver(Msg(sample_id=10, timestep=0))
+    assert cloud.sent == [] and cloud.rules.counters['timesteps_for_other_clouds'] == 1
+    cloud.deliver(Msg(sample_id=10, timestep=0, flags=Flag.DIRECT | Flag.BUNDLE,
+                      cloud=cloud.fleet.fingerprint,
+                      data=codec.join_bundle([('bitpack', Msg().data)] * T)))
+    [answer] = cloud.sent  # a hedge: the whole sample so far, in one message
+    assert answer.reason is Reason.REACHED_T and answer.cloud == cloud.fleet.fingerprint
+    cloud.deliver(Msg(sample_id=11, timestep=0, flags=Flag.DIRECT, cloud=cloud_fingerprint('c2')))
+    assert ('r1', 11) not in cloud.rules.open  # direct to c2: never here

@@ -12,8 +12,10 @@ from neucodex_ros.core.edge_loop import (
     HELLO_PERIOD,
     RETRY_PERIOD,
     Action,
+    Cancel,
     EdgeLoop,
     Escalate,
+    Hedge,
     Outcome,
     Publish,
     ReportWorse,
@@ -45,6 +47,7 @@ class Edge:
         self.done: list[Action] = []
         self.wake: float | None = None
         self.local_used = 1  # timesteps the local early exit takes
+        self.busy = 0.0  # seconds a RunHere computes
 
     def run(self, actions: list[Action], now: float) -> list[Action]:
         """Carry out `actions` as the node would at `now`; what was done, in order."""
@@ -60,6 +63,7 @@ class Edge:
                 done += self._carry_out(self.loop.sent(action.sample, now, 10), now)
             elif isinstance(action, RunHere):  # exits after local_used timesteps in all
                 sample = action.sample
+                now += self.busy
                 if sample.here + action.timesteps < self.local_used:
                     done += self._carry_out(self.loop.undecided_here(
                         sample, action.timesteps, now), now)
@@ -206,8 +210,15 @@ def test_split_reports_a_sample_unanswered_by_its_deadline_once() -> None:
 def test_the_deadline_is_kept_by_any_event_not_only_the_timer() -> None:
     edge = Edge(deadline=0.5, timestep_cost=1e6)
     sample, _ = split_sample(edge)
-    edge.answer(sample.sample_id, 0.7)  # after the deadline, before the timer fired
+    edge.run(edge.loop.subscribers_changed(1, 0.7), 0.7)  # after the deadline, before the timer
     assert [p.answer.status for p in of(Publish, edge.done)] == [CLOUD_UNAVAILABLE]
+
+
+def test_an_answer_read_after_the_deadline_but_before_the_timer_is_taken() -> None:
+    edge = Edge(deadline=0.5, timestep_cost=1e6)
+    sample, _ = split_sample(edge)
+    edge.answer(sample.sample_id, 0.7)  # it waited while the edge was busy: it wins
+    assert [p.answer.status for p in of(Publish, edge.done)] == ['ok']
 
 
 def test_auto_runs_a_late_split_sample_here_before_the_waiting_frames() -> None:
@@ -347,11 +358,11 @@ def test_a_missed_deadline_is_logged_as_a_warning_that_says_what_happened() -> N
     sample, _ = split_sample(edge)
     done = edge.run(edge.loop.timer(0.5), 0.5)
     warnings = [log.text for log in of(Log, done) if log.warning]
-    assert warnings == [f'no answer from the cloud within 0.5 s for sample {sample.sample_id}: '
+    assert warnings == [f'no answer from the cloud in 500 ms for sample {sample.sample_id}: '
                         'reported as cloud_unavailable']
     assert [log.text for log in of(Log, done) if not log.warning] == [
-        'a sample missed its deadline: asking for a cloud again before the next sample',
-        'asking for a cloud of model abc']
+        f'no answer to sample {sample.sample_id} in 500 ms: asking for a cloud again before the '
+        'next sample', 'asking for a cloud of model abc']
     assert edge.loop.counters['samples_cloud_unavailable'] == 1
 
 
@@ -413,7 +424,7 @@ def test_auto_says_it_answers_a_late_sample_here_and_since_when_no_cloud_takes_s
     sample, _ = split_sample(edge, 1.0)
     done = edge.run(edge.loop.timer(1.5), 1.5)
     assert [log.text for log in of(Log, done) if log.warning] == [
-        f'no answer from the cloud within 0.5 s for sample {sample.sample_id}: answering it here']
+        f'no answer from the cloud in 500 ms for sample {sample.sample_id}: answering it here']
     assert edge.loop.cloud_lost_at == 1.5 and not edge.loop.cloud_ready
     assert edge.loop.hellos_from is not None  # asked again at once (a subscriber is there)
     assert of(ReportWorse, done) and sample.fell_back
@@ -810,3 +821,119 @@ def test_a_cascade_edge_without_a_cloud_says_its_samples_run_here() -> None:
     assert 'cascade: first the whole network here, early exit at alpha 0.99 for up to 2 ' \
         'timesteps' in EdgeSettings.of({'placement': 'cascade', 'cascade_timesteps': 2,
                                          'alpha': 0.99}).describe(T, (4, 7, 7))[0]
+
+
+# Round-trip deadlines and hedging (core/deadline.py, core/fleet.py rule 7).
+A, B = 0xA, 0xB  # two clouds' fingerprints
+
+
+def served_by(edge: Edge, cloud: int) -> None:
+    """Activate and take READY from `cloud`."""
+    edge.run(edge.loop.activate(0.0), 0.0)
+    hello = of(SayHello, edge.run(edge.loop.subscribers_changed(1, 0.0), 0.0))[0].sample_id
+    edge.run(edge.loop.verdict(Verdict('r', hello, Reason.READY, cloud=cloud), 0.0), 0.0)
+    edge.run(edge.loop.timer(RETRY_PERIOD), RETRY_PERIOD)
+
+
+def answered_quickly(edge: Edge, samples: int, now: float, seconds: float = 0.03) -> float:
+    """`samples` samples answered `seconds` after their send by the cloud they went to."""
+    for _ in range(samples):
+        sample = of(StartSplit, edge.run(edge.loop.input('frame', now), now))[0].sample
+        now += seconds
+        edge.answer(sample.sample_id, now, cloud=sample.cloud)
+        now += 0.07
+    return now
+
+
+def test_auto_answers_here_three_round_trips_after_the_cloud_went_quiet_not_at_deadline() -> None:
+    edge = Edge(Placement.AUTO, deadline=2.0, timestep_cost=1e6)
+    sample, _ = split_sample(edge)  # no round trip measured yet: 3 x 2 x 0.1 s
+    edge.run(edge.loop.input('next', 0.1), 0.1)
+    edge.run(edge.loop.timer(0.1), 0.1)  # (a look for a cloud after the READY)
+    assert edge.wake == pytest.approx(0.2)  # (the resend first)
+    edge.run(edge.loop.timer(0.2), 0.2)
+    assert not of(RunHere, edge.done) and edge.wake == pytest.approx(0.6)
+    done = edge.run(edge.loop.timer(edge.wake), edge.wake)
+    assert of(RunHere, done)[0].sample is sample  # before the frame waiting behind it
+    assert [(c.sample, c.cloud) for c in of(Cancel, done)] == [(sample, 0)]  # drop it
+    assert edge.loop.counters['samples_fallen_back'] == 1 and not of(Hedge, done)
+
+
+def test_a_measured_round_trip_makes_the_deadline_and_split_then_waits_for_the_ceiling() -> None:
+    edge = Edge(deadline=2.0, timestep_cost=1e6, hedge=False)
+    served_by(edge, A)
+    now = answered_quickly(edge, 5, 0.2)
+    sample = of(StartSplit, edge.run(edge.loop.input('frame', now), now))[0].sample
+    timeout = edge.loop.round_trip.timeout
+    assert timeout < 0.06 and sample.due == pytest.approx(now + max(0.15, 3 * timeout))
+    due = sample.due
+    done = edge.run(edge.loop.timer(due), due)
+    assert not of(Publish, done) and not of(Hedge, done)  # hedge off: split has nowhere to go
+    assert any('waits up to deadline 2 s' in log.text for log in of(Log, done))
+    assert sample.due == pytest.approx(sample.started + 2.0)
+    due = sample.due
+    done = edge.run(edge.loop.timer(due), due)
+    assert [p.answer.status for p in of(Publish, done)] == [CLOUD_UNAVAILABLE]
+
+
+def test_an_overdue_split_sample_is_hedged_once_and_the_first_answer_wins() -> None:
+    edge = Edge(timestep_cost=1e6)
+    served_by(edge, A)
+    now = answered_quickly(edge, 5, 0.2)
+    sample = of(StartSplit, edge.run(edge.loop.input('frame', now), now))[0].sample
+    assert (sample.cloud, sample.direct, sample.hedge) == (A, False, False)
+    due = sample.due
+    done = edge.run(edge.loop.timer(due), due)
+    [hedge] = of(Hedge, done)
+    assert hedge.sample is sample and hedge.asks_verdict and not of(Publish, done)
+    assert (sample.cloud, sample.hedge) == (A, True)  # for the next cloud after A
+    assert edge.loop.counters['hedges_sent'] == 1 and sample.due > due
+    assert (edge.loop.cloud, edge.loop.hedge) == (A, True)  # the next samples too
+    edge.answer(sample.sample_id, due + 0.01, reason=Reason.CONTINUE, label=-1, cloud=A)
+    assert edge.loop.counters['verdicts_other_cloud'] == 1  # the cloud it left: ignored
+    done = edge.answer(sample.sample_id, due + 0.03, cloud=B)
+    assert len(of(Publish, done)) == 1
+    assert [(c.sample, c.cloud) for c in of(Cancel, done)] == [(sample, B)]  # others: drop it
+    done = edge.answer(sample.sample_id, due + 0.05, cloud=A)  # the loser's, late
+    assert not of(Publish, done) and edge.loop.counters['hedge_answers_dropped'] == 1
+    assert edge.loop.counters['answers_repeated'] == 0
+    assert (edge.loop.cloud, edge.loop.direct, edge.loop.hedge) == (B, True, False)
+    done = edge.run(edge.loop.input('frame', due + 0.6), due + 0.6)
+    following = of(StartSplit, done)[0].sample
+    assert (following.cloud, following.direct) == (B, True)  # B alone, whatever the claims
+    hello = of(SayHello, done)[0].sample_id  # ... until a cloud that serves the robot says so
+    edge.run(edge.loop.verdict(Verdict('r', hello, Reason.READY, cloud=B), due + 0.7), due + 0.7)
+    assert (edge.loop.cloud, edge.loop.direct) == (B, False)
+    # a second overdue: no second hedge; it waits for its deadline
+    now = due + 1.0
+    edge.answer(following.sample_id, now, cloud=B)
+    late = of(StartSplit, edge.run(edge.loop.input('frame', now), now))[0].sample
+    edge.run(edge.loop.timer(late.due), late.due)
+    assert edge.loop.counters['hedges_sent'] == 2 and late.hedge
+    edge.run(edge.loop.timer(late.due), late.due)
+    assert edge.loop.counters['hedges_sent'] == 2 and late.patient
+
+
+def test_a_sample_addressed_to_any_cloud_is_not_hedged() -> None:
+    edge = Edge(deadline=1.0, timestep_cost=1e6)
+    sample, _ = split_sample(edge)  # the READY named no cloud
+    edge.run(edge.loop.timer(sample.due), sample.due)
+    assert not of(Hedge, edge.done) and sample.patient
+
+
+def test_no_sample_is_overdue_right_after_a_compute_the_answers_waiting_come_first() -> None:
+    edge = Edge(Placement.CASCADE, deadline=0.5, timestep_cost=1e6)
+    edge.run(edge.loop.activate(0.0), 0.0)
+    edge.ready(0.0)
+    edge.local_used = 2  # undecided here: all T go to the cloud in one message
+    [escalate] = of(Escalate, edge.run(edge.loop.input('frame', 0.0), 0.0))
+    sample = escalate.sample
+    assert sample.timesteps.all_sent and sample.due == pytest.approx(0.5)
+    edge.local_used, edge.busy = 1, 0.5  # the next frame runs here from 0.1 to 0.6
+    done = edge.run(edge.loop.input('next', 0.1), 0.1)
+    assert of(RunHere, done) and sample.sample_id in edge.loop.samples.pending
+    edge.run(edge.loop.timer(0.6), 0.6)  # its deadline passed while the edge computed
+    assert sample.sample_id in edge.loop.samples.pending and edge.wake == pytest.approx(0.62)
+    done = edge.answer(sample.sample_id, 0.601)  # it waited in the queue meanwhile: it wins
+    assert [p.answer.status for p in of(Publish, done)] == ['ok']
+    assert edge.loop.counters['samples_fallen_back'] == 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -15,6 +15,7 @@ class Sample:
     sample_id: int
     frame: str
     started: float
+    due: float = field(default=0.0, compare=False)
 
 
 def make(sample_id: int, frame: str, now: float) -> Sample:
@@ -112,3 +113,13 @@ def test_a_queue_may_be_empty_but_a_deadline_must_be_positive() -> None:
     for queue_size, deadline in ((-1, 1.0), (0, 0.0)):
         with pytest.raises(ValueError, match='queue_size must be >= 0 and deadline > 0'):
             EdgeSamples(queue_size, deadline, 0)
+
+
+def test_a_deadline_brought_forward_ends_that_sample_first() -> None:
+    samples, a = a_sent_b_waiting()
+    assert a.due == 1.0 and samples.next_deadline() == 1.0
+    b = samples.start(0.2, make)
+    b.due = 0.5  # the adapter's own deadline (core/deadline.py), before a's
+    assert samples.next_deadline() == 0.5
+    assert samples.overdue(0.49) == [] and samples.overdue(0.5) == [b]
+    assert list(samples.pending) == [a.sample_id] and samples.answer(b.sample_id) is Unmatched.LATE

@@ -251,3 +251,28 @@ def test_a_cloud_fingerprint_is_32_bits_never_zero_and_the_same_everywhere() -> 
     assert cloud_fingerprint('a') == int.from_bytes(
         hashlib.blake2b(b'a', digest_size=4).digest(), 'big')
     assert 0 < cloud_fingerprint('b') < 2**32 and cloud_fingerprint('a') != cloud_fingerprint('b')
+
+
+def test_a_direct_sample_is_taken_by_the_cloud_it_names_alone_whatever_the_claims():
+    clouds = Clouds('a', 'b', 'c')
+    hear_all(clouds, 9, hello=True)
+    clouds.run(1.4)  # claims settled
+    robot = ROBOTS[0]
+    serving = owner(robot, 'abc')
+    other = next(c for c in 'abc' if c != serving)
+    direct = {name: fleet.takes(robot, 10, clouds.now, addressed=cloud_fingerprint(other),
+                                direct=True) for name, fleet in clouds.fleets.items()}
+    assert direct == {name: name == other for name in 'abc'}  # not even its claimer
+    assert not clouds.fleets[other].takes(robot, 11, clouds.now, hello=True, direct=True)
+
+
+def test_a_hedged_sample_is_taken_by_the_next_cloud_after_the_one_it_left_whatever_claims():
+    clouds = Clouds('a', 'b', 'c')
+    hear_all(clouds, 9, hello=True)
+    clouds.run(1.4)
+    robot = ROBOTS[0]
+    left = owner(robot, 'abc')
+    hedge = {name: fleet.takes(robot, 9, clouds.now, addressed=cloud_fingerprint(left),
+                               hedge=True) for name, fleet in clouds.fleets.items()}
+    rest = 'abc'.replace(left, '')
+    assert hedge == {name: name == owner(robot, rest) for name in 'abc'}  # (an old id too)
