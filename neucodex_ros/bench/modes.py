@@ -100,6 +100,9 @@ class Options:
     params_file: Path | None  # None: the shipped one for the input
     timeout: float
     out: Path
+    kill_cloud_at: int | None = None  # the failover scenario (bench/failover.py) instead
+    clouds: int = 2  # ... its clouds
+    rate: float = 10.0  # ... its frames per second
 
 
 @dataclass(frozen=True)

@@ -309,3 +309,72 @@ def _plot_timeline(report: dict[str, Any], path: Path) -> None:
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
+
+FAILOVER_COLOURS = {'edge': '#1b9e77', 'a': '#7570b3', 'b': '#d95f02', 'c': '#e7298a',
+                    'cloud': '#666666'}
+
+
+def failover_markdown(report: dict[str, Any]) -> str:
+    """The failover scenario (bench/failover.py) as a short markdown report."""
+    frames, killed, stats = report['frames'], report['killed'], report['stats']
+    places: dict[str, int] = {}
+    for record in report['records']:
+        if record['computed_by'] is not None:
+            places[record['computed_by']] = places.get(record['computed_by'], 0) + 1
+    counters = ', '.join(f'{key} {stats.get(key, 0)}' for key in (
+        'hedges_sent', 'samples_fallen_back', 'clouds_lost', 'frames_dropped',
+        'answers_repeated', 'hedge_answers_dropped', 'samples_cloud_unavailable'))
+    return '\n'.join([
+        '# A cloud killed mid-run', '',
+        f'{frames} frames at a steady rate; {len(report["clouds"])} cloud(s); cloud '
+        f'{killed.get("cloud")} (serving the robot) SIGKILLed at frame {killed.get("frame")} '
+        f'({killed.get("at", 0):.1f} s); {report["where"]}; edge parameters '
+        f'{report["params_file"]} + {report["edge"] or "nothing"}.', '',
+        '| frames | answered | ok | answered twice | longest gap between answers | '
+        'computed by |', '|---|---|---|---|---|---|',
+        f'| {frames} | {report["answered"]} ({100 * report["answered"] / frames:.1f}%) | '
+        f'{report["ok"]} | {report["answered_twice"]} | '
+        f'{_fmt(report["longest_gap_s"], ".2f", " s")} at '
+        f'{_fmt(report["longest_gap_at_s"], ".1f", " s")} | '
+        + ', '.join(f'{place} {count}' for place, count in sorted(places.items())) + ' |', '',
+        f'Edge counters: {counters}.', ''])
+
+
+def plot_timeline(report: dict[str, Any], path: Path) -> None:
+    """Each frame's answer over time (latency, and where it was computed), the kill, the gaps."""
+    fig = Figure(figsize=(9, 4.8))
+    ax, gaps_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={'height_ratios': [3, 1.3]})
+    records = report['records']
+    for place in sorted({r['computed_by'] for r in records if r['computed_by']}):
+        points = [(r['answered'], (r['answered'] - r['sent']) * 1e3) for r in records
+                  if r['computed_by'] == place]
+        t, ms = np.array(points).T
+        label = 'on the robot' if place == 'edge' else f'cloud {place}'
+        ax.scatter(t, ms, s=10, color=FAILOVER_COLOURS.get(place, '#666666'),
+                   label=f'{label} ({len(points)})')
+    missing = [r['sent'] for r in records if r['answered'] is None]
+    if missing:
+        ax.scatter(missing, [1.0] * len(missing), marker='x', color='red',
+                   label=f'never answered ({len(missing)})')
+    answered = sorted(r['answered'] for r in records if r['answered'] is not None)
+    gaps = np.diff(answered)
+    gaps_ax.plot(answered[1:], gaps * 1e3, color='black', lw=0.8)
+    gaps_ax.axhline(500, color='red', lw=0.8, ls=':', label='0.5 s')
+    for axis in (ax, gaps_ax):
+        axis.axvline(report['killed'].get('at', 0), color='red', lw=1.0)
+        axis.grid(alpha=0.3)
+    if report['longest_gap_s'] is not None:
+        gaps_ax.annotate(f'longest {report["longest_gap_s"]:.2f} s',
+                         (report['longest_gap_at_s'] + report['longest_gap_s'],
+                          report['longest_gap_s'] * 1e3), fontsize=8,
+                         xytext=(5, 0), textcoords='offset points')
+    ax.text(report['killed'].get('at', 0), 1.0, f' cloud {report["killed"].get("cloud")} killed',
+            transform=ax.get_xaxis_transform(), va='top', fontsize=8, color='red')
+    ax.set(yscale='log', ylabel='latency (ms)',
+           title='Every frame\'s answer when its cloud is killed mid-run')
+    ax.legend(fontsize=7, loc='upper left')
+    gaps_ax.set(ylabel='gap between\nanswers (ms)', xlabel='time from the first frame (s)')
+    gaps_ax.legend(fontsize=7, loc='upper left')
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
