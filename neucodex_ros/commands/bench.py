@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from neucodex_ros.bench.modes import MODES, Options
+from neucodex_ros.core.errors import ConfigError
 from neucodex_ros.core.radio import DEFAULT_RADIO, RADIO_HELP, radio
 
 HELP = 'compare NeuCODEX with edge-only, cloud-only and split baselines over a two-host link'
@@ -79,6 +80,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'config/events.yaml for events)')
     parser.add_argument('--timeout', type=float, default=30.0,
                         help='seconds to wait for the nodes, and for each answer')
+    parser.add_argument('--kill-cloud-at', type=int, default=None, metavar='FRAME',
+                        help='instead of the modes: frames at --rate to the edge of the params '
+                        'file (with --edge), --clouds clouds; SIGKILL the one serving the robot '
+                        'when this frame goes out; report every answer on a timeline')
+    parser.add_argument('--clouds', type=int, default=2, help='--kill-cloud-at: clouds (1-8)')
+    parser.add_argument('--rate', type=float, default=10.0,
+                        help='--kill-cloud-at: frames per second')
     parser.add_argument('--out', type=Path, default=Path('bench_results'),
                         help='folder for bench.json, bench.md and the plots')
 
@@ -93,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
     edge = {key: yaml.safe_load(value) for key, _, value in
             (item.partition('=') for item in args.edge)}
-    return run_suite(Options(
+    options = Options(
         input=args.input, samples=args.samples, rounds=args.rounds, warmup=args.warmup,
         modes=tuple(args.modes.split(',')),
         checkpoint=args.checkpoint, alpha=args.alpha, bandwidth=args.bandwidth,
@@ -102,4 +110,11 @@ def run(args: argparse.Namespace) -> int:
         grid_delay=_floats(args.grid_delay),
         pacing_sweep=tuple(p for p in args.pacing_sweep.split(',') if p),
         sweep_samples=args.sweep_samples, loopback=args.loopback, radio=args.radio,
-        params_file=args.params_file, timeout=args.timeout, out=args.out))
+        params_file=args.params_file, timeout=args.timeout, out=args.out,
+        kill_cloud_at=args.kill_cloud_at, clouds=args.clouds, rate=args.rate)
+    if args.kill_cloud_at is not None:
+        if not 1 <= args.clouds <= 8 or args.rate <= 0:
+            raise ConfigError('--clouds must be 1 to 8 and --rate > 0')
+        from neucodex_ros.bench.failover import run_failover
+        return run_failover(options)
+    return run_suite(options)
