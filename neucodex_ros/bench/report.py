@@ -323,8 +323,8 @@ def failover_markdown(report: dict[str, Any]) -> str:
         if record['computed_by'] is not None:
             places[record['computed_by']] = places.get(record['computed_by'], 0) + 1
     counters = ', '.join(f'{key} {stats.get(key, 0)}' for key in (
-        'hedges_sent', 'samples_fallen_back', 'clouds_lost', 'frames_dropped',
-        'answers_repeated', 'hedge_answers_dropped', 'samples_cloud_unavailable'))
+        'hedges_sent', 'samples_fallen_back', 'frames_dropped', 'answers_repeated',
+        'answers_to_resends', 'hedge_answers_dropped', 'samples_cloud_unavailable'))
     return '\n'.join([
         '# A cloud killed mid-run', '',
         f'{frames} frames at a steady rate; {len(report["clouds"])} cloud(s); cloud '

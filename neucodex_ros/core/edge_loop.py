@@ -41,11 +41,11 @@ its outcome (`sent`, `decided_here`), which returns what comes next. The rules:
   publishes it as CLOUD_UNAVAILABLE. No sample is counted overdue within SETTLE of the
   edge's last compute: answers that arrived meanwhile are read first.
 * Answers: a final answer that cannot come from this model (exit_policy.answer_problem) is
-  rejected and counted; one for no pending sample is counted as late, repeated (or the
-  second answer to a hedged sample) or unknown. A CONTINUE from a cloud the sample is no
-  longer sent to is ignored.
-  A verdict or answer teaches the round trip and the continue rates only when it is about a
-  timestep that was not resent and nothing was lost.
+  rejected and counted; one for no pending sample is counted as late, repeated (apart: a
+  second answer to a sample the edge resent a timestep of, or hedged) or unknown. A
+  CONTINUE from the cloud a sample was hedged away from is ignored. A verdict or answer
+  teaches the round trip and the continue rates only when it is about a timestep that was
+  not resent and nothing was lost.
 * Health: EDGE_RULES, and WARN while no cloud has taken samples for longer than the deadline.
 """
 
@@ -80,6 +80,8 @@ HELLO_PERIOD = 0.5  # seconds between hellos while none is answered
 SETTLE = 0.02  # seconds after a compute before a sample counts as overdue (answers first)
 UNMATCHED_COUNTERS = {Unmatched.LATE: 'answers_after_deadline',
                       Unmatched.REPEATED: 'answers_repeated', Unmatched.UNKNOWN: 'answers_unknown'}
+# a second answer the edge's own resend or hedge asked for
+ASKED_AGAIN = {'resent': 'answers_to_resends', 'hedged': 'hedge_answers_dropped'}
 
 InputT = TypeVar('InputT')
 
@@ -253,7 +255,7 @@ class EdgeLoop(Generic[InputT]):
             settings.queue_size, settings.deadline, first_id)
         self.deadline = Deadline(min(settings.deadline_min, settings.deadline), settings.deadline)
         self.suspects: set[int] = set()  # clouds that left a sample overdue, until they answer
-        self.hedged: Recent[int, bool] = Recent()  # ids of the samples hedged
+        self.asked_again: Recent[int, str] = Recent()  # ended samples resent or hedged: how
         self.round_trip = RoundTrip()
         self.continue_rates = ContinueRates(settings.num_timesteps)
         self.pacing: Pacing = AdaptivePacing(settings.timestep_cost, self.round_trip,
@@ -479,7 +481,6 @@ class EdgeLoop(Generic[InputT]):
         if self.cloud == left:  # the samples after it go to the next cloud too
             self.hedge, self.direct = True, False
         self.counters['hedges_sent'] += 1
-        self.hedged.remember(sample.sample_id, True)
         actions.append(Log(f'no verdict on sample {sample.sample_id} from cloud {left:08x} in '
                            f'{(now - sample.started) * 1e3:.0f} ms: sent for the next cloud too',
                            True))
@@ -688,9 +689,9 @@ class EdgeLoop(Generic[InputT]):
             return
         sample = self.samples.answer(verdict.sample_id)
         if isinstance(sample, Unmatched):
-            self.counters['hedge_answers_dropped' if sample is not Unmatched.UNKNOWN
-                          and verdict.sample_id in self.hedged else
-                          UNMATCHED_COUNTERS[sample]] += 1
+            again = self.asked_again.get(verdict.sample_id)
+            self.counters[ASKED_AGAIN[again] if again and sample is Unmatched.REPEATED
+                          else UNMATCHED_COUNTERS[sample]] += 1
             return
         self._answered_by(verdict.cloud, sample)
         if sample.hedge:
@@ -730,7 +731,15 @@ class EdgeLoop(Generic[InputT]):
             self._again = True
 
     def _publish(self, sample: Sample[InputT], answer: Outcome, actions: list[Action]) -> None:
-        """The sample's one answer, counted by how it ended."""
+        """The sample's one answer, counted by how it ended.
+
+        A cloud answers a resent timestep of a sample it answered with its answer again, and
+        a hedged sample may be answered by two clouds: such a second answer is told apart from
+        one nothing explains (`answers_repeated`).
+        """
+        if sample.hedge or sample.timesteps.resent:
+            self.asked_again.remember(sample.sample_id,
+                                      'hedged' if sample.hedge else 'resent')
         actions.append(Publish(sample, answer))
         self.counters['samples_answered' if answer.label >= 0 else 'samples_cloud_unavailable'
                       if answer.status == CLOUD_UNAVAILABLE else 'samples_failed'] += 1

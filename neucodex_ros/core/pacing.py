@@ -24,8 +24,9 @@ The adaptive rule, for the next timestep k of a sample (0-based):
   c = ∞ never bets (stop-and-wait: the edge computes exactly the timesteps the cloud uses,
   each costing a round trip);
 - the verdict is the acknowledgement: when it is overdue by the retransmission timeout
-  (smoothed round trip + 4 × its deviation, as TCP computes it, doubled after every resend)
-  the edge sends its last timestep again, marked as a resend, and the cloud answers a resend
+  (smoothed round trip + 4 × its deviation, as TCP computes it, once per timestep the cloud
+  computes before it answers, doubled after every resend) the edge sends its last timestep
+  again, marked as a resend, and the cloud answers a resend
   with its latest verdict on the sample. A lost timestep or verdict (best-effort QoS, or a
   cloud that restarted and had not matched yet, which loses messages even over reliable QoS)
   so costs one timeout and a few bytes, never a timestep computed for nothing; a merely
@@ -270,7 +271,8 @@ class AdaptivePacing:
         # (a timestep sent without asking for a verdict committed the edge to the next)
         if sample.next < sample.needed or not sample.asked or self.bet(sample, now):
             return Step(now)
-        return Step(sample.last_send + self.round_trip.timeout * 2 ** sample.resends,
+        waiting = unanswered[1] if (unanswered := sample.unanswered()) is not None else 1
+        return Step(sample.last_send + self.round_trip.timeout * waiting * 2 ** sample.resends,
                     resend=True)
 
     def bet(self, sample: SampleTimesteps, now: float) -> bool:

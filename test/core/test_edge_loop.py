@@ -457,12 +457,14 @@ def test_every_counter_counts_every_event_of_a_split_run() -> None:
     d = edge.loop.samples.current
     assert d is not None and d.input == 'd'
     edge.answer(d.sample_id, 0.7, used=1)
+    for _ in range(2):  # d was not resent: nothing here explains these
+        edge.answer(d.sample_id, 0.71, used=1)
     assert dict(edge.loop.counters) == {
         'inputs_while_inactive': 2, 'ready_unknown': 2, 'hellos_sent': 1, 'frames_dropped': 2,
         'samples_started': 2, 'placed_split': 2, 'timesteps_computed': 4, 'timesteps_sent': 4,
         'timesteps_resent': 2, 'verdicts_continue': 2, 'verdicts_unknown': 2,
-        'exit_signals': 4, 'timesteps_saved': (T - 3) + (T - 1), 'samples_answered': 2,
-        'answers_repeated': 2}
+        'exit_signals': 6, 'timesteps_saved': (T - 3) + (T - 1), 'samples_answered': 2,
+        'answers_to_resends': 2, 'answers_repeated': 2}
 
 
 def test_every_counter_counts_every_deadline_failure_and_rejection() -> None:
