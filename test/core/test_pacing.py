@@ -162,6 +162,17 @@ def test_an_overdue_verdict_gets_the_last_timestep_resent_with_backoff() -> None
     assert rule.next_step(sample, 1.3) == Step(1.3 + timeout, resend=True)  # backoff reset
 
 
+def test_a_resend_waits_a_timeout_for_each_timestep_the_answer_waits_for() -> None:
+    rule = pacing(cost=math.inf, continue_rate=0.0, rtt=0.04)
+    timeout = rule.round_trip.timeout
+    sample = SampleTimesteps(4)
+    sample.sent(1.0, asked=False)  # a bet, then the one that asks: the cloud computes both
+    sample.sent(1.01)
+    assert rule.next_step(sample, 1.01) == Step(1.01 + 2 * timeout, resend=True)
+    sample.hedged(1.1, asked=True)  # both again, in one message to a cloud that used none
+    assert rule.next_step(sample, 1.1) == Step(1.1 + 2 * timeout, resend=True)
+
+
 def test_clock_pacing_is_one_timestep_per_period() -> None:
     rule = ClockPacing(0.02)
     sample = SampleTimesteps(3)
