@@ -48,7 +48,7 @@ import numpy as np
 from neucodex_ros.core import codec
 from neucodex_ros.core.errors import CodecError, SampleError
 from neucodex_ros.core.exit_policy import Decision, EarlyExit
-from neucodex_ros.core.fleet import Fleet
+from neucodex_ros.core.fleet import MAX_SOURCE_ID, Fleet
 from neucodex_ros.core.protocol import Flag, Log, Reason, Status, Verdict
 from neucodex_ros.core.recent import Recent
 from neucodex_ros.core.reorder import TimestepOrder
@@ -166,7 +166,13 @@ class CloudSessions:
 
     # Events.
     def receive(self, msg: Spikes) -> None:
-        """Into its robot's inbox; a full inbox drops that robot's oldest message (counted)."""
+        """Into its robot's inbox; a full inbox drops that robot's oldest message (counted).
+
+        A source_id empty or longer than MAX_SOURCE_ID is rejected here (core/fleet.py, 8).
+        """
+        if not 0 < len(msg.source_id) <= MAX_SOURCE_ID:
+            self.counters['rejected_bad_source_id'] += 1
+            return
         inbox = self.inbox.setdefault(msg.source_id, deque())
         if len(inbox) >= self.limits.inbox_depth:
             inbox.popleft()

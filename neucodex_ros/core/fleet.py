@@ -39,6 +39,12 @@ by one of them, its owner, which every cloud computes the same way from what it 
    robot's owner by then) answers its hello. Two clouds may so both answer a hedged
    sample; the robot takes the first answer and tells the others to drop it (Flag.CANCEL).
 
+8. Bounded against a peer that floods the fleet with made-up robots: a cloud claims at
+   most `max_sources` robots (more are refused, counted), and a robot heard only through
+   hellos, with no sample taken, is forgotten (and released) HELLO_FORGET after its last
+   hello, not FORGET_AFTER. An announcement so carries at most `max_sources` ids, each at
+   most MAX_SOURCE_ID characters long (longer ones are rejected by the cloud on arrival).
+
 Time is injected (`now`, seconds, monotonic); the cloud node is the adapter over this.
 """
 
@@ -50,6 +56,8 @@ from dataclasses import dataclass, field
 
 ANNOUNCE_PERIOD = 0.2  # seconds between a cloud's announcements
 FORGET_AFTER = 60.0  # seconds: a source not heard for this long is forgotten (released)
+HELLO_FORGET = 5.0  # seconds: ... a source heard only through hellos (rule 8)
+MAX_SOURCE_ID = 64  # characters of a source_id (rule 8)
 
 
 def rendezvous_score(cloud_id: str, source_id: str) -> int:
@@ -84,6 +92,7 @@ class Source:
     heard: float
     seen_unclaimed: int = -1  # highest sample id seen while not claimed (rule 4)
     hello: int | None = None  # its latest hello seen while not claimed, to answer on claiming
+    sampled: bool = False  # a sample of it was taken here (else heard through hellos only)
 
 
 @dataclass
@@ -98,6 +107,8 @@ class Fleet:
     sources: dict[str, Source] = field(default_factory=dict)
     claims: set[str] = field(default_factory=set)
     releasing: set[str] = field(default_factory=set)  # no longer owned, samples still open
+    max_sources: int = 1024  # robots this cloud claims at most (rule 8)
+    refused: set[str] = field(default_factory=set)  # owned, not claimed: full (rule 8)
 
     def __post_init__(self) -> None:
         if not ANNOUNCE_PERIOD < self.fence < self.dead_after:
@@ -132,12 +143,15 @@ class Fleet:
         source.heard = now
         if hedge and not hello:
             others = [c for c in self.live(now) if cloud_fingerprint(c) != addressed]
-            return bool(others) and owner(source_id, others) == self.cloud_id
+            source.sampled |= (taken := bool(others) and owner(source_id, others) == self.cloud_id)
+            return taken
         if direct and not hello:
-            return addressed == self.fingerprint
+            source.sampled |= (taken := addressed == self.fingerprint)
+            return taken
         if source_id in self.claims and source_id not in self.releasing \
                 and self._left_to_this(addressed, source_id, now):
-            return sample_id > source.seen_unclaimed
+            source.sampled |= (taken := sample_id > source.seen_unclaimed) and not hello
+            return taken
         source.seen_unclaimed = max(source.seen_unclaimed, sample_id)
         if hello:
             source.hello = sample_id
@@ -152,10 +166,14 @@ class Fleet:
                                    or source_id not in self.peers[to].claims)
 
     def _owns_unclaimed(self, source_id: str, now: float) -> bool:
-        """This cloud (joined) owns the source and no other live cloud claims it."""
+        """This cloud (joined, not full) owns the source and no other live cloud claims it."""
         live = self.live(now)
-        return now >= self.joined_at and owner(source_id, live) == self.cloud_id and all(
+        owns = now >= self.joined_at and owner(source_id, live) == self.cloud_id and all(
             source_id not in self.peers[cloud].claims for cloud in live[1:])
+        if owns and len(self.claims) >= self.max_sources:
+            self.refused.add(source_id)
+            return False
+        return owns
 
     def stalled(self, now: float) -> bool:
         """Not announced for `fence`: if so, drop every claim and join again (rule 5)."""
@@ -178,8 +196,10 @@ class Fleet:
         """
         for cloud in [c for c, peer in self.peers.items() if now - peer.heard > 2 * FORGET_AFTER]:
             del self.peers[cloud]
-        for name in [s for s, source in self.sources.items() if now - source.heard > FORGET_AFTER]:
+        for name in [s for s, source in self.sources.items() if now - source.heard
+                     > (FORGET_AFTER if source.sampled else HELLO_FORGET)]:
             del self.sources[name]
+            self.refused.discard(name)
         if now < self.joined_at:
             return []
         live = self.live(now)

@@ -26,7 +26,7 @@ from neucodex_ros.core.errors import ConfigError
 from neucodex_ros.core.events.frames import FIT_MODES, SPLIT_BY, FrameSpec
 from neucodex_ros.core.events.stream import EventStream
 from neucodex_ros.core.events.windows import WINDOW_MODES, EventWindower
-from neucodex_ros.core.fleet import ANNOUNCE_PERIOD
+from neucodex_ros.core.fleet import ANNOUNCE_PERIOD, MAX_SOURCE_ID
 from neucodex_ros.core.image import IMAGE_FITS, MAX_PIXELS, ImageOptions
 from neucodex_ros.core.inference import EDGE_LAYERS
 from neucodex_ros.core.pacing import PACINGS
@@ -215,6 +215,9 @@ CLOUD: Table = (
     Param('dead_after', 1.0, 'Seconds without an announcement after which another cloud '
           'counts as gone and its robots move; a new cloud takes none before',
           4 * ANNOUNCE_PERIOD, 60.0),
+    Param('max_sources', 1024, 'Robots this cloud serves at most; more are refused (counted: '
+          'sources_refused) and left to the other clouds. It bounds what a flood of made-up '
+          'robots costs, and the size of the announcements', 1, 1_000_000),
 )
 
 FAULT_RELAY: Table = (
@@ -302,7 +305,11 @@ class EdgeSettings(Settings):
 
     def source(self, namespace: str) -> str:
         """This robot's name: source_id, or its namespace (/a/b → a_b), or robot0."""
-        return self.source_id or namespace.strip('/').replace('/', '_') or 'robot0'
+        name = self.source_id or namespace.strip('/').replace('/', '_') or 'robot0'
+        if len(name) > MAX_SOURCE_ID:
+            raise ConfigError(f'source_id {name[:20]!r}… is {len(name)} characters long; the '
+                              f'clouds take at most {MAX_SOURCE_ID}: set a shorter source_id')
+        return name
 
     def input_kind(self, in_channels: int) -> str:
         """The input in effect for a model of `in_channels`: events take 2 polarity channels."""

@@ -47,7 +47,8 @@ class CloudNode(ManagedNode):
         self.model_id = checkpoint.model_id
         self.wire_model_id = model_fingerprint(checkpoint.model_id)
         self.fleet = Fleet(settings.cloud_id or f'{socket.gethostname()}-{os.getpid()}',
-                           time.monotonic(), settings.dead_after, settings.dead_after / 2)
+                           time.monotonic(), settings.dead_after, settings.dead_after / 2,
+                           max_sources=settings.max_sources)
         self.hardware_id = self.fleet.cloud_id
         model = checkpoint.model
         # Spikes from the encoder; or the head's features from an edge without bottleneck
@@ -112,7 +113,8 @@ class CloudNode(ManagedNode):
     def gauges(self) -> dict[str, int]:
         """The state beside the counters in the health report."""
         return {'open_samples': len(self.sessions.open),
-                'sources_served': len(self.fleet.claims)}
+                'sources_served': len(self.fleet.claims),
+                'sources_refused': len(self.fleet.refused)}
 
     def health(self, growth: dict[str, int]) -> Health:
         """CLOUD_RULES over the last period."""
@@ -150,10 +152,13 @@ class CloudNode(ManagedNode):
                 self._send([self.sessions.hello_taken(source, hello)])
         if self.fleet.claims != before:
             gained, lost = sorted(self.fleet.claims - before), sorted(before - self.fleet.claims)
-            self.get_logger().info(
-                f'serves {len(self.fleet.claims)} robots of {len(self.fleet.live(now))} '
-                f'clouds' + (f'; took {", ".join(gained)}' if gained else '')
-                + (f'; handed over {", ".join(lost)}' if lost else ''))
+            line = (f'serves {len(self.fleet.claims)} robots of {len(self.fleet.live(now))} '
+                    f'clouds' + (f'; took {names(gained)}' if gained else '')
+                    + (f'; handed over {names(lost)}' if lost else ''))
+            if len(gained) + len(lost) > SHOWN:  # (a flood: a line a second at most)
+                self.get_logger().info(line, throttle_duration_sec=1.0)
+            else:
+                self.get_logger().info(line)
             self.counters['robots_taken'] += len(gained)
             self.counters['robots_handed_over'] += len(lost)
             self.claims_announced = sorted(self.fleet.claims)
@@ -231,6 +236,15 @@ class CloudNode(ManagedNode):
                 confidence=reply.confidence, label=reply.label,
                 timesteps_used=reply.timesteps_used, timesteps_lost=reply.timesteps_lost,
                 reason=reply.reason, status=reply.status, probabilities=reply.probabilities))
+
+
+SHOWN = 5  # robots named in a log line
+
+
+def names(sources: list[str]) -> str:
+    """The first SHOWN names, and how many more (a flood of robots makes one short line)."""
+    more = len(sources) - SHOWN
+    return ', '.join(sources[:SHOWN]) + (f' and {more} more' if more > 0 else '')
 
 
 def main(args: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ import pytest
 from neucodex_ros.core import codec
 from neucodex_ros.core.cloud_sessions import CloudSessions
 from neucodex_ros.core.exit_policy import Decision, EarlyExit
-from neucodex_ros.core.fleet import Fleet, cloud_fingerprint
+from neucodex_ros.core.fleet import MAX_SOURCE_ID, Fleet, cloud_fingerprint
 from neucodex_ros.core.protocol import Flag, Log, Reason, Status, Verdict
 from neucodex_ros.core.settings import CloudSettings
 
@@ -554,3 +554,13 @@ def test_a_direct_sample_is_served_by_the_cloud_it_names_though_another_claims_t
     assert answer.reason is Reason.REACHED_T and answer.cloud == cloud.fleet.fingerprint
     cloud.deliver(Msg(sample_id=11, timestep=0, flags=Flag.DIRECT, cloud=cloud_fingerprint('c2')))
     assert ('r1', 11) not in cloud.rules.open  # direct to c2: never here
+
+
+@pytest.mark.parametrize('source', ['', 'r' * (MAX_SOURCE_ID + 1), 'x' * 4096])
+def test_a_source_id_empty_or_too_long_is_rejected_before_it_costs_anything(source: str) -> None:
+    cloud = Cloud()
+    cloud.deliver(Msg(source_id=source, flags=Flag.HELLO), Msg(source_id=source))
+    assert cloud.sent == [] and not cloud.rules.inbox and not cloud.fleet.sources
+    assert cloud.rules.counters['rejected_bad_source_id'] == 2
+    cloud.deliver(Msg(source_id='r' * MAX_SOURCE_ID, flags=Flag.HELLO))
+    assert [v.reason for v in cloud.sent] == [Reason.READY]

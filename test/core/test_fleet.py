@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from neucodex_ros.core.fleet import Fleet, cloud_fingerprint, owner, rendezvous_score
+from neucodex_ros.core.fleet import HELLO_FORGET, Fleet, cloud_fingerprint, owner, rendezvous_score
 
 ROBOTS = [f'robot{n}' for n in range(40)]
 
@@ -276,3 +276,13 @@ def test_a_hedged_sample_is_taken_by_the_next_cloud_after_the_one_it_left_whatev
                                hedge=True) for name, fleet in clouds.fleets.items()}
     rest = 'abc'.replace(left, '')
     assert hedge == {name: name == owner(robot, rest) for name in 'abc'}  # (an old id too)
+
+
+def test_a_flood_of_made_up_robots_claims_at_most_max_sources_and_hellos_alone_are_forgotten():
+    fleet = Fleet('a', now=-2.0, max_sources=100)
+    taken = sum(fleet.takes(f'fake{n}', 1, 0.0, hello=True) for n in range(20_000))
+    assert taken == 100 and len(fleet.claims) == 100 and len(fleet.refused) == 19_900
+    assert fleet.takes('fake0', 2, 0.1)  # a sample: this one is a robot after all
+    fleet.update(HELLO_FORGET + 0.5, set())
+    assert fleet.claims == {'fake0'} and not fleet.refused  # hellos alone: forgotten
+    assert fleet.takes('robot0', 3, HELLO_FORGET + 0.6)  # room again for a real robot

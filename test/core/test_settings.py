@@ -67,6 +67,8 @@ def test_settings_say_what_the_node_does_with_them() -> None:
     assert EdgeSettings.of({}).source('/a/b/') == 'a_b'
     assert EdgeSettings.of({}).source('/') == 'robot0'
     assert EdgeSettings.of({'source_id': 'r9'}).source('/a') == 'r9'
+    with pytest.raises(ConfigError, match='at most 64: set a shorter source_id'):
+        EdgeSettings.of({}).source('/' + 'n' * 65)  # the clouds would reject every message
     with pytest.raises(AttributeError):
         EdgeSettings.of({}).window_mode  # noqa: B018 (only on event input)
     assert EdgeSettings.of({}, events=True).window_mode == 'duration'

@@ -25,10 +25,10 @@ from neucodex_ros.core.checkpoint import load_checkpoint
 from neucodex_ros.core.datasets.digits import DvsRecordings, held_out_digits, held_out_indices
 from neucodex_ros.core.events import make_events
 from neucodex_ros.core.events.codecs import encode_evt3, encode_mono
-from neucodex_ros.msg import PackedSpikes
+from neucodex_ros.msg import CloudAnnounce, PackedSpikes
 from neucodex_ros.nodes.wire import model_fingerprint
 from neucodex_ros.processes import node_command, running
-from neucodex_ros.qos import stream_qos
+from neucodex_ros.qos import stream_qos, tool_qos
 from neucodex_ros.resources import events_params_file
 
 pytestmark = pytest.mark.ros
@@ -166,3 +166,42 @@ def test_fuzzed_event_packets_do_not_end_a_real_edge() -> None:
                  'windows_out_of_order'):
         assert counter(stats, 'edge_node', name) > 0, (name, stats)
     assert counter(stats, 'edge_node', 'callback_errors') == 0, 'the handlers coped'
+
+
+def test_a_flood_of_made_up_robots_is_bounded_and_forgotten() -> None:
+    """20,000 hellos from distinct made-up robots and 2,000 with 4 kB source ids.
+
+    The cloud claims at most max_sources of them, its announcement stays small (it carried
+    every id before: 8.4 MB every 0.2 s), and once the hellos stop it forgets them and serves
+    a real robot.
+    """
+    model_id = model_fingerprint(load_checkpoint().model_id)
+    commands = [node_command('cloud_node', name='cloud_node', parameters={'max_sources': 50}),
+                node_command('edge_node', name='edge_node',
+                             parameters={'placement': 'split', 'input_reliable': True,
+                                         'queue_size': 10})]
+    images, labels = held_out_digits(4, seed=8)
+    with running(commands), client() as robot:
+        stats = watch_stats(robot, ['cloud_node'])
+        announcements: list[int] = []
+        robot.create_subscription(CloudAnnounce, '/clouds', lambda raw: announcements.append(
+            len(raw)), tool_qos(), raw=True)
+        robot.wait_ready(90.0)
+        hostile = robot.create_publisher(PackedSpikes, '/spikes', RELIABLE)
+        for n in range(22_000):
+            source = f'fake{n}' if n < 20_000 else f'{n}' + 'x' * 4096
+            hostile.publish(PackedSpikes(sample_id=1, model_id=model_id, source_id=source,
+                                         num_timesteps=4, flags=PackedSpikes.FLAG_HELLO))
+            if n % 500 == 0:
+                robot.pause(0.01)
+        robot.spin_until(lambda: counter(stats, 'cloud_node', 'rejected_bad_source_id') > 0,
+                         60.0, 'the long source ids rejected')
+        robot.spin_until(lambda: counter(stats, 'cloud_node', 'sources_served') <= 1, 60.0,
+                         'the made-up robots forgotten')
+        assert max(announcements) < 50 * 80 + 1000  # ids of at most 64 characters, 50 of them
+        assert counter(stats, 'cloud_node', 'sources_refused') <= 20_000
+        robot.pause(1.0)
+        frames = [robot.publish_frame(images[n], int(labels[n])) for n in range(4)]
+        robot.spin_until(lambda: all(f.prediction is not None for f in frames), 60.0,
+                         'the real robot answered')
+        assert [f.prediction.status for f in frames] == ['ok'] * 4
