@@ -30,6 +30,9 @@ The rules:
   nothing held for missing ones, is answered CONTINUE; a resent timestep used already is
   answered with the latest verdict. A hello for this model, from a robot this cloud takes,
   is answered READY.
+* A robot's messages count only from the writer (publisher GID) its latest hello came
+  from, or, before any hello, from the first writer heard; others are rejected and counted
+  (`rejected_other_writer`): a peer cannot slip timesteps into a robot's sample.
 * A CANCEL drops the sample without an answer unless it names this cloud as the one whose
   answer the robot took (it has one, from another cloud or its own network); its later
   timesteps are counted late.
@@ -162,12 +165,14 @@ class CloudSessions:
         self.due: dict[SampleKey, OpenSample] = {}  # with decoded timesteps, oldest first
         self.due_since: float | None = None  # when `due` last became non-empty
         self.answered: Recent[SampleKey, Verdict | None] = Recent()  # None: cancelled
-        self.inbox: dict[str, deque[Spikes]] = {}
+        self.inbox: dict[str, deque[tuple[Spikes, bytes]]] = {}
+        self.writers: Recent[str, bytes] = Recent()  # source → the writer of its messages
 
     # Events.
-    def receive(self, msg: Spikes) -> None:
+    def receive(self, msg: Spikes, writer: bytes = b'') -> None:
         """Into its robot's inbox; a full inbox drops that robot's oldest message (counted).
 
+        `writer`: the GID of the publisher it came from (b'': unknown, taken as the robot's).
         A source_id empty or longer than MAX_SOURCE_ID is rejected here (core/fleet.py, 8).
         """
         if not 0 < len(msg.source_id) <= MAX_SOURCE_ID:
@@ -177,17 +182,18 @@ class CloudSessions:
         if len(inbox) >= self.limits.inbox_depth:
             inbox.popleft()
             self.counters['dropped_source_backlog'] += 1
-        inbox.append(msg)
+        inbox.append((msg, writer))
 
     def serve(self, now: float) -> list[Verdict | Log]:
         """One message of every robot with messages waiting (`inbox` says if more wait)."""
         out: list[Verdict | Log] = []
         for source in list(self.inbox):
             inbox = self.inbox[source]
-            message = inbox.popleft()
+            message, writer = inbox.popleft()
             if not inbox:
                 del self.inbox[source]
-            self._take(message, now, out)
+            if self._from_the_robot(message, writer):
+                self._take(message, now, out)
         return out
 
     def when_to_run(self, now: float) -> float | None:
@@ -312,6 +318,17 @@ class CloudSessions:
         sample.bytes_received += len(msg.data)
         sample.last_update = now
         self._advance(key, sample, now, out)
+
+    def _from_the_robot(self, msg: Spikes, writer: bytes) -> bool:
+        """Whether a message comes from its robot's writer; a hello (re)pins it."""
+        pinned = self.writers.get(msg.source_id)
+        if not writer or pinned == writer:
+            return True
+        if pinned is None or (msg.flags & Flag.HELLO and msg.model_id == self.model_id):
+            self.writers.remember(msg.source_id, writer)  # (a restarted edge says hello first)
+            return True
+        self.counters['rejected_other_writer'] += 1
+        return False
 
     def _cancel(self, key: SampleKey, msg: Spikes) -> None:
         """Drop a sample its robot took another's answer to."""

@@ -40,12 +40,14 @@ its outcome (`sent`, `decided_here`), which returns what comes next. The rules:
   counted, not published. Otherwise `split` waits for the sample's `deadline` and
   publishes it as CLOUD_UNAVAILABLE. No sample is counted overdue within SETTLE of the
   edge's last compute: answers that arrived meanwhile are read first.
-* Answers: a final answer that cannot come from this model (exit_policy.answer_problem) is
-  rejected and counted; one for no pending sample is counted as late, repeated (apart: a
-  second answer to a sample the edge resent a timestep of, or hedged) or unknown. A
-  CONTINUE from the cloud a sample was hedged away from is ignored. A verdict or answer
-  teaches the round trip and the continue rates only when it is about a timestep that was
-  not resent and nothing was lost.
+* Answers: a sample takes verdicts only from the writer (publisher GID) of the cloud it was
+  sent to, as that cloud's READY to a hello came from it; others are refused and counted.
+  One sent to a cloud whose READY the edge never took, or hedged, takes the first other
+  writer to answer, and from then on only it. A final answer that cannot come from this
+  model (exit_policy.answer_problem) is rejected and counted; one for no pending sample is
+  counted as late, repeated (apart: a second answer to a sample the edge resent a timestep
+  of, or hedged) or unknown. A verdict or answer teaches the round trip and the continue rates only when it
+  is about a timestep that was not resent and nothing was lost.
 * Health: EDGE_RULES, and WARN while no cloud has taken samples for longer than the deadline.
 """
 
@@ -106,6 +108,8 @@ class Sample(Generic[InputT]):
     hedge: bool = False  # ... for the next cloud after that one, which went quiet (rule 7)
     patient: bool = False  # overdue with nowhere else to go: it waits for the whole deadline
     spikes: list[Any] = field(default_factory=list)  # what was sent of it, kept for a hedge
+    writers: set[bytes] = field(default_factory=set)  # whose verdicts on it count
+    new_writer: bool = False  # ... and the first other writer to answer (a hedge)
 
 
 @dataclass(frozen=True)
@@ -256,6 +260,7 @@ class EdgeLoop(Generic[InputT]):
         self.deadline = Deadline(min(settings.deadline_min, settings.deadline), settings.deadline)
         self.suspects: set[int] = set()  # clouds that left a sample overdue, until they answer
         self.asked_again: Recent[int, str] = Recent()  # ended samples resent or hedged: how
+        self.writers: dict[int, bytes] = {}  # cloud → the writer its READY came from
         self.round_trip = RoundTrip()
         self.continue_rates = ContinueRates(settings.num_timesteps)
         self.pacing: Pacing = AdaptivePacing(settings.timestep_cost, self.round_trip,
@@ -322,14 +327,26 @@ class EdgeLoop(Generic[InputT]):
             self._retry_at = None
         return self._event(now, lambda actions: self._step(now, actions))
 
-    def verdict(self, verdict: Verdict, now: float, wire_bytes: int = 0) -> list[Action]:
-        """An ExitSignal for this robot (`wire_bytes` its size, when `counts_bytes`)."""
+    def verdict(self, verdict: Verdict, now: float, wire_bytes: int = 0,
+                writer: bytes = b'') -> list[Action]:
+        """An ExitSignal for this robot, from `writer` (its publisher's GID; b'': unknown).
+
+        `wire_bytes`: its size, when `counts_bytes`.
+        """
         handlers: dict[int, Callable[[Verdict, int, float, list[Action]], None]] = {
             Reason.CONTINUE: self._continue, Reason.READY: self._ready}
         handle = handlers.get(verdict.reason, self._final)
+
+        def checked(actions: list[Action]) -> None:
+            if verdict.reason == Reason.READY:
+                handle(verdict, wire_bytes, now, actions)
+                if self.cloud_ready and self.hellos_from is None and writer \
+                        and self.cloud == verdict.cloud:  # (taken: the cloud's writer)
+                    self.writers[verdict.cloud] = writer
+            elif self._from_its_cloud(verdict, writer, actions):
+                handle(verdict, wire_bytes, now, actions)
         # (the answer first: it may end a sample whose deadline passed while it waited)
-        return self._event(now, lambda actions: handle(verdict, wire_bytes, now, actions),
-                           answer_first=True)
+        return self._event(now, checked, answer_first=True)
 
     def hedge_sent(self, sample: Sample[InputT], wire_bytes: int = 0) -> None:
         """The Hedge just returned went out: its size, when `counts_bytes`."""
@@ -477,7 +494,7 @@ class EdgeLoop(Generic[InputT]):
         if not self.settings.hedge or sample.hedge or not sample.cloud:
             return False
         left = sample.cloud
-        sample.hedge, sample.direct = True, False
+        sample.hedge, sample.direct, sample.new_writer = True, False, True
         if self.cloud == left:  # the samples after it go to the next cloud too
             self.hedge, self.direct = True, False
         self.counters['hedges_sent'] += 1
@@ -498,8 +515,31 @@ class EdgeLoop(Generic[InputT]):
                 self.deadline.due(sample.started, sample.timesteps, self.round_trip)
 
     def _address(self, sample: Sample[InputT]) -> None:
-        """A split sample goes to the cloud samples go to now."""
+        """A split sample goes to the cloud samples go to now, and only its writer answers.
+
+        A cloud whose READY this edge never took (one that took the robot on its own, or
+        through a hedge) is trusted on its first answer.
+        """
         sample.cloud, sample.direct, sample.hedge = self.cloud, self.direct, self.hedge
+        writer = self.writers.get(self.cloud)
+        sample.writers = set() if writer is None else {writer}
+        sample.new_writer = writer is None or self.hedge
+
+    def _from_its_cloud(self, verdict: Verdict, writer: bytes, actions: list[Action]) -> bool:
+        """Whether a verdict on a pending sample comes from a writer it was sent to."""
+        sample = self.samples.pending.get(verdict.sample_id)
+        if sample is None or not writer or writer in sample.writers:
+            return True  # (one for no pending sample is counted as such)
+        if sample.new_writer:
+            sample.writers.add(writer)
+            sample.new_writer = False
+            self.writers.setdefault(verdict.cloud, writer)
+            return True
+        self.counters['answers_from_other_writers'] += 1
+        actions.append(Log(f'a verdict on sample {sample.sample_id} came from a writer that is '
+                           'not the cloud it was sent to: refused (a peer forging answers? '
+                           'README: "Trust")', True))
+        return False
 
     def _step(self, now: float, actions: list[Action]) -> None:
         """Start a sample if idle; its next timestep if the pacing says now."""
@@ -657,9 +697,6 @@ class EdgeLoop(Generic[InputT]):
         used = verdict.timesteps_used
         if sample is None or not 1 <= used <= len(sample.timesteps.sent_at):
             self.counters['verdicts_unknown'] += 1  # late (answered meanwhile), or not ours
-            return
-        if sample.hedge and verdict.cloud == sample.cloud:
-            self.counters['verdicts_other_cloud'] += 1  # the cloud it was hedged away from
             return
         self.counters['verdicts_continue'] += 1
         self._answered_by(verdict.cloud, sample)

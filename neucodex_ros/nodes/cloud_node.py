@@ -20,6 +20,8 @@ import threading
 import time
 from typing import Any
 
+from rclpy.subscription import MessageInfo
+
 from neucodex_ros.core.cloud_sessions import CloudSessions
 from neucodex_ros.core.fleet import ANNOUNCE_PERIOD, Fleet
 from neucodex_ros.core.health import CLOUD_RULES, Health, assess
@@ -141,7 +143,7 @@ class CloudNode(ManagedNode):
 
     def update_fleet(self) -> None:
         """Claim the robots this cloud owns now, release the others (core/fleet.py)."""
-        for announcement in take_waiting(self.fleet_sub):  # (heard now, not after a batch)
+        for announcement, _ in take_waiting(self.fleet_sub):  # (heard now, not after a batch)
             self.on_announce(announcement)
         now = time.monotonic()
         if not self.active or self._stalled(now):
@@ -178,15 +180,15 @@ class CloudNode(ManagedNode):
         self.announce_now.set()
         return True
 
-    def receive(self, msg: PackedSpikes) -> None:
-        """Into its robot's inbox; serve() takes the others waiting."""
-        self.sessions.receive(msg)
+    def receive(self, msg: PackedSpikes, info: MessageInfo) -> None:
+        """Into its robot's inbox, with its writer's GID; serve() takes the others waiting."""
+        self.sessions.receive(msg, bytes(info['publisher_gid']['data']))
         self.serve_guard.trigger()
 
     def serve(self) -> None:
         """One message of every robot with messages waiting; again after the other callbacks."""
-        for message in take_waiting(self.spikes_sub):
-            self.sessions.receive(message)
+        for message, writer in take_waiting(self.spikes_sub):
+            self.sessions.receive(message, writer)
         if self._stalled(time.monotonic()):
             return
         try:

@@ -29,6 +29,7 @@ from rclpy.event_handler import (
     SubscriptionEventCallbacks,
 )
 from rclpy.serialization import serialize_message
+from rclpy.subscription import MessageInfo
 from rclpy.timer import Timer
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
@@ -248,15 +249,15 @@ class EdgeNode(ManagedNode):
         if info.current_count_change:
             self._do(self.loop.subscribers_changed(info.current_count, time.monotonic()))
 
-    def on_exit(self, msg: ExitSignal) -> None:
-        """A cloud's verdict on a sample of this robot, for the loop."""
+    def on_exit(self, msg: ExitSignal, info: MessageInfo) -> None:
+        """A cloud's verdict on a sample of this robot, for the loop, with its writer's GID."""
         if msg.source_id != self.source_id:
             return
         self._do(self.loop.verdict(Verdict(
             msg.source_id, msg.sample_id, msg.reason, msg.status, msg.label, msg.confidence,
             msg.probabilities, msg.timesteps_used, msg.timesteps_lost, msg.bytes_received,
             msg.cloud),
-            time.monotonic(), self._wire_bytes(msg)))
+            time.monotonic(), self._wire_bytes(msg), bytes(info['publisher_gid']['data'])))
 
     def _do(self, actions: list[Action]) -> None:
         """Carry out what the loop decided, in order (core/edge_loop.py)."""

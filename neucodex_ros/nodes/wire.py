@@ -15,8 +15,8 @@ def model_fingerprint(model_id: str) -> int:
     return int(model_id, 16)
 
 
-def take_waiting(subscription: Any) -> list[Any]:
-    """Every message waiting in a subscription's history, taken now.
+def take_waiting(subscription: Any) -> list[tuple[Any, bytes]]:
+    """Every message waiting in a subscription's history, taken now, with its writer's GID.
 
     rclpy's executor takes one message per subscription per wait; a node that must see the
     whole backlog at once (to serve its sources in turn) takes the rest itself, as the
@@ -26,5 +26,5 @@ def take_waiting(subscription: Any) -> list[Any]:
     with subscription.handle:
         while (taken := subscription.handle.take_message(subscription.msg_type,
                                                          subscription.raw)) is not None:
-            messages.append(taken[0])
+            messages.append((taken[0], bytes(taken[1]['publisher_gid']['data'])))
     return messages

@@ -564,3 +564,31 @@ def test_a_source_id_empty_or_too_long_is_rejected_before_it_costs_anything(sour
     assert cloud.rules.counters['rejected_bad_source_id'] == 2
     cloud.deliver(Msg(source_id='r' * MAX_SOURCE_ID, flags=Flag.HELLO))
     assert [v.reason for v in cloud.sent] == [Reason.READY]
+
+
+def test_a_robots_timesteps_count_only_from_the_writer_of_its_hello() -> None:
+    cloud = Cloud()
+    robot, peer = b'robot', b'peer'
+    cloud.rules.receive(Msg(flags=Flag.HELLO, sample_id=9), robot)
+    cloud.rules.receive(Msg(timestep=0), robot)
+    for timestep in (1, 2, 3):  # forged: another label's spikes
+        cloud.rules.receive(Msg(timestep=timestep, data=codec.encode(
+            np.zeros(SHAPE, bool), 'bitpack', None)), peer)
+    cloud.rules.receive(Msg(flags=Flag.CANCEL, cloud=7, data=b'-'), peer)
+    while cloud.rules.inbox:
+        cloud.out(cloud.rules.serve(0.0))
+    cloud.run(0.0)
+    assert cloud.rules.counters['rejected_other_writer'] == 4
+    assert ('r1', 10) in cloud.rules.open  # not cancelled, not ended by the forged timesteps
+    for timestep in (1, 2, 3):
+        cloud.rules.receive(Msg(timestep=timestep), robot)
+    while cloud.rules.inbox:
+        cloud.out(cloud.rules.serve(0.1))
+    cloud.run(0.1)
+    assert [v.reason for v in cloud.sent] == [Reason.READY, Reason.REACHED_T]
+    assert cloud.sent[-1].label == 1  # the robot's own spikes decided it
+    cloud.rules.receive(Msg(flags=Flag.HELLO, sample_id=20), peer)  # a new writer says hello:
+    cloud.rules.receive(Msg(sample_id=21), robot)  # the edge restarted; the old one is out
+    while cloud.rules.inbox:
+        cloud.out(cloud.rules.serve(0.2))
+    assert cloud.rules.counters['rejected_other_writer'] == 5

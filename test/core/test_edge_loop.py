@@ -892,7 +892,7 @@ def test_an_overdue_split_sample_is_hedged_once_and_the_first_answer_wins() -> N
     assert edge.loop.counters['hedges_sent'] == 1 and sample.due > due
     assert (edge.loop.cloud, edge.loop.hedge) == (A, True)  # the next samples too
     edge.answer(sample.sample_id, due + 0.01, reason=Reason.CONTINUE, label=-1, cloud=A)
-    assert edge.loop.counters['verdicts_other_cloud'] == 1  # the cloud it left: ignored
+    assert edge.loop.counters['verdicts_continue'] == 1  # the cloud it left is still heard
     done = edge.answer(sample.sample_id, due + 0.03, cloud=B)
     assert len(of(Publish, done)) == 1
     assert [(c.sample, c.cloud) for c in of(Cancel, done)] == [(sample, B)]  # others: drop it
@@ -939,3 +939,50 @@ def test_no_sample_is_overdue_right_after_a_compute_the_answers_waiting_come_fir
     done = edge.answer(sample.sample_id, 0.601)  # it waited in the queue meanwhile: it wins
     assert [p.answer.status for p in of(Publish, done)] == ['ok']
     assert edge.loop.counters['samples_fallen_back'] == 0
+
+
+# Answers pinned to the writer of the cloud a sample was sent to.
+CLOUD_WRITER, PEER_WRITER, OTHER_WRITER = b'cloud', b'peer', b'other'
+
+
+def pinned_sample(edge: Edge) -> object:
+    edge.run(edge.loop.activate(0.0), 0.0)
+    hello = of(SayHello, edge.run(edge.loop.subscribers_changed(1, 0.0), 0.0))[0].sample_id
+    edge.run(edge.loop.verdict(Verdict('r', hello, Reason.READY, cloud=A), 0.0,
+                               writer=CLOUD_WRITER), 0.0)
+    return of(StartSplit, edge.run(edge.loop.input('frame', 0.01), 0.01))[0].sample
+
+
+@pytest.mark.parametrize('forged', [
+    {'reason': Reason.CONFIDENT, 'label': 0, 'confidence': 0.97},
+    {'reason': Reason.CONFIDENT, 'label': 0, 'confidence': 0.62,
+     'probabilities': [0.62, 0.2, 0.18]},
+    {'reason': Reason.ERROR, 'status': Status.EVICTED, 'label': -1, 'confidence': 0.0},
+    {'reason': Reason.CONTINUE, 'label': -1, 'confidence': 0.0}])
+def test_a_verdict_from_another_writer_is_refused_whatever_it_says(forged: dict) -> None:
+    edge = Edge(timestep_cost=1e6)
+    sample = pinned_sample(edge)
+    fields = {'status': Status.OK, 'timesteps_used': 1, 'cloud': A} | forged
+    done = edge.run(edge.loop.verdict(Verdict('r', sample.sample_id, **fields), 0.02,
+                                      writer=PEER_WRITER), 0.02)
+    assert not of(Publish, done) and edge.loop.counters['answers_from_other_writers'] == 1
+    assert any('not the cloud it was sent to: refused' in log.text for log in of(Log, done))
+    done = edge.run(edge.loop.verdict(Verdict('r', sample.sample_id, Reason.CONFIDENT,
+                                              label=2, confidence=0.95, timesteps_used=1,
+                                              cloud=A), 0.03, writer=CLOUD_WRITER), 0.03)
+    [publish] = of(Publish, done)  # the real answer is the one published
+    assert publish.answer.label == 2 and edge.loop.counters['answers_repeated'] == 0
+
+
+def test_a_hedged_sample_trusts_the_first_other_writer_and_then_only_it() -> None:
+    edge = Edge(timestep_cost=1e6)
+    sample = pinned_sample(edge)
+    edge.run(edge.loop.timer(sample.due), sample.due)
+    assert sample.hedge and edge.loop.counters['hedges_sent'] == 1
+    edge.run(edge.loop.verdict(Verdict('r', sample.sample_id, Reason.CONTINUE, timesteps_used=1,
+                                       cloud=B), 1.0, writer=PEER_WRITER), 1.0)
+    done = edge.run(edge.loop.verdict(Verdict('r', sample.sample_id, Reason.CONFIDENT, label=0,
+                                              confidence=0.9, timesteps_used=1, cloud=B), 1.01,
+                                      writer=OTHER_WRITER), 1.01)
+    assert not of(Publish, done) and edge.loop.counters['answers_from_other_writers'] == 1
+    assert edge.loop.writers == {A: CLOUD_WRITER, B: PEER_WRITER}

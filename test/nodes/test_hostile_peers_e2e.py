@@ -25,7 +25,7 @@ from neucodex_ros.core.checkpoint import load_checkpoint
 from neucodex_ros.core.datasets.digits import DvsRecordings, held_out_digits, held_out_indices
 from neucodex_ros.core.events import make_events
 from neucodex_ros.core.events.codecs import encode_evt3, encode_mono
-from neucodex_ros.msg import CloudAnnounce, PackedSpikes
+from neucodex_ros.msg import CloudAnnounce, ExitSignal, PackedSpikes
 from neucodex_ros.nodes.wire import model_fingerprint
 from neucodex_ros.processes import node_command, running
 from neucodex_ros.qos import stream_qos, tool_qos
@@ -205,3 +205,41 @@ def test_a_flood_of_made_up_robots_is_bounded_and_forgotten() -> None:
         robot.spin_until(lambda: all(f.prediction is not None for f in frames), 60.0,
                          'the real robot answered')
         assert [f.prediction.status for f in frames] == ['ok'] * 4
+
+
+def test_answers_forged_by_another_writer_are_refused() -> None:
+    """A peer answers robot0's sample in flight before the cloud does: refused, every time.
+
+    Each forgery names the real cloud and a plausible answer (a wrong label, confidence
+    0.97 or 0.62, or a failure status); the edge publishes the cloud's answer all the same.
+    """
+    forgeries = [{'label': 0, 'confidence': 0.97, 'reason': ExitSignal.REASON_CONFIDENT},
+                 {'label': 0, 'confidence': 0.62, 'reason': ExitSignal.REASON_CONFIDENT,
+                  'probabilities': [0.62] + [0.38 / 9] * 9},
+                 {'label': -1, 'confidence': 0.0, 'reason': ExitSignal.REASON_ERROR,
+                  'status': ExitSignal.STATUS_EVICTED}] * 2
+    commands = [node_command('cloud_node', name='cloud_node', parameters={'alpha': 1.0}),
+                node_command('edge_node', name='edge_node', parameters={
+                    'placement': 'split', 'pacing': 'clock', 'timestep_period': 0.25,
+                    'input_reliable': True, 'deadline': 10.0})]
+    images, labels = held_out_digits(len(forgeries), seed=9)
+    with running(commands), client() as robot:
+        stats = watch_stats(robot, ['edge_node'])
+        robot.wait_ready(90.0)
+        hostile = robot.create_publisher(ExitSignal, '/exit_signal', RELIABLE)
+        answers = []
+        for n, forged in enumerate(forgeries):
+            frame = robot.publish_frame(images[n], int(labels[n]))
+            robot.spin_until(lambda f=frame: bool(f.spikes), 10.0, 'the sample under way')
+            sample = frame.spikes[0]
+            hostile.publish(ExitSignal(source_id='robot0', sample_id=sample.sample_id,
+                                       cloud=sample.cloud, timesteps_used=1, **forged))
+            robot.spin_until(lambda f=frame: f.prediction is not None, 30.0, 'the answer')
+            answers.append(frame)
+        robot.spin_until(lambda: counter(stats, 'edge_node', 'answers_from_other_writers')
+                         >= len(forgeries), 10.0, 'the refusals counted')
+    assert [a.prediction.status for a in answers] == ['ok'] * len(forgeries)
+    assert all(a.prediction.confidence not in (0.97, 0.62) or a.prediction.label != 0
+               for a in answers)
+    assert all(any(e.reason == ExitSignal.REASON_REACHED_T and e.label == a.prediction.label
+                   for e in a.exits) for a in answers)  # the cloud's answer, each time
