@@ -46,8 +46,8 @@ its outcome (`sent`, `decided_here`), which returns what comes next. The rules:
   writer to answer, and from then on only it. A final answer that cannot come from this
   model (exit_policy.answer_problem) is rejected and counted; one for no pending sample is
   counted as late, repeated (apart: a second answer to a sample the edge resent a timestep
-  of, or hedged) or unknown. A verdict or answer teaches the round trip and the continue rates only when it
-  is about a timestep that was not resent and nothing was lost.
+  of, or hedged) or unknown. A verdict or answer teaches the round trip and the continue
+  rates only when it is about a timestep that was not resent and nothing was lost.
 * Health: EDGE_RULES, and WARN while no cloud has taken samples for longer than the deadline.
 """
 

@@ -5,7 +5,10 @@ Vectorised numpy, no per-event Python loop, with the semantics of the reference 
 
 * `evt3` — Prophesee EVT 3.0, 16-bit little-endian words, code in the top 4 bits. Time is the
   sensor clock: TIME_HIGH (bits 12-23) | TIME_LOW (bits 0-11) in µs; a TIME_HIGH more than
-  10 below the previous one is a rollover of the 24-bit clock. Nothing is decoded before the
+  10 below the previous one is a rollover of the 24-bit clock if, counted forward through
+  the wrap, it is less than a quarter of the clock's span (4.2 s) ahead; further back, the
+  camera's time went back (the windows start again there: windows.py), which a rollover
+  read would have turned into a jump of 16.78 s. Nothing is decoded before the
   first TIME_HIGH + TIME_LOW; CD events outside width × height are dropped. State (time, y,
   vector base) carries over from packet to packet.
 * `libcaer` — iniVation polarity events, 8 bytes: u32 data (bit 1 polarity, bits 2-16 y,
@@ -75,7 +78,8 @@ EVT3_KNOWN = np.zeros(16, bool)
 EVT3_KNOWN[[EVT3_ADDR_Y, EVT3_ADDR_X, EVT3_VECT_BASE_X, EVT3_VECT_12, EVT3_VECT_8,
             EVT3_TIME_LOW, EVT3_CONTINUED_4, EVT3_TIME_HIGH, EVT3_PADDING, EVT3_EXT_TRIGGER,
             EVT3_OTHERS, EVT3_CONTINUED_12]] = True
-ROLLOVER_MIN_DISTANCE = 10  # a TIME_HIGH this much below the last one is a rollover
+ROLLOVER_MIN_DISTANCE = 10  # a TIME_HIGH this much below the last one is a rollover ...
+ROLLOVER_MAX_AHEAD = 1 << 10  # ... if at most this far ahead through the wrap (of 1 << 12)
 
 
 @dataclass
@@ -183,8 +187,9 @@ class Evt3Decoder:
         self._start_high = (self.rollovers << 24) | (self.time_high << 12)
         self._start_low = self.time_low
         previous = np.concatenate([[self.time_high], highs[:-1]])
-        rollovers = self.rollovers + np.cumsum((highs < previous)
-                                            & (previous - highs > ROLLOVER_MIN_DISTANCE))
+        wrapped = (highs < previous) & (previous - highs > ROLLOVER_MIN_DISTANCE) \
+            & ((highs - previous) % (1 << 12) <= ROLLOVER_MAX_AHEAD)
+        rollovers = self.rollovers + np.cumsum(wrapped)
         if len(highs):
             self.time_high, self.rollovers = int(highs[-1]), int(rollovers[-1])
         if len(lows):

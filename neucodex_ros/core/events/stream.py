@@ -12,7 +12,11 @@ frame_id), and count what they saw in the counters given. The rules:
   counted; either way the stream goes on.
 * Windows (windows.py) become T frames (frames.py, by `spec`); events out of time order
   are binned in order all the same (counted), and a window the spec cannot bin (say,
-  `fit: pool` and a sensor it does not divide) is rejected and counted.
+  `fit: pool` and a sensor it does not divide) is rejected and counted. Time that goes back
+  past a window starts the windows again there (`time_went_back`).
+* One packet becomes at most MAX_WINDOWS_PER_PACKET samples, its newest (the others are
+  `windows_skipped`): binning is the cost, and a packet spanning a minute of events (a
+  peer's, or a replay's burst) must not hold the edge for long.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from neucodex_ros.core.events.codecs import EventDecoder, make_decoder
 from neucodex_ros.core.events.frames import FrameSpec, event_frames
 from neucodex_ros.core.events.windows import EventWindower, Window
 from neucodex_ros.core.protocol import Log
+
+MAX_WINDOWS_PER_PACKET = 4
 
 
 @dataclass(frozen=True)
@@ -83,8 +89,16 @@ class EventStream:
             return done, logs
         self.counters['events_received'] += len(decoded.events)
         self.counters['events_outside_sensor'] += decoded.outside
-        done += self._samples(self.windower.push(decoded.events, stamp, (height, width)),
-                              frame_id, logs)
+        went_back = self.windower.went_back
+        windows = self.windower.push(decoded.events, stamp, (height, width))
+        if self.windower.went_back > went_back:
+            self.counters['time_went_back'] += self.windower.went_back - went_back
+            logs.append(Log('event time went back: the windows start again there (a camera '
+                            'clock reset, or a peer\'s packet)', warning=True))
+        if len(windows) > MAX_WINDOWS_PER_PACKET:  # (binning each costs; the newest matter)
+            self.counters['windows_skipped'] += len(windows) - MAX_WINDOWS_PER_PACKET
+            windows = windows[-MAX_WINDOWS_PER_PACKET:]
+        done += self._samples(windows, frame_id, logs)
         self.frame_id = frame_id
         return done, logs
 

@@ -4,7 +4,9 @@ Windows are either fixed durations aligned to multiples of the duration on the e
 timeline (so a converted dataset's samples, laid out on that grid, come back exactly), or
 fixed event counts. A window is complete once an event past its end arrives, or when the
 caller flushes (the stream went quiet). Each window remembers the stamp of the packet that
-held its first event: the sample's capture stamp.
+held its first event: the sample's capture stamp. Time that goes back past the window before
+the one in progress (a camera whose clock was reset, a peer's packet) completes it, and the
+grid starts again there (`went_back` counts it): a window never spans such a jump.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class EventWindower:
     _index: int | None = None  # duration mode: the window's index on the grid
     _sensor: tuple[int, int] = (0, 0)
     dropped: int = 0
+    went_back: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in WINDOW_MODES:
@@ -56,14 +59,27 @@ class EventWindower:
         if sensor_size != self._sensor and self._pending:
             done += self.flush()  # the sensor changed: never mix coordinates
         self._sensor = sensor_size
+        if self.mode == 'duration':
+            # (split where time goes back past the window before)
+            back = np.flatnonzero(np.diff(events['t'] // self.duration_us) < -1) + 1
+            for run in np.split(events, back) if len(events) else []:
+                done += self._push_run(run, stamp)
+            return done
         while len(events):
-            if self.mode == 'count':
-                take = min(self.count - self._pending, len(events))
-                self._add(events[:take], stamp)
-                events = events[take:]
-                if self._pending == self.count:
-                    done += self.flush()
-                continue
+            take = min(self.count - self._pending, len(events))
+            self._add(events[:take], stamp)
+            events = events[take:]
+            if self._pending == self.count:
+                done += self.flush()
+        return done
+
+    def _push_run(self, events: np.ndarray, stamp: Any) -> list[Window]:
+        """Duration mode: a run of events in time order."""
+        done: list[Window] = []
+        if self._index is not None and events['t'][0] // self.duration_us < self._index - 1:
+            self.went_back += 1
+            done += self.flush()
+        while len(events):
             index = events['t'] // self.duration_us
             if self._index is None:
                 self._index = int(index[0])

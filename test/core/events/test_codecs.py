@@ -9,7 +9,7 @@ import pytest
 from tiny_data import random_events
 
 from neucodex_ros.core.errors import EventError
-from neucodex_ros.core.events import EVENT_DTYPE
+from neucodex_ros.core.events import EVENT_DTYPE, make_events
 from neucodex_ros.core.events import codecs as ec
 from neucodex_ros.core.events.bags import decoded_packets, event_topic_stats
 
@@ -24,7 +24,8 @@ def reference_evt3(packets: list[bytes], width: int, height: int) -> tuple[list,
         for word in np.frombuffer(packet, '<u2').tolist():
             code, value = word >> 12, word & 0xFFF
             if code == ec.EVT3_TIME_HIGH:
-                if value < high and high - value > ec.ROLLOVER_MIN_DISTANCE:
+                if value < high and high - value > ec.ROLLOVER_MIN_DISTANCE \
+                        and (value - high) % 4096 <= ec.ROLLOVER_MAX_AHEAD:
                     rollovers += 1
                 high, seen_high = value, True
                 continue
@@ -170,3 +171,19 @@ def test_stats_tolerate_an_empty_storage_identifier(shared_data: Path, tmp_path:
         'storage_identifier: sqlite3', "storage_identifier: ''"))
     [stats] = event_topic_stats(bag)
     assert (stats.events_on, stats.events_off, stats.packets) == (125_183, 218_291, 517)
+
+
+def test_evt3_time_that_goes_back_is_not_read_as_a_rollover() -> None:
+    """1 s back (244 TIME_HIGH steps) was read as a 24-bit rollover: 16.78 s ahead."""
+    start = 3_000_000
+    events = make_events(np.array([1, 2, 3]), np.array([1, 1, 1]), np.array([1, 0, 1]),
+                         np.array([start, start + 100, start + 200]))
+    back = make_events(np.array([4]), np.array([2]), np.array([0]), np.array([start - 1_000_000]))
+    wrap = make_events(np.array([5]), np.array([2]), np.array([0]), np.array([(1 << 24) + 50]))
+    decoder = ec.Evt3Decoder()
+    t = [decoder.decode(ec.encode_evt3(e), 10, 10).events['t'] for e in (events, back)]
+    assert t[1].tolist() == [start - 1_000_000]  # back 1 s, not ahead 15.78 s
+    late = make_events(np.array([5]), np.array([2]), np.array([0]), np.array([(1 << 24) - 50]))
+    decoder = ec.Evt3Decoder()
+    decoder.decode(ec.encode_evt3(late), 10, 10)
+    assert decoder.decode(ec.encode_evt3(wrap), 10, 10).events['t'].tolist() == [(1 << 24) + 50]

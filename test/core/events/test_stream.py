@@ -7,7 +7,7 @@ import numpy as np
 from neucodex_ros.core.events import make_events
 from neucodex_ros.core.events.codecs import encode_evt3
 from neucodex_ros.core.events.frames import FrameSpec
-from neucodex_ros.core.events.stream import EventStream
+from neucodex_ros.core.events.stream import MAX_WINDOWS_PER_PACKET, EventStream
 from neucodex_ros.core.events.windows import EventWindower
 
 SIDE = 34
@@ -70,3 +70,26 @@ def test_a_window_the_spec_cannot_bin_is_rejected_not_fatal() -> None:
                          64 * 64)
     done, logs = events.packet(0, 'evt3', packet_of(150, 0), 50, 50, 0, False, 0, '')
     assert done == [] and events.counters['windows_rejected'] == 1 and logs
+
+
+def test_time_that_goes_back_starts_the_windows_again_and_says_so() -> None:
+    events = EventStream(EventWindower('duration', duration_us=1000, min_events=1),
+                         FrameSpec(num_timesteps=4, input_size=(SIDE, SIDE)), SIDE * SIDE)
+    feed(events, 0, packet_of(50, 5_000_000))
+    done, logs = feed(events, 1, packet_of(50, 4_000_000, seed=1))  # 1 s back
+    assert len(done) == 1 and events.counters['time_went_back'] == 1
+    assert any('event time went back' in log.text for log in logs)
+    assert events.flush()[0][0].frames.sum() == 50  # the new window: only the later events
+
+
+def test_one_packet_makes_at_most_a_few_samples_its_newest() -> None:
+    events = EventStream(EventWindower('duration', duration_us=1000, min_events=1),
+                         FrameSpec(num_timesteps=4, input_size=(SIDE, SIDE)), SIDE * SIDE)
+    rng = np.random.default_rng(3)
+    count = 2180  # ten events in each of 218 windows
+    data = encode_evt3(make_events(rng.integers(0, SIDE, count), rng.integers(0, SIDE, count),
+                                   rng.integers(0, 2, count), np.arange(count) * 100))
+    done, _ = feed(events, 0, data, stamp=1)
+    assert len(done) == MAX_WINDOWS_PER_PACKET
+    assert events.counters['windows_skipped'] == 217 - MAX_WINDOWS_PER_PACKET
+    assert [s.frames.sum() for s in done] == [10] * MAX_WINDOWS_PER_PACKET
