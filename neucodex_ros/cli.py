@@ -7,6 +7,7 @@ import contextlib
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 from neucodex_ros import commands, shared_memory
 from neucodex_ros.core.errors import NeucodexError
@@ -24,15 +25,24 @@ class HelpFormatter(argparse.HelpFormatter):
         return f'{text} (default: %(default)s)'
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A mistake on the command line is one line (and exit status 2), not the usage too."""
+
+    def error(self, message: str) -> NoReturn:
+        """Say what is wrong and where the options are."""
+        self.exit(2, f'{self.prog}: {message} (options: {self.prog} --help)\n')
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The argument parser, one subcommand per module in neucodex_ros.commands.
 
     Only the subcommand named in `argv` gets its options (None: every one): some options'
     defaults come from modules that import torch, which `--help` should not wait for.
     """
-    parser = argparse.ArgumentParser(prog='neucodex-ros', description=(
+    parser = OneLineParser(prog='neucodex-ros', description=(
         'Split spiking neural network inference (NeuCODEX) on ROS 2.'))
-    subparsers = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    subparsers = parser.add_subparsers(dest='command', required=True, metavar='COMMAND',
+                                       parser_class=OneLineParser)
     for name in commands.__all__:
         module = importlib.import_module(f'neucodex_ros.commands.{name}')
         subparser = subparsers.add_parser(name, help=module.HELP, description=module.HELP,

@@ -64,12 +64,38 @@ def node_sections(document: Mapping[str, Any] | None) -> dict[str, dict[str, Any
             for key, section in (document or {}).items()}
 
 
-def default_parameter(node: str, name: str) -> object:
-    """A node's parameter as set in the default parameters file."""
+def read_params_file(path: Path) -> dict[str, dict[str, Any]]:
+    """A parameters file as {node name: its ros__parameters}; ConfigError if it is not one.
+
+    The nodes would fail on it one by one, each with a traceback, and `split` would start
+    them again and again: it is checked once, before anything starts.
+    """
     import yaml
 
-    with default_params_file().open() as file:
-        return node_sections(yaml.safe_load(file))[node][name]
+    from neucodex_ros.core.errors import ConfigError
+
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, 'problem_mark', None)
+        where = f' at line {mark.line + 1}, column {mark.column + 1}' if mark else ''
+        raise ConfigError(f'{path} is not valid YAML{where}: '
+                          f'{getattr(err, "problem", None) or err}') from None
+    if not isinstance(document, dict):
+        raise ConfigError(f'{path} must map node names to their parameters, as '
+                          'config/split.yaml does')
+    for key, section in document.items():
+        if not isinstance(section, dict) or not isinstance(section.get('ros__parameters'),
+                                                            dict):
+            raise ConfigError(f'{path}: section {key!r} needs its parameters under '
+                              f'"ros__parameters:" ({key}: ros__parameters: name: value), as '
+                              'config/split.yaml has them')
+    return node_sections(document)
+
+
+def default_parameter(node: str, name: str) -> object:
+    """A node's parameter as set in the default parameters file."""
+    return read_params_file(default_params_file())[node][name]
 
 
 def large_data_profile() -> Path:

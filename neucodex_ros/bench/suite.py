@@ -9,15 +9,13 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-import yaml
-
 from neucodex_ros.bench.link import LinkConfig, parse_schedule, why_unavailable
 from neucodex_ros.bench.modes import GRID_MODES, MODE_BY_NAME, MODES, Mode, Options, Run
 from neucodex_ros.bench.report import markdown, plot
 from neucodex_ros.bench.runner import run_mode
 from neucodex_ros.bench.summary import summarise
 from neucodex_ros.core.errors import ConfigError
-from neucodex_ros.resources import default_params_file, events_params_file, node_sections
+from neucodex_ros.resources import default_params_file, events_params_file, read_params_file
 
 
 def interleaved(bench: Run, modes: list[Mode], link: LinkConfig | None, samples: int,
@@ -64,7 +62,7 @@ def run_suite(options: Options) -> int:
                           f'{options.rounds}')
     params_file = (options.params_file or (events_params_file() if options.input == 'events'
                                            else default_params_file())).resolve()
-    params = node_sections(yaml.safe_load(params_file.read_text()))
+    params = read_params_file(params_file)
     bench = Run(options, params_file, options.alpha if options.alpha is not None
                 else float(params['cloud_node']['alpha']), options.edge)
     try:

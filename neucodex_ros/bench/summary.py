@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from neucodex_ros.bench.link import LinkConfig
 from neucodex_ros.bench.modes import JPEG_QUALITY, MODE_BY_NAME, Mode, Run
@@ -36,7 +35,7 @@ from neucodex_ros.core.figures import wire_reduction
 from neucodex_ros.core.inference import edge_op_counts
 from neucodex_ros.core.scoring import outcome_counts
 from neucodex_ros.core.training import as_sequence
-from neucodex_ros.resources import node_sections, shown_path
+from neucodex_ros.resources import read_params_file, shown_path
 
 
 def edge_operations(input_kind: str, samples: int, checkpoint: Checkpoint) -> dict[str, Any]:
@@ -208,7 +207,7 @@ def summarise(results: dict[str, dict[str, Any]], sweeps: dict[str, Any], bench:
               link: LinkConfig, loopback_reason: str | None) -> dict[str, Any]:
     """The JSON: config, one object per mode, the sweeps."""
     options = bench.options
-    params = node_sections(yaml.safe_load(bench.params_file.read_text()))
+    params = read_params_file(bench.params_file)
     checkpoint = load_checkpoint(options.checkpoint or params['cloud_node'].get('checkpoint')
                                  or None)
     steps = checkpoint.config.num_timesteps

@@ -72,12 +72,10 @@ def settings_for(params_file: Path, checkpoint: Path, alpha: float) -> dict[str,
     An α belongs to the model it was chosen for; the edge uses it for the samples it
     answers itself (placement auto or local, layers all).
     """
-    import yaml
-
     from neucodex_ros.core.checkpoint import checkpoint_file, checkpoint_setting
-    from neucodex_ros.resources import node_sections
+    from neucodex_ros.resources import read_params_file
 
-    sections = node_sections(yaml.safe_load(params_file.read_text()))
+    sections = read_params_file(params_file)
     settings: dict[str, dict[str, str]] = {'cloud_node': {'alpha': repr(float(alpha))}}  # a double
     for node in ('edge_node', 'cloud_node'):
         params = sections.get(node, {})

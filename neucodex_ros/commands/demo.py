@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neucodex_ros.commands.options import ranged
+
 if TYPE_CHECKING:
     from neucodex_ros.client import Observed
     from neucodex_ros.core.checkpoint import Checkpoint
@@ -28,12 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `demo`."""
     from neucodex_ros.core.placement import Placement
 
-    parser.add_argument('--samples', type=int, default=200,
+    parser.add_argument('--samples', type=ranged(int, 1, 1000), default=200,
                         help='held-out digits to send (1..1000, default %(default)s)')
-    parser.add_argument('--rate', type=float, default=10.0,
+    parser.add_argument('--rate', type=ranged(float, 0, low_open=True), default=10.0,
                         help='images per second (default %(default)s)')
-    parser.add_argument('--alpha', type=float, default=None,
-                        help="exit threshold for the cloud (default: the params file's)")
+    parser.add_argument('--alpha', type=ranged(float, 0, 1), default=None,
+                        help="exit threshold for the cloud, 0..1 (default: the params file's)")
     parser.add_argument('--events', action='store_true',
                         help='an event camera: simulated DVS recordings of the digits')
     parser.add_argument('--params-file', type=Path, default=None,
@@ -51,18 +53,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the nodes, send the digits, collect the answers, report."""
-    import yaml
     from tqdm import tqdm
 
     from neucodex_ros.client import Observed, Playlist, session
     from neucodex_ros.core import topics
     from neucodex_ros.core.checkpoint import load_checkpoint
     from neucodex_ros.processes import node_command
-    from neucodex_ros.resources import default_params_file, events_params_file, node_sections
+    from neucodex_ros.resources import default_params_file, events_params_file, read_params_file
 
     params_file = (args.params_file or (events_params_file() if args.events
                                         else default_params_file())).resolve()
-    sections = node_sections(yaml.safe_load(params_file.read_text()))
+    sections = read_params_file(params_file)
     cloud_params, edge_params = sections['cloud_node'], sections['edge_node']
     alpha = cloud_params['alpha'] if args.alpha is None else args.alpha
     checkpoint = load_checkpoint(cloud_params.get('checkpoint') or None)

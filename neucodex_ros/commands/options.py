@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from neucodex_ros.core import topics
 from neucodex_ros.core.datasets import DATASET_NAMES, DataOptions
 from neucodex_ros.core.events.frames import FIT_MODES, SPLIT_BY, FrameSpec
+
+
+def ranged(kind: Callable[[str], float], low: float, high: float = math.inf,
+           low_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: `kind` within [low, high] ((low, high] if `low_open`)."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+        if not (low < value if low_open else low <= value) or value > high:
+            bounds = f'{"above" if low_open else "at least"} {low:g}' + (
+                f' and at most {high:g}' if high < math.inf else '')
+            raise argparse.ArgumentTypeError(f'must be {bounds}, got {text}')
+        return value
+    parse.__name__ = kind.__name__  # (argparse names the type in its message)
+    return parse
 
 
 def size(text: str) -> tuple[int, int]:

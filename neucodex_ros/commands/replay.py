@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -99,7 +101,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError('--score plays the bag once; drop --loop')
     renamed = remaps(args.remap)
     qos = tool_qos() if args.qos_depth is None else stream_qos(True, args.qos_depth)
-    with rclpy.init(args=[]), open_bag(args.bag) as reader:
+    from rclpy.signals import SignalHandlerOptions
+
+    # Ctrl-C stops the replay between two messages, and it reports. rclpy's own handler
+    # would invalidate the context under the publishing loop, and a KeyboardInterrupt can land
+    # inside rclpy's C++ (set even if SIGINT came ignored, as to a background job).
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO), \
+            open_bag(args.bag) as reader:
         node = rclpy.create_node('neucodex_replay')
         scorer = _scorer(args) if args.score else None
         pause: Callable[[float], None] = time.sleep if scorer is None else scorer.pause
@@ -125,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         deadline = time.monotonic() + args.wait_for_subscribers
         # the nodes' inputs: the labels are for a scorer, which may not be there yet
         awaited = [p for p in publishers.values() if p.msg_type.__name__ != 'SampleLabel']
-        while time.monotonic() < deadline and not (
+        while time.monotonic() < deadline and not stop.is_set() and not (
                 all(p.get_subscription_count() > 0 for p in awaited)
                 and (scorer is None or scorer.count_publishers(args.prediction_topic) > 0)):
             rclpy.spin_once(node, timeout_sec=0.05)
@@ -138,29 +148,28 @@ def run(args: argparse.Namespace) -> int:
               f'{sum(c.msgcount for c in connections):,} messages recorded, rate {args.rate:g}'
               + (', looping' if args.loop else ''), flush=True)
         played = corrupt = 0
-        try:
-            while True:
-                wall_start = time.monotonic()
-                for connection, timestamp, raw in reader.messages(connections=connections,
-                                                                  start=start_ns):
-                    due = wall_start + (timestamp - start_ns) / 1e9 / args.rate
-                    if (delay := due - time.monotonic()) > 0:
-                        pause(delay)
-                    try:
-                        msg = deserialize_message(bytes(raw), classes[connection.id])
-                    except RuntimeError:  # rclpy's RMWError: not a valid CDR message
-                        corrupt += 1
-                        continue
-                    publishers[connection.topic].publish(bytes(raw))
-                    played += 1
-                    if scorer is not None and connection.topic == args.label_topic:
-                        # due when its last event plays: the span of its events after this
-                        ended = due + (msg.t_last_us - msg.t_first_us) / 1e6 / args.rate
-                        scorer.board.expect(Truth(stamp_ns(msg.header.stamp), msg.label, ended))
-                if not args.loop:
+        while True:
+            wall_start = time.monotonic()
+            for connection, timestamp, raw in reader.messages(connections=connections,
+                                                              start=start_ns):
+                if stop.is_set():
                     break
-        except KeyboardInterrupt:
-            pass
+                due = wall_start + (timestamp - start_ns) / 1e9 / args.rate
+                if (delay := due - time.monotonic()) > 0:
+                    pause(delay)
+                try:
+                    msg = deserialize_message(bytes(raw), classes[connection.id])
+                except RuntimeError:  # rclpy's RMWError: not a valid CDR message
+                    corrupt += 1
+                    continue
+                publishers[connection.topic].publish(bytes(raw))
+                played += 1
+                if scorer is not None and connection.topic == args.label_topic:
+                    # due when its last event plays: the span of its events after this
+                    ended = due + (msg.t_last_us - msg.t_first_us) / 1e6 / args.rate
+                    scorer.board.expect(Truth(stamp_ns(msg.header.stamp), msg.label, ended))
+            if not args.loop or stop.is_set():
+                break
         # Reliable messages still in flight are lost if we quit before they are acknowledged.
         unacked = [topic for topic, publisher in publishers.items()
                    if not publisher.wait_for_all_acked(Duration(seconds=5))]

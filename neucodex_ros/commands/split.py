@@ -91,16 +91,14 @@ def resolved_topic(topic: str, node: str, remaps: list[str], namespace: str = ''
 
 def run(args: argparse.Namespace) -> int:
     """Start the nodes; restart one that dies; print the status; stop them all on Ctrl-C."""
-    import yaml
-
     from neucodex_ros.processes import CONFIG_ERROR, NODE_MODULES, node_command, running, start
 
     # Ctrl-C must stop us even if we inherited an ignored SIGINT (a background job's lot)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    from neucodex_ros.resources import default_params_file, node_sections
+    from neucodex_ros.resources import default_params_file, read_params_file
 
     params_file = (args.params_file or default_params_file()).resolve()
-    sections = node_sections(yaml.safe_load(params_file.read_text()))
+    sections = read_params_file(params_file)
     unknown = sorted(set(sections) - set(NODE_MODULES))
     if unknown or not sections:
         print(f'neucodex-ros split: {params_file} must have sections named after nodes '
@@ -141,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
                         print(f'neucodex-ros split: {names[index]} cannot start with '
                               f'{params_file} (see its error above); stopping the others',
                               file=sys.stderr)
-                        return 1
+                        return 2  # (a user's mistake)
                     print(f'neucodex-ros split: {names[index]} exited with code {code}; '
                           f'starting it again in {RESPAWN_DELAY:g} s', file=sys.stderr,
                           flush=True)

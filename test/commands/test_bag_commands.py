@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -219,3 +220,16 @@ def test_bags_with_unknown_types_and_corrupt_packets(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert 'skipping /acme/blob: cannot import acme_msgs/msg/Blob' in result.stdout
     assert 'published 3 messages; skipped 1 that do not deserialize' in result.stdout
+
+
+def test_a_looping_replay_stops_on_ctrl_c_and_says_what_it_published(shared_data: Path) -> None:
+    replay = subprocess.Popen([sys.executable, '-m', 'neucodex_ros.cli', 'replay', '--loop',
+                               str(shared_data / 'bags' / 'prophesee_evt3')],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = replay.stdout.readline()  # the replay's first line: it plays
+    assert 'looping' in first, first
+    time.sleep(1.0)
+    replay.send_signal(signal.SIGINT)
+    output = replay.communicate(timeout=60)[0]
+    assert replay.returncode == 0, output
+    assert 'Traceback' not in output and 'replay: published' in output, output

@@ -205,8 +205,18 @@ def test_replay_help_states_the_tools_qos_depth() -> None:
     ['split', '-r', 'image=/cam'],
     ['replay', '/nonexistent/bag', '--score', '--loop'],
     ['replay', '/nonexistent/bag', '-r', 'events'],
-    ['evaluate', '--checkpoint', 'nmnist_events']])  # an event dataset needs --data-dir
-def test_user_mistakes_end_in_one_line(args: list[str]) -> None:
+    ['evaluate', '--checkpoint', 'nmnist_events'],  # an event dataset needs --data-dir
+    ['demo', '--samples', '0'], ['demo', '--samples', '5000'], ['demo', '--rate', '0'],
+    ['demo', '--alpha', '2'],
+    ['convert', '--aedat4', '/nonexistent/recording.aedat4', '--out', '/nonexistent/bag'],
+    ['split', '--params-file', 'NO_ROS_PARAMETERS'], ['split', '--params-file', 'NOT_YAML']])
+def test_user_mistakes_end_in_one_line(args: list[str], tmp_path: Path) -> None:
+    files = {'NO_ROS_PARAMETERS': 'edge_node:\n  checkpoint: ""\n',
+             'NOT_YAML': 'edge_node:\n  ros__parameters:\n    alpha: [1, 2\n'}
+    for index, arg in enumerate(args):
+        if arg in files:
+            (path := tmp_path / f'{arg.lower()}.yaml').write_text(files[arg])
+            args = [*args[:index], str(path), *args[index + 1:]]
     result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', *args],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2, result.stdout + result.stderr

@@ -136,9 +136,34 @@ def test_split_stops_when_a_node_cannot_start_as_configured(tmp_path) -> None:
                       'edge_node:\n  ros__parameters: {layers: everything}\n')
     result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', 'split', '--params-file',
                              str(params)], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.returncode == 2, result.stdout + result.stderr  # (a user's mistake)
     assert 'edge_node cannot start' in result.stderr, result.stderr
     assert 'starting it again' not in result.stderr, 'a configuration error is not retried'
+    assert 'Traceback' not in result.stderr, result.stderr
+
+
+def test_an_override_out_of_range_stops_split_with_status_2_and_no_traceback() -> None:
+    result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', 'split', '-p',
+                             'cloud_node.alpha:=1.5'], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert 'cloud_node cannot start' in result.stderr and 'alpha' in result.stderr
+    assert 'Traceback' not in result.stdout + result.stderr, result.stderr
+
+
+@pytest.mark.parametrize('seconds', [0.5, 1.5])
+def test_ctrl_c_while_the_nodes_start_stops_them_without_a_traceback(seconds: float) -> None:
+    runner = subprocess.Popen([sys.executable, '-m', 'neucodex_ros.cli', 'split'],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(runner.stdout), daemon=True)
+    reader.start()
+    wait_for(lines, runner, lambda text: 'starting cloud_node' in text, 'start line')
+    time.sleep(seconds)  # (the nodes are importing torch)
+    runner.send_signal(signal.SIGINT)
+    assert runner.wait(timeout=60) == 0
+    reader.join(timeout=10)
+    assert 'Traceback' not in ''.join(lines), ''.join(lines)
 
 
 def test_split_refuses_unknown_sections(tmp_path) -> None:

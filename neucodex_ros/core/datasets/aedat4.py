@@ -17,10 +17,13 @@ def read_aedat4(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
     """
     import dv_processing as dv  # imported here: only this reader needs it
 
+    if not path.is_file():
+        raise EventError(f'{path}: no such file')
     try:
         recording = dv.io.MonoCameraRecording(str(path))
-    except RuntimeError as err:
-        raise EventError(f'{path}: not a readable AEDAT4 file: {err}') from err
+    except RuntimeError as err:  # (its message carries a C++ stack trace: the first line says it)
+        reason = str(err).splitlines()[1:2] or str(err).splitlines()[:1]
+        raise EventError(f'{path}: not a readable AEDAT4 file ({"".join(reason)})') from None
     if not recording.isEventStreamAvailable():
         raise EventError(f'{path}: has no event stream')
     width, height = recording.getEventResolution()
