@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
+
+from neucodex_ros.commands.options import ranged
 
 HELP = 'offline accuracy / timesteps / compression / edge energy of a checkpoint'
 
@@ -30,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--max-share', type=float, default=None,
                         help='target: mean timesteps at most this share of T')
     parser.add_argument('--json', type=Path, default=None, help='also write the numbers here')
+    parser.add_argument('--samples', type=ranged(int, 1), default=None,
+                        help='score only the first N samples of the part (default: all); the '
+                             'output says how many of how many'),
     parser.add_argument('--record', action='store_true',
                         help='store the result (full T and the first alpha) in the checkpoint '
                              'as its held-out accuracy, which `neucodex-ros models` lists')
@@ -60,6 +66,9 @@ def scored_data(args: argparse.Namespace, checkpoint: Any) -> str:
 
 def measure(args: argparse.Namespace, part: str) -> tuple[Any, Any, Any]:
     """Load the checkpoint and its data, run the evaluation pass: (checkpoint, eval, energy)."""
+    from torch.utils.data import Subset
+    from tqdm import tqdm
+
     from neucodex_ros.core.checkpoint import load_checkpoint
     from neucodex_ros.core.datasets import DataOptions, load_dataset
     from neucodex_ros.core.energy import EnergyConfig
@@ -68,8 +77,13 @@ def measure(args: argparse.Namespace, part: str) -> tuple[Any, Any, Any]:
     checkpoint = load_checkpoint(args.checkpoint)
     options = DataOptions.from_record(checkpoint.data, checkpoint.config.num_timesteps)
     samples, _ = load_dataset(scored_data(args, checkpoint), args.data_dir, part, options)
+    total = len(samples)
+    if getattr(args, 'samples', None) is not None and args.samples < total:
+        samples = Subset(samples, range(args.samples))
     reference = load_checkpoint(args.reference).model if args.reference else None
-    evaluation = evaluate(checkpoint.model, samples, reference)
+    with tqdm(total=len(samples), desc=f'{part} samples (of {total})', unit='sample',
+              mininterval=1.0, file=sys.stderr) as bar:
+        evaluation = evaluate(checkpoint.model, samples, reference, progress=bar.update)
     return checkpoint, evaluation, EnergyConfig.with_radio(args.radio)
 
 

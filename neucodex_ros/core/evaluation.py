@@ -7,6 +7,7 @@ the network again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,11 +67,13 @@ def cheapest_alpha(rows: list[dict[str, float]], max_drop: float) -> dict[str, f
 
 @torch.no_grad()
 def evaluate(model: SplitSNN, samples: Samples, reference: SplitSNN | None = None,
-             batch_size: int = 100, workers: int = 0) -> Evaluation:
+             batch_size: int = 100, workers: int = 0,
+             progress: Callable[[int], None] | None = None) -> Evaluation:
     """Run `model` over the samples, counting operations.
 
     `reference` is the network an edge-only deployment would run for all T timesteps
-    (default: `model` itself, all of it on the edge).
+    (default: `model` itself, all of it on the edge); `progress(n)` hears of every n
+    samples done (a full-width network takes minutes).
     """
     reference = reference or model
     model.eval()
@@ -92,6 +95,8 @@ def evaluate(model: SplitSNN, samples: Samples, reference: SplitSNN | None = Non
             functional.reset_net(reference)
         functional.reset_net(model)
         labels.append(target)
+        if progress is not None:
+            progress(len(target))
     return Evaluation(logits=torch.cat(logits, 1).numpy(), labels=torch.cat(labels).numpy(),
                       edge_ops=edge.counts(), edge_only_ops=edge_only.counts(),
                       spike_bits=int(np.prod(model.split_shape)),

@@ -288,3 +288,11 @@ def test_every_option_has_help_and_says_its_default() -> None:
             if action.option_strings and action.default not in (None, False, [], ''):
                 text = ' '.join(subparser._get_formatter()._format_action(action).split())
                 assert 'default' in text, (name, action.option_strings, text)
+
+
+def test_evaluate_shows_progress_and_scores_the_first_samples_asked_for() -> None:
+    result = subprocess.run([sys.executable, '-m', 'neucodex_ros.cli', 'evaluate', '--samples',
+                             '30'], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '30 samples (digits, test part)' in result.stdout, result.stdout
+    assert 'test samples (of 1000)' in result.stderr and '30/30' in result.stderr, result.stderr
