@@ -114,6 +114,11 @@ def run(args: argparse.Namespace) -> int:
     overrides = node_overrides(args.param, names)
     if bad := [rule for rule in args.remap if not all(rule.partition(':=')[::2])]:
         raise ConfigError(f'-r {bad[0]!r} is not FROM:=TO or NODE:FROM:=TO')
+    for rule in args.remap:  # NODE:FROM:=TO for a node not started would do nothing, silently
+        node, colon, _ = rule.partition(':=')[0].rpartition(':')
+        if colon and node not in names:
+            raise ConfigError(f'-r {rule!r} is for node {node!r}, which is not started here '
+                              f'(nodes: {", ".join(names)})')
     namespace = ['-r', f'__ns:=/{args.namespace.strip("/")}'] if args.namespace else []
     commands = [node_command(name, name=name, params_file=params_file, ros_args=[
         *(arg for key, value in overrides[name].items() for arg in ('-p', f'{key}:={value}')),

@@ -9,6 +9,7 @@ name). Ctrl-C, or `--count` answers, ends it with the score line.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -16,6 +17,8 @@ from neucodex_ros.commands.options import add_scorer_arguments
 
 HELP = 'print the Predictions and ~/stats of a running split (pip stand-in for ros2 topic echo)'
 STATS_TYPE = 'diagnostic_msgs/msg/DiagnosticArray'
+PREDICTION_TYPE = 'neucodex_ros/msg/Prediction'
+QUIET = 5.0  # seconds without a publisher on the Prediction topic before saying so
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
               + ' (Ctrl-C ends)', flush=True)
         next_stats = time.monotonic() + args.stats_period
         heard = 0  # publishers matched on the Prediction topic, as last said
+        quiet_until: float | None = time.monotonic() + QUIET  # then say if nobody publishes
         try:
             while args.count is None or len(scorer.board.answers) < args.count:
                 rclpy.spin_once(scorer, timeout_sec=0.2)
@@ -65,6 +69,18 @@ def run(args: argparse.Namespace) -> int:
                     heard = matched
                     print(f'watch: hearing {heard} publisher(s) on {args.prediction_topic}',
                           flush=True)
+                if quiet_until is not None and time.monotonic() >= quiet_until:
+                    quiet_until = None
+                    if not heard:
+                        others = sorted(topic for topic, types in
+                                        scorer.get_topic_names_and_types()
+                                        if PREDICTION_TYPE in types
+                                        and scorer.count_publishers(topic) > 0)
+                        print(f'watch: nobody publishes on {args.prediction_topic} after '
+                              f'{QUIET:g} s; Prediction topics now: '
+                              + (f'{", ".join(others)} (use --prediction-topic)' if others
+                                 else 'none (is an edge running, on this ROS_DOMAIN_ID?)'),
+                              file=sys.stderr, flush=True)
                 if args.stats_period <= 0 or time.monotonic() < next_stats:
                     continue
                 next_stats += args.stats_period

@@ -167,6 +167,7 @@ class CloudSessions:
         self.answered: Recent[SampleKey, Verdict | None] = Recent()  # None: cancelled
         self.inbox: dict[str, deque[tuple[Spikes, bytes]]] = {}
         self.writers: Recent[str, bytes] = Recent()  # source → the writer of its messages
+        self.told_mismatch: Recent[str, int] = Recent()  # source → the other model it wants
 
     # Events.
     def receive(self, msg: Spikes, writer: bytes = b'') -> None:
@@ -343,9 +344,12 @@ class CloudSessions:
     def _hello(self, key: SampleKey, msg: Spikes, now: float, out: list[Verdict | Log]) -> None:
         """READY if this cloud has the model and takes the robot."""
         if msg.model_id != self.model_id:
-            self._reject(key, SampleError('model_mismatch', f'hello for model '
-                                          f'{msg.model_id:016x}, not this cloud\'s '
-                                          f'{self.model_name}'), out)
+            self.counters['rejected_model_mismatch'] += 1
+            if self.told_mismatch.get(key[0]) != msg.model_id:  # (once per robot and model)
+                self.told_mismatch.remember(key[0], msg.model_id)
+                out.append(Log(f'{key[0]} asks for a cloud of model {msg.model_id:016x}; this '
+                               f'one serves {self.model_name} ({self.model_id:016x}): give '
+                               'both nodes the same checkpoint', warning=True))
         elif not self.fleet.takes(key[0], key[1], now, hello=True):
             self.counters['hellos_for_other_clouds'] += 1
         else:

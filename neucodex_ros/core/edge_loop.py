@@ -79,6 +79,7 @@ from neucodex_ros.core.recent import Recent
 
 RETRY_PERIOD = 0.1  # seconds between looks for a cloud while inputs wait for one
 HELLO_PERIOD = 0.5  # seconds between hellos while none is answered
+UNANSWERED_HELLOS = 10  # hellos heard by readers and unanswered before the edge says so
 SETTLE = 0.02  # seconds after a compute before a sample counts as overdue (answers first)
 UNMATCHED_COUNTERS = {Unmatched.LATE: 'answers_after_deadline',
                       Unmatched.REPEATED: 'answers_repeated', Unmatched.UNKNOWN: 'answers_unknown'}
@@ -277,6 +278,7 @@ class EdgeLoop(Generic[InputT]):
         self._settle_until = -math.inf  # no sample counts as overdue before this (SETTLE)
         self.cloud_lost_at = now  # since when no cloud takes samples
         self.hellos_from: int | None = None  # the first id of this round of hellos
+        self.said_unanswered = False  # that hellos go unanswered (once, until a READY)
         self.last_hello = -math.inf
         self._pacing_at: float | None = None  # the current sample's next step, if later
         self._retry_at: float | None = None  # the next look for a cloud
@@ -660,6 +662,14 @@ class EdgeLoop(Generic[InputT]):
             if self.hellos_from is None:
                 self.hellos_from = self.samples.next_id
                 actions.append(Log(f'asking for a cloud of model {self.settings.model_id}'))
+            elif self.samples.next_id - self.hellos_from == UNANSWERED_HELLOS \
+                    and not self.said_unanswered:
+                self.said_unanswered = True
+                actions.append(Log(
+                    f'{UNANSWERED_HELLOS} hellos for model {self.settings.model_id} unanswered, '
+                    f'though {self.subscribers} reader(s) hear the spikes: a cloud of another '
+                    'model? (its log names both models; give both nodes the same checkpoint)',
+                    True))
             actions.append(SayHello(self.samples.take_id()))
             self.last_hello = now
             self.counters['hellos_sent'] += 1
@@ -683,6 +693,7 @@ class EdgeLoop(Generic[InputT]):
             self.counters['ready_unknown'] += 1  # an old round's, or not ours
             return
         self.cloud_ready = True
+        self.said_unanswered = False
         self.cloud, self.direct, self.hedge = verdict.cloud, False, False
         self.suspects.discard(verdict.cloud)
         self.hellos_from = None

@@ -202,7 +202,7 @@ def test_replay_help_states_the_tools_qos_depth() -> None:
     ['split', '--params-file', '/nonexistent/split.yaml'],
     ['split', '-p', 'image_topic:=/cam'],  # whose parameter?
     ['split', '-p', 'camera_node.image_topic:=/cam'],
-    ['split', '-r', 'image=/cam'],
+    ['split', '-r', 'image=/cam'], ['split', '-r', 'edge_nod:image:=/cam'],  # a misspelt node
     ['replay', '/nonexistent/bag', '--score', '--loop'],
     ['replay', '/nonexistent/bag', '-r', 'events'],
     ['evaluate', '--checkpoint', 'nmnist_events'],  # an event dataset needs --data-dir

@@ -216,3 +216,30 @@ def test_a_node_started_by_a_process_stops_when_that_process_ends() -> None:
     gone.wait()  # (its pid is free now)
     assert child_says(str(gone.pid)) == 'True None'
     assert child_says('1') == 'False None', 'a process that is not its parent: left alone'
+
+
+def test_watch_on_a_topic_nobody_publishes_names_the_prediction_topics_that_exist() -> None:
+    import rclpy
+
+    from neucodex_ros.msg import Prediction
+    from neucodex_ros.qos import stream_qos
+
+    with rclpy.init():
+        node = rclpy.create_node('a_robot')
+        node.create_publisher(Prediction, '/robot7/prediction', stream_qos(True, 10))
+        watch = subprocess.Popen([sys.executable, '-m', 'neucodex_ros.cli', 'watch',
+                                  '--prediction-topic', '/predictions'],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            said = ''
+            deadline = time.monotonic() + 60
+            while 'nobody publishes' not in said and time.monotonic() < deadline:
+                rclpy.spin_once(node, timeout_sec=0.1)
+                if watch.poll() is not None:
+                    break
+                said = watch.stderr.readline() if watch.stderr else ''
+        finally:
+            watch.send_signal(signal.SIGINT)
+            watch.communicate(timeout=30)
+            node.destroy_node()
+    assert 'nobody publishes on /predictions' in said and '/robot7/prediction' in said, said

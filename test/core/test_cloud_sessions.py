@@ -269,7 +269,6 @@ def test_num_timesteps_is_accepted_from_1_to_max_timesteps() -> None:
     ({'encoding': 250}, 'spike encoding'),
     ({'timestep': 4}, 'timestep 4 >= num_timesteps 4'),
     ({'data': b'\x01'}, 'bitpack payload of 1 bytes does not fit 18 neurons'),
-    ({'flags': Flag.HELLO, 'model_id': 1}, 'hello for model 0000000000000001'),
 ])
 def test_a_rejection_says_which_sample_and_why(fields: dict, words: str) -> None:
     cloud = Cloud()
@@ -592,3 +591,15 @@ def test_a_robots_timesteps_count_only_from_the_writer_of_its_hello() -> None:
     while cloud.rules.inbox:
         cloud.out(cloud.rules.serve(0.2))
     assert cloud.rules.counters['rejected_other_writer'] == 5
+
+
+def test_a_hello_for_another_model_is_told_once_per_robot_with_both_models() -> None:
+    cloud = Cloud()
+    for sample_id in range(5):
+        cloud.rules.receive(Msg(flags=Flag.HELLO, model_id=1, sample_id=sample_id))
+    logs = [r for r in cloud.rules.serve(0.0) + cloud.rules.serve(0.0) + cloud.rules.serve(0.0)
+            + cloud.rules.serve(0.0) + cloud.rules.serve(0.0) if isinstance(r, Log)]
+    assert [log.text for log in logs] == [
+        f'r1 asks for a cloud of model 0000000000000001; this one serves abc ({MODEL:016x}): '
+        'give both nodes the same checkpoint']
+    assert cloud.rules.counters['rejected_model_mismatch'] == 5 and cloud.sent == []

@@ -11,6 +11,7 @@ import pytest
 from neucodex_ros.core.edge_loop import (
     HELLO_PERIOD,
     RETRY_PERIOD,
+    UNANSWERED_HELLOS,
     Action,
     Cancel,
     EdgeLoop,
@@ -986,3 +987,17 @@ def test_a_hedged_sample_trusts_the_first_other_writer_and_then_only_it() -> Non
                                       writer=OTHER_WRITER), 1.01)
     assert not of(Publish, done) and edge.loop.counters['answers_from_other_writers'] == 1
     assert edge.loop.writers == {A: CLOUD_WRITER, B: PEER_WRITER}
+
+
+def test_hellos_unanswered_though_readers_hear_them_are_said_once() -> None:
+    edge = Edge()
+    edge.run(edge.loop.activate(0.0), 0.0)
+    edge.run(edge.loop.subscribers_changed(1, 0.0), 0.0)
+    now = 0.0
+    for _ in range(3 * UNANSWERED_HELLOS):
+        now += HELLO_PERIOD
+        edge.run(edge.loop.timer(now), now)
+    said = [log.text for log in of(Log, edge.done) if log.warning]
+    assert said == [f'{UNANSWERED_HELLOS} hellos for model abc unanswered, though 1 reader(s) '
+                    'hear the spikes: a cloud of another model? (its log names both models; '
+                    'give both nodes the same checkpoint)']
