@@ -39,6 +39,9 @@ CHECKED: Counter[str] = Counter()  # how often the invariants were checked on a 
 SHAPE = (4, 7, 7)
 
 
+WRITER = {'publisher_gid': {'data': [7] * 24}}  # one writer: the cloud's, as DDS tells it
+
+
 @pytest.fixture(scope='module')
 def context() -> Iterator[Context]:
     context = Context()
@@ -60,7 +63,7 @@ def cloud(context: Context) -> Iterator[CloudNode]:
 
 def deliver(cloud: CloudNode, msg: PackedSpikes) -> None:
     """As the executor does: the subscription's callback, then the serving it triggers."""
-    cloud.receive(msg)
+    cloud.receive(msg, WRITER)
     cloud.serve()
 
 
@@ -140,9 +143,9 @@ def test_edge_image_and_exit_handlers(edge: EdgeNode, encoding: str, height: int
         for source in ('robot0', 'other'):
             edge.on_exit(ExitSignal(source_id=source, sample_id=sample_id, label=label,
                                     probabilities=probabilities, status=status, reason=reason,
-                                    timesteps_used=used))
+                                    timesteps_used=used), WRITER)
         edge.on_exit(ExitSignal(source_id='robot0', sample_id=current, label=label,
-                                status=status, reason=reason, timesteps_used=used))
+                                status=status, reason=reason, timesteps_used=used), WRITER)
     edge.on_timer()
     cloud_answered_hello(edge)
     edge.on_timer()
@@ -262,5 +265,5 @@ def test_forged_answers_are_rejected_and_counted(edge: EdgeNode) -> None:
     before = edge.counters['answers_rejected']
     for fields in forged:
         edge.on_exit(ExitSignal(source_id=edge.source_id, sample_id=7,
-                                reason=ExitSignal.REASON_CONFIDENT, **fields))
+                                reason=ExitSignal.REASON_CONFIDENT, **fields), WRITER)
     assert edge.counters['answers_rejected'] == before + len(forged)
