@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 DATA = Path(__file__).resolve().parents[2] / 'shared' / 'data'
 SELF_CONTAINED = {'rice-temporal': 'rice', 'zstd-temporal': 'zstd'}
@@ -149,10 +148,10 @@ def main() -> int:
     parser.add_argument('--markdown', action='store_true', help='tables in markdown')
     args = parser.parse_args()
     torch.set_num_threads(1)
-    from neucodex_ros.resources import default_params_file, events_params_file, node_sections
+    from neucodex_ros.resources import default_params_file, events_params_file, read_params_file
 
     def alpha_of(params_file: Path) -> float:
-        return node_sections(yaml.safe_load(params_file.read_text()))['cloud_node']['alpha']
+        return read_params_file(params_file)['cloud_node']['alpha']
 
     setups = [('digits_snn', 'digits', None, alpha_of(default_params_file()))]
     nmnist = DATA / 'nmnist_small' / 'train'

@@ -20,7 +20,6 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / 'shared' / 'data'
@@ -100,9 +99,9 @@ def main() -> int:
         return 2
     torch.set_num_threads(1)
     from neucodex_ros.core.datasets.aedat4 import read_aedat4
-    from neucodex_ros.resources import events_params_file, node_sections
+    from neucodex_ros.resources import events_params_file, read_params_file
 
-    alpha = node_sections(yaml.safe_load(events_params_file().read_text()))['cloud_node'][
+    alpha = read_params_file(events_params_file())['cloud_node'][
         'alpha']
     decoders = decoder_report()
     aedat4 = {path.name: len(read_aedat4(path)[0]) for path in sorted((DATA / 'aedat4').iterdir())}

@@ -7,7 +7,7 @@ When frame N goes out the camera SIGKILLs the cloud whose announcement claims th
 every frame it records when its Prediction arrived, its status, and where it was computed
 (here, or by which cloud: the final ExitSignal seen first); then the longest gap between
 two consecutive answers, and the edge's counters (hedges, fallbacks, frames dropped).
-Writes failover.json, failover.md and timeline.png (report.plot_timeline) to `--out`.
+Writes failover.json, failover.md and timeline.png (report.plot_failover) to `--out`.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ FINAL = (0, 1, 2)  # ExitSignal reasons that end a sample: CONFIDENT, REACHED_T,
 
 def run_failover(options: Options) -> int:
     """Start the clouds and the edge, play the frames, kill the serving cloud; write the report."""
-    from neucodex_ros.bench.report import failover_markdown, plot_timeline
+    from neucodex_ros.bench.report import failover_markdown, plot_failover
     from neucodex_ros.resources import default_params_file
 
     if options.kill_cloud_at is None or not 0 <= options.kill_cloud_at < options.samples:
@@ -95,7 +95,7 @@ def run_failover(options: Options) -> int:
     (out / 'failover.json').write_text(json.dumps(report, indent=2))
     text = failover_markdown(report)
     (out / 'failover.md').write_text(text)
-    plot_timeline(report, out / 'timeline.png')
+    plot_failover(report, out / 'timeline.png')
     print(text)
     print(f'written: {out}/failover.json, failover.md, timeline.png')
     return 0

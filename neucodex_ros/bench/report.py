@@ -341,7 +341,7 @@ def failover_markdown(report: dict[str, Any]) -> str:
         f'Edge counters: {counters}.', ''])
 
 
-def plot_timeline(report: dict[str, Any], path: Path) -> None:
+def plot_failover(report: dict[str, Any], path: Path) -> None:
     """Each frame's answer over time (latency, and where it was computed), the kill, the gaps."""
     fig = Figure(figsize=(9, 4.8))
     ax, gaps_ax = fig.subplots(2, 1, sharex=True, gridspec_kw={'height_ratios': [3, 1.3]})

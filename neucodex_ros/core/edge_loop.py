@@ -513,7 +513,7 @@ class EdgeLoop(Generic[InputT]):
     def _update_due(self, sample: Sample[InputT]) -> None:
         """A pending sample's deadline, from what its cloud has not answered (core/deadline.py)."""
         if sample.sample_id in self.samples.pending:
-            sample.due = sample.started + self.settings.deadline if sample.patient else \
+            sample.due = sample.started + self.deadline.ceiling if sample.patient else \
                 self.deadline.due(sample.started, sample.timesteps, self.round_trip)
 
     def _address(self, sample: Sample[InputT]) -> None:

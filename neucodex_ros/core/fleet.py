@@ -143,19 +143,19 @@ class Fleet:
         source.heard = now
         if hedge and not hello:
             others = [c for c in self.live(now) if cloud_fingerprint(c) != addressed]
-            source.sampled |= (taken := bool(others) and owner(source_id, others) == self.cloud_id)
-            return taken
-        if direct and not hello:
-            source.sampled |= (taken := addressed == self.fingerprint)
-            return taken
-        if source_id in self.claims and source_id not in self.releasing \
+            taken = bool(others) and owner(source_id, others) == self.cloud_id
+        elif direct and not hello:
+            taken = addressed == self.fingerprint
+        elif source_id in self.claims and source_id not in self.releasing \
                 and self._left_to_this(addressed, source_id, now):
-            source.sampled |= (taken := sample_id > source.seen_unclaimed) and not hello
-            return taken
-        source.seen_unclaimed = max(source.seen_unclaimed, sample_id)
-        if hello:
-            source.hello = sample_id
-        return False
+            taken = sample_id > source.seen_unclaimed
+        else:
+            source.seen_unclaimed = max(source.seen_unclaimed, sample_id)
+            if hello:
+                source.hello = sample_id
+            return False
+        source.sampled |= taken and not hello
+        return taken
 
     def _left_to_this(self, addressed: int, source_id: str, now: float) -> bool:
         """A sample addressed to this cloud, to any, or to a cloud heard to have let go (rule 6)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from neucodex_ros.bench.failover import summarise
-from neucodex_ros.bench.report import failover_markdown, plot_timeline
+from neucodex_ros.bench.report import failover_markdown, plot_failover
 
 
 def record(sent: float, answered: float | None, by: str | None,
@@ -29,5 +29,5 @@ def test_the_gaps_counts_and_places_of_a_failover_run(tmp_path: Path) -> None:
     text = failover_markdown(report)
     assert '| 5 | 4 (80.0%) | 3 | 0 | 0.47 s at 0.1 s | a 2, b 1, edge 1 |' in text
     assert 'hedges_sent 1' in text
-    plot_timeline(report, tmp_path / 'timeline.png')
+    plot_failover(report, tmp_path / 'timeline.png')
     assert (tmp_path / 'timeline.png').stat().st_size > 10_000
